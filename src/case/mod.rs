@@ -1,0 +1,296 @@
+//! The case model and its rules: the JSON shape of PRODUCT.md, case ids, deadlines.
+//!
+//! Pure: takes the policy and `now` as arguments, never reads the clock or the disk.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::openpgp::Verdict;
+
+/// RFC 3339 in UTC with second precision, as every timestamp in our JSON is written.
+pub fn rfc3339(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Serde glue so timestamps serialize as `2026-11-23T01:02:03Z`.
+pub mod ts {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::rfc3339(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for `Option<DateTime<Utc>>`.
+    pub mod opt {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&super::super::rfc3339(t)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+            let s = Option::<String>::deserialize(d)?;
+            s.map(|s| {
+                DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
+            })
+            .transpose()
+        }
+    }
+}
+
+/// Where a case stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    New,
+    Acknowledged,
+    Triaged,
+    Accepted,
+    Fixing,
+    Disclosed,
+    Closed,
+    Rejected,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Status::New,
+        Status::Acknowledged,
+        Status::Triaged,
+        Status::Accepted,
+        Status::Fixing,
+        Status::Disclosed,
+        Status::Closed,
+        Status::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Acknowledged => "acknowledged",
+            Status::Triaged => "triaged",
+            Status::Accepted => "accepted",
+            Status::Fixing => "fixing",
+            Status::Disclosed => "disclosed",
+            Status::Closed => "closed",
+            Status::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// Where we first got a reporter's cert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySource {
+    Attached,
+    Autocrypt,
+    Keyring,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reporter {
+    /// Bare address from the report's From.
+    pub address: String,
+    /// Display name, or the empty string.
+    pub name: String,
+    pub key_fingerprint: Option<String>,
+    pub key_source: Option<KeySource>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Credit {
+    pub name: Option<String>,
+    pub anonymous: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cvss {
+    pub version: String,
+    pub vector: String,
+    pub score: f64,
+    pub severity: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The sender's file name: data, never a path.
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: String,
+}
+
+/// One message of a case: the report, then follow-ups.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseMessage {
+    pub message_id: String,
+    #[serde(with = "ts")]
+    pub received_at: DateTime<Utc>,
+    pub encrypted: bool,
+    pub decrypted: bool,
+    pub signature: Verdict,
+    pub signer_fingerprint: Option<String>,
+    /// SHA-256 of the message as the IMAP server served it (extension).
+    pub sha256: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    #[serde(with = "ts")]
+    pub sent_at: DateTime<Utc>,
+    pub message_id: String,
+    pub encrypted: bool,
+    /// A bounce of this ack came back (extension; absent when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undelivered: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Due {
+    #[serde(with = "ts")]
+    pub ack: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub update: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub disclosure: DateTime<Utc>,
+}
+
+impl Due {
+    /// The policy's promises counted from the mailbox arrival time.
+    pub fn from_policy(received_at: DateTime<Utc>, p: &crate::config::Policy) -> Due {
+        let add = |d: std::time::Duration| {
+            received_at + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(36500))
+        };
+        Due { ack: add(p.ack_within), update: add(p.update_within), disclosure: add(p.disclosure_after) }
+    }
+}
+
+/// A case, exactly as `case show ID --json` prints it (plus `text`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub id: String,
+    pub status: Status,
+    pub title: String,
+    pub reporter: Reporter,
+    pub credit: Credit,
+    #[serde(with = "ts")]
+    pub received_at: DateTime<Utc>,
+    pub encrypted: bool,
+    pub decrypted: bool,
+    pub signature: Verdict,
+    pub cvss: Option<Cvss>,
+    pub cwe: Vec<String>,
+    pub tlp: Option<String>,
+    pub affected_versions: Vec<String>,
+    pub attachments: Vec<Attachment>,
+    pub messages: Vec<CaseMessage>,
+    pub ack: Option<Ack>,
+    pub due: Due,
+    pub text: String,
+}
+
+impl Case {
+    /// The JSON of `case show` (`with_text`) or of `case list` (without any text).
+    pub fn to_json(&self, with_text: bool) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if !with_text {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("text");
+                if let Some(msgs) = o.get_mut("messages").and_then(|m| m.as_array_mut()) {
+                    for m in msgs {
+                        if let Some(m) = m.as_object_mut() {
+                            m.remove("text");
+                        }
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// The next deadline that still matters, for sorting lists.
+    pub fn next_due(&self) -> DateTime<Utc> {
+        if self.ack.is_none() { self.due.ack } else { self.due.update.min(self.due.disclosure) }
+    }
+}
+
+/// Formats a case id: `SEC-2026-0001`.
+pub fn format_id(prefix: &str, year: i32, seq: u64) -> String {
+    format!("{prefix}-{year}-{seq:04}")
+}
+
+/// Finds a case id (`[SEC-2026-0001]` or bare) in a subject line.
+pub fn find_id(prefix: &str, subject: &str) -> Option<String> {
+    let bytes = subject.as_bytes();
+    let mut start = 0;
+    while let Some(pos) = subject[start..].find(prefix) {
+        let at = start + pos;
+        let rest = &subject[at + prefix.len()..];
+        let before_ok = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
+        if before_ok {
+            if let Some(id) = parse_id_tail(rest) {
+                return Some(format!("{prefix}{id}"));
+            }
+        }
+        start = at + prefix.len();
+    }
+    None
+}
+
+fn parse_id_tail(rest: &str) -> Option<String> {
+    let b = rest.as_bytes();
+    if b.len() < 10 || b[0] != b'-' || b[5] != b'-' {
+        return None;
+    }
+    if !b[1..5].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let digits = b[6..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits < 4 {
+        return None;
+    }
+    Some(rest[..6 + digits].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert_eq!(format_id("SEC", 2026, 1), "SEC-2026-0001");
+        assert_eq!(find_id("SEC", "Re: [SEC-2026-0012] Report received"), Some("SEC-2026-0012".into()));
+        assert_eq!(find_id("SEC", "XSEC-2026-0012"), None);
+        assert_eq!(find_id("SEC", "SEC-26-1"), None);
+    }
+
+    #[test]
+    fn due_dates_count_from_arrival() {
+        let p = crate::config::Policy {
+            project: "x".into(),
+            ack_within: std::time::Duration::from_secs(24 * 3600),
+            update_within: std::time::Duration::from_secs(7 * 86400),
+            disclosure_after: std::time::Duration::from_secs(90 * 86400),
+        };
+        let t = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let d = Due::from_policy(t, &p);
+        assert_eq!(rfc3339(&d.ack), "2026-01-02T00:00:00Z");
+        assert_eq!(rfc3339(&d.update), "2026-01-08T00:00:00Z");
+        assert_eq!(rfc3339(&d.disclosure), "2026-04-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,202 @@
+//! `secintake mail ...`, `quarantine ...`, `sla`, `ingest`: what happened to each message.
+
+use std::io::Write;
+
+use anyhow::Result;
+use chrono::Utc;
+use clap::Subcommand;
+
+use super::{Ctx, EXIT_OK, table, usage};
+use crate::case::rfc3339;
+
+#[derive(Subcommand, Debug)]
+pub enum MailCmd {
+    /// Every message seen, with its disposition
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One message's record
+    Show {
+        /// The Message-ID (without angle brackets) or sha256:<hex>
+        message_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QuarantineCmd {
+    /// Quarantined messages
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One quarantine entry
+    Show {
+        qid: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Process a quarantined message again (after adding a key, say)
+    Retry { qid: String },
+}
+
+pub fn execute_mail(cmd: &MailCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
+    match cmd {
+        MailCmd::List { json } => {
+            let mails = ctx.store.mails()?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&mails)?)?;
+            } else {
+                let rows: Vec<Vec<String>> = mails
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            rfc3339(&m.received_at),
+                            m.disposition.as_str().into(),
+                            m.case_id.clone().or(m.quarantine_id.clone()).unwrap_or_else(|| "-".into()),
+                            m.reason.clone().unwrap_or_else(|| "-".into()),
+                            m.from.clone(),
+                            m.message_id.clone(),
+                        ]
+                    })
+                    .collect();
+                table(out, &["RECEIVED", "DISPOSITION", "CASE/QID", "REASON", "FROM", "MESSAGE-ID"], &rows)?;
+            }
+            Ok(EXIT_OK)
+        }
+        MailCmd::Show { message_id, json } => {
+            let key = message_id.trim().trim_start_matches('<').trim_end_matches('>');
+            let m = ctx.store.mail(key)?.ok_or_else(|| usage(format!("no message {key}; see `secintake mail list`")))?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&m)?)?;
+            } else {
+                writeln!(out, "Message-ID:  {}", m.message_id)?;
+                writeln!(out, "Received:    {}", rfc3339(&m.received_at))?;
+                writeln!(out, "From:        {}", m.from)?;
+                writeln!(out, "SHA-256:     {}", m.sha256)?;
+                writeln!(out, "Disposition: {}", m.disposition.as_str())?;
+                if let Some(c) = &m.case_id {
+                    writeln!(out, "Case:        {c}")?;
+                }
+                if let Some(q) = &m.quarantine_id {
+                    writeln!(out, "Quarantine:  {q}")?;
+                }
+                if let Some(r) = &m.reason {
+                    writeln!(out, "Reason:      {r}")?;
+                }
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+pub fn execute_quarantine(cmd: &QuarantineCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
+    match cmd {
+        QuarantineCmd::List { json } => {
+            let q = ctx.store.quarantined()?;
+            if *json {
+                let v: Vec<_> = q
+                    .iter()
+                    .map(|e| {
+                        let mut v = serde_json::to_value(e).unwrap_or_default();
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("detail");
+                        }
+                        v
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                let rows: Vec<Vec<String>> = q
+                    .iter()
+                    .map(|e| vec![e.id.clone(), e.reason.clone(), rfc3339(&e.received_at), e.from.clone(), e.message_id.clone()])
+                    .collect();
+                table(out, &["QID", "REASON", "RECEIVED", "FROM", "MESSAGE-ID"], &rows)?;
+            }
+            Ok(EXIT_OK)
+        }
+        QuarantineCmd::Show { qid, json } => {
+            let e = ctx.store.quarantine(qid)?.ok_or_else(|| usage(format!("no quarantine entry {qid}; see `secintake quarantine list`")))?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
+            } else {
+                writeln!(out, "Quarantine:  {}", e.id)?;
+                writeln!(out, "Reason:      {}", e.reason)?;
+                writeln!(out, "Detail:      {}", e.detail)?;
+                writeln!(out, "Message-ID:  {}", e.message_id)?;
+                writeln!(out, "From:        {}", e.from)?;
+                writeln!(out, "Received:    {}", rfc3339(&e.received_at))?;
+                writeln!(out, "Encrypted:   {}", e.encrypted)?;
+                writeln!(out, "SHA-256:     {}", e.sha256)?;
+            }
+            Ok(EXIT_OK)
+        }
+        QuarantineCmd::Retry { qid } => {
+            if ctx.store.quarantine(qid)?.is_none() {
+                return Err(usage(format!("no quarantine entry {qid}; see `secintake quarantine list`")));
+            }
+            let p = ctx.pipeline()?;
+            let o = p.retry_quarantined(qid, Utc::now())?;
+            writeln!(
+                out,
+                "{}: {}{}",
+                qid,
+                o.disposition.as_str(),
+                o.case_id.map(|c| format!(" {c}")).or(o.reason.map(|r| format!(" ({r})"))).unwrap_or_default()
+            )?;
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+pub fn ingest(ctx: &Ctx, raw: &[u8], out: &mut dyn Write) -> Result<i32> {
+    let p = ctx.pipeline()?;
+    let now = Utc::now();
+    let o = p.ingest(raw, None, now, now)?;
+    let target = o.case_id.clone().or(o.quarantine_id.clone()).unwrap_or_else(|| "-".into());
+    writeln!(out, "{} {}{}", o.disposition.as_str(), target, o.reason.map(|r| format!(" ({r})")).unwrap_or_default())?;
+    Ok(EXIT_OK)
+}
+
+pub fn sla(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
+    use crate::case::Status;
+    let now = Utc::now();
+    let mut items = Vec::new();
+    for c in ctx.store.cases()? {
+        if matches!(c.status, Status::Closed | Status::Rejected | Status::Disclosed) {
+            continue;
+        }
+        let mut push = |what: &str, due: chrono::DateTime<Utc>| {
+            items.push(serde_json::json!({
+                "case_id": c.id, "what": what, "due": rfc3339(&due), "overdue": due < now,
+            }));
+        };
+        if c.ack.is_none() {
+            push("ack", c.due.ack);
+        }
+        if c.messages.len() <= 1 {
+            push("update", c.due.update);
+        }
+        push("disclosure", c.due.disclosure);
+    }
+    items.sort_by(|a, b| a["due"].as_str().cmp(&b["due"].as_str()));
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&items)?)?;
+    } else {
+        let rows: Vec<Vec<String>> = items
+            .iter()
+            .map(|i| {
+                vec![
+                    i["case_id"].as_str().unwrap_or("").into(),
+                    i["what"].as_str().unwrap_or("").into(),
+                    i["due"].as_str().unwrap_or("").into(),
+                    if i["overdue"].as_bool().unwrap_or(false) { "OVERDUE".into() } else { "".into() },
+                ]
+            })
+            .collect();
+        table(out, &["CASE", "WHAT", "DUE", ""], &rows)?;
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,367 @@
+//! The command line: clap definitions and the code that runs each command.
+//!
+//! Commands that read or change the store run in the daemon through its control
+//! socket when `run` is up (sled allows one process), and open the store directly
+//! otherwise. Output goes to the writer given (stdout, or the socket's answer); logs
+//! go to stderr only.
+
+pub mod case;
+pub mod check;
+pub mod keys;
+pub mod mail;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::service::{self, Shared, control};
+use crate::store::Store;
+
+/// Exit codes of the contract.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAIL: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "secintake",
+    version,
+    about = "Encrypted intake daemon for a project's security@ mailbox",
+    long_about = "secintake fetches vulnerability reports over IMAP, decrypts and verifies them \
+                  (OpenPGP), opens a case for each, acknowledges the reporter with a signed \
+                  receipt and forwards an encrypted summary to the security team.",
+    after_help = "Examples:\n  secintake check\n  secintake run\n  secintake case list --status new\n  \
+                  secintake case show SEC-2026-0001 --json\n  secintake mail list"
+)]
+pub struct Cli {
+    /// Config file [default: $SECINTAKE_CONFIG, else /etc/secintake/secintake.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon (or one full pass with --once)
+    #[command(after_help = "Example:\n  secintake --config /etc/secintake/secintake.toml run --once")]
+    Run {
+        /// Fetch all new mail, process it, attempt every due outbound mail, and exit
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the config and keys (exit 2 on any problem)
+    #[command(after_help = "Example:\n  secintake check && systemctl restart secintake")]
+    Check {
+        /// Also log in to IMAP and SMTP
+        #[arg(long)]
+        online: bool,
+    },
+    /// Intake key management
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
+    /// Work cases
+    #[command(subcommand)]
+    Case(case::CaseCmd),
+    /// Every message secintake has seen and where it went
+    #[command(subcommand)]
+    Mail(mail::MailCmd),
+    /// Messages that could not be handled
+    #[command(subcommand)]
+    Quarantine(mail::QuarantineCmd),
+    /// What is due and overdue
+    Sla {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Feed one message (a file, or - for stdin) through the pipeline
+    #[command(after_help = "Example (Postfix pipe):\n  secintake ingest -")]
+    Ingest {
+        /// The message file, or - for stdin
+        #[arg(default_value = "-")]
+        file: String,
+    },
+    /// Print an RFC 9116 security.txt, cleartext-signed by the intake key
+    SecurityTxt,
+}
+
+/// Where the config is: --config, $SECINTAKE_CONFIG, or the default.
+pub fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .or_else(|| std::env::var_os("SECINTAKE_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_PATH))
+}
+
+/// Loads the config or reports every problem and exits 2.
+pub fn load_config(cli: &Cli) -> std::result::Result<Config, i32> {
+    match Config::load(&config_path(cli)) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            eprint!("secintake: {e}");
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
+/// A user-facing error with its exit code (2: bad usage, 1: failure).
+#[derive(Debug)]
+pub struct Exit(pub i32, pub String);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+impl std::error::Error for Exit {}
+
+/// Bad usage: unknown id, wrong argument.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    Exit(EXIT_USAGE, msg.into()).into()
+}
+
+fn os_user() -> String {
+    std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into())
+}
+
+/// The state a store command runs against.
+pub struct Ctx {
+    pub cfg: Arc<Config>,
+    pub store: Store,
+    /// Present in the daemon, loaded on demand locally.
+    pub shared: Option<Shared>,
+    pub user: String,
+}
+
+impl Ctx {
+    /// A pipeline (keys loaded): the daemon's, or a new one.
+    pub fn pipeline(&self) -> Result<crate::pipeline::Pipeline> {
+        match &self.shared {
+            Some(s) => Ok(s.pipeline.clone()),
+            None => crate::pipeline::Pipeline::load(self.cfg.clone(), self.store.clone()),
+        }
+    }
+}
+
+/// Runs a command that works on the store. `input` carries `ingest`'s message.
+fn execute(cmd: &Command, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write) -> Result<i32> {
+    match cmd {
+        Command::Case(c) => case::execute(c, ctx, out),
+        Command::Mail(c) => mail::execute_mail(c, ctx, out),
+        Command::Quarantine(c) => mail::execute_quarantine(c, ctx, out),
+        Command::Sla { json } => mail::sla(ctx, *json, out),
+        Command::Ingest { .. } => mail::ingest(ctx, &input.unwrap_or_default(), out),
+        Command::SecurityTxt => keys::security_txt(ctx, out),
+        Command::Keys(k) => keys::execute_store(k, ctx, out),
+        Command::Run { .. } | Command::Check { .. } => Ok(EXIT_USAGE),
+    }
+}
+
+/// Serves a control-socket request inside the daemon.
+pub fn handle_request(shared: &Shared, req: control::Request) -> control::Response {
+    use base64::Engine;
+    let mut argv = vec!["secintake".to_owned()];
+    argv.extend(req.args);
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(c) => c,
+        Err(e) => return control::Response { code: EXIT_USAGE, stdout: String::new(), stderr: e.to_string() },
+    };
+    let input = req.input.and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
+    let ctx = Ctx { cfg: shared.cfg.clone(), store: shared.store.clone(), shared: Some(shared.clone()), user: req.user };
+    let mut out = Vec::new();
+    let (code, stderr) = match execute(&cli.command, &ctx, input, &mut out) {
+        Ok(code) => (code, String::new()),
+        Err(e) => error_code(&e),
+    };
+    if matches!(cli.command, Command::Ingest { .. } | Command::Quarantine(mail::QuarantineCmd::Retry { .. })) {
+        shared.wake.notify_one();
+    }
+    control::Response { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr }
+}
+
+fn error_code(e: &anyhow::Error) -> (i32, String) {
+    match e.downcast_ref::<Exit>() {
+        Some(Exit(code, msg)) => (*code, format!("secintake: {msg}\n")),
+        None => (EXIT_FAIL, format!("secintake: {e:#}\n")),
+    }
+}
+
+/// Entry point from main: returns the process exit code.
+pub async fn main(cli: Cli) -> i32 {
+    match &cli.command {
+        Command::Keys(keys::KeysCmd::Generate { uid, out }) => {
+            return report(keys::generate(uid, out));
+        }
+        Command::Run { once } => {
+            let cfg = match load_config(&cli) {
+                Ok(c) => Arc::new(c),
+                Err(code) => return code,
+            };
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            spawn_signal_handler(tx);
+            let handler: control::Handler = Arc::new(handle_request);
+            let handler = if *once { None } else { Some(handler) };
+            return report(service::run(cfg, *once, rx, handler).await.map(|_| EXIT_OK));
+        }
+        Command::Check { online } => {
+            let cfg = match load_config(&cli) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            return check::check(&cfg, *online).await;
+        }
+        _ => {}
+    }
+    let cfg = match load_config(&cli) {
+        Ok(c) => Arc::new(c),
+        Err(code) => return code,
+    };
+    // Input is read here, once, whether the daemon or this process will use it.
+    let input = match &cli.command {
+        Command::Ingest { file } => match read_input(file) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("secintake: {e:#}");
+                return EXIT_FAIL;
+            }
+        },
+        _ => None,
+    };
+    // Through the daemon when it runs.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = strip_config_arg(args);
+    let req = control::Request {
+        args,
+        input: input.as_ref().map(|b| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(b)
+        }),
+        user: os_user(),
+    };
+    match control::call(&cfg, &req) {
+        Ok(Some(resp)) => {
+            print!("{}", resp.stdout);
+            eprint!("{}", resp.stderr);
+            return resp.code;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("secintake: talking to the running daemon: {e:#}");
+            return EXIT_FAIL;
+        }
+    }
+    // Locally.
+    let store = match Store::open(&cfg.store_path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("secintake: {e:#}");
+            return EXIT_FAIL;
+        }
+    };
+    let ctx = Ctx { cfg: cfg.clone(), store: store.clone(), shared: None, user: os_user() };
+    let mut out = std::io::stdout().lock();
+    let code = match execute(&cli.command, &ctx, input, &mut out) {
+        Ok(c) => c,
+        Err(e) => {
+            let (code, msg) = error_code(&e);
+            eprint!("{msg}");
+            code
+        }
+    };
+    drop(out);
+    // What a local ingest or retry queued goes out now, as `run --once` would send it.
+    if code == EXIT_OK && matches!(cli.command, Command::Ingest { .. } | Command::Quarantine(mail::QuarantineCmd::Retry { .. })) {
+        if let Err(e) = crate::outbox::send_due(&store, &cfg, chrono::Utc::now()).await {
+            tracing::warn!(error = %format!("{e:#}"), "Outbox pass after ingest failed; `run` will retry");
+        }
+    }
+    code
+}
+
+fn report(r: Result<i32>) -> i32 {
+    match r {
+        Ok(c) => c,
+        Err(e) => {
+            let (code, msg) = error_code(&e);
+            eprint!("{msg}");
+            code
+        }
+    }
+}
+
+fn read_input(file: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    if file == "-" {
+        let mut b = Vec::new();
+        std::io::stdin().read_to_end(&mut b).context("Reading the message from stdin")?;
+        Ok(b)
+    } else {
+        std::fs::read(file).with_context(|| format!("Reading {file}"))
+    }
+}
+
+/// Drops `--config X` / `--config=X` (the daemon has its own).
+fn strip_config_arg(args: Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for a in args {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a == "--config" {
+            skip = true;
+            continue;
+        }
+        if a.starts_with("--config=") {
+            continue;
+        }
+        out.push(a);
+    }
+    out
+}
+
+fn spawn_signal_handler(tx: tokio::sync::watch::Sender<bool>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            tracing::error!("Cannot install signal handlers");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: finishing the message in hand, then stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: finishing the message in hand, then stopping"),
+        }
+        let _ = tx.send(true);
+    });
+}
+
+/// Prints rows as an aligned table.
+pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let n = cells.len();
+        cells
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| if i + 1 == n { c } else { format!("{c:<w$}", w = widths[i]) })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    writeln!(out, "{}", line(header.iter().map(|s| s.to_string()).collect()))?;
+    for r in rows {
+        writeln!(out, "{}", line(r.clone()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,703 @@
+//! Configuration: the TOML file an admin writes, turned into a validated [`Config`].
+//!
+//! Every problem in a file is collected and reported at once, each naming its key
+//! (`imap.port`) and the fix, so an admin fixes a config in one round trip. Secrets
+//! never appear inline: they are read from `*_file` paths (or systemd credentials via
+//! `$CREDENTIALS_DIRECTORY`), and a secret file readable by group or others is refused.
+//! This module must never log a secret's value.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::{Table, Value};
+
+/// Where `secintake` looks for its config when neither `--config` nor
+/// `SECINTAKE_CONFIG` names one.
+pub const DEFAULT_PATH: &str = "/etc/secintake/secintake.toml";
+
+/// How a connection to a mail server is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tls {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+    /// Plain greeting, then STARTTLS before anything secret is sent.
+    Starttls,
+    /// No TLS at all: only accepted when the host is loopback.
+    None,
+}
+
+impl fmt::Display for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tls::Implicit => "implicit",
+            Tls::Starttls => "starttls",
+            Tls::None => "none",
+        })
+    }
+}
+
+/// A secret read from a file. `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Secret {
+    /// The file it came from, for error messages.
+    pub path: PathBuf,
+    value: String,
+}
+
+impl Secret {
+    /// The secret itself, trailing newline removed.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({})", self.path.display())
+    }
+}
+
+/// `[intake]`: who we are.
+#[derive(Clone, Debug)]
+pub struct Intake {
+    /// The `security@` address reports arrive at; acks come from it and it is the
+    /// envelope sender so bounces come back to us.
+    pub address: String,
+    /// Prefix of case ids (`SEC` gives `SEC-2026-0001`).
+    pub case_prefix: String,
+}
+
+/// `[imap]`: the mailbox we read.
+#[derive(Clone, Debug)]
+pub struct Imap {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    /// PEM file of CAs trusted instead of the public roots (private CAs).
+    pub ca_file: Option<PathBuf>,
+    pub username: String,
+    pub password: Secret,
+    /// The folder reports arrive in; every message in it is unhandled.
+    pub mailbox: String,
+    /// Where handled messages go (created when missing).
+    pub processed_folder: String,
+    /// Where messages we could not handle go (created when missing).
+    pub quarantine_folder: String,
+    /// Use IMAP IDLE when the server offers it.
+    pub idle: bool,
+    /// How often to poll when IDLE is off or unavailable.
+    pub poll_interval: Duration,
+}
+
+/// `[smtp]`: where outgoing mail is submitted.
+#[derive(Clone, Debug)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub ca_file: Option<PathBuf>,
+    /// AUTH is optional: a local MTA often relays for loopback without it.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+/// `[keys]`: the OpenPGP material.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    /// Armored TSK(s) of the intake key; several keys allow rotation.
+    pub intake_secret: PathBuf,
+    pub passphrase: Option<Secret>,
+    /// Directory of armored certs of the security team (summary recipients).
+    pub team_certs: PathBuf,
+    /// Optional directory of reporters' armored certs (extension of the contract).
+    pub keyring: Option<PathBuf>,
+}
+
+/// `[policy]`: the promises of the disclosure policy.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Project name used in mail wording.
+    pub project: String,
+    pub ack_within: Duration,
+    pub update_within: Duration,
+    pub disclosure_after: Duration,
+}
+
+/// `[limits]`: what hostile input may cost us.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_message_bytes: u64,
+    pub max_plaintext_bytes: u64,
+    pub max_mime_depth: u32,
+    pub acks_per_address_per_hour: u32,
+    pub acks_per_hour: u32,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file this came from; relative paths are resolved against its folder.
+    pub file: PathBuf,
+    pub intake: Intake,
+    pub imap: Imap,
+    pub smtp: Smtp,
+    pub keys: Keys,
+    /// `[team] list_address`: the security team's list.
+    pub team_list_address: String,
+    pub policy: Policy,
+    /// `[store] path`: the state directory (the database and the control socket).
+    pub store_path: PathBuf,
+    pub limits: Limits,
+}
+
+/// Every problem found in a config file.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid config {}:", self.file.display())?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates the config at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            problems: vec![format!(
+                "cannot read the config file: {e}; pass --config FILE or set SECINTAKE_CONFIG"
+            )],
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates config text; `path` locates relative paths and names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let table: Table = toml::from_str(text).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            problems: vec![format!("not valid TOML: {}", e.to_string().trim())],
+        })?;
+        let base = path
+            .parent()
+            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        let mut r = Reader { root: &table, base, problems: Vec::new() };
+        r.check_known();
+
+        let intake = Intake {
+            address: r.address("intake.address").unwrap_or_default(),
+            case_prefix: r.case_prefix(),
+        };
+
+        let imap_tls = r.tls("imap.tls", Tls::Implicit);
+        let imap_host = r.string("imap.host", None).unwrap_or_default();
+        r.plain_only_on_loopback("imap", &imap_host, imap_tls);
+        let imap = Imap {
+            port: r.port("imap.port", if imap_tls == Tls::Implicit { 993 } else { 143 }),
+            host: imap_host,
+            tls: imap_tls,
+            ca_file: r.path_opt("imap.ca_file", false),
+            username: r.string("imap.username", None).unwrap_or_default(),
+            password: r.secret("imap.password_file", true).unwrap_or_else(Secret::missing),
+            mailbox: r.string("imap.mailbox", Some("INBOX")).unwrap_or_default(),
+            processed_folder: r.string("imap.processed_folder", Some("Processed")).unwrap_or_default(),
+            quarantine_folder: r.string("imap.quarantine_folder", Some("Quarantine")).unwrap_or_default(),
+            idle: r.boolean("imap.idle", true),
+            poll_interval: r.duration("imap.poll_interval", "60s"),
+        };
+        if imap.processed_folder == imap.mailbox || imap.quarantine_folder == imap.mailbox {
+            r.problem("imap.processed_folder", "must differ from imap.mailbox, or handled mail would be read again; name another folder");
+        }
+
+        let smtp_tls = r.tls("smtp.tls", Tls::Starttls);
+        let smtp_host = r.string("smtp.host", None).unwrap_or_default();
+        r.plain_only_on_loopback("smtp", &smtp_host, smtp_tls);
+        let smtp_user = r.string_opt("smtp.username");
+        let smtp_password = r.secret("smtp.password_file", false);
+        if smtp_user.is_some() != smtp_password.is_some() {
+            r.problem(
+                "smtp.username",
+                "smtp.username and smtp.password_file go together; set both for AUTH or neither",
+            );
+        }
+        let smtp = Smtp {
+            port: r.port(
+                "smtp.port",
+                match smtp_tls {
+                    Tls::Implicit => 465,
+                    Tls::Starttls => 587,
+                    Tls::None => 25,
+                },
+            ),
+            host: smtp_host,
+            tls: smtp_tls,
+            ca_file: r.path_opt("smtp.ca_file", false),
+            username: smtp_user,
+            password: smtp_password,
+        };
+
+        let keys = Keys {
+            intake_secret: r.secret_path("keys.intake_secret").unwrap_or_default(),
+            passphrase: r.secret("keys.passphrase_file", false),
+            team_certs: r.path_opt("keys.team_certs", true).unwrap_or_default(),
+            keyring: r.path_opt("keys.keyring", true),
+        };
+        if r.get("keys.team_certs").is_none() {
+            r.problem("keys.team_certs", "missing; set it to a directory of the team's armored certs");
+        }
+
+        let team_list_address = r.address("team.list_address").unwrap_or_default();
+
+        let policy = Policy {
+            project: r.string("policy.project", None).unwrap_or_default(),
+            ack_within: r.duration("policy.ack_within", "24h"),
+            update_within: r.duration("policy.update_within", "7d"),
+            disclosure_after: r.duration("policy.disclosure_after", "90d"),
+        };
+
+        let store_path = match r.get("store.path") {
+            Some(_) => r.path_opt("store.path", false).unwrap_or_default(),
+            None => PathBuf::from("/var/lib/secintake"),
+        };
+
+        let limits = Limits {
+            max_message_bytes: r.size("limits.max_message_bytes", 50 << 20),
+            max_plaintext_bytes: r.size("limits.max_plaintext_bytes", 200 << 20),
+            max_mime_depth: r.count("limits.max_mime_depth", 32),
+            acks_per_address_per_hour: r.count("limits.acks_per_address_per_hour", 5),
+            acks_per_hour: r.count("limits.acks_per_hour", 200),
+        };
+
+        if !r.problems.is_empty() {
+            return Err(ConfigError { file: path.to_owned(), problems: r.problems });
+        }
+        Ok(Config {
+            file: path.to_owned(),
+            intake,
+            imap,
+            smtp,
+            keys,
+            team_list_address,
+            policy,
+            store_path,
+            limits,
+        })
+    }
+
+    /// The domain of the intake address, used for Message-IDs we generate.
+    pub fn intake_domain(&self) -> &str {
+        self.intake.address.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost")
+    }
+}
+
+impl Secret {
+    fn missing() -> Secret {
+        Secret { path: PathBuf::new(), value: String::new() }
+    }
+}
+
+/// The keys each section may hold; anything else is reported (typos are the usual
+/// reason a setting "does nothing").
+const KNOWN: &[(&str, &[&str])] = &[
+    ("intake", &["address", "case_prefix"]),
+    (
+        "imap",
+        &[
+            "host", "port", "tls", "ca_file", "username", "password_file", "mailbox",
+            "processed_folder", "quarantine_folder", "idle", "poll_interval",
+        ],
+    ),
+    ("smtp", &["host", "port", "tls", "ca_file", "username", "password_file"]),
+    ("keys", &["intake_secret", "passphrase_file", "team_certs", "keyring"]),
+    ("team", &["list_address"]),
+    ("policy", &["project", "ack_within", "update_within", "disclosure_after"]),
+    ("store", &["path"]),
+    (
+        "limits",
+        &[
+            "max_message_bytes", "max_plaintext_bytes", "max_mime_depth",
+            "acks_per_address_per_hour", "acks_per_hour",
+        ],
+    ),
+];
+
+/// Walks the TOML table, collecting problems instead of stopping at the first.
+struct Reader<'a> {
+    root: &'a Table,
+    base: PathBuf,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn problem(&mut self, key: &str, msg: &str) {
+        self.problems.push(format!("{key}: {msg}"));
+    }
+
+    fn check_known(&mut self) {
+        for (section, value) in self.root.iter() {
+            let Some((_, keys)) = KNOWN.iter().find(|(s, _)| s == section) else {
+                self.problems.push(format!(
+                    "{section}: unknown section; the sections are {}",
+                    KNOWN.iter().map(|(s, _)| format!("[{s}]")).collect::<Vec<_>>().join(" ")
+                ));
+                continue;
+            };
+            let Some(t) = value.as_table() else {
+                self.problems.push(format!("{section}: must be a [{section}] table"));
+                continue;
+            };
+            for k in t.keys() {
+                if !keys.contains(&k.as_str()) {
+                    self.problems.push(format!(
+                        "{section}.{k}: unknown key; [{section}] takes {}",
+                        keys.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        let (section, name) = key.split_once('.')?;
+        self.root.get(section)?.as_table()?.get(name)
+    }
+
+    fn string_opt(&mut self, key: &str) -> Option<String> {
+        match self.get(key) {
+            None => None,
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Some(Value::String(_)) => {
+                self.problem(key, "is empty; give it a value or remove it");
+                None
+            }
+            Some(v) => {
+                let t = v.type_str();
+                self.problem(key, &format!("must be a string in quotes, not a {t}"));
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, key: &str, default: Option<&str>) -> Option<String> {
+        match (self.string_opt(key), default) {
+            (Some(s), _) => Some(s),
+            (None, Some(d)) if self.get(key).is_none() => Some(d.to_owned()),
+            (None, Some(_)) => None,
+            (None, None) => {
+                if self.get(key).is_none() {
+                    self.problem(key, "missing; this key is required");
+                }
+                None
+            }
+        }
+    }
+
+    fn address(&mut self, key: &str) -> Option<String> {
+        let s = self.string(key, None)?;
+        if valid_address(&s) {
+            Some(s)
+        } else {
+            self.problem(key, &format!("{s:?} is not a mail address; write it as local@domain"));
+            None
+        }
+    }
+
+    fn case_prefix(&mut self) -> String {
+        let key = "intake.case_prefix";
+        let s = self.string(key, Some("SEC")).unwrap_or_default();
+        if s.is_empty()
+            || s.len() > 16
+            || !s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
+            self.problem(key, "must be 1 to 16 upper-case letters or digits, e.g. \"SEC\"");
+        }
+        s
+    }
+
+    fn boolean(&mut self, key: &str, default: bool) -> bool {
+        match self.get(key) {
+            None => default,
+            Some(Value::Boolean(b)) => *b,
+            Some(_) => {
+                self.problem(key, "must be true or false");
+                default
+            }
+        }
+    }
+
+    fn integer(&mut self, key: &str, default: i64, min: i64, max: i64) -> i64 {
+        match self.get(key) {
+            None => default,
+            Some(Value::Integer(i)) if (min..=max).contains(i) => *i,
+            Some(_) => {
+                self.problem(key, &format!("must be a whole number from {min} to {max}"));
+                default
+            }
+        }
+    }
+
+    fn port(&mut self, key: &str, default: u16) -> u16 {
+        self.integer(key, default.into(), 1, 65535) as u16
+    }
+
+    fn count(&mut self, key: &str, default: u32) -> u32 {
+        self.integer(key, default.into(), 1, 1_000_000) as u32
+    }
+
+    fn tls(&mut self, key: &str, default: Tls) -> Tls {
+        match self.string(key, Some(&default.to_string())).as_deref() {
+            Some("implicit") => Tls::Implicit,
+            Some("starttls") => Tls::Starttls,
+            Some("none") => Tls::None,
+            Some(other) => {
+                self.problem(key, &format!("{other:?} is not one of \"implicit\", \"starttls\", \"none\""));
+                default
+            }
+            None => default,
+        }
+    }
+
+    fn plain_only_on_loopback(&mut self, section: &str, host: &str, tls: Tls) {
+        if tls == Tls::None && !host.is_empty() && !is_loopback(host) {
+            self.problem(
+                &format!("{section}.tls"),
+                &format!(
+                    "\"none\" is only allowed when {section}.host is loopback (127.0.0.1, ::1, localhost), \
+                     not {host:?}; use \"implicit\" or \"starttls\""
+                ),
+            );
+        }
+    }
+
+    fn duration(&mut self, key: &str, default: &str) -> Duration {
+        let fallback = humantime::parse_duration(default).unwrap_or(Duration::from_secs(60));
+        let Some(s) = self.string(key, Some(default)) else { return fallback };
+        match humantime::parse_duration(&s) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                self.problem(key, &format!("{s:?} is not a duration; write e.g. \"60s\", \"24h\", \"7d\""));
+                fallback
+            }
+        }
+    }
+
+    fn size(&mut self, key: &str, default: u64) -> u64 {
+        match self.get(key) {
+            None => default,
+            Some(Value::Integer(i)) if *i > 0 => *i as u64,
+            Some(Value::String(s)) => match parse_size(s) {
+                Some(n) if n > 0 => n,
+                _ => {
+                    self.problem(key, &format!("{s:?} is not a size; write e.g. \"50MiB\""));
+                    default
+                }
+            },
+            Some(_) => {
+                self.problem(key, "must be a size such as \"50MiB\" or a number of bytes");
+                default
+            }
+        }
+    }
+
+    fn resolve(&self, s: &str) -> Result<PathBuf, String> {
+        let expanded = if let Some(rest) = s
+            .strip_prefix("$CREDENTIALS_DIRECTORY/")
+            .or_else(|| s.strip_prefix("${CREDENTIALS_DIRECTORY}/"))
+        {
+            match std::env::var_os("CREDENTIALS_DIRECTORY") {
+                Some(dir) => PathBuf::from(dir).join(rest),
+                None => {
+                    return Err("refers to $CREDENTIALS_DIRECTORY, which is not set \
+                                (it is set by systemd's LoadCredential=); run under the unit or use a plain path"
+                        .into());
+                }
+            }
+        } else {
+            PathBuf::from(s)
+        };
+        Ok(if expanded.is_absolute() { expanded } else { self.base.join(expanded) })
+    }
+
+    fn path_opt(&mut self, key: &str, must_be_dir: bool) -> Option<PathBuf> {
+        let s = self.string_opt(key)?;
+        match self.resolve(&s) {
+            Ok(p) => {
+                if must_be_dir && !p.is_dir() {
+                    self.problem(key, &format!("{} is not a directory; create it or fix the path", p.display()));
+                }
+                Some(p)
+            }
+            Err(e) => {
+                self.problem(key, &e);
+                None
+            }
+        }
+    }
+
+    fn secret_path(&mut self, key: &str) -> Option<PathBuf> {
+        let Some(s) = self.string(key, None) else { return None };
+        let p = match self.resolve(&s) {
+            Ok(p) => p,
+            Err(e) => {
+                self.problem(key, &e);
+                return None;
+            }
+        };
+        if let Err(e) = check_secret_file(&p) {
+            self.problem(key, &e);
+        }
+        Some(p)
+    }
+
+    fn secret(&mut self, key: &str, required: bool) -> Option<Secret> {
+        if !required && self.get(key).is_none() {
+            return None;
+        }
+        let path = self.secret_path(key)?;
+        match std::fs::read_to_string(&path) {
+            Ok(v) => Some(Secret { path, value: v.trim_end_matches(['\r', '\n']).to_owned() }),
+            Err(_) => None, // already reported by secret_path
+        }
+    }
+}
+
+/// Refuses secret files that others can read: a leaked mailbox password or intake key
+/// would expose every report.
+pub fn check_secret_file(p: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(p)
+        .map_err(|e| format!("cannot read {}: {e}; create the file or fix the path", p.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", p.display()));
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} is readable by group or others (mode {:o}); run `chmod 600 {}`",
+            p.display(),
+            mode & 0o777,
+            p.display()
+        ));
+    }
+    if let Err(e) = std::fs::File::open(p) {
+        return Err(format!("cannot read {}: {e}; check its owner and permissions", p.display()));
+    }
+    Ok(())
+}
+
+/// True for hosts that never leave the machine.
+pub fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+/// A plain `local@domain` address, with nothing a header could be injected with.
+pub fn valid_address(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else { return false };
+    !local.is_empty()
+        && !domain.is_empty()
+        && (domain.contains('.') || domain == "localhost")
+        && s.chars().all(|c| c.is_ascii_graphic() && !"<>()[]\\,;:\"".contains(c))
+}
+
+/// Parses "50MiB", "1GiB", "10KiB", "5MB", "1024".
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("50MiB"), Some(50 << 20));
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("2 GiB"), Some(2 << 30));
+        assert_eq!(parse_size("lots"), None);
+    }
+
+    #[test]
+    fn addresses() {
+        assert!(valid_address("security@example.org"));
+        assert!(!valid_address("security"));
+        assert!(!valid_address("a@b.org\r\nBcc: x@y.org"));
+        assert!(!valid_address("<a@b.org>"));
+    }
+
+    #[test]
+    fn every_problem_reported_with_its_key() {
+        let text = r#"
+[intake]
+address = "not-an-address"
+[imap]
+host = "imap.example.org"
+tls = "none"
+port = 99999
+[smtp]
+host = "smtp.example.org"
+[keys]
+intake_secret = "/nonexistent/intake.asc"
+team_certs = "/nonexistent/team"
+[team]
+list_address = "team@example.org"
+[policy]
+project = "Demo"
+ack_within = "soon"
+[bogus]
+x = 1
+"#;
+        let err = Config::parse(text, Path::new("/tmp/x.toml")).unwrap_err();
+        let all = err.to_string();
+        for key in [
+            "intake.address", "imap.tls", "imap.port", "imap.username", "imap.password_file",
+            "keys.intake_secret", "keys.team_certs", "policy.ack_within", "bogus",
+        ] {
+            assert!(all.contains(&format!("{key}:")), "{key} missing from:\n{all}");
+        }
+    }
+
+    #[test]
+    fn world_readable_secret_refused_with_chmod_hint() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        std::fs::write(&p, "secret\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = check_secret_file(&p).unwrap_err();
+        assert!(e.contains(&format!("chmod 600 {}", p.display())), "{e}");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(check_secret_file(&p).is_ok());
+    }
+}

@@ -1,0 +1,260 @@
+//! IMAP intake: connect (implicit TLS, STARTTLS, or plain on loopback), find every
+//! message in `imap.mailbox`, hand each to the pipeline, and move it to the processed
+//! or quarantine folder once its outcome is durable. Never deletes, never sets flags.
+//!
+//! A message is recognised by (mailbox, UIDVALIDITY, UID) first; a UIDVALIDITY change
+//! makes every UID new again, and the Message-ID/content-hash dedupe in the pipeline
+//! keeps that from creating second cases.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use async_imap::{Client, Session};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::config::{Config, Tls};
+use crate::pipeline::{Pipeline, Source};
+use crate::store::Disposition;
+
+/// A connect or login that takes longer than this is treated as a failure, retried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many messages are fetched per UID FETCH, bounding memory to about this many
+/// times `limits.max_message_bytes` in the worst case while keeping round trips few.
+const FETCH_BATCH: usize = 20;
+
+/// Plain or TLS transport under the IMAP client.
+#[derive(Debug)]
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A logged-in IMAP session.
+pub type ImapSession = Session<Stream>;
+
+/// A rustls client config trusting `ca_file` (a private CA) or the public roots.
+pub fn tls_config(ca_file: Option<&std::path::Path>, key: &str) -> Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(p) => {
+            let pem = std::fs::read(p).with_context(|| format!("Reading {key} {}", p.display()))?;
+            let mut n = 0;
+            for block in crate::outbox::pem_blocks(&pem) {
+                use rustls_pki_types::pem::PemObject;
+                let der = rustls_pki_types::CertificateDer::from_pem_slice(&block)
+                    .map_err(|e| anyhow!("{key} {}: {e}", p.display()))?;
+                roots.add(der).map_err(|e| anyhow!("{key} {}: {e}", p.display()))?;
+                n += 1;
+            }
+            if n == 0 {
+                bail!("{key} {} holds no PEM certificate", p.display());
+            }
+        }
+        None => {
+            // No system store dependency: without a CA file, public servers are
+            // verified against the roots lettre ships (webpki-roots).
+            roots.extend(webpki_roots_shim());
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+fn webpki_roots_shim() -> Vec<rustls_pki_types::TrustAnchor<'static>> {
+    webpki_roots::TLS_SERVER_ROOTS.to_vec()
+}
+
+async fn tls_wrap(tcp: TcpStream, cfg: &Config) -> Result<Stream> {
+    let tls = tls_config(cfg.imap.ca_file.as_deref(), "imap.ca_file")?;
+    let name = rustls_pki_types::ServerName::try_from(cfg.imap.host.clone())
+        .map_err(|e| anyhow!("imap.host {:?} is not a valid TLS server name: {e}", cfg.imap.host))?;
+    let s = TlsConnector::from(tls).connect(name, tcp).await.context("TLS handshake with the IMAP server")?;
+    Ok(Stream::Tls(Box::new(s)))
+}
+
+/// Connects and logs in.
+pub async fn connect(cfg: &Config) -> Result<ImapSession> {
+    tokio::time::timeout(CONNECT_TIMEOUT, connect_inner(cfg))
+        .await
+        .map_err(|_| anyhow!("IMAP connect/login to {}:{} timed out", cfg.imap.host, cfg.imap.port))?
+}
+
+async fn connect_inner(cfg: &Config) -> Result<ImapSession> {
+    let addr = (cfg.imap.host.as_str(), cfg.imap.port);
+    let tcp = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("Connecting to IMAP {}:{} (imap.host, imap.port)", cfg.imap.host, cfg.imap.port))?;
+    let stream = match cfg.imap.tls {
+        Tls::Implicit => tls_wrap(tcp, cfg).await?,
+        Tls::None => Stream::Plain(tcp),
+        Tls::Starttls => {
+            let mut client = Client::new(Stream::Plain(tcp));
+            client.read_response().await.context("Reading the IMAP greeting")?;
+            client.run_command_and_check_ok("STARTTLS", None).await.context("IMAP STARTTLS")?;
+            let Stream::Plain(tcp) = client.into_inner() else { bail!("unexpected stream state") };
+            let tls = tls_wrap(tcp, cfg).await?;
+            // No second greeting after STARTTLS.
+            let client = Client::new(tls);
+            return login(client, cfg).await;
+        }
+    };
+    let mut client = Client::new(stream);
+    client.read_response().await.context("Reading the IMAP greeting")?;
+    login(client, cfg).await
+}
+
+async fn login(client: Client<Stream>, cfg: &Config) -> Result<ImapSession> {
+    client
+        .login(&cfg.imap.username, cfg.imap.password.expose())
+        .await
+        .map_err(|(e, _)| anyhow!("IMAP login as {} failed: {e}; check imap.username and imap.password_file", cfg.imap.username))
+}
+
+/// Creates `folder` if it does not exist.
+pub async fn ensure_folder(s: &mut ImapSession, folder: &str) -> Result<()> {
+    let exists = {
+        let names: Vec<_> = s.list(Some(""), Some(folder)).await?.try_collect().await?;
+        names.iter().any(|n| n.name() == folder)
+    };
+    if !exists {
+        s.create(folder).await.with_context(|| format!("Creating IMAP folder {folder}"))?;
+        tracing::info!(folder, "Created IMAP folder");
+    }
+    Ok(())
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PassStats {
+    pub seen: usize,
+    pub new: usize,
+    pub moved: usize,
+}
+
+/// One full pass over the mailbox: every message is processed, made durable, then
+/// moved. Returns when the mailbox is empty of handled mail. `stop` is checked
+/// between messages only: a message in hand is always finished.
+pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> bool) -> Result<PassStats> {
+    let cfg = &pipeline.cfg;
+    let mb = s.select(&cfg.imap.mailbox).await.with_context(|| format!("Selecting imap.mailbox {}", cfg.imap.mailbox))?;
+    let uidvalidity = mb.uid_validity.unwrap_or(0);
+    let mut uids: Vec<u32> = s.uid_search("ALL").await.context("UID SEARCH")?.into_iter().collect();
+    uids.sort_unstable();
+    let mut stats = PassStats { seen: uids.len(), ..Default::default() };
+    if uids.is_empty() {
+        return Ok(stats);
+    }
+    ensure_folder(s, &cfg.imap.processed_folder).await?;
+    ensure_folder(s, &cfg.imap.quarantine_folder).await?;
+    for chunk in uids.chunks(FETCH_BATCH) {
+        if stop() {
+            break;
+        }
+        let set = chunk.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
+        // Sizes first: a message over the limit is quarantined without downloading it.
+        let sizes: Vec<(u32, u32, Option<DateTime<Utc>>)> = {
+            let fetches: Vec<_> = s.uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE)").await?.try_collect().await?;
+            fetches
+                .iter()
+                .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0), f.internal_date().map(|d| d.with_timezone(&Utc)))))
+                .collect()
+        };
+        let mut to_processed = Vec::new();
+        let mut to_quarantine = Vec::new();
+        for (uid, size, date) in sizes {
+            if stop() {
+                break;
+            }
+            let received_at = date.unwrap_or_else(Utc::now);
+            let src = Source { mailbox: cfg.imap.mailbox.clone(), uidvalidity, uid };
+            let raw: Vec<u8> = if u64::from(size) > cfg.limits.max_message_bytes {
+                // Record it from its headers only.
+                let f: Vec<_> = s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])").await?.try_collect().await?;
+                let mut h = f.first().and_then(|f| f.header()).map(|h| h.to_vec()).unwrap_or_default();
+                // Pad past the limit so the pipeline sees it as too large.
+                h.resize(cfg.limits.max_message_bytes as usize + 1, b' ');
+                h
+            } else {
+                let f: Vec<_> = s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])").await?.try_collect().await?;
+                match f.first().and_then(|f| f.body()) {
+                    Some(b) => b.to_vec(),
+                    None => {
+                        tracing::warn!(uid, "Message vanished before it was fetched");
+                        continue;
+                    }
+                }
+            };
+            let p = pipeline.clone();
+            let out = tokio::task::spawn_blocking(move || p.ingest(&raw, Some(&src), received_at, Utc::now()))
+                .await
+                .context("Pipeline task")??;
+            if !out.seen_before {
+                stats.new += 1;
+            }
+            tracing::info!(uid, disposition = out.disposition.as_str(), case = out.case_id.as_deref().unwrap_or("-"), "Message handled");
+            if out.disposition == Disposition::Quarantine {
+                to_quarantine.push(uid);
+            } else {
+                to_processed.push(uid);
+            }
+        }
+        // Outcomes are durable (each commit fsyncs); now move the batch.
+        for (uids, folder) in [(&to_processed, &cfg.imap.processed_folder), (&to_quarantine, &cfg.imap.quarantine_folder)] {
+            if uids.is_empty() {
+                continue;
+            }
+            let set = uids.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
+            s.uid_mv(&set, folder).await.with_context(|| format!("Moving messages to {folder}"))?;
+            stats.moved += uids.len();
+        }
+    }
+    Ok(stats)
+}
+
+/// Whether the server offers IDLE.
+pub async fn has_idle(s: &mut ImapSession) -> bool {
+    s.capabilities().await.map(|c| c.has_str("IDLE")).unwrap_or(false)
+}

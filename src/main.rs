@@ -1,0 +1,45 @@
+//! The `secintake` binary: parse the command line, set up logging (stderr only), run,
+//! and map the outcome to the contract's exit codes (0 ok, 1 failure, 2 usage/config).
+
+use clap::Parser;
+
+fn main() {
+    let cli = match secintake::cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("secintake: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = rt.block_on(secintake::cli::main(cli));
+    // Do not wait for blocking tasks (a stuck DNS lookup, say) on the way out.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    std::process::exit(code);
+}
+
+/// Logs to stderr; `SECINTAKE_LOG` or `RUST_LOG` filter (default `info`);
+/// `SECINTAKE_LOG_FORMAT=json` for JSON lines. Under journald (`JOURNAL_STREAM` set)
+/// timestamps are left to the journal.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("SECINTAKE_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}

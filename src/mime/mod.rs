@@ -1,0 +1,449 @@
+//! MIME in and out: what an incoming message is (its headers, its crypto form, its
+//! parts) and how outgoing PGP/MIME messages are built.
+//!
+//! Parsing never fails: mail-parser gives its best effort and we note what was odd.
+//! Every header, filename and part is hostile input; nothing here touches the disk or
+//! the network, and a filename is only ever data.
+
+pub mod build;
+
+use mail_parser::{Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use sha2::{Digest, Sha256};
+
+/// Hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The crypto form of an incoming message.
+#[derive(Debug, Clone)]
+pub enum Form {
+    /// RFC 3156 multipart/encrypted: the OpenPGP message.
+    PgpMime { ciphertext: Vec<u8> },
+    /// An armored `PGP MESSAGE` in a text body or an encrypted attachment.
+    Inline { ciphertext: Vec<u8>, before: String, after: String },
+    /// RFC 3156 multipart/signed: the signed part as CRLF bytes and the signature.
+    Signed { signed: Vec<u8>, signature: Vec<u8> },
+    /// No encryption.
+    Plain,
+}
+
+/// What we need from a message's outer headers; every string already cleaned of
+/// control characters.
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    pub message_id: Option<String>,
+    pub from_address: Option<String>,
+    pub from_name: String,
+    pub subject: String,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub auto_submitted: Option<String>,
+    pub return_path_empty: bool,
+    pub is_list: bool,
+    pub is_bulk: bool,
+    pub is_dsn: bool,
+    /// `addr` and `keydata` of an Autocrypt header.
+    pub autocrypt: Option<(String, Vec<u8>)>,
+}
+
+/// An attachment as it arrived.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A parsed message: outer headers, crypto form, body text and attachments.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub envelope: Envelope,
+    pub form: Form,
+    /// The readable text (plain message) or empty when encrypted.
+    pub text: String,
+    pub attachments: Vec<Part>,
+    /// Keys attached as `application/pgp-keys` (or `.asc` keys).
+    pub keys: Vec<Vec<u8>>,
+    /// Deepest multipart nesting seen.
+    pub depth: u32,
+    /// The parser could not make sense of the message at all.
+    pub unparseable: bool,
+    /// Oddities found while parsing (recorded, never fatal).
+    pub warnings: Vec<String>,
+}
+
+/// Removes CR, LF and other control characters and trims: the only form in which an
+/// incoming header value may be stored or shown.
+pub fn clean(s: &str) -> String {
+    let mut out: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    while out.contains("  ") {
+        out = out.replace("  ", " ");
+    }
+    out.trim().to_owned()
+}
+
+/// A Message-ID as we store it: no angle brackets, nothing but msg-id characters.
+pub fn clean_msgid(s: &str) -> Option<String> {
+    let s = s.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    if s.is_empty() || s.len() > 250 {
+        return None;
+    }
+    if s.chars().all(|c| c.is_ascii_graphic() && !"<>()[]\\,;:\" ".contains(c)) {
+        Some(s.to_owned())
+    } else {
+        None
+    }
+}
+
+fn header_list(v: &HeaderValue) -> Vec<String> {
+    match v {
+        HeaderValue::Text(t) => t.split_whitespace().filter_map(clean_msgid).collect(),
+        HeaderValue::TextList(l) => l.iter().flat_map(|t| t.split_whitespace().filter_map(clean_msgid)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn first_addr(a: Option<&Address>) -> (Option<String>, String) {
+    let Some(addr) = a.and_then(|a| a.first()) else { return (None, String::new()) };
+    let address = addr
+        .address()
+        .map(|s| clean(s).to_ascii_lowercase())
+        .filter(|s| crate::config::valid_address(s));
+    (address, addr.name().map(clean).unwrap_or_default())
+}
+
+/// Parses an Autocrypt header value (`addr=...; keydata=...`).
+fn parse_autocrypt(v: &str) -> Option<(String, Vec<u8>)> {
+    use base64::Engine;
+    let mut addr = None;
+    let mut keydata = None;
+    for attr in v.split(';') {
+        let (k, val) = attr.split_once('=')?;
+        match k.trim() {
+            "addr" => addr = Some(val.trim().to_ascii_lowercase()),
+            "keydata" => {
+                let b64: String = val.chars().filter(|c| !c.is_whitespace()).collect();
+                keydata = base64::engine::general_purpose::STANDARD.decode(b64).ok();
+            }
+            _ => {}
+        }
+    }
+    Some((addr?, keydata?))
+}
+
+fn ctype_of(p: &MessagePart) -> String {
+    match p.content_type() {
+        Some(ct) => format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase(),
+        None => "text/plain".into(),
+    }
+}
+
+const ARMOR_BEGIN: &str = "-----BEGIN PGP MESSAGE-----";
+const ARMOR_END: &str = "-----END PGP MESSAGE-----";
+
+/// Finds an armored PGP MESSAGE in text; returns (before, armor, after).
+pub fn find_armor(text: &str) -> Option<(String, String, String)> {
+    let start = text.find(ARMOR_BEGIN)?;
+    let end_rel = text[start..].find(ARMOR_END)?;
+    let end = start + end_rel + ARMOR_END.len();
+    Some((text[..start].trim().to_owned(), text[start..end].to_owned(), text[end..].trim().to_owned()))
+}
+
+/// Depth of the multipart tree below `root` (iterative: a 60-deep message must not
+/// cost stack).
+fn depth(msg: &Message) -> u32 {
+    let mut max = 0;
+    let mut stack = vec![(0usize, 0u32)];
+    let mut seen = 0usize;
+    while let Some((id, d)) = stack.pop() {
+        seen += 1;
+        if seen > 100_000 {
+            break;
+        }
+        max = max.max(d);
+        if let Some(p) = msg.parts.get(id) {
+            if let PartType::Multipart(children) = &p.body {
+                for c in children {
+                    stack.push((*c as usize, d + 1));
+                }
+            }
+        }
+    }
+    max
+}
+
+/// Parses an incoming message. Never fails.
+pub fn parse(raw: &[u8]) -> Parsed {
+    let mut parsed = Parsed {
+        envelope: Envelope::default(),
+        form: Form::Plain,
+        text: String::new(),
+        attachments: Vec::new(),
+        keys: Vec::new(),
+        depth: 0,
+        unparseable: false,
+        warnings: Vec::new(),
+    };
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        parsed.unparseable = true;
+        parsed.warnings.push("not a parseable RFC 5322 message".into());
+        return parsed;
+    };
+    let env = &mut parsed.envelope;
+    env.message_id = msg.message_id().and_then(clean_msgid);
+    let (addr, name) = first_addr(msg.from());
+    env.from_address = addr;
+    env.from_name = name;
+    env.subject = msg.subject().map(clean).unwrap_or_default();
+    env.in_reply_to = header_list(msg.in_reply_to());
+    env.references = header_list(msg.references());
+    env.auto_submitted = msg.header_raw("Auto-Submitted").map(|v| clean(v).to_ascii_lowercase());
+    env.return_path_empty = msg.header_raw("Return-Path").map(|v| clean(v) == "<>").unwrap_or(false);
+    env.is_list = msg.header_raw("List-Id").is_some() || msg.header_raw("List-Unsubscribe").is_some();
+    let precedence = msg.header_raw("Precedence").map(|v| clean(v).to_ascii_lowercase());
+    env.is_bulk = matches!(precedence.as_deref(), Some("bulk" | "list" | "junk"))
+        || msg.header_raw("X-Autoreply").is_some()
+        || msg.header_raw("X-Autorespond").is_some();
+    env.autocrypt = msg.header_raw("Autocrypt").and_then(parse_autocrypt);
+    let root_ct = msg.root_part().content_type();
+    let root_type = ctype_of(msg.root_part());
+    env.is_dsn = root_type == "multipart/report"
+        && root_ct.and_then(|c| c.attribute("report-type")).map(|r| r.eq_ignore_ascii_case("delivery-status")).unwrap_or(false);
+
+    parsed.depth = depth(&msg);
+
+    // The crypto form.
+    if root_type == "multipart/encrypted" {
+        let children = msg.root_part().sub_parts().unwrap_or(&[]);
+        let cipher = children
+            .iter()
+            .filter_map(|id| msg.parts.get(*id as usize))
+            .find(|p| ctype_of(p) == "application/octet-stream")
+            .or_else(|| children.get(1).and_then(|id| msg.parts.get(*id as usize)));
+        match cipher {
+            Some(p) => parsed.form = Form::PgpMime { ciphertext: p.contents().to_vec() },
+            None => parsed.warnings.push("multipart/encrypted without an encrypted part".into()),
+        }
+    } else if root_type == "multipart/signed"
+        && root_ct
+            .and_then(|c| c.attribute("protocol"))
+            .map(|p| p.eq_ignore_ascii_case("application/pgp-signature"))
+            .unwrap_or(false)
+    {
+        let children = msg.root_part().sub_parts().unwrap_or(&[]);
+        if let (Some(a), Some(b)) = (
+            children.first().and_then(|id| msg.parts.get(*id as usize)),
+            children.get(1).and_then(|id| msg.parts.get(*id as usize)),
+        ) {
+            let start = a.raw_header_offset() as usize;
+            let end = a.raw_end_offset() as usize;
+            if start <= end && end <= raw.len() {
+                let signed = to_crlf(strip_final_newline(&raw[start..end]));
+                parsed.form = Form::Signed { signed, signature: b.contents().to_vec() };
+            }
+        }
+    }
+
+    // Bodies and attachments (for plain or signed mail; encrypted mail's parts are
+    // read after decryption).
+    collect_content(&msg, &mut parsed);
+    if matches!(parsed.form, Form::Plain) {
+        if let Some((before, armor, after)) = find_armor(&parsed.text) {
+            parsed.form = Form::Inline { ciphertext: armor.into_bytes(), before, after };
+        } else if let Some(i) = parsed.attachments.iter().position(|a| is_encrypted_attachment(a)) {
+            let a = parsed.attachments.remove(i);
+            parsed.form = Form::Inline { ciphertext: a.bytes, before: parsed.text.clone(), after: String::new() };
+        }
+    }
+    parsed
+}
+
+fn is_encrypted_attachment(a: &Part) -> bool {
+    let lower = a.name.to_ascii_lowercase();
+    let named = lower.ends_with(".gpg") || lower.ends_with(".pgp") || lower.ends_with(".asc");
+    let armored = a.bytes.windows(ARMOR_BEGIN.len()).take(4096).any(|w| w == ARMOR_BEGIN.as_bytes());
+    (named || a.content_type == "application/pgp-encrypted") && a.content_type != "application/pgp-keys"
+        && (armored || (!lower.ends_with(".asc") && a.bytes.first().map(|b| b & 0x80 != 0).unwrap_or(false)))
+}
+
+/// Reads text bodies, attachments and attached keys of a parsed message.
+fn collect_content(msg: &Message, parsed: &mut Parsed) {
+    let mut text = String::new();
+    for p in msg.text_bodies() {
+        if let Some(t) = p.text_contents() {
+            if !text.is_empty() {
+                text.push_str("\n\n");
+            }
+            if p.is_text_html() {
+                text.push_str(&html_to_text(t));
+            } else {
+                text.push_str(t);
+            }
+        }
+    }
+    if text.trim().is_empty() {
+        for p in msg.html_bodies() {
+            if let Some(t) = p.text_contents() {
+                text.push_str(&html_to_text(t));
+            }
+        }
+    }
+    parsed.text = text.replace("\r\n", "\n");
+    for (i, p) in msg.attachments().enumerate() {
+        let ct = ctype_of(p);
+        if ct == "application/pgp-signature" || ct == "application/pgp-encrypted" {
+            continue;
+        }
+        let bytes = match &p.body {
+            PartType::Message(m) => m.raw_message().to_vec(),
+            _ => p.contents().to_vec(),
+        };
+        let name = p.attachment_name().map(clean).filter(|n| !n.is_empty()).unwrap_or_else(|| format!("attachment-{}", i + 1));
+        let is_key = ct == "application/pgp-keys"
+            || bytes.windows(36).take(4096).any(|w| w == b"-----BEGIN PGP PUBLIC KEY BLOCK-----");
+        if is_key {
+            parsed.keys.push(bytes);
+            continue;
+        }
+        parsed.attachments.push(Part { name, content_type: ct, bytes });
+    }
+}
+
+/// Crude HTML to text for armored blocks pasted into HTML-only mail: tags dropped,
+/// `<br>`/`<p>`/`<div>` become newlines, the common entities decoded.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        let Some(gt) = rest[lt..].find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = rest[lt + 1..lt + gt].trim_start_matches('/').to_ascii_lowercase();
+        let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        if matches!(name.as_str(), "br" | "p" | "div" | "pre" | "tr" | "li") {
+            out.push('\n');
+        }
+        rest = &rest[lt + gt + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+}
+
+fn strip_final_newline(b: &[u8]) -> &[u8] {
+    // The CRLF before a boundary belongs to the boundary (RFC 2046).
+    if let Some(s) = b.strip_suffix(b"\r\n") {
+        s
+    } else if let Some(s) = b.strip_suffix(b"\n") {
+        s
+    } else {
+        b
+    }
+}
+
+/// Canonical CRLF line endings (RFC 3156 signs canonical text).
+pub fn to_crlf(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len() + b.len() / 40);
+    let mut prev = 0u8;
+    for &c in b {
+        if c == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(c);
+        prev = c;
+    }
+    out
+}
+
+/// The decrypted inner content of an encrypted message.
+#[derive(Debug, Clone, Default)]
+pub struct Inner {
+    /// Protected Subject (RFC 9788 / Memory Hole), cleaned.
+    pub subject: Option<String>,
+    pub text: String,
+    pub attachments: Vec<Part>,
+    pub keys: Vec<Vec<u8>>,
+    pub depth: u32,
+    pub warnings: Vec<String>,
+}
+
+/// Parses decrypted plaintext: a MIME entity (PGP/MIME) or bare text (inline PGP).
+pub fn parse_inner(plaintext: &[u8]) -> Inner {
+    let head = &plaintext[..plaintext.len().min(2048)];
+    let looks_mime = head
+        .split(|&b| b == b'\n')
+        .take_while(|l| !l.is_empty() && *l != b"\r")
+        .any(|l| l.len() > 13 && l[..13].eq_ignore_ascii_case(b"content-type:"));
+    if !looks_mime {
+        return Inner { text: decode_text(plaintext), ..Inner::default() };
+    }
+    let mut p = parse(plaintext);
+    let subject = Some(p.envelope.subject.clone()).filter(|s| !s.is_empty());
+    // Signed inside encrypted: the content is the signed part.
+    if let Form::Signed { signed, .. } = &p.form {
+        let again = parse(signed);
+        p.text = again.text;
+        p.attachments = again.attachments;
+        p.keys.extend(again.keys);
+    }
+    Inner { subject, text: p.text, attachments: p.attachments, keys: p.keys, depth: p.depth, warnings: p.warnings }
+}
+
+/// Bytes to text: UTF-8, else Latin-1 (every byte maps to a char, nothing is lost).
+pub fn decode_text(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.replace("\r\n", "\n"),
+        Err(_) => b.iter().map(|&c| c as char).collect::<String>().replace("\r\n", "\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_message_fields() {
+        let raw = b"From: \"Alice\r\n Bcc: x\" <Alice@Reporter.test>\r\nTo: security@intake.test\r\nSubject: Hello\r\nMessage-ID: <abc@reporter.test>\r\n\r\nBody text\r\n";
+        let p = parse(raw);
+        assert_eq!(p.envelope.message_id.as_deref(), Some("abc@reporter.test"));
+        assert_eq!(p.envelope.from_address.as_deref(), Some("alice@reporter.test"));
+        assert!(!p.envelope.from_name.contains('\n'));
+        assert_eq!(p.text.trim(), "Body text");
+        assert!(matches!(p.form, Form::Plain));
+    }
+
+    #[test]
+    fn inline_armor_found() {
+        let raw = b"From: a@b.test\r\nSubject: x\r\n\r\nHi\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nabc\r\n-----END PGP MESSAGE-----\r\nbye\r\n";
+        match parse(raw).form {
+            Form::Inline { before, after, .. } => {
+                assert_eq!(before, "Hi");
+                assert_eq!(after, "bye");
+            }
+            f => panic!("{f:?}"),
+        }
+    }
+
+    #[test]
+    fn deep_multipart_measured() {
+        let mut raw = String::from("From: a@b.test\r\nSubject: deep\r\n");
+        for i in 0..60 {
+            raw.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
+        }
+        raw.push_str("Content-Type: text/plain\r\n\r\nx\r\n");
+        let p = parse(raw.as_bytes());
+        assert!(p.depth > 32, "depth {}", p.depth);
+    }
+
+    #[test]
+    fn html_armor() {
+        assert_eq!(html_to_text("a<br>b&lt;c&amp;"), "a\nb<c&");
+    }
+}

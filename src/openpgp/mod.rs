@@ -1,0 +1,642 @@
+//! OpenPGP with Sequoia: the intake keyring, decrypting and verifying reports, signing
+//! and encrypting what we send, generating keys.
+//!
+//! No network, no disk, no clock: keys come in as bytes, the policy and the reference
+//! time are passed in. Plaintext is capped while it streams out of the decryptor, so a
+//! compression bomb costs at most the cap. Verdicts (no key, bad signature) are values,
+//! never errors: a report must not be dropped because its crypto is odd.
+
+use std::io::{Read, Write};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, anyhow};
+use sequoia_openpgp as openpgp;
+
+use openpgp::cert::prelude::*;
+use openpgp::crypto::{KeyPair, Password, SessionKey};
+use openpgp::packet::{PKESK, SKESK};
+use openpgp::parse::Parse;
+use openpgp::parse::stream::{
+    DecryptionHelper, DecryptorBuilder, DetachedVerifierBuilder, MessageLayer, MessageStructure,
+    VerificationError, VerificationHelper,
+};
+use openpgp::policy::{Policy, StandardPolicy};
+use openpgp::serialize::{Serialize, SerializeInto};
+use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Signer};
+use openpgp::types::SymmetricAlgorithm;
+use openpgp::{Cert, Fingerprint, KeyHandle};
+
+pub use openpgp::Cert as OpenPgpCert;
+
+/// Sequoia's standard policy: the one policy we decide with (see ARCHITECTURE.md for
+/// the legacy-algorithm stance).
+pub fn policy() -> StandardPolicy<'static> {
+    StandardPolicy::new()
+}
+
+/// How much plaintext the decryptor may hold back for signature checking before it
+/// releases data. Small, so a 50 MiB message does not cost 25 MiB of read-ahead
+/// (Sequoia's default), and below any sane `max_plaintext_bytes`.
+const DECRYPT_BUFFER: usize = 1 << 20;
+
+/// The signature verdict on a message, as the case JSON spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Good,
+    Bad,
+    UnknownKey,
+    None,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Good => "good",
+            Verdict::Bad => "bad",
+            Verdict::UnknownKey => "unknown-key",
+            Verdict::None => "none",
+        }
+    }
+}
+
+/// The result of verifying signatures: the best verdict and who made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    pub verdict: Verdict,
+    /// Fingerprint of the signer (or the issuer named by the signature when we
+    /// lack the key), upper-case hex.
+    pub signer: Option<String>,
+}
+
+impl Verification {
+    pub fn none() -> Self {
+        Verification { verdict: Verdict::None, signer: None }
+    }
+}
+
+/// What decrypting a message gave.
+#[derive(Debug)]
+pub enum Decryption {
+    /// Decrypted; signatures (if any) verified against the certs we were given.
+    Ok { plaintext: Vec<u8>, verification: Verification },
+    /// Encrypted, but to no key we hold.
+    NoKey { recipients: Vec<String> },
+    /// The plaintext passed the cap; reading stopped there.
+    TooLarge,
+    /// Not a decryptable OpenPGP message (corrupt, unsupported, integrity failure).
+    Failed(String),
+}
+
+/// The intake key(s) with their secrets unlocked, held for the daemon's lifetime.
+pub struct IntakeKeys {
+    /// All intake certs; the first one signs, all of them decrypt (key rotation).
+    certs: Vec<Cert>,
+}
+
+impl IntakeKeys {
+    /// Parses armored TSK(s) (as `gpg --export-secret-keys --armor` writes them) and
+    /// unlocks them once with `passphrase` if they are protected.
+    pub fn from_bytes(tsk: &[u8], passphrase: Option<&str>) -> Result<IntakeKeys> {
+        let p = policy();
+        let mut certs = Vec::new();
+        for cert in CertParser::from_bytes(tsk).context("not an OpenPGP key file")? {
+            let cert = cert.context("cannot parse a key in the key file")?;
+            if !cert.is_tsk() {
+                return Err(anyhow!(
+                    "{} holds no secret key material; export it with `gpg --export-secret-keys --armor`",
+                    cert.fingerprint()
+                ));
+            }
+            certs.push(unlock(cert, passphrase)?);
+        }
+        let Some(first) = certs.first() else {
+            return Err(anyhow!("the key file holds no key"));
+        };
+        let vc = first
+            .with_policy(&p, None)
+            .with_context(|| format!("key {} is not valid now (expired or revoked?)", first.fingerprint()))?;
+        if vc.keys().secret().for_signing().alive().revoked(false).next().is_none() {
+            return Err(anyhow!("key {} has no usable signing key", first.fingerprint()));
+        }
+        if !certs.iter().any(|c| {
+            c.keys().secret().with_policy(&p, None).for_storage_encryption().for_transport_encryption().next().is_some()
+        }) {
+            return Err(anyhow!("no intake key has an encryption subkey; reporters could not encrypt to it"));
+        }
+        Ok(IntakeKeys { certs })
+    }
+
+    /// Fingerprint of the signing (current) intake key.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.certs[0].fingerprint()
+    }
+
+    /// The current intake cert without secrets.
+    pub fn public_cert(&self) -> Cert {
+        self.certs[0].clone().strip_secret_key_material()
+    }
+
+    /// All intake certs, for `keys show`.
+    pub fn certs(&self) -> &[Cert] {
+        &self.certs
+    }
+
+    /// The armored public cert, for Autocrypt and security.txt.
+    pub fn public_armored(&self) -> Result<String> {
+        armor_cert(&self.public_cert())
+    }
+
+    fn signing_keypair(&self, p: &dyn Policy, now: SystemTime) -> Result<KeyPair> {
+        let key = self.certs[0]
+            .keys()
+            .secret()
+            .with_policy(p, now)
+            .for_signing()
+            .alive()
+            .revoked(false)
+            .next()
+            .ok_or_else(|| anyhow!("the intake key has no usable signing key"))?;
+        key.key().clone().into_keypair()
+    }
+
+    /// A detached, armored signature over `data` (PGP/MIME signing).
+    pub fn sign_detached(&self, data: &[u8], now: SystemTime) -> Result<Vec<u8>> {
+        let p = policy();
+        let keypair = self.signing_keypair(&p, now)?;
+        let mut out = Vec::new();
+        {
+            let msg = Message::new(&mut out);
+            let msg = Armorer::new(msg).kind(openpgp::armor::Kind::Signature).build()?;
+            let mut signer = Signer::new(msg, keypair)?.detached().creation_time(now).build()?;
+            signer.write_all(data)?;
+            signer.finalize()?;
+        }
+        Ok(out)
+    }
+
+    /// A cleartext-signed message (security.txt).
+    pub fn sign_cleartext(&self, text: &[u8], now: SystemTime) -> Result<Vec<u8>> {
+        let p = policy();
+        let keypair = self.signing_keypair(&p, now)?;
+        let mut out = Vec::new();
+        {
+            let msg = Message::new(&mut out);
+            let mut signer = Signer::new(msg, keypair)?.cleartext().creation_time(now).build()?;
+            signer.write_all(text)?;
+            signer.finalize()?;
+        }
+        Ok(out)
+    }
+
+    /// Encrypts `data` to `recipients` and signs it with the intake key; armored.
+    pub fn encrypt_and_sign(&self, data: &[u8], recipients: &[Cert], now: SystemTime) -> Result<Vec<u8>> {
+        let p = policy();
+        let keypair = self.signing_keypair(&p, now)?;
+        let mut keys = Vec::new();
+        for cert in recipients {
+            let before = keys.len();
+            for ka in cert
+                .keys()
+                .with_policy(&p, now)
+                .supported()
+                .alive()
+                .revoked(false)
+                .for_transport_encryption()
+                .for_storage_encryption()
+            {
+                keys.push(ka);
+            }
+            if keys.len() == before {
+                return Err(anyhow!("cert {} has no usable encryption key", cert.fingerprint()));
+            }
+        }
+        if keys.is_empty() {
+            return Err(anyhow!("no recipients to encrypt to"));
+        }
+        let mut out = Vec::new();
+        {
+            let msg = Message::new(&mut out);
+            let msg = Armorer::new(msg).build()?;
+            let msg = Encryptor::for_recipients(msg, keys).build()?;
+            let msg = Signer::new(msg, keypair)?.creation_time(now).build()?;
+            let mut lit = LiteralWriter::new(msg).build()?;
+            lit.write_all(data)?;
+            lit.finalize()?;
+        }
+        Ok(out)
+    }
+
+    /// Decrypts `ciphertext` (armored or binary) with the intake keys, verifying any
+    /// signature against `signer_certs`, and stops once more than `max_plaintext`
+    /// bytes came out.
+    pub fn decrypt(
+        &self,
+        ciphertext: &[u8],
+        signer_certs: &[Cert],
+        max_plaintext: u64,
+        now: SystemTime,
+    ) -> Decryption {
+        let p = policy();
+        let helper = Helper {
+            keys: self,
+            signer_certs,
+            verification: Verification::none(),
+            recipients: Vec::new(),
+            no_key: false,
+        };
+        let builder = match DecryptorBuilder::from_bytes(ciphertext) {
+            Ok(b) => b,
+            Err(e) => return Decryption::Failed(format!("not an OpenPGP message: {e}")),
+        };
+        let mut dec = match builder
+            .buffer_size(DECRYPT_BUFFER.min(max_plaintext as usize).max(1))
+            .with_policy(&p, now, helper)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                return Decryption::Failed(format!("{e:#}"));
+            }
+        };
+        let mut plaintext = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match dec.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if plaintext.len() as u64 + n as u64 > max_plaintext {
+                        return Decryption::TooLarge;
+                    }
+                    plaintext.extend_from_slice(&buf[..n]);
+                }
+                Err(e) => return Decryption::Failed(format!("decryption failed: {e}")),
+            }
+        }
+        let helper = dec.into_helper();
+        Decryption::Ok { plaintext, verification: helper.verification }
+    }
+
+    /// Like [`Self::decrypt`], but first tells apart "no key" from other failures by
+    /// asking the helper what happened.
+    pub fn decrypt_message(
+        &self,
+        ciphertext: &[u8],
+        signer_certs: &[Cert],
+        max_plaintext: u64,
+        now: SystemTime,
+    ) -> Decryption {
+        let recipients = recipients_of(ciphertext);
+        match self.decrypt(ciphertext, signer_certs, max_plaintext, now) {
+            Decryption::Failed(e) if !recipients.is_empty() && !self.holds_any(&recipients) => {
+                tracing::debug!(error = %e, "No intake key among the recipients");
+                Decryption::NoKey { recipients }
+            }
+            other => other,
+        }
+    }
+
+    fn holds_any(&self, recipients: &[String]) -> bool {
+        recipients.iter().any(|r| {
+            r == "*"
+                || self.certs.iter().any(|c| {
+                    c.keys().any(|k| k.key().keyid().to_hex() == *r || k.key().fingerprint().to_hex() == *r)
+                })
+        })
+    }
+}
+
+/// The recipient key ids of an encrypted message (`*` for a hidden recipient).
+fn recipients_of(ciphertext: &[u8]) -> Vec<String> {
+    use openpgp::Packet;
+    use openpgp::parse::{PacketParser, PacketParserResult};
+    let mut out = Vec::new();
+    let Ok(mut ppr) = PacketParser::from_bytes(ciphertext) else { return out };
+    while let PacketParserResult::Some(pp) = ppr {
+        match &pp.packet {
+            Packet::PKESK(p) => out.push(
+                p.recipient().map(|h| KeyHandle::from(h).to_hex()).unwrap_or_else(|| "*".into()),
+            ),
+            Packet::SKESK(_) => {}
+            _ => break,
+        }
+        match pp.next() {
+            Ok((_, next)) => ppr = next,
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+fn unlock(cert: Cert, passphrase: Option<&str>) -> Result<Cert> {
+    let fpr = cert.fingerprint();
+    let mut packets: Vec<openpgp::Packet> = Vec::new();
+    let mut changed = false;
+    for ka in cert.keys().secret() {
+        if ka.key().secret().is_encrypted() {
+            let Some(pw) = passphrase else {
+                return Err(anyhow!(
+                    "key {fpr} is passphrase-protected; set keys.passphrase_file to a file holding the passphrase"
+                ));
+            };
+            let key = ka
+                .key()
+                .clone()
+                .decrypt_secret(&Password::from(pw))
+                .map_err(|_| anyhow!("the passphrase in keys.passphrase_file does not unlock key {fpr}"))?;
+            changed = true;
+            if ka.primary() {
+                packets.push(key.role_into_primary().into());
+            } else {
+                packets.push(key.role_into_subordinate().into());
+            }
+        }
+    }
+    if !changed {
+        return Ok(cert);
+    }
+    let (cert, _) = cert.insert_packets(packets)?;
+    Ok(cert)
+}
+
+struct Helper<'a> {
+    keys: &'a IntakeKeys,
+    signer_certs: &'a [Cert],
+    verification: Verification,
+    recipients: Vec<String>,
+    no_key: bool,
+}
+
+impl VerificationHelper for Helper<'_> {
+    fn get_certs(&mut self, ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
+        Ok(self
+            .signer_certs
+            .iter()
+            .filter(|c| c.keys().any(|k| ids.iter().any(|id| id.aliases(k.key().key_handle()))))
+            .cloned()
+            .collect())
+    }
+
+    fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
+        // Intake accepts unsigned and badly signed mail: the verdict is recorded, the
+        // report is kept.
+        for layer in structure.into_iter() {
+            if let MessageLayer::SignatureGroup { results } = layer {
+                for r in results {
+                    let v = verification_of(&r);
+                    if rank(v.verdict) > rank(self.verification.verdict) {
+                        self.verification = v;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rank(v: Verdict) -> u8 {
+    match v {
+        Verdict::None => 0,
+        Verdict::UnknownKey => 1,
+        Verdict::Bad => 2,
+        Verdict::Good => 3,
+    }
+}
+
+fn issuer_of(sig: &openpgp::packet::Signature) -> Option<String> {
+    sig.get_issuers().first().map(|h| h.to_hex())
+}
+
+fn verification_of(
+    r: &std::result::Result<openpgp::parse::stream::GoodChecksum, VerificationError>,
+) -> Verification {
+    match r {
+        Ok(good) => Verification {
+            verdict: Verdict::Good,
+            signer: Some(good.ka.cert().fingerprint().to_hex()),
+        },
+        Err(VerificationError::MissingKey { sig }) => {
+            Verification { verdict: Verdict::UnknownKey, signer: issuer_of(sig) }
+        }
+        Err(VerificationError::BadKey { sig, ka, .. } | VerificationError::BadSignature { sig, ka, .. }) => {
+            let _ = sig;
+            Verification { verdict: Verdict::Bad, signer: Some(ka.cert().fingerprint().to_hex()) }
+        }
+        Err(VerificationError::UnboundKey { cert, .. }) => {
+            Verification { verdict: Verdict::Bad, signer: Some(cert.fingerprint().to_hex()) }
+        }
+        Err(VerificationError::MalformedSignature { sig, .. }) => {
+            Verification { verdict: Verdict::Bad, signer: issuer_of(sig) }
+        }
+        Err(_) => Verification { verdict: Verdict::Bad, signer: None },
+    }
+}
+
+impl DecryptionHelper for Helper<'_> {
+    fn decrypt(
+        &mut self,
+        pkesks: &[PKESK],
+        _skesks: &[SKESK],
+        sym_algo: Option<SymmetricAlgorithm>,
+        decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
+    ) -> openpgp::Result<Option<Cert>> {
+        let p = policy();
+        for pkesk in pkesks {
+            self.recipients.push(pkesk.recipient().map(|h| h.to_hex()).unwrap_or_else(|| "*".into()));
+        }
+        // Decryption must not depend on the key's validity now: a report encrypted
+        // to a key that has since expired is still ours to read.
+        for cert in &self.keys.certs {
+            for ka in cert.keys().secret().with_policy(&p, None).for_transport_encryption().for_storage_encryption() {
+                for pkesk in pkesks {
+                    let wildcard = pkesk.recipient().is_none();
+                    let matches = pkesk.recipient().map(|r| r.aliases(ka.key().key_handle())).unwrap_or(false);
+                    if !(wildcard || matches) {
+                        continue;
+                    }
+                    let Ok(mut pair) = ka.key().clone().into_keypair() else { continue };
+                    if let Some((algo, sk)) = pkesk.decrypt(&mut pair, sym_algo) {
+                        if decrypt(algo, &sk) {
+                            return Ok(Some(cert.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        self.no_key = true;
+        Err(anyhow!("no intake key decrypts this message"))
+    }
+}
+
+/// Verifies a detached signature over `data` (PGP/MIME multipart/signed).
+pub fn verify_detached(data: &[u8], signature: &[u8], certs: &[Cert], now: SystemTime) -> Verification {
+    let p = policy();
+    let helper = VHelper { certs, verification: Verification::none() };
+    let Ok(builder) = DetachedVerifierBuilder::from_bytes(signature) else {
+        return Verification { verdict: Verdict::Bad, signer: None };
+    };
+    let mut v = match builder.with_policy(&p, now, helper) {
+        Ok(v) => v,
+        Err(_) => return Verification { verdict: Verdict::Bad, signer: None },
+    };
+    if v.verify_bytes(data).is_err() {
+        // The helper's check() still ran and recorded the verdict when it could.
+    }
+    v.into_helper().verification
+}
+
+struct VHelper<'a> {
+    certs: &'a [Cert],
+    verification: Verification,
+}
+
+impl VerificationHelper for VHelper<'_> {
+    fn get_certs(&mut self, ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
+        Ok(self
+            .certs
+            .iter()
+            .filter(|c| c.keys().any(|k| ids.iter().any(|id| id.aliases(k.key().key_handle()))))
+            .cloned()
+            .collect())
+    }
+    fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
+        for layer in structure.into_iter() {
+            if let MessageLayer::SignatureGroup { results } = layer {
+                for r in results {
+                    let v = verification_of(&r);
+                    if rank(v.verdict) > rank(self.verification.verdict) {
+                        self.verification = v;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses every cert in `bytes` (armored or binary, one or many), skipping what does
+/// not parse. Secret material is stripped: a reporter attaching a TSK by mistake must
+/// not make us store it.
+pub fn parse_certs(bytes: &[u8]) -> Vec<Cert> {
+    let Ok(parser) = CertParser::from_bytes(bytes) else { return Vec::new() };
+    parser.filter_map(|c| c.ok()).map(|c| c.strip_secret_key_material()).collect()
+}
+
+/// Whether `cert` can be encrypted to now under our policy.
+pub fn can_encrypt(cert: &Cert, now: SystemTime) -> Result<()> {
+    let p = policy();
+    let vc = cert.with_policy(&p, now).context("not valid now (expired, revoked or weak)")?;
+    if let openpgp::types::RevocationStatus::Revoked(_) = vc.revocation_status() {
+        return Err(anyhow!("revoked"));
+    }
+    vc.alive().context("expired")?;
+    if vc
+        .keys()
+        .supported()
+        .alive()
+        .revoked(false)
+        .for_transport_encryption()
+        .for_storage_encryption()
+        .next()
+        .is_none()
+    {
+        return Err(anyhow!("no usable encryption subkey"));
+    }
+    Ok(())
+}
+
+/// Whether `cert` has a User ID with `address` (case-insensitive).
+pub fn has_address(cert: &Cert, address: &str) -> bool {
+    cert.userids().any(|u| {
+        u.userid().email().ok().flatten().map(|e| e.eq_ignore_ascii_case(address)).unwrap_or(false)
+    })
+}
+
+/// Armored public cert.
+pub fn armor_cert(cert: &Cert) -> Result<String> {
+    let bytes = cert.armored().to_vec()?;
+    Ok(String::from_utf8(bytes)?)
+}
+
+/// Binary public cert (Autocrypt keydata).
+pub fn binary_cert(cert: &Cert) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    cert.serialize(&mut out)?;
+    Ok(out)
+}
+
+/// Generates a new intake key: Cv25519, a signing and an encryption subkey, no expiry
+/// in the first three years (Sequoia's general-purpose default). Returns the armored
+/// TSK and the armored public cert.
+pub fn generate(uid: &str) -> Result<(Cert, String, String)> {
+    let (cert, _rev) = CertBuilder::general_purpose(Some(uid))
+        .set_cipher_suite(CipherSuite::Cv25519)
+        .generate()?;
+    let tsk = String::from_utf8(cert.as_tsk().armored().to_vec()?)?;
+    let public = armor_cert(&cert)?;
+    Ok((cert, tsk, public))
+}
+
+/// Reads a cert's primary email for display.
+pub fn primary_email(cert: &Cert) -> Option<String> {
+    cert.userids().filter_map(|u| u.userid().email().ok().flatten().map(|e| e.to_owned())).next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> SystemTime {
+        SystemTime::now()
+    }
+
+    #[test]
+    fn round_trip_encrypt_sign_decrypt_verify() {
+        let (_c, tsk, public) = generate("Security <security@example.org>").unwrap();
+        let keys = IntakeKeys::from_bytes(tsk.as_bytes(), None).unwrap();
+        let me = parse_certs(public.as_bytes());
+        let ct = keys.encrypt_and_sign(b"hello report", &me, now()).unwrap();
+        match keys.decrypt_message(&ct, &me, 1 << 20, now()) {
+            Decryption::Ok { plaintext, verification } => {
+                assert_eq!(plaintext, b"hello report");
+                assert_eq!(verification.verdict, Verdict::Good);
+                assert_eq!(verification.signer.unwrap(), keys.fingerprint().to_hex());
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without the signer's cert the verdict is unknown-key, and the text is kept.
+        match keys.decrypt_message(&ct, &[], 1 << 20, now()) {
+            Decryption::Ok { verification, .. } => assert_eq!(verification.verdict, Verdict::UnknownKey),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn plaintext_cap_stops_a_bomb() {
+        let (_c, tsk, public) = generate("S <s@example.org>").unwrap();
+        let keys = IntakeKeys::from_bytes(tsk.as_bytes(), None).unwrap();
+        let me = parse_certs(public.as_bytes());
+        let big = vec![0u8; 3 << 20];
+        let ct = keys.encrypt_and_sign(&big, &me, now()).unwrap();
+        assert!(matches!(keys.decrypt_message(&ct, &me, 1 << 20, now()), Decryption::TooLarge));
+    }
+
+    #[test]
+    fn message_to_another_key_is_no_key() {
+        let (_c, tsk, _) = generate("S <s@example.org>").unwrap();
+        let (_c2, _, other_pub) = generate("O <o@example.org>").unwrap();
+        let keys = IntakeKeys::from_bytes(tsk.as_bytes(), None).unwrap();
+        let ct = keys.encrypt_and_sign(b"x", &parse_certs(other_pub.as_bytes()), now()).unwrap();
+        assert!(matches!(keys.decrypt_message(&ct, &[], 1 << 20, now()), Decryption::NoKey { .. }));
+    }
+
+    #[test]
+    fn detached_signature_verifies_and_detects_tampering() {
+        let (_c, tsk, public) = generate("S <s@example.org>").unwrap();
+        let keys = IntakeKeys::from_bytes(tsk.as_bytes(), None).unwrap();
+        let me = parse_certs(public.as_bytes());
+        let sig = keys.sign_detached(b"body\r\n", now()).unwrap();
+        assert_eq!(verify_detached(b"body\r\n", &sig, &me, now()).verdict, Verdict::Good);
+        assert_eq!(verify_detached(b"bodX\r\n", &sig, &me, now()).verdict, Verdict::Bad);
+        assert_eq!(verify_detached(b"body\r\n", &sig, &[], now()).verdict, Verdict::UnknownKey);
+    }
+}

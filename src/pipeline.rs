@@ -1,0 +1,730 @@
+//! The pipeline: one message in, one durable outcome out.
+//!
+//! Every message ends as exactly one of: a new case, a follow-up on a case, a
+//! duplicate, a recorded non-report, or a quarantine entry. The outcome, its index
+//! entries ((mailbox, UIDVALIDITY, UID), Message-ID, content hash) and the mail it
+//! causes are committed in one atomic, fsynced batch; only then may the caller move the
+//! message on IMAP. Seeing the same message again returns the recorded outcome.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Datelike, Utc};
+use sequoia_openpgp::Cert;
+
+use crate::case::{self, Ack, Attachment, Case, CaseMessage, Credit, Due, KeySource, Reporter, Status};
+use crate::config::Config;
+use crate::mime::{self, Form, build};
+use crate::notify;
+use crate::openpgp::{self as pgp, Decryption, IntakeKeys, Verdict, Verification};
+use crate::report;
+use crate::store::{Batch, Disposition, MailRecord, OutMail, OutStatus, QuarantineEntry, Store, StoredCert};
+
+/// Where a message came from on IMAP.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub mailbox: String,
+    pub uidvalidity: u32,
+    pub uid: u32,
+}
+
+/// What happened to one message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub disposition: Disposition,
+    pub case_id: Option<String>,
+    pub quarantine_id: Option<String>,
+    pub reason: Option<String>,
+    /// The message had been handled before (same UID, Message-ID or content).
+    pub seen_before: bool,
+}
+
+impl Outcome {
+    fn of(rec: &MailRecord, seen_before: bool) -> Outcome {
+        Outcome {
+            disposition: rec.disposition,
+            case_id: rec.case_id.clone(),
+            quarantine_id: rec.quarantine_id.clone(),
+            reason: rec.reason.clone(),
+            seen_before,
+        }
+    }
+}
+
+/// Everything the pipeline needs, loaded once at start-up (keys unlocked once).
+#[derive(Clone)]
+pub struct Pipeline {
+    pub cfg: Arc<Config>,
+    pub keys: Arc<IntakeKeys>,
+    /// Team certs usable for encryption now.
+    pub team: Arc<Vec<Cert>>,
+    /// Reporters' certs from `keys.keyring`.
+    pub keyring: Arc<Vec<Cert>>,
+    pub store: Store,
+}
+
+/// Loads the intake keys (unlocking them once).
+pub fn load_intake_keys(cfg: &Config) -> Result<IntakeKeys> {
+    let tsk = std::fs::read(&cfg.keys.intake_secret)
+        .with_context(|| format!("Reading keys.intake_secret {}", cfg.keys.intake_secret.display()))?;
+    IntakeKeys::from_bytes(&tsk, cfg.keys.passphrase.as_ref().map(|s| s.expose()))
+        .with_context(|| format!("keys.intake_secret {}", cfg.keys.intake_secret.display()))
+}
+
+/// Reads every cert in a directory of armored files; returns (file, cert) pairs and
+/// per-file problems.
+pub fn read_cert_dir(dir: &std::path::Path) -> (Vec<(String, Cert)>, Vec<String>) {
+    let mut certs = Vec::new();
+    let mut problems = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        problems.push(format!("cannot read the directory {}", dir.display()));
+        return (certs, problems);
+    };
+    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match std::fs::read(&p) {
+            Ok(bytes) => {
+                let found = pgp::parse_certs(&bytes);
+                if found.is_empty() {
+                    problems.push(format!("{} holds no OpenPGP cert", p.display()));
+                }
+                certs.extend(found.into_iter().map(|c| (name.clone(), c)));
+            }
+            Err(e) => problems.push(format!("cannot read {}: {e}", p.display())),
+        }
+    }
+    (certs, problems)
+}
+
+impl Pipeline {
+    /// Loads keys and certs for `cfg` on top of an open store.
+    pub fn load(cfg: Arc<Config>, store: Store) -> Result<Pipeline> {
+        let keys = load_intake_keys(&cfg)?;
+        let now = SystemTime::now();
+        let (team_all, problems) = read_cert_dir(&cfg.keys.team_certs);
+        for p in problems {
+            tracing::warn!(problem = %p, "keys.team_certs");
+        }
+        let mut team = Vec::new();
+        for (file, c) in team_all {
+            match pgp::can_encrypt(&c, now) {
+                Ok(()) => team.push(c),
+                Err(e) => tracing::warn!(file = %file, cert = %c.fingerprint(), error = %e, "Skipping unusable team cert"),
+            }
+        }
+        if team.is_empty() {
+            tracing::warn!("No usable team cert in keys.team_certs: team summaries will not be sent");
+        }
+        let keyring = match &cfg.keys.keyring {
+            Some(dir) => read_cert_dir(dir).0.into_iter().map(|(_, c)| c).collect(),
+            None => Vec::new(),
+        };
+        Ok(Pipeline { cfg, keys: Arc::new(keys), team: Arc::new(team), keyring: Arc::new(keyring), store })
+    }
+
+    /// Processes one message and commits its outcome durably.
+    pub fn ingest(
+        &self,
+        raw: &[u8],
+        source: Option<&Source>,
+        received_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        self.ingest_inner(raw, source, received_at, now, false)
+    }
+
+    /// Processes a quarantined message again (after a key was added, say).
+    pub fn retry_quarantined(&self, qid: &str, now: DateTime<Utc>) -> Result<Outcome> {
+        let q = self.store.quarantine(qid)?.with_context(|| format!("no quarantine entry {qid}"))?;
+        let raw = self
+            .store
+            .quarantine_raw(qid)?
+            .with_context(|| format!("quarantine entry {qid} has no stored copy (reason {}); it stays in the quarantine folder", q.reason))?;
+        self.ingest_inner(&raw, None, q.received_at, now, true)
+    }
+
+    fn ingest_inner(
+        &self,
+        raw: &[u8],
+        source: Option<&Source>,
+        received_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        retry: bool,
+    ) -> Result<Outcome> {
+        // One message at a time through the decision and the commit: case numbering
+        // and duplicate detection read what the previous message wrote.
+        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let cfg = &self.cfg;
+        let sha = mime::sha256_hex(raw);
+
+        if let Some(src) = source {
+            if let Some(key) = self.store.uid(&src.mailbox, src.uidvalidity, src.uid)? {
+                if let Some(rec) = self.store.mail(&key)? {
+                    return Ok(Outcome::of(&rec, true));
+                }
+            }
+        }
+
+        let too_large = raw.len() as u64 > cfg.limits.max_message_bytes;
+        let parsed = if too_large { None } else { Some(mime::parse(raw)) };
+        let env = parsed.as_ref().map(|p| p.envelope.clone()).unwrap_or_default();
+        let key = env.message_id.clone().unwrap_or_else(|| format!("sha256:{sha}"));
+        let from = env.from_address.clone().unwrap_or_default();
+
+        // Duplicates: same Message-ID, or same bytes.
+        let existing = match self.store.mail(&key)? {
+            Some(r) => Some((key.clone(), r)),
+            None => match self.store.by_hash(&sha)? {
+                Some(k) => self.store.mail(&k)?.map(|r| (k, r)),
+                None => None,
+            },
+        };
+        if let Some((ekey, erec)) = existing {
+            let requeue = retry && erec.disposition == Disposition::Quarantine;
+            if !requeue {
+                let mut b = Batch::default();
+                if let Some(src) = source {
+                    b.put_uid(&src.mailbox, src.uidvalidity, src.uid, &ekey);
+                }
+                let outcome = if ekey == key {
+                    Outcome::of(&erec, true)
+                } else {
+                    // Same content under another Message-ID: a record of its own.
+                    let rec = MailRecord {
+                        message_id: key.clone(),
+                        received_at,
+                        from: from.clone(),
+                        sha256: sha.clone(),
+                        disposition: Disposition::Duplicate,
+                        case_id: erec.case_id.clone(),
+                        quarantine_id: None,
+                        reason: Some(format!("same content as {ekey}")),
+                    };
+                    b.put_mail(&key, &rec);
+                    if let Some(src) = source {
+                        b.put_uid(&src.mailbox, src.uidvalidity, src.uid, &key);
+                    }
+                    Outcome::of(&rec, false)
+                };
+                if !b.is_empty() {
+                    self.store.commit(b)?;
+                }
+                return Ok(Outcome { disposition: Disposition::Duplicate, ..outcome });
+            }
+        }
+
+        let mut ctx = Commit { batch: Batch::default(), key: key.clone(), sha: sha.clone(), from: from.clone(), received_at, source };
+
+        let Some(parsed) = parsed else {
+            return self.quarantine(ctx, "too-large", false, &env, None, &format!("{} bytes > limits.max_message_bytes", raw.len()));
+        };
+        if parsed.unparseable || raw.iter().all(|b| b.is_ascii_whitespace()) {
+            return self.quarantine(ctx, "malformed", false, &env, Some(raw), "not a parseable message");
+        }
+        if parsed.depth > cfg.limits.max_mime_depth {
+            return self.quarantine(
+                ctx,
+                "mime-depth",
+                false,
+                &env,
+                Some(raw),
+                &format!("MIME depth {} > limits.max_mime_depth {}", parsed.depth, cfg.limits.max_mime_depth),
+            );
+        }
+
+        // Non-reports: never a case, never an ack (RFC 3834).
+        if let Some(reason) = non_report_reason(&parsed.envelope, &cfg.intake.address) {
+            let rec = MailRecord {
+                message_id: key.clone(),
+                received_at,
+                from: from.clone(),
+                sha256: sha.clone(),
+                disposition: Disposition::NonReport,
+                case_id: None,
+                quarantine_id: None,
+                reason: Some(reason.into()),
+            };
+            ctx.batch.put_mail(&key, &rec);
+            if reason == "bounce" {
+                self.mark_bounced_ack(raw, &mut ctx.batch)?;
+            }
+            ctx.index();
+            self.store.commit(ctx.batch)?;
+            return Ok(Outcome::of(&rec, false));
+        }
+
+        // Decrypt or verify.
+        let sys_now: SystemTime = now.into();
+        let mut signer_certs: Vec<(Cert, KeySource)> = Vec::new();
+        for c in self.keyring.iter() {
+            signer_certs.push((c.clone(), KeySource::Keyring));
+        }
+        if let Some(sc) = self.store.cert(&from)? {
+            if let Some(c) = pgp::parse_certs(sc.armored.as_bytes()).into_iter().next() {
+                signer_certs.push((c, sc.source));
+            }
+        }
+        if let Some((addr, keydata)) = &parsed.envelope.autocrypt {
+            if *addr == from {
+                for c in pgp::parse_certs(keydata) {
+                    signer_certs.push((c, KeySource::Autocrypt));
+                }
+            }
+        }
+        for k in &parsed.keys {
+            for c in pgp::parse_certs(k) {
+                signer_certs.push((c, KeySource::Attached));
+            }
+        }
+
+        let encrypted = matches!(parsed.form, Form::PgpMime { .. } | Form::Inline { .. });
+        let (text, attachments, verification, protected_subject, inner_keys) = match &parsed.form {
+            Form::PgpMime { ciphertext } | Form::Inline { ciphertext, .. } => {
+                let certs: Vec<Cert> = signer_certs.iter().map(|(c, _)| c.clone()).collect();
+                let mut dec = self.keys.decrypt_message(ciphertext, &certs, cfg.limits.max_plaintext_bytes, sys_now);
+                // A signer key attached inside the encryption: verify again with it.
+                if let Decryption::Ok { plaintext, verification } = &dec {
+                    if verification.verdict == Verdict::UnknownKey {
+                        let inner = mime::parse_inner(plaintext);
+                        let extra: Vec<Cert> = inner.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect();
+                        if !extra.is_empty() {
+                            let mut all = certs.clone();
+                            all.extend(extra.iter().cloned());
+                            dec = self.keys.decrypt_message(ciphertext, &all, cfg.limits.max_plaintext_bytes, sys_now);
+                        }
+                    }
+                }
+                match dec {
+                    Decryption::Ok { plaintext, verification } => {
+                        let inner = mime::parse_inner(&plaintext);
+                        if inner.depth > cfg.limits.max_mime_depth {
+                            return self.quarantine(ctx, "mime-depth", true, &env, Some(raw), "inner MIME too deep");
+                        }
+                        let mut text = inner.text.clone();
+                        if let Form::Inline { before, after, .. } = &parsed.form {
+                            // Text around an inline block is unencrypted: keep it, marked.
+                            if !before.is_empty() || !after.is_empty() {
+                                text = format!("{text}\n\n[unencrypted text around the encrypted block]\n{before}\n{after}\n");
+                            }
+                        }
+                        (text, inner.attachments, verification, inner.subject, inner.keys)
+                    }
+                    Decryption::NoKey { recipients } => {
+                        return self.quarantine(ctx, "no-key", true, &env, Some(raw), &format!("encrypted to {}", recipients.join(", ")));
+                    }
+                    Decryption::TooLarge => {
+                        return self.quarantine(ctx, "plaintext-limit", true, &env, Some(raw), "decrypted output passed limits.max_plaintext_bytes");
+                    }
+                    Decryption::Failed(e) => {
+                        return self.quarantine(ctx, "decrypt-failed", true, &env, Some(raw), &e);
+                    }
+                }
+            }
+            Form::Signed { signed, signature } => {
+                let certs: Vec<Cert> = signer_certs.iter().map(|(c, _)| c.clone()).collect();
+                let v = pgp::verify_detached(signed, signature, &certs, sys_now);
+                (parsed.text.clone(), parsed.attachments.clone(), v, None, Vec::new())
+            }
+            Form::Plain => (parsed.text.clone(), parsed.attachments.clone(), Verification::none(), None, Vec::new()),
+        };
+        for k in &inner_keys {
+            for c in pgp::parse_certs(k) {
+                signer_certs.push((c, KeySource::Attached));
+            }
+        }
+
+        // The reporter's cert: the signer's, else one that names their address.
+        let reporter_cert = signer_certs
+            .iter()
+            .find(|(c, _)| verification.verdict == Verdict::Good && Some(c.fingerprint().to_hex()) == verification.signer)
+            .or_else(|| signer_certs.iter().find(|(c, _)| pgp::has_address(c, &from)))
+            .cloned();
+
+        let msg = CaseMessage {
+            message_id: key.clone(),
+            received_at,
+            encrypted,
+            decrypted: encrypted,
+            signature: verification.verdict,
+            signer_fingerprint: verification.signer.clone(),
+            sha256: sha.clone(),
+            text: text.clone(),
+        };
+
+        // Follow-up on a case?
+        if let Some(case_id) = self.follow_up_target(&parsed.envelope)? {
+            if let Some(mut c) = self.store.case(&case_id)? {
+                c.messages.push(msg);
+                let rec = MailRecord {
+                    message_id: key.clone(),
+                    received_at,
+                    from: from.clone(),
+                    sha256: sha.clone(),
+                    disposition: Disposition::FollowUp,
+                    case_id: Some(case_id.clone()),
+                    quarantine_id: None,
+                    reason: None,
+                };
+                if let Some(n) = self.team_mail(&c, "followup", &format!("[{}] Follow-up from reporter", c.id), &format!("[{}] Follow-up: {}", c.id, c.title), &followup_text(&c, &text, &sha), now)? {
+                    ctx.batch.put_out(&n.0, Some(&n.1));
+                }
+                self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref())?;
+                ctx.batch.put_case(&c);
+                ctx.batch.put_mail(&key, &rec);
+                ctx.index();
+                self.store.commit(ctx.batch)?;
+                tracing::info!(case = %case_id, "Follow-up joined its case");
+                return Ok(Outcome::of(&rec, false));
+            }
+        }
+
+        // A new case.
+        let year = received_at.year();
+        let seq_name = format!("{}-{year}", cfg.intake.case_prefix);
+        let seq = self.store.seq(&seq_name)? + 1;
+        let id = case::format_id(&cfg.intake.case_prefix, year, seq);
+        let attachments: Vec<Attachment> = attachments
+            .iter()
+            .map(|a| Attachment {
+                name: a.name.clone(),
+                size: a.bytes.len() as u64,
+                sha256: mime::sha256_hex(&a.bytes),
+                content_type: a.content_type.clone(),
+            })
+            .collect();
+        let title = report::title(protected_subject.as_deref(), &text, if encrypted { "" } else { &parsed.envelope.subject })
+            .chars()
+            .take(300)
+            .collect::<String>();
+        let title = if encrypted && title == "(no subject)" {
+            report::title(None, "", &parsed.envelope.subject)
+        } else {
+            title
+        };
+        let case = Case {
+            id: id.clone(),
+            status: Status::New,
+            title,
+            reporter: Reporter {
+                address: from.clone(),
+                name: parsed.envelope.from_name.clone(),
+                key_fingerprint: reporter_cert.as_ref().map(|(c, _)| c.fingerprint().to_hex()),
+                key_source: match (&reporter_cert, self.store.cert(&from)?) {
+                    (Some((c, _)), Some(sc)) if sc.fingerprint == c.fingerprint().to_hex() => Some(sc.source),
+                    (Some((_, s)), _) => Some(*s),
+                    (None, _) => None,
+                },
+            },
+            credit: report::credit(&text),
+            received_at,
+            encrypted,
+            decrypted: encrypted,
+            signature: verification.verdict,
+            cvss: None,
+            cwe: report::cwes(&text),
+            tlp: report::tlp(&text),
+            affected_versions: report::affected_versions(&text),
+            attachments,
+            messages: vec![msg],
+            ack: None,
+            due: Due::from_policy(received_at, &cfg.policy),
+            text,
+        };
+        let _ = Credit::default();
+
+        // The acknowledgement, unless we must not answer.
+        if let Some(why) = self.ack_refusal(&from, now)? {
+            tracing::info!(case = %id, reason = why, "No acknowledgement sent");
+        } else {
+            let (out, raw_ack) = self.ack_mail(&case, &parsed.envelope, &sha, reporter_cert.as_ref().map(|(c, _)| c), now)?;
+            ctx.batch.put_out(&out, Some(&raw_ack));
+        }
+        if let Some((out, raw_sum)) = self.team_mail(&case, "summary", &format!("[{id}] New report"), &format!("[{id}] {}", case.title), &notify::summary_text(&case, &sha), now)? {
+            ctx.batch.put_out(&out, Some(&raw_sum));
+        }
+        self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref())?;
+        let rec = MailRecord {
+            message_id: key.clone(),
+            received_at,
+            from: from.clone(),
+            sha256: sha.clone(),
+            disposition: Disposition::Case,
+            case_id: Some(id.clone()),
+            quarantine_id: None,
+            reason: None,
+        };
+        ctx.batch.put_case(&case);
+        ctx.batch.put_mail(&key, &rec);
+        ctx.batch.put_seq(&seq_name, seq);
+        ctx.index();
+        self.store.commit(ctx.batch)?;
+        tracing::info!(case = %id, encrypted, signature = verification.verdict.as_str(), "Case opened");
+        Ok(Outcome::of(&rec, false))
+    }
+
+    fn quarantine(
+        &self,
+        mut ctx: Commit<'_>,
+        reason: &str,
+        encrypted: bool,
+        env: &mime::Envelope,
+        raw: Option<&[u8]>,
+        detail: &str,
+    ) -> Result<Outcome> {
+        let qid = format!("Q-{}", &ctx.sha[..16]);
+        let q = QuarantineEntry {
+            id: qid.clone(),
+            reason: reason.into(),
+            message_id: ctx.key.clone(),
+            from: env.from_address.clone().unwrap_or_default(),
+            received_at: ctx.received_at,
+            encrypted,
+            sha256: ctx.sha.clone(),
+            detail: detail.chars().take(500).collect(),
+        };
+        let rec = MailRecord {
+            message_id: ctx.key.clone(),
+            received_at: ctx.received_at,
+            from: ctx.from.clone(),
+            sha256: ctx.sha.clone(),
+            disposition: Disposition::Quarantine,
+            case_id: None,
+            quarantine_id: Some(qid.clone()),
+            reason: Some(reason.into()),
+        };
+        ctx.batch.put_quarantine(&q, raw);
+        ctx.batch.put_mail(&ctx.key.clone(), &rec);
+        ctx.index();
+        self.store.commit(ctx.batch)?;
+        tracing::warn!(quarantine = %qid, reason, "Message quarantined");
+        Ok(Outcome::of(&rec, false))
+    }
+
+    fn follow_up_target(&self, env: &mime::Envelope) -> Result<Option<String>> {
+        for r in env.in_reply_to.iter().chain(env.references.iter()) {
+            if let Some(rec) = self.store.mail(r)? {
+                if rec.case_id.is_some() && matches!(rec.disposition, Disposition::Case | Disposition::FollowUp) {
+                    return Ok(rec.case_id);
+                }
+            }
+            if let Some(out) = self.store.out(r)? {
+                if out.case_id.is_some() {
+                    return Ok(out.case_id);
+                }
+            }
+        }
+        if let Some(id) = case::find_id(&self.cfg.intake.case_prefix, &env.subject) {
+            if self.store.case(&id)?.is_some() {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Why no ack may go to `to`, if so: loops (RFC 3834) and rate limits.
+    fn ack_refusal(&self, to: &str, now: DateTime<Utc>) -> Result<Option<&'static str>> {
+        if to.is_empty() || !crate::config::valid_address(to) {
+            return Ok(Some("no usable From address"));
+        }
+        if to.eq_ignore_ascii_case(&self.cfg.intake.address) || to.eq_ignore_ascii_case(&self.cfg.team_list_address) {
+            return Ok(Some("our own address"));
+        }
+        let local = to.split('@').next().unwrap_or("").to_ascii_lowercase();
+        if matches!(local.as_str(), "mailer-daemon" | "postmaster" | "noreply" | "no-reply" | "donotreply") {
+            return Ok(Some("automated sender"));
+        }
+        let hour_ago = now - chrono::Duration::hours(1);
+        let recent: Vec<OutMail> =
+            self.store.outbox()?.into_iter().filter(|o| o.kind == "ack" && o.created_at > hour_ago).collect();
+        if recent.iter().filter(|o| o.to.iter().any(|t| t.eq_ignore_ascii_case(to))).count()
+            >= self.cfg.limits.acks_per_address_per_hour as usize
+        {
+            return Ok(Some("limits.acks_per_address_per_hour reached"));
+        }
+        if recent.len() >= self.cfg.limits.acks_per_hour as usize {
+            return Ok(Some("limits.acks_per_hour reached"));
+        }
+        Ok(None)
+    }
+
+    fn headers(&self, to: Vec<String>, subject: &str, kind: &str, case_id: &str, sha: &str, now: DateTime<Utc>) -> build::Headers {
+        let autocrypt = pgp::binary_cert(&self.keys.public_cert())
+            .ok()
+            .map(|k| build::autocrypt_value(&self.cfg.intake.address, &k));
+        build::Headers {
+            from: self.cfg.intake.address.clone(),
+            from_name: format!("{} Security", self.cfg.policy.project),
+            to,
+            subject: subject.to_owned(),
+            message_id: format!("{}.{kind}.{}@{}", case_id.to_ascii_lowercase(), &sha[..16], self.cfg.intake_domain()),
+            in_reply_to: None,
+            references: Vec::new(),
+            date: now,
+            auto_submitted: false,
+            autocrypt,
+        }
+    }
+
+    fn ack_mail(
+        &self,
+        case: &Case,
+        env: &mime::Envelope,
+        sha: &str,
+        reporter_cert: Option<&Cert>,
+        now: DateTime<Utc>,
+    ) -> Result<(OutMail, Vec<u8>)> {
+        let mut h = self.headers(vec![case.reporter.address.clone()], &format!("[{}] Report received", case.id), "ack", &case.id, sha, now);
+        h.auto_submitted = true;
+        if let Some(mid) = &env.message_id {
+            h.in_reply_to = Some(mid.clone());
+            let mut refs = env.references.clone();
+            refs.push(mid.clone());
+            h.references = refs;
+        }
+        let sys_now: SystemTime = now.into();
+        let usable = reporter_cert.filter(|c| pgp::can_encrypt(c, sys_now).is_ok());
+        let fpr = self.keys.fingerprint().to_hex();
+        let (raw, encrypted) = match usable {
+            Some(cert) => {
+                let body = notify::ack_text(case, &self.cfg, sha, &fpr, true);
+                let inner = build::protected_text_part(&h, &body);
+                let ct = self.keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(cert), sys_now)?;
+                (build::encrypted(&h, &ct)?, true)
+            }
+            None => {
+                let body = notify::ack_text(case, &self.cfg, sha, &fpr, false);
+                let part = build::text_part(&body, "");
+                (build::signed(&h, &part, |data| self.keys.sign_detached(data, sys_now))?, false)
+            }
+        };
+        Ok((self.out_mail(&h, "ack", &case.id, encrypted, now), raw))
+    }
+
+    /// An encrypted mail to the team list; None when no team cert is usable (nothing
+    /// is ever sent to the team unencrypted).
+    fn team_mail(
+        &self,
+        case: &Case,
+        kind: &str,
+        outer_subject: &str,
+        inner_subject: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(OutMail, Vec<u8>)>> {
+        if self.team.is_empty() {
+            tracing::warn!(case = %case.id, "No usable team cert: team mail not sent");
+            return Ok(None);
+        }
+        let seed = mime::sha256_hex(format!("{}{kind}{}{}", case.id, case.messages.len(), body.len()).as_bytes());
+        let mut h = self.headers(vec![self.cfg.team_list_address.clone()], inner_subject, kind, &case.id, &seed, now);
+        let inner = build::protected_text_part(&h, body);
+        let ct = self.keys.encrypt_and_sign(inner.as_bytes(), &self.team, now.into())?;
+        h.subject = outer_subject.to_owned();
+        let raw = build::encrypted(&h, &ct)?;
+        Ok(Some((self.out_mail(&h, kind, &case.id, true, now), raw)))
+    }
+
+    fn out_mail(&self, h: &build::Headers, kind: &str, case_id: &str, encrypted: bool, now: DateTime<Utc>) -> OutMail {
+        OutMail {
+            id: h.message_id.clone(),
+            kind: kind.into(),
+            case_id: Some(case_id.into()),
+            envelope_from: self.cfg.intake.address.clone(),
+            to: h.to.clone(),
+            encrypted,
+            status: OutStatus::Queued,
+            attempts: 0,
+            created_at: now,
+            next_attempt: now,
+            sent_at: None,
+            last_error: None,
+        }
+    }
+
+    fn remember_cert(&self, b: &mut Batch, address: &str, cert: Option<&(Cert, KeySource)>) -> Result<()> {
+        let Some((c, source)) = cert else { return Ok(()) };
+        if address.is_empty() {
+            return Ok(());
+        }
+        let fpr = c.fingerprint().to_hex();
+        let keep_source = match self.store.cert(address)? {
+            Some(old) if old.fingerprint == fpr => old.source,
+            _ => *source,
+        };
+        b.put_cert(address, &StoredCert { fingerprint: fpr, source: keep_source, armored: pgp::armor_cert(c)? });
+        Ok(())
+    }
+
+    /// A bounce that names one of our acks marks that ack as undelivered on its case.
+    fn mark_bounced_ack(&self, raw: &[u8], b: &mut Batch) -> Result<()> {
+        let text = String::from_utf8_lossy(raw);
+        for out in self.store.outbox()? {
+            if out.kind == "ack" && text.contains(&out.id) {
+                let Some(cid) = &out.case_id else { continue };
+                if let Some(mut c) = self.store.case(cid)? {
+                    if let Some(ack) = c.ack.as_mut() {
+                        ack.undelivered = true;
+                    } else {
+                        c.ack = Some(Ack { sent_at: out.created_at, message_id: out.id.clone(), encrypted: out.encrypted, undelivered: true });
+                    }
+                    tracing::warn!(case = %cid, "Acknowledgement bounced");
+                    b.put_case(&c);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn followup_text(c: &Case, text: &str, sha: &str) -> String {
+    format!("Follow-up from the reporter on {} ({})\nSHA-256: {sha}\n\n----- Message text -----\n\n{text}\n", c.id, c.title)
+}
+
+/// Why a message is not a report (auto-reply, bounce, list), if it is not.
+pub fn non_report_reason(env: &mime::Envelope, intake: &str) -> Option<&'static str> {
+    if env.is_dsn {
+        return Some("bounce");
+    }
+    if let Some(a) = &env.auto_submitted {
+        if a != "no" {
+            return Some("auto-reply");
+        }
+    }
+    let from = env.from_address.as_deref().unwrap_or("");
+    let local = from.split('@').next().unwrap_or("").to_ascii_lowercase();
+    if local == "mailer-daemon" || (local == "postmaster" && env.subject.to_ascii_lowercase().contains("deliver")) {
+        return Some("bounce");
+    }
+    if env.is_list || env.is_bulk {
+        return Some("list");
+    }
+    if env.return_path_empty && !from.is_empty() {
+        return Some("bounce");
+    }
+    if from.eq_ignore_ascii_case(intake) {
+        return Some("own-mail");
+    }
+    None
+}
+
+/// The index writes shared by every outcome.
+struct Commit<'a> {
+    batch: Batch,
+    key: String,
+    sha: String,
+    from: String,
+    received_at: DateTime<Utc>,
+    source: Option<&'a Source>,
+}
+
+impl Commit<'_> {
+    fn index(&mut self) {
+        self.batch.put_hash(&self.sha, &self.key);
+        if let Some(src) = self.source {
+            self.batch.put_uid(&src.mailbox, src.uidvalidity, src.uid, &self.key);
+        }
+    }
+}

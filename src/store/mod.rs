@@ -1,0 +1,355 @@
+//! The durable store: the only module that imports sled.
+//!
+//! One sled tree holds everything under key prefixes, so that a unit of work (a case, its
+//! mail record, its (UIDVALIDITY, UID) and hash index entries, and the outgoing mail it
+//! causes) is written by one atomic `apply_batch`. [`Store::commit`] then makes it
+//! durable: sled's `flush()` only uses `sync_file_range`, which survives a process crash
+//! but not a power loss, so every database file and the directory are fsynced after it.
+//!
+//! Key schema (all values JSON unless noted):
+//! - `case/<id>` -> Case
+//! - `mail/<message key>` -> MailRecord (message key: Message-ID or `sha256:<hex>`)
+//! - `uid/<mailbox>\0<uidvalidity>\0<uid:010>` -> message key
+//! - `hash/<sha256 hex>` -> message key
+//! - `out/<outbox id>` -> OutMail; `raw/<outbox id>` -> the RFC 5322 bytes
+//! - `quar/<qid>` -> QuarantineEntry; `qraw/<qid>` -> the message bytes as received
+//! - `cert/<address>` -> armored reporter cert with its source
+//! - `seq/<prefix>-<year>` -> u64 big endian, the last case number used
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, anyhow};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::case::{Case, KeySource, ts};
+
+/// What happened to a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Disposition {
+    Case,
+    FollowUp,
+    Duplicate,
+    NonReport,
+    Quarantine,
+}
+
+impl Disposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Case => "case",
+            Disposition::FollowUp => "follow-up",
+            Disposition::Duplicate => "duplicate",
+            Disposition::NonReport => "non-report",
+            Disposition::Quarantine => "quarantine",
+        }
+    }
+}
+
+/// Every message secintake has seen, as `mail list --json` prints it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MailRecord {
+    pub message_id: String,
+    #[serde(with = "ts")]
+    pub received_at: DateTime<Utc>,
+    pub from: String,
+    pub sha256: String,
+    pub disposition: Disposition,
+    pub case_id: Option<String>,
+    pub quarantine_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A message that could not be handled, as `quarantine list --json` prints it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineEntry {
+    pub id: String,
+    pub reason: String,
+    pub message_id: String,
+    pub from: String,
+    #[serde(with = "ts")]
+    pub received_at: DateTime<Utc>,
+    pub encrypted: bool,
+    pub sha256: String,
+    /// Human detail for `quarantine show` (never decrypted content).
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// Where an outgoing mail stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutStatus {
+    Queued,
+    Sent,
+    Failed,
+}
+
+/// One outgoing mail. The bytes live under `raw/<id>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutMail {
+    /// The Message-ID (without brackets): stable, so a resend after a crash is the
+    /// same message to the receiving side.
+    pub id: String,
+    /// `ack`, `summary`, ...
+    pub kind: String,
+    pub case_id: Option<String>,
+    pub envelope_from: String,
+    pub to: Vec<String>,
+    /// Whether the body is encrypted (for the case's `ack.encrypted`).
+    pub encrypted: bool,
+    pub status: OutStatus,
+    /// Attempts made so far; counted before each attempt.
+    pub attempts: u32,
+    #[serde(with = "ts")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub next_attempt: DateTime<Utc>,
+    #[serde(with = "ts::opt", default)]
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// A reporter's cert we hold.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredCert {
+    pub fingerprint: String,
+    pub source: KeySource,
+    pub armored: String,
+}
+
+/// A set of writes applied atomically by [`Store::commit`].
+#[derive(Default)]
+pub struct Batch {
+    ops: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Batch {
+    pub fn put_case(&mut self, c: &Case) {
+        self.json(format!("case/{}", c.id), c);
+    }
+    pub fn put_mail(&mut self, key: &str, m: &MailRecord) {
+        self.json(format!("mail/{key}"), m);
+    }
+    pub fn put_uid(&mut self, mailbox: &str, uidvalidity: u32, uid: u32, key: &str) {
+        self.ops.push((uid_key(mailbox, uidvalidity, uid), key.as_bytes().to_vec()));
+    }
+    pub fn put_hash(&mut self, sha256: &str, key: &str) {
+        self.ops.push((format!("hash/{sha256}").into_bytes(), key.as_bytes().to_vec()));
+    }
+    pub fn put_out(&mut self, o: &OutMail, raw: Option<&[u8]>) {
+        self.json(format!("out/{}", o.id), o);
+        if let Some(raw) = raw {
+            self.ops.push((format!("raw/{}", o.id).into_bytes(), raw.to_vec()));
+        }
+    }
+    pub fn put_quarantine(&mut self, q: &QuarantineEntry, raw: Option<&[u8]>) {
+        self.json(format!("quar/{}", q.id), q);
+        if let Some(raw) = raw {
+            self.ops.push((format!("qraw/{}", q.id).into_bytes(), raw.to_vec()));
+        }
+    }
+    pub fn put_cert(&mut self, address: &str, c: &StoredCert) {
+        self.json(format!("cert/{}", address.to_ascii_lowercase()), c);
+    }
+    pub fn put_seq(&mut self, name: &str, n: u64) {
+        self.ops.push((format!("seq/{name}").into_bytes(), n.to_be_bytes().to_vec()));
+    }
+    fn json<T: Serialize>(&mut self, key: String, v: &T) {
+        // Serializing our own plain structs cannot fail; an empty value would be caught
+        // on read as a decode error rather than silently dropped.
+        let bytes = serde_json::to_vec(v).unwrap_or_default();
+        self.ops.push((key.into_bytes(), bytes));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+fn uid_key(mailbox: &str, uidvalidity: u32, uid: u32) -> Vec<u8> {
+    format!("uid/{mailbox}\0{uidvalidity}\0{uid:010}").into_bytes()
+}
+
+/// The store. Cheap to clone; thread-safe.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    /// The database folder, whose files are fsynced on commit.
+    dir: PathBuf,
+    /// Serialises read-modify-write sequences (case numbering, outbox updates) between
+    /// the pipeline, the outbox worker and control-socket commands.
+    pub lock: Arc<Mutex<()>>,
+}
+
+impl Store {
+    /// Opens (creating) the store in the state directory `state`, mode 0700.
+    pub fn open(state: &Path) -> Result<Store> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(state)
+            .with_context(|| format!("Creating the state directory {} (store.path)", state.display()))?;
+        let _ = std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700));
+        let dir = state.join("db");
+        let db = sled::Config::new().path(&dir).open().map_err(|e| match e {
+            sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => anyhow!(
+                "the store {} is in use by another process (is `secintake run` up without its control socket?)",
+                dir.display()
+            ),
+            e => anyhow!("cannot open the store {}: {e}", dir.display()),
+        })?;
+        Ok(Store { db, dir, lock: Arc::new(Mutex::new(())) })
+    }
+
+    /// Applies `batch` atomically and makes it durable (flush, then fsync).
+    pub fn commit(&self, batch: Batch) -> Result<()> {
+        let mut b = sled::Batch::default();
+        for (k, v) in batch.ops {
+            b.insert(k, v);
+        }
+        self.db.apply_batch(b).context("Writing to the store")?;
+        self.sync()
+    }
+
+    /// flush() + fsync of every database file and the folder.
+    pub fn sync(&self) -> Result<()> {
+        self.db.flush().context("Flushing the store")?;
+        fsync_tree(&self.dir).context("Syncing the store files to disk")
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.db.get(key.as_bytes())? {
+            None => Ok(None),
+            Some(v) => Ok(Some(serde_json::from_slice(&v).with_context(|| format!("Decoding store entry {key}"))?)),
+        }
+    }
+
+    fn scan_json<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(prefix.as_bytes()) {
+            let (k, v) = item?;
+            out.push(
+                serde_json::from_slice(&v)
+                    .with_context(|| format!("Decoding store entry {}", String::from_utf8_lossy(&k)))?,
+            );
+        }
+        Ok(out)
+    }
+
+    pub fn case(&self, id: &str) -> Result<Option<Case>> {
+        self.get_json(&format!("case/{id}"))
+    }
+
+    pub fn cases(&self) -> Result<Vec<Case>> {
+        self.scan_json("case/")
+    }
+
+    pub fn mail(&self, key: &str) -> Result<Option<MailRecord>> {
+        self.get_json(&format!("mail/{key}"))
+    }
+
+    pub fn mails(&self) -> Result<Vec<MailRecord>> {
+        let mut v: Vec<MailRecord> = self.scan_json("mail/")?;
+        v.sort_by(|a, b| a.received_at.cmp(&b.received_at).then(a.message_id.cmp(&b.message_id)));
+        Ok(v)
+    }
+
+    pub fn uid(&self, mailbox: &str, uidvalidity: u32, uid: u32) -> Result<Option<String>> {
+        Ok(self.db.get(uid_key(mailbox, uidvalidity, uid))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn by_hash(&self, sha256: &str) -> Result<Option<String>> {
+        Ok(self.db.get(format!("hash/{sha256}"))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn outbox(&self) -> Result<Vec<OutMail>> {
+        let mut v: Vec<OutMail> = self.scan_json("out/")?;
+        v.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(v)
+    }
+
+    pub fn out(&self, id: &str) -> Result<Option<OutMail>> {
+        self.get_json(&format!("out/{id}"))
+    }
+
+    pub fn out_raw(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(format!("raw/{id}"))?.map(|v| v.to_vec()))
+    }
+
+    pub fn quarantine(&self, qid: &str) -> Result<Option<QuarantineEntry>> {
+        self.get_json(&format!("quar/{qid}"))
+    }
+
+    pub fn quarantine_raw(&self, qid: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(format!("qraw/{qid}"))?.map(|v| v.to_vec()))
+    }
+
+    pub fn quarantined(&self) -> Result<Vec<QuarantineEntry>> {
+        let mut v: Vec<QuarantineEntry> = self.scan_json("quar/")?;
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(v)
+    }
+
+    pub fn cert(&self, address: &str) -> Result<Option<StoredCert>> {
+        self.get_json(&format!("cert/{}", address.to_ascii_lowercase()))
+    }
+
+    pub fn seq(&self, name: &str) -> Result<u64> {
+        Ok(self
+            .db
+            .get(format!("seq/{name}"))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+}
+
+/// fsyncs every regular file below `dir`, then each folder.
+fn fsync_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            fsync_tree(&entry.path())?;
+        } else if ft.is_file() {
+            std::fs::File::open(entry.path())?.sync_all()?;
+        }
+    }
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_round_trip_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            let mut b = Batch::default();
+            b.put_mail(
+                "a@b",
+                &MailRecord {
+                    message_id: "a@b".into(),
+                    received_at: now,
+                    from: "x@y.org".into(),
+                    sha256: "00".into(),
+                    disposition: Disposition::NonReport,
+                    case_id: None,
+                    quarantine_id: None,
+                    reason: Some("auto-reply".into()),
+                },
+            );
+            b.put_uid("INBOX", 7, 42, "a@b");
+            b.put_seq("SEC-2026", 3);
+            s.commit(b).unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.uid("INBOX", 7, 42).unwrap().as_deref(), Some("a@b"));
+        assert_eq!(s.uid("INBOX", 8, 42).unwrap(), None);
+        assert_eq!(s.mail("a@b").unwrap().unwrap().disposition, Disposition::NonReport);
+        assert_eq!(s.seq("SEC-2026").unwrap(), 3);
+    }
+}
