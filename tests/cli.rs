@@ -1,0 +1,143 @@
+//! The built binary against temporary state, without a mail stack.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use support::*;
+
+fn write_config(dir: &std::path::Path, imap_extra: &str) -> std::path::PathBuf {
+    let out = Command::new(bin())
+        .args(["keys", "generate", "--uid", "Security <security@intake.test>", "--out"])
+        .arg(dir.join("keys"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let team = Gpg::new("Team <team@team.test>");
+    std::fs::create_dir_all(dir.join("team")).unwrap();
+    std::fs::write(dir.join("team/t.asc"), team.export()).unwrap();
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = dir.join("secintake.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[intake]\naddress = \"security@intake.test\"\n\n[imap]\nhost = \"127.0.0.1\"\nport = 1\ntls = \"none\"\nusername = \"security@intake.test\"\npassword_file = \"pw\"\n{imap_extra}\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = 1\ntls = \"none\"\n\n[keys]\nintake_secret = \"keys/intake.key.asc\"\nteam_certs = \"team\"\n\n\
+             [team]\nlist_address = \"team@team.test\"\n\n[policy]\nproject = \"Demo\"\n\n[store]\npath = \"state\"\n"
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn check_accepts_a_good_config() {
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "");
+    let out = Command::new(bin()).arg("--config").arg(&cfg).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn check_exits_2_naming_each_bad_key() {
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "poll_interval = \"often\"\nidel = true\n");
+    let out = Command::new(bin()).arg("--config").arg(&cfg).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("imap.poll_interval"), "{err}");
+    assert!(err.contains("imap.idel: unknown key"), "{err}");
+}
+
+#[test]
+fn check_refuses_world_readable_secret_with_chmod_hint() {
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "");
+    let pw = d.path().join("pw");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(bin()).arg("--config").arg(&cfg).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("imap.password_file") && err.contains(&format!("chmod 600 {}", pw.display())), "{err}");
+}
+
+#[test]
+fn check_exits_2_on_a_broken_intake_key() {
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "");
+    let key = d.path().join("keys/intake.key.asc");
+    std::fs::write(&key, "not a key").unwrap();
+    let out = Command::new(bin()).arg("--config").arg(&cfg).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keys.intake_secret"));
+}
+
+#[test]
+fn missing_config_is_exit_2() {
+    let out = Command::new(bin()).args(["--config", "/nonexistent/secintake.toml", "case", "list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn ingest_and_case_commands_without_daemon() {
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "");
+    let run = |args: &[&str]| Command::new(bin()).arg("--config").arg(&cfg).args(args).output().unwrap();
+    let list = run(&["case", "list", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), "[]");
+    let msg = d.path().join("m.eml");
+    std::fs::write(&msg, plain_report("bob@reporter.test", "Open redirect", "Redirects anywhere.\n", "cli-1@reporter.test")).unwrap();
+    // SMTP on port 1 is down: the case is still opened, the ack stays queued.
+    let out = Command::new(bin()).arg("--config").arg(&cfg).arg("ingest").arg(&msg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("case SEC-"), "{}", String::from_utf8_lossy(&out.stdout));
+    let again = Command::new(bin()).arg("--config").arg(&cfg).arg("ingest").arg(&msg).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).starts_with("duplicate"));
+    let list: serde_json::Value = serde_json::from_slice(&run(&["case", "list", "--json"]).stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["ack"], serde_json::Value::Null);
+    let unknown = run(&["case", "show", "SEC-1999-0001"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let auto = d.path().join("auto.eml");
+    std::fs::write(
+        &auto,
+        b"From: someone@reporter.test\r\nAuto-Submitted: auto-replied\r\nSubject: Out of office\r\nMessage-ID: <ooo@reporter.test>\r\n\r\nAway.\r\n",
+    )
+    .unwrap();
+    let out = Command::new(bin()).arg("--config").arg(&cfg).arg("ingest").arg(&auto).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("non-report"), "{}", String::from_utf8_lossy(&out.stdout));
+    let mails: serde_json::Value = serde_json::from_slice(&run(&["mail", "list", "--json"]).stdout).unwrap();
+    assert_eq!(mails.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn keys_generate_writes_owner_only_secret_and_refuses_overwrite() {
+    let d = tempdir("cli");
+    let generate = |dir: &std::path::Path| {
+        Command::new(bin()).args(["keys", "generate", "--uid", "S <s@x.test>", "--out"]).arg(dir).output().unwrap()
+    };
+    let out = generate(&d.path().join("k"));
+    assert!(out.status.success());
+    let mode = std::fs::metadata(d.path().join("k/intake.key.asc")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(!generate(&d.path().join("k")).status.success());
+}
+
+#[test]
+fn security_txt_is_signed_and_gpg_verifies_it() {
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "");
+    let out = Command::new(bin()).arg("--config").arg(&cfg).arg("security-txt").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Contact: mailto:security@intake.test"));
+    let g = Gpg::new("V <v@x.test>");
+    g.import(&d.path().join("keys/intake.pub.asc"));
+    let f = d.path().join("security.txt");
+    std::fs::write(&f, &out.stdout).unwrap();
+    let v = g.cmd().args(["--status-fd", "2", "--verify"]).arg(&f).output().unwrap();
+    assert!(String::from_utf8_lossy(&v.stderr).contains("GOODSIG"), "{}", String::from_utf8_lossy(&v.stderr));
+}

@@ -1,0 +1,188 @@
+//! End to end on the real mail stack: reports sent through Postfix into Dovecot,
+//! fetched by secintake over IMAP (STARTTLS, private CA), acknowledged through SMTP,
+//! checked with real gpg as the reporter and the team would.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+#[test]
+fn encrypted_and_plain_reports_become_cases_with_acks_and_summaries() {
+    let stack = MailStack::start();
+    let team = Gpg::new("Team Member <carol@team.test>");
+    let dep = Deployment::new(&stack, &[&team], "");
+    let alice = Gpg::new("Alice <alice@reporter.test>");
+    alice.import(&dep.intake_pub);
+
+    let report = pgp_mime_report(
+        &alice,
+        "alice@reporter.test",
+        &dep.intake_fpr,
+        "SQL injection in the login form",
+        "Affected Version(s): 1.2.0, 1.2.1\nCWE-89\nTLP:AMBER\n\nThe login form concatenates the user name into SQL.\n",
+        "report-1@reporter.test",
+        true,
+    );
+    stack.send("alice@reporter.test", "security@intake.test", &report);
+    let plain = plain_report("bob@reporter.test", "XSS in search", "The search box reflects input.\n", "report-2@reporter.test");
+    stack.send("bob@reporter.test", "security@intake.test", &plain);
+    stack.wait("security@intake.test", "INBOX", 2, 30);
+
+    let out = dep.run(&["run", "--once"]);
+    assert!(out.status.success(), "run --once: {}", String::from_utf8_lossy(&out.stderr));
+    let logs = String::from_utf8_lossy(&out.stderr).into_owned();
+    for secret in ["SQL injection", "concatenates", "login form"] {
+        assert!(!logs.contains(secret), "decrypted content {secret:?} in logs:\n{logs}");
+    }
+
+    // The cases.
+    let list = dep.json(&["case", "list", "--json"]);
+    let cases = list.as_array().unwrap();
+    assert_eq!(cases.len(), 2, "{list:#}");
+    assert!(cases.iter().all(|c| c.get("text").is_none()), "list must omit text");
+    let enc = cases.iter().find(|c| c["reporter"]["address"] == "alice@reporter.test").unwrap();
+    let id = enc["id"].as_str().unwrap().to_owned();
+    let shown = dep.json(&["case", "show", &id, "--json"]);
+    assert_eq!(shown["encrypted"], true);
+    assert_eq!(shown["decrypted"], true);
+    assert_eq!(shown["signature"], "good");
+    assert_eq!(shown["title"], "SQL injection in the login form");
+    assert_eq!(shown["reporter"]["key_fingerprint"], alice.fpr.as_str());
+    assert_eq!(shown["reporter"]["key_source"], "autocrypt");
+    assert_eq!(shown["messages"][0]["message_id"], "report-1@reporter.test");
+    assert_eq!(shown["messages"][0]["signer_fingerprint"], alice.fpr.as_str());
+    assert_eq!(shown["cwe"], serde_json::json!(["CWE-89"]));
+    assert_eq!(shown["tlp"], "AMBER");
+    assert_eq!(shown["affected_versions"], serde_json::json!(["1.2.0", "1.2.1"]));
+    assert!(shown["text"].as_str().unwrap().contains("concatenates the user name"));
+    assert_eq!(shown["status"], "acknowledged");
+    assert_eq!(shown["ack"]["encrypted"], true);
+    assert!(id.starts_with("SEC-") && id.len() == "SEC-2026-0001".len(), "{id}");
+    let plain_case = cases.iter().find(|c| c["reporter"]["address"] == "bob@reporter.test").unwrap();
+    assert_eq!(plain_case["encrypted"], false);
+    assert_eq!(plain_case["signature"], "none");
+    assert_eq!(plain_case["title"], "XSS in search");
+    assert_eq!(plain_case["ack"]["encrypted"], false);
+
+    // The mailbox: empty, everything in Processed, nothing deleted.
+    assert_eq!(stack.count("security@intake.test", "INBOX"), 0);
+    assert_eq!(stack.count("security@intake.test", "Processed"), 2);
+
+    // Alice's ack: encrypted to her, signed by the intake key; gpg decrypts and verifies.
+    stack.wait("alice@reporter.test", "INBOX", 1, 30);
+    let acks = stack.fetch("alice@reporter.test", "INBOX");
+    let ack = &acks[0];
+    assert_eq!(header(ack, "Subject").unwrap(), format!("[{id}] Report received"));
+    assert_eq!(header(ack, "Auto-Submitted").unwrap(), "auto-replied");
+    assert_eq!(header(ack, "In-Reply-To").unwrap(), "<report-1@reporter.test>");
+    assert!(header(ack, "Autocrypt").unwrap().starts_with("addr=security@intake.test;"));
+    let (plaintext, status) = alice.decrypt(&encrypted_payload(ack));
+    assert!(status.contains("GOODSIG"), "{status}");
+    assert!(status.contains(&dep.intake_fpr), "{status}");
+    let plaintext = String::from_utf8_lossy(&plaintext);
+    assert!(plaintext.contains(&id));
+    let sha = dep.json(&["mail", "show", "report-1@reporter.test", "--json"])["sha256"].as_str().unwrap().to_owned();
+    assert!(plaintext.contains(&sha), "ack must carry the message hash");
+
+    // Bob's ack: signed only, says nothing of content; gpg --verify accepts it.
+    stack.wait("bob@reporter.test", "INBOX", 1, 30);
+    let bob_ack = &stack.fetch("bob@reporter.test", "INBOX")[0];
+    let (signed, sig) = split_signed(bob_ack);
+    let status = team.verify(&signed, &sig);
+    assert!(status.contains("VALIDSIG") || status.contains("GOODSIG") || status.contains("ERRSIG"), "{status}");
+    let bob = Gpg::new("Bob <bob@reporter.test>");
+    bob.import(&dep.intake_pub);
+    let status = bob.verify(&signed, &sig);
+    assert!(status.contains("GOODSIG"), "{status}");
+    let signed_text = String::from_utf8_lossy(&signed);
+    assert!(!signed_text.contains("XSS") && !signed_text.contains("reflects"), "{signed_text}");
+
+    // The team summaries: outer subject without title; the team decrypts them.
+    stack.wait("team@team.test", "INBOX", 2, 30);
+    let sums = stack.fetch("team@team.test", "INBOX");
+    let mut titles = Vec::new();
+    for s in &sums {
+        let subj = header(s, "Subject").unwrap();
+        assert!(subj.ends_with("] New report"), "{subj}");
+        assert!(!String::from_utf8_lossy(s).contains("SQL injection"));
+        let (pt, status) = team.decrypt(&encrypted_payload(s));
+        assert!(status.contains("GOODSIG"), "{status}");
+        titles.push(String::from_utf8_lossy(&pt).into_owned());
+    }
+    assert!(titles.iter().any(|t| t.contains("SQL injection in the login form") && t.contains("concatenates")));
+
+    // A second pass creates nothing new.
+    dep.run_ok(&["run", "--once"]);
+    assert_eq!(dep.json(&["case", "list", "--json"]).as_array().unwrap().len(), 2);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(stack.count("alice@reporter.test", "INBOX"), 1);
+    assert_eq!(stack.count("team@team.test", "INBOX"), 2);
+
+    // The same report delivered again is a duplicate: one record, no second case.
+    stack.deliver("security@intake.test", &report);
+    dep.run_ok(&["run", "--once"]);
+    assert_eq!(dep.json(&["case", "list", "--json"]).as_array().unwrap().len(), 2);
+    let mails = dep.json(&["mail", "list", "--json"]);
+    assert_eq!(mails.as_array().unwrap().len(), 2, "{mails:#}");
+    assert_eq!(stack.count("security@intake.test", "Processed"), 3);
+    assert_eq!(stack.count("security@intake.test", "INBOX"), 0);
+}
+
+#[test]
+fn daemon_serves_cli_over_socket_picks_up_mail_and_stops_on_sigterm() {
+    let stack = MailStack::start();
+    let team = Gpg::new("Team Member <carol@team.test>");
+    let dep = Deployment::new(&stack, &[&team], "");
+
+    let mut child = dep.cmd().arg("run").stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let start = Instant::now();
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("ready")) {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => log.push(l),
+            Err(_) => panic!("no ready line; log: {log:#?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(30));
+    }
+
+    // The CLI works while the daemon holds the store.
+    let empty = dep.json(&["case", "list", "--json"]);
+    assert_eq!(empty, serde_json::json!([]));
+
+    // New mail is picked up without a restart (IDLE).
+    stack.send(
+        "bob@reporter.test",
+        "security@intake.test",
+        &plain_report("bob@reporter.test", "Path traversal", "GET /../../etc/passwd\n", "daemon-1@reporter.test"),
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || dep.json(&["case", "list", "--json"]).as_array().unwrap().len() == 1),
+        "the daemon did not open a case"
+    );
+    stack.wait("bob@reporter.test", "INBOX", 1, 30);
+
+    // SIGTERM: exit 0 within 10 s.
+    let t = Instant::now();
+    std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "did not stop within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+    // And the store is usable directly afterwards.
+    assert_eq!(dep.json(&["case", "list", "--json"]).as_array().unwrap().len(), 1);
+}
