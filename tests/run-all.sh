@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what is missing (Debian packages), then
+# runs every test, including those against the real Dovecot + Postfix stack on loopback.
+# Those need root (Postfix's master must start as root); they never skip silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tests/lib/install-deps.sh
+install_deps
+
+if [ "$(id -u)" != 0 ]; then
+    echo "tests/run-all.sh: the real mail stack tests need root (Postfix runs as root); run with sudo" >&2
+    exit 1
+fi
+
+# One build profile (dev, dependencies optimised; see Cargo.toml) for everything.
+# The unit file stays hardened: systemd-analyze's exposure score gate.
+bash tests/unit-score.sh
+cargo build --all-targets --locked
+cargo test --locked -- --test-threads=2
