@@ -423,7 +423,7 @@ impl Pipeline {
             encrypted,
             decrypted: encrypted,
             signature: verification.verdict,
-            cvss: None,
+            cvss: report::cvss(&text),
             cwe: report::cwes(&text),
             tlp: report::tlp(&text),
             affected_versions: report::affected_versions(&text),

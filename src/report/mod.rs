@@ -1,7 +1,7 @@
 //! Pure extraction of structured fields from a report's text: title, CWE ids, TLP,
 //! affected versions, credit. Unknown or missing fields stay empty: never invent.
 
-use crate::case::Credit;
+use crate::case::{Credit, Cvss};
 
 /// Subjects that mail clients put on the outside of encrypted mail: not a title.
 const PLACEHOLDER_SUBJECTS: &[&str] = &["", "...", "encrypted message", "encrypted email", "pgp message", "(no subject)"];
@@ -106,6 +106,51 @@ pub fn credit(text: &str) -> Credit {
     Credit::default()
 }
 
+/// The first valid CVSS vector in the text (3.0, 3.1 or 4.0), scored by the `cvss`
+/// crate: `score` is the base score with one decimal, `severity` lower case.
+pub fn cvss(text: &str) -> Option<Cvss> {
+    let mut rest = text;
+    while let Some(pos) = rest.find("CVSS:") {
+        let token: String = rest[pos..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.'))
+            .take(400)
+            .collect();
+        let token = token.trim_end_matches(['.', '/']);
+        if let Some(c) = score_vector(token) {
+            return Some(c);
+        }
+        rest = &rest[pos + 5..];
+    }
+    None
+}
+
+/// Scores one vector string; None when it is not a valid 3.x or 4.0 vector.
+pub fn score_vector(v: &str) -> Option<Cvss> {
+    let round = |x: f64| (x * 10.0).round() / 10.0;
+    if v.starts_with("CVSS:3.0/") || v.starts_with("CVSS:3.1/") {
+        let parsed: cvss::v3::Vector = v.parse().ok()?;
+        let score = parsed.score();
+        return Some(Cvss {
+            version: v[5..8].to_owned(),
+            vector: parsed.to_string(),
+            score: round(score.value()),
+            severity: score.severity().as_str().to_owned(),
+        });
+    }
+    if v.starts_with("CVSS:4.0/") {
+        let parsed: cvss::v4::Vector = v.parse().ok()?;
+        let severity = parsed.score().severity().as_str().to_owned();
+        return Some(Cvss {
+            version: "4.0".into(),
+            vector: parsed.to_string(),
+            score: round(parsed.score().value()),
+            severity,
+        });
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +174,17 @@ mod tests {
         assert_eq!(credit("I would like credit as Jane Doe."), Credit { name: Some("Jane Doe".into()), anonymous: false });
         assert_eq!(credit("nothing"), Credit::default());
         assert_eq!(tlp("no label"), None);
+    }
+
+    #[test]
+    fn cvss_vectors_scored_by_the_crate() {
+        let c = cvss("Severity: CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H.").unwrap();
+        assert_eq!((c.version.as_str(), c.score, c.severity.as_str()), ("3.1", 9.8, "critical"));
+        let c = cvss("CVSS:3.0/AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N").unwrap();
+        assert_eq!((c.version.as_str(), c.score, c.severity.as_str()), ("3.0", 1.8, "low"));
+        let c = cvss("Severity (CVSS 4.0): CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N").unwrap();
+        assert_eq!((c.version.as_str(), c.score, c.severity.as_str()), ("4.0", 9.3, "critical"));
+        assert!(cvss("CVSS:3.1/AV:X/garbage").is_none());
+        assert!(cvss("no vector here").is_none());
     }
 }
