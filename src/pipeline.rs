@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Datelike, Utc};
 use sequoia_openpgp::Cert;
 
-use crate::case::{self, Ack, Attachment, Case, CaseMessage, Credit, Due, KeySource, Reporter, Status};
+use crate::case::{self, Ack, Attachment, Case, CaseMessage, Credit, Due, KeySource, LogEntry, Reporter, Status};
 use crate::config::Config;
 use crate::mime::{self, Form, build};
 use crate::notify;
@@ -374,6 +374,12 @@ impl Pipeline {
                 self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref())?;
                 ctx.batch.put_case(&c);
                 ctx.batch.put_mail(&key, &rec);
+                ctx.batch.put_log(&case_id, self.store.log_len(&case_id)?, &LogEntry {
+                    at: now,
+                    who: "secintake".into(),
+                    action: "mail-in".into(),
+                    detail: format!("follow-up {key} from {from}"),
+                });
                 ctx.index();
                 self.store.commit(ctx.batch)?;
                 tracing::info!(case = %case_id, "Follow-up joined its case");
@@ -432,6 +438,11 @@ impl Pipeline {
             ack: None,
             due: Due::from_policy(received_at, &cfg.policy),
             text,
+            reject_reason: None,
+            assignee: None,
+            cve: None,
+            fixed_versions: Vec::new(),
+            waiting_on_reporter: false,
         };
         let _ = Credit::default();
 
@@ -458,6 +469,12 @@ impl Pipeline {
         };
         ctx.batch.put_case(&case);
         ctx.batch.put_mail(&key, &rec);
+        ctx.batch.put_log(&id, 0, &LogEntry {
+            at: now,
+            who: "secintake".into(),
+            action: "opened".into(),
+            detail: format!("report {key} from {from}"),
+        });
         ctx.batch.put_seq(&seq_name, seq);
         ctx.index();
         self.store.commit(ctx.batch)?;

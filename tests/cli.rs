@@ -141,3 +141,49 @@ fn security_txt_is_signed_and_gpg_verifies_it() {
     let v = g.cmd().args(["--status-fd", "2", "--verify"]).arg(&f).output().unwrap();
     assert!(String::from_utf8_lossy(&v.stderr).contains("GOODSIG"), "{}", String::from_utf8_lossy(&v.stderr));
 }
+
+#[test]
+fn case_set_note_log_enforce_rules_and_audit() {
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "");
+    let run = |args: &[&str]| Command::new(bin()).arg("--config").arg(&cfg).args(args).output().unwrap();
+    let msg = d.path().join("m.eml");
+    std::fs::write(&msg, plain_report("bob@reporter.test", "Open redirect", "Redirects anywhere.\n", "set-1@reporter.test")).unwrap();
+    let out = run(&["ingest", msg.to_str().unwrap()]);
+    let id = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_owned();
+
+    // A wrong transition says which are allowed.
+    let bad = run(&["case", "set", &id, "--status", "disclosed"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("allowed: acknowledged, triaged, rejected"));
+    // An invalid vector is refused with the reason.
+    let bad = run(&["case", "set", &id, "--cvss", "CVSS:3.1/AV:Q"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid CVSS"));
+    let bad = run(&["case", "set", &id, "--cve", "CVE-26-1"]);
+    assert_eq!(bad.status.code(), Some(2));
+
+    let ok = run(&[
+        "case", "set", &id, "--status", "triaged", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--cwe", "CWE-601",
+        "--tlp", "amber", "--affected", "1.0", "--affected", "1.1", "--anonymous", "--cve", "CVE-2026-12345", "--as", "alice",
+    ]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let c: serde_json::Value = serde_json::from_slice(&run(&["case", "show", &id, "--json"]).stdout).unwrap();
+    assert_eq!(c["status"], "triaged");
+    assert_eq!(c["cvss"]["score"], 9.8);
+    assert_eq!(c["cvss"]["severity"], "critical");
+    assert_eq!(c["cvss"]["version"], "3.1");
+    assert_eq!(c["tlp"], "AMBER");
+    assert_eq!(c["cwe"], serde_json::json!(["CWE-601"]));
+    assert_eq!(c["affected_versions"], serde_json::json!(["1.0", "1.1"]));
+    assert_eq!(c["credit"], serde_json::json!({"name": null, "anonymous": true}));
+
+    let bad = run(&["case", "set", &id, "--status", "rejected"]);
+    assert_eq!(bad.status.code(), Some(2), "rejecting needs a reason");
+    assert!(run(&["case", "note", &id, "Reproduced", "on", "1.1", "--as", "bob"]).status.success());
+    let log: serde_json::Value = serde_json::from_slice(&run(&["case", "log", &id, "--json"]).stdout).unwrap();
+    let log = log.as_array().unwrap();
+    assert_eq!(log[0]["action"], "opened");
+    assert!(log.iter().any(|e| e["action"] == "set" && e["who"] == "alice" && e["detail"].as_str().unwrap().contains("status new -> triaged")));
+    assert!(log.iter().any(|e| e["action"] == "note" && e["who"] == "bob" && e["detail"] == "Reproduced on 1.1"));
+}

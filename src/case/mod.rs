@@ -90,6 +90,61 @@ impl Status {
     pub fn parse(s: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|st| st.as_str() == s)
     }
+
+    /// Where a case may go from here (SPEC-11's flow: triage, fix, disclose; a rejected
+    /// or closed case may be reopened to triage).
+    pub fn allowed_next(self) -> &'static [Status] {
+        use Status::*;
+        match self {
+            New => &[Acknowledged, Triaged, Rejected],
+            Acknowledged => &[Triaged, Rejected],
+            Triaged => &[Accepted, Rejected],
+            Accepted => &[Fixing, Disclosed, Rejected],
+            Fixing => &[Disclosed, Accepted],
+            Disclosed => &[Closed],
+            Closed => &[Triaged],
+            Rejected => &[Triaged, Closed],
+        }
+    }
+
+    /// Checks a transition; the error names the allowed ones.
+    pub fn transition(self, to: Status) -> Result<(), String> {
+        if self == to || self.allowed_next().contains(&to) {
+            Ok(())
+        } else {
+            Err(format!(
+                "cannot go from {} to {}; allowed: {}",
+                self.as_str(),
+                to.as_str(),
+                self.allowed_next().iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        }
+    }
+}
+
+/// Reasons a case may be rejected with.
+pub const REJECT_REASONS: &[&str] = &["out-of-scope", "duplicate", "not-reproducible", "spam", "invalid"];
+
+/// One entry of a case's append-only audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    #[serde(with = "ts")]
+    pub at: DateTime<Utc>,
+    /// `--as NAME`, the OS user, or `secintake` for the daemon's own actions.
+    pub who: String,
+    /// `opened`, `set`, `note`, `mail-in`, `mail-out`, ...
+    pub action: String,
+    pub detail: String,
+}
+
+/// A CVE id: `CVE-YYYY-NNNN` with four or more digits.
+pub fn valid_cve(s: &str) -> bool {
+    let b = s.as_bytes();
+    s.len() >= 13
+        && s.starts_with("CVE-")
+        && b[4..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'-'
+        && b[9..].iter().all(u8::is_ascii_digit)
 }
 
 /// Where we first got a reporter's cert.
@@ -202,6 +257,21 @@ pub struct Case {
     pub ack: Option<Ack>,
     pub due: Due,
     pub text: String,
+    /// Reason when rejected (`duplicate:SEC-...` names the original). Extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_reason: Option<String>,
+    /// Who works the case. Extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// Assigned CVE id. Extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cve: Option<String>,
+    /// Versions with the fix. Extension.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixed_versions: Vec<String>,
+    /// The case waits on the reporter (pauses the update clock). Extension.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waiting_on_reporter: bool,
 }
 
 impl Case {
@@ -270,6 +340,15 @@ fn parse_id_tail(rest: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transitions_enforced_with_allowed_list() {
+        assert!(Status::New.transition(Status::Triaged).is_ok());
+        let e = Status::New.transition(Status::Disclosed).unwrap_err();
+        assert!(e.contains("allowed: acknowledged, triaged, rejected"), "{e}");
+        assert!(valid_cve("CVE-2026-12345"));
+        assert!(!valid_cve("CVE-26-1"));
+    }
 
     #[test]
     fn ids() {

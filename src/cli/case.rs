@@ -21,6 +21,29 @@ pub enum CaseCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Change fields of a case (each change goes to its audit log)
+    #[command(after_help = "Examples:\n  secintake case set SEC-2026-0001 --status triaged --cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\n  \
+                  secintake case set SEC-2026-0002 --status rejected --reason duplicate --duplicate-of SEC-2026-0001")]
+    Set(SetArgs),
+    /// Add a note to a case's audit log
+    #[command(after_help = "Examples:\n  secintake case note SEC-2026-0001 Reproduced on 2.3.1\n  secintake case note SEC-2026-0001 --file notes.txt")]
+    Note {
+        id: String,
+        /// Read the note from a file (- for stdin)
+        #[arg(long)]
+        file: Option<String>,
+        /// The note text
+        text: Vec<String>,
+        /// Who writes it [default: the OS user]
+        #[arg(long = "as", value_name = "NAME")]
+        who: Option<String>,
+    },
+    /// A case's audit log: every change, note, mail in and out
+    Log {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one case with its text and messages
     #[command(after_help = "Example:\n  secintake case show SEC-2026-0001 --json")]
     Show {
@@ -31,8 +54,235 @@ pub enum CaseCmd {
     },
 }
 
+#[derive(clap::Args, Debug)]
+pub struct SetArgs {
+    /// The case id
+    pub id: String,
+    /// New status (transitions are enforced)
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Rejection reason: out-of-scope, duplicate, not-reproducible, spam, invalid
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// With --reason duplicate: the original case
+    #[arg(long, value_name = "ID")]
+    pub duplicate_of: Option<String>,
+    #[arg(long)]
+    pub title: Option<String>,
+    /// A CVSS 3.0/3.1/4.0 vector (scored; "none" clears)
+    #[arg(long)]
+    pub cvss: Option<String>,
+    /// CWE ids (repeatable; replaces the list)
+    #[arg(long)]
+    pub cwe: Vec<String>,
+    /// TLP label: CLEAR, GREEN, AMBER, AMBER+STRICT, RED ("none" clears)
+    #[arg(long)]
+    pub tlp: Option<String>,
+    /// Affected versions (repeatable; replaces the list)
+    #[arg(long)]
+    pub affected: Vec<String>,
+    /// Fixed versions (repeatable; replaces the list)
+    #[arg(long)]
+    pub fixed: Vec<String>,
+    /// Credit name for the reporter
+    #[arg(long)]
+    pub credit: Option<String>,
+    /// The reporter asked to stay anonymous
+    #[arg(long)]
+    pub anonymous: bool,
+    #[arg(long)]
+    pub assignee: Option<String>,
+    /// CVE id, e.g. CVE-2026-12345
+    #[arg(long)]
+    pub cve: Option<String>,
+    /// Target disclosure date (YYYY-MM-DD or RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub disclosure: Option<String>,
+    /// Waiting on the reporter (pauses the update clock): true or false
+    #[arg(long, value_name = "BOOL")]
+    pub waiting_on_reporter: Option<bool>,
+    /// Who makes the change [default: the OS user]
+    #[arg(long = "as", value_name = "NAME")]
+    pub who: Option<String>,
+}
+
+fn parse_date(s: &str) -> Option<chrono::DateTime<Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+}
+
+fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
+    use crate::case::{LogEntry, REJECT_REASONS, valid_cve};
+    let _g = ctx.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+    let mut c = ctx.store.case(&a.id)?.ok_or_else(|| usage(format!("no case {}; see `secintake case list`", a.id)))?;
+    let mut changes: Vec<String> = Vec::new();
+    if let Some(s) = &a.status {
+        let to = Status::parse(s).ok_or_else(|| usage(format!("unknown status {s:?}")))?;
+        c.status.transition(to).map_err(|e| usage(format!("{}: {e}", c.id)))?;
+        if to == Status::Rejected {
+            let reason = a.reason.as_deref().ok_or_else(|| {
+                usage(format!("rejecting needs --reason ({})", REJECT_REASONS.join(", ")))
+            })?;
+            if !REJECT_REASONS.contains(&reason) {
+                return Err(usage(format!("unknown reason {reason:?}; use one of {}", REJECT_REASONS.join(", "))));
+            }
+            let full = if reason == "duplicate" {
+                let orig = a.duplicate_of.as_deref().ok_or_else(|| usage("--reason duplicate needs --duplicate-of ID"))?;
+                if orig == c.id || ctx.store.case(orig)?.is_none() {
+                    return Err(usage(format!("--duplicate-of {orig}: no such other case")));
+                }
+                format!("duplicate:{orig}")
+            } else {
+                reason.to_owned()
+            };
+            c.reject_reason = Some(full.clone());
+            changes.push(format!("reason={full}"));
+        }
+        if to != c.status {
+            changes.push(format!("status {} -> {}", c.status.as_str(), to.as_str()));
+            c.status = to;
+        }
+    } else if a.reason.is_some() {
+        return Err(usage("--reason goes with --status rejected"));
+    }
+    if let Some(t) = &a.title {
+        c.title = crate::mime::clean(t);
+        changes.push("title".into());
+    }
+    if let Some(v) = &a.cvss {
+        if v == "none" {
+            c.cvss = None;
+        } else {
+            c.cvss = Some(crate::report::score_vector(v.trim()).ok_or_else(|| {
+                usage(format!("--cvss {v:?} is not a valid CVSS 3.0, 3.1 or 4.0 vector (e.g. CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H)"))
+            })?);
+        }
+        changes.push(format!("cvss={v}"));
+    }
+    if !a.cwe.is_empty() {
+        let mut ids = Vec::new();
+        for w in &a.cwe {
+            let found = crate::report::cwes(w);
+            if found.len() != 1 {
+                return Err(usage(format!("--cwe {w:?} is not a CWE id like CWE-78")));
+            }
+            ids.extend(found);
+        }
+        changes.push(format!("cwe={}", ids.join(",")));
+        c.cwe = ids;
+    }
+    if let Some(t) = &a.tlp {
+        if t == "none" {
+            c.tlp = None;
+        } else {
+            let label = crate::report::tlp(&format!("TLP:{}", t.trim_start_matches("TLP:")))
+                .ok_or_else(|| usage(format!("--tlp {t:?}: use CLEAR, GREEN, AMBER, AMBER+STRICT or RED")))?;
+            c.tlp = Some(label);
+        }
+        changes.push(format!("tlp={t}"));
+    }
+    if !a.affected.is_empty() {
+        c.affected_versions = a.affected.iter().map(|v| crate::mime::clean(v)).collect();
+        changes.push(format!("affected={}", c.affected_versions.join(",")));
+    }
+    if !a.fixed.is_empty() {
+        c.fixed_versions = a.fixed.iter().map(|v| crate::mime::clean(v)).collect();
+        changes.push(format!("fixed={}", c.fixed_versions.join(",")));
+    }
+    if a.anonymous && a.credit.is_some() {
+        return Err(usage("--credit and --anonymous exclude each other"));
+    }
+    if let Some(n) = &a.credit {
+        c.credit = crate::case::Credit { name: Some(crate::mime::clean(n)), anonymous: false };
+        changes.push("credit".into());
+    }
+    if a.anonymous {
+        c.credit = crate::case::Credit { name: None, anonymous: true };
+        changes.push("credit=anonymous".into());
+    }
+    if let Some(x) = &a.assignee {
+        c.assignee = Some(crate::mime::clean(x));
+        changes.push(format!("assignee={x}"));
+    }
+    if let Some(cve) = &a.cve {
+        if !valid_cve(cve) {
+            return Err(usage(format!("--cve {cve:?} is not a CVE id like CVE-2026-12345")));
+        }
+        c.cve = Some(cve.clone());
+        changes.push(format!("cve={cve}"));
+    }
+    if let Some(d) = &a.disclosure {
+        let t = parse_date(d).ok_or_else(|| usage(format!("--disclosure {d:?}: write YYYY-MM-DD or RFC 3339")))?;
+        c.due.disclosure = t;
+        changes.push(format!("disclosure={}", rfc3339(&t)));
+    }
+    if let Some(w) = a.waiting_on_reporter {
+        c.waiting_on_reporter = w;
+        changes.push(format!("waiting_on_reporter={w}"));
+    }
+    if changes.is_empty() {
+        return Err(usage("nothing to change; see `secintake case set --help`"));
+    }
+    let mut b = crate::store::Batch::default();
+    b.put_case(&c);
+    b.put_log(&c.id, ctx.store.log_len(&c.id)?, &LogEntry {
+        at: Utc::now(),
+        who: a.who.clone().unwrap_or_else(|| ctx.user.clone()),
+        action: "set".into(),
+        detail: changes.join("; "),
+    });
+    ctx.store.commit(b)?;
+    writeln!(out, "{}: {}", c.id, changes.join("; "))?;
+    Ok(EXIT_OK)
+}
+
 pub fn execute(cmd: &CaseCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     match cmd {
+        CaseCmd::Set(a) => set(a, ctx, out),
+        CaseCmd::Note { id, file, text, who } => {
+            let body = match file {
+                Some(f) if f == "-" => {
+                    let mut s = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+                    s
+                }
+                Some(f) => std::fs::read_to_string(f).map_err(|e| usage(format!("--file {f}: {e}")))?,
+                None => text.join(" "),
+            };
+            if body.trim().is_empty() {
+                return Err(usage("empty note; give text or --file"));
+            }
+            let _g = ctx.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+            if ctx.store.case(id)?.is_none() {
+                return Err(usage(format!("no case {id}; see `secintake case list`")));
+            }
+            let mut b = crate::store::Batch::default();
+            b.put_log(id, ctx.store.log_len(id)?, &crate::case::LogEntry {
+                at: Utc::now(),
+                who: who.clone().unwrap_or_else(|| ctx.user.clone()),
+                action: "note".into(),
+                detail: body.trim_end().to_owned(),
+            });
+            ctx.store.commit(b)?;
+            writeln!(out, "{id}: note added")?;
+            Ok(EXIT_OK)
+        }
+        CaseCmd::Log { id, json } => {
+            if ctx.store.case(id)?.is_none() {
+                return Err(usage(format!("no case {id}; see `secintake case list`")));
+            }
+            let log = ctx.store.log(id)?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&log)?)?;
+            } else {
+                for e in log {
+                    writeln!(out, "{}  {:<10} {:<9} {}", rfc3339(&e.at), e.who, e.action, e.detail)?;
+                }
+            }
+            Ok(EXIT_OK)
+        }
         CaseCmd::List { status, json } => {
             let filter = match status {
                 Some(s) => Some(Status::parse(s).ok_or_else(|| {

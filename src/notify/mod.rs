@@ -164,6 +164,11 @@ mod tests {
             ack: None,
             due: Due::from_policy(now, &cfg.policy),
             text: "the secret parser can be exploited".into(),
+            reject_reason: None,
+            assignee: None,
+            cve: None,
+            fixed_versions: vec![],
+            waiting_on_reporter: false,
         };
         let t = ack_text(&case, &cfg, "ff", "FPR", false);
         assert!(!t.contains("RCE") && !t.contains("exploit-parser") && !t.contains("secret parser"));

@@ -150,6 +150,14 @@ pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result
                         }
                     }
                 }
+                if let Some(cid) = &item.case_id {
+                    b.put_log(cid, store.log_len(cid)?, &crate::case::LogEntry {
+                        at: item.sent_at.unwrap_or(now),
+                        who: "secintake".into(),
+                        action: "mail-out".into(),
+                        detail: format!("{} {} to {}", item.kind, item.id, item.to.join(", ")),
+                    });
+                }
                 tracing::info!(mail = %item.id, kind = %item.kind, case = item.case_id.as_deref().unwrap_or("-"), "Mail sent");
             }
             SendResult::Retry(e) => {

@@ -14,6 +14,7 @@
 //! - `out/<outbox id>` -> OutMail; `raw/<outbox id>` -> the RFC 5322 bytes
 //! - `quar/<qid>` -> QuarantineEntry; `qraw/<qid>` -> the message bytes as received
 //! - `cert/<address>` -> armored reporter cert with its source
+//! - `log/<case id>/<n:08>` -> LogEntry (append-only audit log)
 //! - `seq/<prefix>-<year>` -> u64 big endian, the last case number used
 
 use std::path::{Path, PathBuf};
@@ -154,6 +155,10 @@ impl Batch {
     pub fn put_cert(&mut self, address: &str, c: &StoredCert) {
         self.json(format!("cert/{}", address.to_ascii_lowercase()), c);
     }
+    /// Appends to a case's audit log; `n` orders entries (see [`Store::log_len`]).
+    pub fn put_log(&mut self, case_id: &str, n: u64, e: &crate::case::LogEntry) {
+        self.json(format!("log/{case_id}/{n:08}"), e);
+    }
     pub fn put_seq(&mut self, name: &str, n: u64) {
         self.ops.push((format!("seq/{name}").into_bytes(), n.to_be_bytes().to_vec()));
     }
@@ -292,6 +297,14 @@ impl Store {
 
     pub fn cert(&self, address: &str) -> Result<Option<StoredCert>> {
         self.get_json(&format!("cert/{}", address.to_ascii_lowercase()))
+    }
+
+    pub fn log(&self, case_id: &str) -> Result<Vec<crate::case::LogEntry>> {
+        self.scan_json(&format!("log/{case_id}/"))
+    }
+
+    pub fn log_len(&self, case_id: &str) -> Result<u64> {
+        Ok(self.db.scan_prefix(format!("log/{case_id}/").as_bytes()).count() as u64)
     }
 
     pub fn seq(&self, name: &str) -> Result<u64> {
