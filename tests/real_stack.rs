@@ -17,6 +17,7 @@ fn encrypted_and_plain_reports_become_cases_with_acks_and_summaries() {
     let dep = Deployment::new(&stack, &[&team], "");
     let alice = Gpg::new("Alice <alice@reporter.test>");
     alice.import(&dep.intake_pub);
+    team.import(&dep.intake_pub);
 
     let report = pgp_mime_report(
         &alice,
@@ -92,8 +93,6 @@ fn encrypted_and_plain_reports_become_cases_with_acks_and_summaries() {
     stack.wait("bob@reporter.test", "INBOX", 1, 30);
     let bob_ack = &stack.fetch("bob@reporter.test", "INBOX")[0];
     let (signed, sig) = split_signed(bob_ack);
-    let status = team.verify(&signed, &sig);
-    assert!(status.contains("VALIDSIG") || status.contains("GOODSIG") || status.contains("ERRSIG"), "{status}");
     let bob = Gpg::new("Bob <bob@reporter.test>");
     bob.import(&dep.intake_pub);
     let status = bob.verify(&signed, &sig);

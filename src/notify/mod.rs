@@ -19,14 +19,17 @@ pub fn ack_text(case: &Case, cfg: &Config, message_sha256: &str, intake_fpr: &st
         t.push_str(&format!("Title:                {}\n", case.title));
     }
     t.push_str(&format!("Received (UTC):       {}\n", rfc3339(&case.received_at)));
-    t.push_str(&format!("Message SHA-256:      {message_sha256}\n"));
+    // Hashes go on lines of their own, short enough that quoted-printable never
+    // breaks them: a reporter must be able to copy them.
+    t.push_str(&format!("SHA-256 of your message as we received it:\n  {message_sha256}\n"));
     if !case.attachments.is_empty() {
         t.push_str("Attachments (SHA-256):\n");
         for (i, a) in case.attachments.iter().enumerate() {
             if encrypted {
-                t.push_str(&format!("  {}. {}  {} ({} bytes)\n", i + 1, a.sha256, a.name, a.size));
+                let name: String = a.name.chars().take(50).collect();
+                t.push_str(&format!("  {}. {} ({} bytes)\n     {}\n", i + 1, name, a.size, a.sha256));
             } else {
-                t.push_str(&format!("  {}. {}  ({} bytes)\n", i + 1, a.sha256, a.size));
+                t.push_str(&format!("  {}. ({} bytes)\n     {}\n", i + 1, a.size, a.sha256));
             }
         }
     }

@@ -284,6 +284,10 @@ start_dovecot() {
     chown root:dovecot "$d/dovecot/users"
     chmod 640 "$d/dovecot/users"
     write_dovecot_conf "$d"
+    # cmd_start has checked that no Dovecot of this DIR is alive; a leftover master.pid may
+    # still name a zombie (not yet reaped by PID 1), which Dovecot would take for a running
+    # instance ("Fatal: Dovecot is already running with PID ...").
+    rm -f "$d/run/master.pid"
     # Daemonizes after binding every listener, so a port clash makes this command fail.
     # stdio goes to a file: a daemon inheriting the caller's pipe would keep it open and hang
     # callers that read our output to EOF (e.g. Rust's Command::output()).
@@ -383,10 +387,14 @@ message_size_limit = 104857600
 mailbox_size_limit = 0
 virtual_mailbox_limit = 0
 
-# A deferred message (e.g. Dovecot briefly down) is retried within about a second or two.
+# A deferred message (e.g. Dovecot briefly down) is retried within about 2-3 s.
+# minimal_backoff_time must stay above 1s: the queue manager picks up deferred files whose
+# retry time is at most "now + 1 s", so with 1s it can rescan the message at once, while the
+# LMTP client still holds the queue file's lock; it then logs "skipped, still being
+# delivered" and parks the message for a fixed 60 s (measured).
 queue_run_delay = 1s
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
+minimal_backoff_time = 2s
+maximal_backoff_time = 3s
 # Never throttle fast senders (tests submit bursts of messages).
 in_flow_delay = 0
 EOF

@@ -337,9 +337,14 @@ pub fn plain_report(from: &str, subject: &str, body: &str, msgid: &str) -> Vec<u
     .into_bytes()
 }
 
+/// CRLF line endings (a mail store may hand messages out with LF).
+pub fn crlf(raw: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(raw).replace("\r\n", "\n").replace('\n', "\r\n").into_bytes()
+}
+
 /// The value of header `name` in a raw message's top-level header block.
 pub fn header(raw: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(raw);
+    let text = String::from_utf8_lossy(&crlf(raw)).into_owned();
     let head = text.split("\r\n\r\n").next().unwrap_or("");
     let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
     unfolded.lines().find_map(|l| {
@@ -353,7 +358,7 @@ pub fn split_signed(raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let ct = header(raw, "Content-Type").unwrap();
     assert!(ct.starts_with("multipart/signed"), "not multipart/signed: {ct}");
     let b = ct.split("boundary=\"").nth(1).unwrap().split('"').next().unwrap();
-    let text = String::from_utf8_lossy(raw).into_owned();
+    let text = String::from_utf8_lossy(&crlf(raw)).into_owned();
     let delim = format!("\r\n--{b}\r\n");
     let first = text.find(&format!("--{b}\r\n")).unwrap() + b.len() + 4;
     let rest = &text[first..];
