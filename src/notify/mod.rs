@@ -43,7 +43,8 @@ pub fn ack_text(case: &Case, cfg: &Config, message_sha256: &str, intake_fpr: &st
     t.push_str(&format!("Our intake key fingerprint: {intake_fpr}\n"));
     t.push_str("Its public key is in the Autocrypt header of this message.\n\n");
     t.push_str(&format!(
-        "To follow up, reply to this message and keep [{}] in the subject.\n\
+        "To follow up, reply to this message and keep [{}]\n\
+         in the subject.\n\
          Please encrypt follow-ups to the key above.\n\n",
         case.id
     ));

@@ -602,16 +602,24 @@ cmd_start() {
     chmod 600 "$d/password"
     make_certs "$d"
 
+    local dlog plog
     for attempt in 1 2 3 4 5; do
         read -r IMAP_PORT IMAPS_PORT SMTP_PORT SMTPS_PORT LMTP_PORT <<<"$(free_ports 5)"
+        # The daemons append to their logs: remember where this attempt's lines begin.
+        dlog=$(stat -c %s "$d/dovecot.log" 2>/dev/null || echo 0)
+        plog=$(stat -c %s "$d/postfix.log" 2>/dev/null || echo 0)
+        rm -f "$d/dovecot.start.log" "$d/postfix.start.log"
         if start_dovecot "$d" && start_postfix "$d" &&
             wait_ports 15 "$IMAP_PORT" "$LMTP_PORT" "$SMTP_PORT"; then
             write_env "$d"
             return 0
         fi
         do_stop "$d"
-        # Retry with new ports only if some port was taken meanwhile; anything else is fatal.
-        if cat "$d/dovecot.start.log" "$d/postfix.start.log" "$d/postfix.log" 2>/dev/null |
+        # Retry with new ports only if a port was taken between the probe and the daemon's
+        # bind(); any other failure is final.
+        if { cat "$d/dovecot.start.log" "$d/postfix.start.log"
+             tail -c +$((dlog + 1)) "$d/dovecot.log"
+             tail -c +$((plog + 1)) "$d/postfix.log"; } 2>/dev/null |
             grep -q 'Address already in use'; then
             echo "$PROG: port clash, retrying with new ports (attempt $attempt)" >&2
             continue
