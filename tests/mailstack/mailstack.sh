@@ -602,7 +602,7 @@ cmd_start() {
     chmod 600 "$d/password"
     make_certs "$d"
 
-    local dlog plog
+    local dlog plog errs
     for attempt in 1 2 3 4 5; do
         read -r IMAP_PORT IMAPS_PORT SMTP_PORT SMTPS_PORT LMTP_PORT <<<"$(free_ports 5)"
         # The daemons append to their logs: remember where this attempt's lines begin.
@@ -617,10 +617,11 @@ cmd_start() {
         do_stop "$d"
         # Retry with new ports only if a port was taken between the probe and the daemon's
         # bind(); any other failure is final.
-        if { cat "$d/dovecot.start.log" "$d/postfix.start.log"
-             tail -c +$((dlog + 1)) "$d/dovecot.log"
-             tail -c +$((plog + 1)) "$d/postfix.log"; } 2>/dev/null |
-            grep -q 'Address already in use'; then
+        # (Collected into a variable: a missing file must not fail a pipeline under pipefail.)
+        errs=$({ cat "$d/dovecot.start.log" "$d/postfix.start.log"
+                 tail -c +$((dlog + 1)) "$d/dovecot.log"
+                 tail -c +$((plog + 1)) "$d/postfix.log"; } 2>/dev/null || true)
+        if [[ $errs == *"Address already in use"* ]]; then
             echo "$PROG: port clash, retrying with new ports (attempt $attempt)" >&2
             continue
         fi
