@@ -328,6 +328,19 @@ impl Pipeline {
                 let v = pgp::verify_detached(signed, signature, &certs, sys_now);
                 (parsed.text.clone(), parsed.attachments.clone(), v, None, Vec::new())
             }
+            Form::Cleartext { armored, before, after } => {
+                let certs: Vec<Cert> = signer_certs.iter().map(|(c, _)| c.clone()).collect();
+                match pgp::verify_inline(armored, &certs, cfg.limits.max_plaintext_bytes, sys_now) {
+                    Some((signed_text, v)) => {
+                        let mut text = mime::decode_text(&signed_text);
+                        if !before.is_empty() || !after.is_empty() {
+                            text = format!("{text}\n\n[unsigned text around the signed block]\n{before}\n{after}\n");
+                        }
+                        (text, parsed.attachments.clone(), v, None, Vec::new())
+                    }
+                    None => (parsed.text.clone(), parsed.attachments.clone(), Verification { verdict: Verdict::Bad, signer: None }, None, Vec::new()),
+                }
+            }
             Form::Plain => (parsed.text.clone(), parsed.attachments.clone(), Verification::none(), None, Vec::new()),
         };
         for k in &inner_keys {

@@ -24,6 +24,8 @@ pub enum Form {
     Inline { ciphertext: Vec<u8>, before: String, after: String },
     /// RFC 3156 multipart/signed: the signed part as CRLF bytes and the signature.
     Signed { signed: Vec<u8>, signature: Vec<u8> },
+    /// A cleartext-signed block (`BEGIN PGP SIGNED MESSAGE`) in a text body.
+    Cleartext { armored: Vec<u8>, before: String, after: String },
     /// No encryption.
     Plain,
 }
@@ -140,6 +142,15 @@ fn ctype_of(p: &MessagePart) -> String {
 }
 
 const ARMOR_BEGIN: &str = "-----BEGIN PGP MESSAGE-----";
+const SIGNED_BEGIN: &str = "-----BEGIN PGP SIGNED MESSAGE-----";
+const SIGNATURE_END: &str = "-----END PGP SIGNATURE-----";
+
+/// Finds a cleartext-signed block; returns (before, block, after).
+pub fn find_cleartext(text: &str) -> Option<(String, String, String)> {
+    let start = text.find(SIGNED_BEGIN)?;
+    let end = start + text[start..].find(SIGNATURE_END)? + SIGNATURE_END.len();
+    Some((text[..start].trim().to_owned(), text[start..end].to_owned(), text[end..].trim().to_owned()))
+}
 const ARMOR_END: &str = "-----END PGP MESSAGE-----";
 
 /// Finds an armored PGP MESSAGE in text; returns (before, armor, after).
@@ -251,6 +262,8 @@ pub fn parse(raw: &[u8]) -> Parsed {
     if matches!(parsed.form, Form::Plain) {
         if let Some((before, armor, after)) = find_armor(&parsed.text) {
             parsed.form = Form::Inline { ciphertext: armor.into_bytes(), before, after };
+        } else if let Some((before, block, after)) = find_cleartext(&parsed.text) {
+            parsed.form = Form::Cleartext { armored: block.into_bytes(), before, after };
         } else if let Some(i) = parsed.attachments.iter().position(|a| is_encrypted_attachment(a)) {
             let a = parsed.attachments.remove(i);
             parsed.form = Form::Inline { ciphertext: a.bytes, before: parsed.text.clone(), after: String::new() };
@@ -292,12 +305,16 @@ fn collect_content(msg: &Message, parsed: &mut Parsed) {
     parsed.text = text.replace("\r\n", "\n");
     for (i, p) in msg.attachments().enumerate() {
         let ct = ctype_of(p);
-        if ct == "application/pgp-signature" || ct == "application/pgp-encrypted" {
+        let control = ct == "application/pgp-encrypted" && p.contents().trim_ascii().starts_with(b"Version:") && p.contents().len() < 64;
+        if ct == "application/pgp-signature" || control {
             continue;
         }
         let bytes = match &p.body {
             PartType::Message(m) => m.raw_message().to_vec(),
-            _ => p.contents().to_vec(),
+            _ => match exact_base64(msg, p) {
+                Some(b) => b,
+                None => p.contents().to_vec(),
+            },
         };
         let name = p.attachment_name().map(clean).filter(|n| !n.is_empty()).unwrap_or_else(|| format!("attachment-{}", i + 1));
         let is_key = ct == "application/pgp-keys"
@@ -308,6 +325,34 @@ fn collect_content(msg: &Message, parsed: &mut Parsed) {
         }
         parsed.attachments.push(Part { name, content_type: ct, bytes });
     }
+}
+
+/// Decodes a base64 part from its raw bytes ourselves: whole groups only, stopping
+/// at the first character outside the alphabet, so a truncated attachment keeps
+/// exactly the bytes that arrived and nothing invented.
+fn exact_base64(msg: &Message, p: &MessagePart) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let cte = p.content_transfer_encoding()?;
+    if !cte.eq_ignore_ascii_case("base64") {
+        return None;
+    }
+    let raw = msg.raw_message();
+    let (start, end) = (p.raw_body_offset() as usize, p.raw_end_offset() as usize);
+    let body = raw.get(start..end.min(raw.len()))?;
+    let mut chars = Vec::with_capacity(body.len());
+    for &c in body {
+        match c {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => chars.push(c),
+            b'\r' | b'\n' | b' ' | b'\t' => {}
+            b'=' | b'-' => break,
+            _ => return None,
+        }
+    }
+    let keep = match chars.len() % 4 {
+        1 => chars.len() - 1,
+        _ => chars.len(),
+    };
+    base64::engine::general_purpose::STANDARD_NO_PAD.decode(&chars[..keep]).ok()
 }
 
 /// Crude HTML to text for armored blocks pasted into HTML-only mail: tags dropped,

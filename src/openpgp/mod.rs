@@ -467,6 +467,31 @@ impl DecryptionHelper for Helper<'_> {
     }
 }
 
+/// Verifies an inline-signed or cleartext-signed (`BEGIN PGP SIGNED MESSAGE`) message;
+/// returns the signed text (at most `max` bytes) and the verdict. None when it is not
+/// a readable signed message.
+pub fn verify_inline(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -> Option<(Vec<u8>, Verification)> {
+    use openpgp::parse::stream::VerifierBuilder;
+    let p = policy();
+    let helper = VHelper { certs, verification: Verification::none() };
+    let mut v = VerifierBuilder::from_bytes(signed).ok()?.with_policy(&p, now, helper).ok()?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match v.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if out.len() as u64 + n as u64 > max {
+                    return None;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            Err(_) => return None,
+        }
+    }
+    Some((out, v.into_helper().verification))
+}
+
 /// Verifies a detached signature over `data` (PGP/MIME multipart/signed).
 pub fn verify_detached(data: &[u8], signature: &[u8], certs: &[Cert], now: SystemTime) -> Verification {
     let p = policy();
