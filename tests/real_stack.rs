@@ -171,6 +171,49 @@ fn daemon_serves_cli_over_socket_picks_up_mail_and_stops_on_sigterm() {
     );
     stack.wait("bob@reporter.test", "INBOX", 1, 30);
 
+    // status through the socket.
+    let st = dep.json(&["status", "--json"]);
+    assert_eq!(st["running"], true, "{st:#}");
+    assert_eq!(st["imap_connected"], true, "{st:#}");
+    assert_eq!(st["idle"], true, "{st:#}");
+    assert_eq!(st["cases"], 1);
+    assert!(st["last_imap_sync"].is_string());
+    assert!(eventually(Duration::from_secs(10), || dep.json(&["status", "--json"])["outbox_depth"] == 0));
+
+    // SIGHUP with a broken config: refused, the daemon keeps running on the old one.
+    let good = std::fs::read_to_string(&dep.config).unwrap();
+    std::fs::write(&dep.config, good.replace("poll_interval = \"30s\"", "poll_interval = \"soon\"")).unwrap();
+    let pid = child.id().to_string();
+    let hup = || std::process::Command::new("kill").arg("-HUP").arg(&pid).status().unwrap();
+    hup();
+    assert!(
+        eventually(Duration::from_secs(10), || dep.json(&["status", "--json"])["last_errors"]["reload"]["error"]
+            .as_str()
+            .map(|e| e.contains("imap.poll_interval"))
+            .unwrap_or(false)),
+        "reload error not reported: {:#}",
+        dep.json(&["status", "--json"])
+    );
+    assert!(child.try_wait().unwrap().is_none(), "daemon died on a bad reload");
+    // A good config reloads.
+    std::fs::write(&dep.config, good.replace("project = \"Demo Project\"", "project = \"Renamed Project\"")).unwrap();
+    hup();
+    assert!(
+        eventually(Duration::from_secs(10), || dep.json(&["status", "--json"])["last_reload"].is_string()),
+        "no reload"
+    );
+    assert!(dep.json(&["status", "--json"])["last_errors"].get("reload").is_none());
+    // The daemon still works after the reload.
+    stack.send(
+        "bob@reporter.test",
+        "security@intake.test",
+        &plain_report("bob@reporter.test", "Second", "Another one.\n", "daemon-2@reporter.test"),
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || dep.json(&["case", "list", "--json"]).as_array().unwrap().len() == 2),
+        "no case after reload"
+    );
+
     // SIGTERM: exit 0 within 10 s.
     let t = Instant::now();
     std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
@@ -183,5 +226,80 @@ fn daemon_serves_cli_over_socket_picks_up_mail_and_stops_on_sigterm() {
     };
     assert!(status.success(), "exit status {status}");
     // And the store is usable directly afterwards.
-    assert_eq!(dep.json(&["case", "list", "--json"]).as_array().unwrap().len(), 1);
+    assert_eq!(dep.json(&["case", "list", "--json"]).as_array().unwrap().len(), 2);
+    let out = dep.run(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "status without a daemon exits 1");
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["running"], false);
+}
+
+/// kill -9 at random moments during a backlog, again and again: every message ends
+/// exactly once (one record, one case), none is lost, none is counted twice.
+#[test]
+fn kill_9_during_backlog_loses_nothing_and_counts_nothing_twice() {
+    const N: usize = 80;
+    let stack = MailStack::start();
+    let team = Gpg::new("Team Member <carol@team.test>");
+    let dep = Deployment::new(&stack, &[&team], "[limits]\nacks_per_address_per_hour = 1000\nacks_per_hour = 1000\n");
+    for i in 0..N {
+        stack.deliver(
+            "security@intake.test",
+            &plain_report("bob@reporter.test", &format!("Report {i}"), &format!("Body {i}\n"), &format!("crash-{i}@reporter.test")),
+        );
+    }
+    // Two messages without Message-ID: recognised by content hash.
+    for i in 0..2 {
+        stack.deliver(
+            "security@intake.test",
+            format!("From: bob@reporter.test\r\nTo: security@intake.test\r\nSubject: No id {i}\r\n\r\nNo Message-ID {i}.\r\n").as_bytes(),
+        );
+    }
+    let total = N + 2;
+    assert_eq!(stack.count("security@intake.test", "INBOX"), total);
+
+    let mut kills = 0;
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    for _round in 0..40 {
+        if stack.count("security@intake.test", "INBOX") == 0 {
+            break;
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_millis(20 + seed % 200);
+        let mut child = dep.cmd().args(["run", "--once"]).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    // Let one run finish undisturbed (it also sends whatever is still queued).
+    dep.run_ok(&["run", "--once"]);
+    assert!(kills >= 3, "the backlog finished before enough kills ({kills}); make it bigger");
+
+    assert_eq!(stack.count("security@intake.test", "INBOX"), 0);
+    assert_eq!(stack.count("security@intake.test", "Processed"), total, "every message moved exactly once");
+    let mails = dep.json(&["mail", "list", "--json"]);
+    let mails = mails.as_array().unwrap();
+    assert_eq!(mails.len(), total, "one record per message");
+    assert!(mails.iter().all(|m| m["disposition"] == "case"), "{mails:#?}");
+    let cases = dep.json(&["case", "list", "--json"]);
+    let cases = cases.as_array().unwrap();
+    assert_eq!(cases.len(), total, "one case per report");
+    let mut ids: Vec<&str> = cases.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "case ids unique");
+    assert!(cases.iter().all(|c| c["messages"].as_array().unwrap().len() == 1));
+    // Acks: a crash between SMTP acceptance and the mark may resend, but always the
+    // same Message-ID; every case got its ack.
+    stack.wait("bob@reporter.test", "INBOX", total, 60);
+    let acks = stack.fetch("bob@reporter.test", "INBOX");
+    let mut ack_ids: Vec<String> = acks.iter().map(|a| header(a, "Message-ID").unwrap()).collect();
+    ack_ids.sort();
+    ack_ids.dedup();
+    assert_eq!(ack_ids.len(), total, "one distinct ack per case");
+    eprintln!("kill -9 test: {kills} kills, {} ack deliveries for {total} cases", acks.len());
 }

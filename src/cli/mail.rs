@@ -200,3 +200,63 @@ pub fn sla(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
     }
     Ok(EXIT_OK)
 }
+
+/// `secintake status`: the daemon's own view (through the socket) plus what the store
+/// says; without a daemon, `running: false` and exit 1.
+pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
+    use crate::store::OutStatus;
+    let now = Utc::now();
+    let outbox = ctx.store.outbox()?;
+    let queued: Vec<_> = outbox.iter().filter(|o| o.status == OutStatus::Queued).collect();
+    let failed = outbox.iter().filter(|o| o.status == OutStatus::Failed).count();
+    let oldest = queued.iter().map(|o| o.created_at).min();
+    let quarantine = ctx.store.quarantined()?.len();
+    let mut overdue = 0;
+    for c in ctx.store.cases()? {
+        use crate::case::Status;
+        if matches!(c.status, Status::Closed | Status::Rejected | Status::Disclosed) {
+            continue;
+        }
+        if (c.ack.is_none() && c.due.ack < now) || c.due.disclosure < now || (!c.waiting_on_reporter && c.messages.len() <= 1 && c.due.update < now) {
+            overdue += 1;
+        }
+    }
+    let daemon = ctx.shared.as_ref().map(|s| s.status.lock().unwrap_or_else(|e| e.into_inner()).clone());
+    let v = serde_json::json!({
+        "running": daemon.is_some(),
+        "up_since": daemon.as_ref().map(|d| rfc3339(&d.up_since)),
+        "last_imap_sync": daemon.as_ref().and_then(|d| d.last_imap_sync.as_ref().map(rfc3339)),
+        "imap_connected": daemon.as_ref().map(|d| d.imap_connected),
+        "idle": daemon.as_ref().map(|d| d.idle),
+        "messages_waiting": daemon.as_ref().map(|d| d.messages_waiting),
+        "last_reload": daemon.as_ref().and_then(|d| d.last_reload.as_ref().map(rfc3339)),
+        "outbox_depth": queued.len(),
+        "outbox_oldest": oldest.as_ref().map(rfc3339),
+        "outbox_failed": failed,
+        "quarantine_count": quarantine,
+        "sla_overdue": overdue,
+        "cases": ctx.store.cases()?.len(),
+        "last_errors": daemon.as_ref().map(|d| serde_json::to_value(&d.last_errors).unwrap_or_default()).unwrap_or(serde_json::json!({})),
+    });
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    } else {
+        match &daemon {
+            Some(d) => writeln!(out, "secintake is running since {}", rfc3339(&d.up_since))?,
+            None => writeln!(out, "secintake is not running (store read directly)")?,
+        }
+        if let Some(d) = &daemon {
+            writeln!(out, "IMAP:        {} ({}), last sync {}", if d.imap_connected { "connected" } else { "disconnected" },
+                if d.idle { "IDLE" } else { "polling" },
+                d.last_imap_sync.as_ref().map(rfc3339).unwrap_or_else(|| "never".into()))?;
+            writeln!(out, "Waiting:     {} message(s)", d.messages_waiting)?;
+            for (task, e) in &d.last_errors {
+                writeln!(out, "Last error:  {task} at {}: {}", rfc3339(&e.at), e.error)?;
+            }
+        }
+        writeln!(out, "Outbox:      {} queued{}, {} failed", queued.len(), oldest.map(|o| format!(" (oldest {})", rfc3339(&o))).unwrap_or_default(), failed)?;
+        writeln!(out, "Quarantine:  {quarantine}")?;
+        writeln!(out, "SLA overdue: {overdue} case(s)")?;
+    }
+    Ok(if daemon.is_some() { super::EXIT_OK } else { super::EXIT_FAIL })
+}

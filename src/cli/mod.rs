@@ -87,6 +87,12 @@ pub enum Command {
     },
     /// Print an RFC 9116 security.txt, cleartext-signed by the intake key
     SecurityTxt,
+    /// The running daemon's state: last sync, queues, errors, overdue cases
+    #[command(after_help = "Example:\n  secintake status --json")]
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where the config is: --config, $SECINTAKE_CONFIG, or the default.
@@ -141,7 +147,7 @@ impl Ctx {
     /// A pipeline (keys loaded): the daemon's, or a new one.
     pub fn pipeline(&self) -> Result<crate::pipeline::Pipeline> {
         match &self.shared {
-            Some(s) => Ok(s.pipeline.clone()),
+            Some(s) => Ok(s.pipeline()),
             None => crate::pipeline::Pipeline::load(self.cfg.clone(), self.store.clone()),
         }
     }
@@ -156,6 +162,7 @@ fn execute(cmd: &Command, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write
         Command::Sla { json } => mail::sla(ctx, *json, out),
         Command::Ingest { .. } => mail::ingest(ctx, &input.unwrap_or_default(), out),
         Command::SecurityTxt => keys::security_txt(ctx, out),
+        Command::Status { json } => mail::status(ctx, *json, out),
         Command::Keys(k) => keys::execute_store(k, ctx, out),
         Command::Run { .. } | Command::Check { .. } => Ok(EXIT_USAGE),
     }
@@ -171,7 +178,7 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
         Err(e) => return control::Response { code: EXIT_USAGE, stdout: String::new(), stderr: e.to_string() },
     };
     let input = req.input.and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
-    let ctx = Ctx { cfg: shared.cfg.clone(), store: shared.store.clone(), shared: Some(shared.clone()), user: req.user };
+    let ctx = Ctx { cfg: shared.cfg(), store: shared.store.clone(), shared: Some(shared.clone()), user: req.user };
     let mut out = Vec::new();
     let (code, stderr) = match execute(&cli.command, &ctx, input, &mut out) {
         Ok(code) => (code, String::new()),
@@ -202,10 +209,12 @@ pub async fn main(cli: Cli) -> i32 {
                 Err(code) => return code,
             };
             let (tx, rx) = tokio::sync::watch::channel(false);
-            spawn_signal_handler(tx);
+            let reload = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let wake = Arc::new(tokio::sync::Notify::new());
+            spawn_signal_handler(tx, reload.clone(), wake.clone());
             let handler: control::Handler = Arc::new(handle_request);
             let handler = if *once { None } else { Some(handler) };
-            return report(service::run(cfg, *once, rx, handler).await.map(|_| EXIT_OK));
+            return report(service::run(cfg, *once, rx, handler, reload, wake).await.map(|_| EXIT_OK));
         }
         Command::Check { online } => {
             let cfg = match load_config(&cli) {
@@ -216,10 +225,6 @@ pub async fn main(cli: Cli) -> i32 {
         }
         _ => {}
     }
-    let cfg = match load_config(&cli) {
-        Ok(c) => Arc::new(c),
-        Err(code) => return code,
-    };
     // Input is read here, once, whether the daemon or this process will use it.
     let input = match &cli.command {
         Command::Ingest { file } => match read_input(file) {
@@ -231,7 +236,8 @@ pub async fn main(cli: Cli) -> i32 {
         },
         _ => None,
     };
-    // Through the daemon when it runs.
+    // Through the daemon when it runs. Its socket is found even when the config file
+    // is being edited and does not validate (the daemon runs on what it loaded).
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args = strip_config_arg(args);
     let req = control::Request {
@@ -242,18 +248,36 @@ pub async fn main(cli: Cli) -> i32 {
         }),
         user: os_user(),
     };
-    match control::call(&cfg, &req) {
-        Ok(Some(resp)) => {
-            print!("{}", resp.stdout);
-            eprint!("{}", resp.stderr);
-            return resp.code;
-        }
-        Ok(None) => {}
-        Err(e) => {
-            eprintln!("secintake: talking to the running daemon: {e:#}");
-            return EXIT_FAIL;
+    let cfg_path = config_path(&cli);
+    let loaded = Config::load(&cfg_path);
+    let socket = match &loaded {
+        Ok(c) => Some(control::socket_path(c)),
+        Err(_) => Config::store_path_hint(&cfg_path).map(|p| p.join("control.sock")),
+    };
+    if let Some(socket) = socket {
+        match control::call_at(&socket, &req) {
+            Ok(Some(resp)) => {
+                if let Err(e) = &loaded {
+                    eprint!("secintake: warning: the daemon answers, but {e}");
+                }
+                print!("{}", resp.stdout);
+                eprint!("{}", resp.stderr);
+                return resp.code;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("secintake: talking to the running daemon: {e:#}");
+                return EXIT_FAIL;
+            }
         }
     }
+    let cfg = match loaded {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprint!("secintake: {e}");
+            return EXIT_USAGE;
+        }
+    };
     // Locally.
     let store = match Store::open(&cfg.store_path) {
         Ok(s) => s,
@@ -325,16 +349,31 @@ fn strip_config_arg(args: Vec<String>) -> Vec<String> {
     out
 }
 
-fn spawn_signal_handler(tx: tokio::sync::watch::Sender<bool>) {
+/// SIGTERM/SIGINT stop the daemon (after the message in hand); SIGHUP asks for a
+/// reload of config, keys and team certs.
+fn spawn_signal_handler(
+    tx: tokio::sync::watch::Sender<bool>,
+    reload: Arc<std::sync::atomic::AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!("Cannot install signal handlers");
+        return;
+    };
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-            tracing::error!("Cannot install signal handlers");
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: finishing the message in hand, then stopping"),
-            _ = int.recv() => tracing::info!("SIGINT: finishing the message in hand, then stopping"),
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: finishing the message in hand, then stopping"); break; }
+                _ = int.recv() => { tracing::info!("SIGINT: finishing the message in hand, then stopping"); break; }
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    reload.store(true, std::sync::atomic::Ordering::SeqCst);
+                    wake.notify_one();
+                }
+            }
         }
         let _ = tx.send(true);
     });

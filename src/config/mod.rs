@@ -297,6 +297,22 @@ impl Config {
         })
     }
 
+    /// Where the state directory is according to a config file that may be invalid
+    /// otherwise, so the CLI can still reach a running daemon while an admin fixes it.
+    pub fn store_path_hint(path: &Path) -> Option<PathBuf> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let table: Table = toml::from_str(&text).ok()?;
+        let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })?;
+        let base = std::fs::canonicalize(base).ok()?;
+        match table.get("store").and_then(|s| s.get("path")).and_then(|p| p.as_str()) {
+            Some(p) => {
+                let p = PathBuf::from(p);
+                Some(if p.is_absolute() { p } else { base.join(p) })
+            }
+            None => Some(PathBuf::from("/var/lib/secintake")),
+        }
+    }
+
     /// The domain of the intake address, used for Message-IDs we generate.
     pub fn intake_domain(&self) -> &str {
         self.intake.address.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost")

@@ -51,7 +51,7 @@ pub fn socket_path(cfg: &Config) -> PathBuf {
 /// Binds the socket and serves it until `stop`.
 pub async fn serve(shared: Shared, handler: Handler, mut stop: watch::Receiver<bool>) -> Result<tokio::task::JoinHandle<()>> {
     use std::os::unix::fs::PermissionsExt;
-    let path = socket_path(&shared.cfg);
+    let path = socket_path(&shared.cfg());
     if UnixStream::connect(&path).await.is_ok() {
         anyhow::bail!("another secintake is already serving {}", path.display());
     }
@@ -105,8 +105,12 @@ async fn handle(conn: UnixStream, shared: Shared, handler: Handler) -> Result<()
 
 /// Sends a request to a running daemon. `Ok(None)` when no daemon listens.
 pub fn call(cfg: &Config, req: &Request) -> Result<Option<Response>> {
+    call_at(&socket_path(cfg), req)
+}
+
+/// Like [`call`], with the socket path given.
+pub fn call_at(path: &std::path::Path, req: &Request) -> Result<Option<Response>> {
     use std::io::{BufRead, Write};
-    let path = socket_path(cfg);
     let mut conn = match std::os::unix::net::UnixStream::connect(&path) {
         Ok(c) => c,
         Err(_) => return Ok(None),

@@ -5,7 +5,8 @@
 
 pub mod control;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -28,12 +29,98 @@ const RECONNECT_MAX: Duration = Duration::from_secs(5 * 60);
 /// What the daemon shares with the control socket's command handler.
 #[derive(Clone)]
 pub struct Shared {
-    pub cfg: Arc<Config>,
+    /// The live pipeline (and its config); replaced as a whole on SIGHUP.
+    live: Arc<RwLock<Pipeline>>,
     pub store: Store,
-    pub pipeline: Pipeline,
-    /// Wakes the main loop (new mail queued by `ingest` through the socket, say).
+    /// Wakes the main loop (new mail queued by `ingest` through the socket, a reload).
     pub wake: Arc<Notify>,
-    pub started: chrono::DateTime<Utc>,
+    /// What `secintake status` reports about the running tasks.
+    pub status: Arc<Mutex<TaskStatus>>,
+    /// Set by SIGHUP; the main loop reloads between units of work.
+    pub reload: Arc<AtomicBool>,
+}
+
+impl Shared {
+    /// The current pipeline (cheap clone).
+    pub fn pipeline(&self) -> Pipeline {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The current config.
+    pub fn cfg(&self) -> Arc<Config> {
+        self.pipeline().cfg
+    }
+
+    fn set_error(&self, task: &str, error: Option<String>) {
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        match error {
+            Some(e) => {
+                st.last_errors.insert(task.to_owned(), TaskError { at: Utc::now(), error: e });
+            }
+            None => {
+                st.last_errors.remove(task);
+            }
+        }
+    }
+}
+
+/// A task's last error, for `status`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TaskError {
+    #[serde(with = "crate::case::ts")]
+    pub at: chrono::DateTime<Utc>,
+    pub error: String,
+}
+
+/// The daemon's view of itself, for `secintake status`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TaskStatus {
+    #[serde(with = "crate::case::ts")]
+    pub up_since: chrono::DateTime<Utc>,
+    #[serde(with = "crate::case::ts::opt")]
+    pub last_imap_sync: Option<chrono::DateTime<Utc>>,
+    pub imap_connected: bool,
+    pub idle: bool,
+    /// Messages in the mailbox not yet handled at the last sync.
+    pub messages_waiting: usize,
+    #[serde(with = "crate::case::ts::opt")]
+    pub last_reload: Option<chrono::DateTime<Utc>>,
+    /// Last error per task (`imap`, `outbox`, `reload`); cleared when the task succeeds.
+    pub last_errors: std::collections::BTreeMap<String, TaskError>,
+}
+
+/// systemd's watchdog: pings at half the interval systemd asked for, from the loop
+/// that does the work, so a wedged loop stops pinging and gets restarted.
+struct Watchdog {
+    every: Option<Duration>,
+    last: Mutex<std::time::Instant>,
+}
+
+impl Watchdog {
+    fn from_env() -> Watchdog {
+        let every = std::env::var("WATCHDOG_USEC")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|_| std::env::var("WATCHDOG_PID").map(|p| p == std::process::id().to_string()).unwrap_or(true))
+            .map(|us| Duration::from_micros(us / 2));
+        Watchdog { every, last: Mutex::new(std::time::Instant::now()) }
+    }
+
+    fn ping(&self) {
+        let Some(every) = self.every else { return };
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() >= every / 2 {
+            sd_notify("WATCHDOG=1");
+            *last = std::time::Instant::now();
+        }
+    }
+
+    fn cap(&self, d: Duration) -> Duration {
+        match self.every {
+            Some(e) => d.min(e),
+            None => d,
+        }
+    }
 }
 
 /// Tells systemd something (`READY=1`, `STOPPING=1`, `WATCHDOG=1`), if it listens.
@@ -57,25 +144,49 @@ pub fn sd_notify(state: &str) {
 }
 
 /// Runs the daemon until `stop` turns true (or after one pass with `once`).
-/// `handler` serves control-socket requests (the CLI's commands).
+/// `handler` serves control-socket requests (the CLI's commands); `reload` is set by
+/// SIGHUP.
 pub async fn run(
     cfg: Arc<Config>,
     once: bool,
     mut stop: watch::Receiver<bool>,
     handler: Option<control::Handler>,
+    reload: Arc<AtomicBool>,
+    wake: Arc<Notify>,
 ) -> Result<()> {
     let store = Store::open(&cfg.store_path)?;
     let pipeline = Pipeline::load(cfg.clone(), store.clone())?;
-    let shared = Shared { cfg: cfg.clone(), store: store.clone(), pipeline: pipeline.clone(), wake: Arc::new(Notify::new()), started: Utc::now() };
+    let shared = Shared {
+        live: Arc::new(RwLock::new(pipeline)),
+        store: store.clone(),
+        wake,
+        status: Arc::new(Mutex::new(TaskStatus {
+            up_since: Utc::now(),
+            last_imap_sync: None,
+            imap_connected: false,
+            idle: false,
+            messages_waiting: 0,
+            last_reload: None,
+            last_errors: Default::default(),
+        })),
+        reload,
+    };
+    let socket = control::socket_path(&cfg);
 
     let mut socket_task = None;
     if let Some(h) = handler {
         socket_task = Some(control::serve(shared.clone(), h, stop.clone()).await?);
     }
 
+    let watchdog = Arc::new(Watchdog::from_env());
     let stop_now = {
         let stop = stop.clone();
-        move || *stop.borrow()
+        let wd = watchdog.clone();
+        // Called between messages: also the watchdog's keep-alive during a backlog.
+        move || {
+            wd.ping();
+            *stop.borrow()
+        }
     };
     let mut session: Option<ImapSession> = None;
     let mut reconnect = RECONNECT_MIN;
@@ -85,6 +196,17 @@ pub async fn run(
         if stop_now() {
             break;
         }
+        if shared.reload.swap(false, Ordering::SeqCst) {
+            if reload_config(&shared) {
+                // New IMAP settings take effect on the next login.
+                if let Some(mut s) = session.take() {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
+                }
+                idle_ok = None;
+            }
+        }
+        let pipeline = shared.pipeline();
+        let cfg = pipeline.cfg.clone();
         // Intake.
         if session.is_none() {
             match intake::connect(&cfg).await {
@@ -92,18 +214,21 @@ pub async fn run(
                     tracing::info!(host = %cfg.imap.host, port = cfg.imap.port, "IMAP logged in");
                     session = Some(s);
                     reconnect = RECONNECT_MIN;
+                    shared.set_error("imap", None);
                 }
                 Err(e) => {
                     if once {
                         return Err(e);
                     }
                     tracing::error!(error = %format!("{e:#}"), retry_in = ?reconnect, "IMAP connection failed");
+                    shared.set_error("imap", Some(format!("{e:#}")));
                 }
             }
         }
+        shared.status.lock().unwrap_or_else(|e| e.into_inner()).imap_connected = session.is_some();
         if !ready && !once {
             ready = true;
-            tracing::info!(socket = %control::socket_path(&cfg).display(), "secintake ready");
+            tracing::info!(socket = %socket.display(), "secintake ready");
             sd_notify("READY=1");
         }
         if let Some(s) = session.as_mut() {
@@ -112,35 +237,45 @@ pub async fn run(
                     if st.seen > 0 {
                         tracing::info!(seen = st.seen, new = st.new, moved = st.moved, "Intake pass done");
                     }
+                    let mut status = shared.status.lock().unwrap_or_else(|e| e.into_inner());
+                    status.last_imap_sync = Some(Utc::now());
+                    status.messages_waiting = st.seen.saturating_sub(st.moved);
+                    drop(status);
+                    shared.set_error("imap", None);
                 }
                 Err(e) => {
                     if once {
                         return Err(e.context("IMAP intake pass"));
                     }
                     tracing::error!(error = %format!("{e:#}"), "IMAP intake pass failed; reconnecting");
+                    shared.set_error("imap", Some(format!("{e:#}")));
                     session = None;
                 }
             }
         }
         // Outbox.
         match outbox::send_due(&store, &cfg, Utc::now()).await {
-            Ok(st) if st.sent + st.retry + st.failed > 0 => {
-                tracing::info!(sent = st.sent, retry = st.retry, failed = st.failed, "Outbox pass done");
+            Ok(st) => {
+                if st.sent + st.retry + st.failed > 0 {
+                    tracing::info!(sent = st.sent, retry = st.retry, failed = st.failed, "Outbox pass done");
+                }
+                shared.set_error("outbox", if st.retry > 0 { Some(format!("{} mail(s) waiting to retry", st.retry)) } else { None });
             }
-            Ok(_) => {}
             Err(e) => {
                 if once {
                     return Err(e.context("Outbox pass"));
                 }
                 tracing::error!(error = %format!("{e:#}"), "Outbox pass failed");
+                shared.set_error("outbox", Some(format!("{e:#}")));
             }
         }
+        watchdog.ping();
         if once || stop_now() {
             break;
         }
 
         // Wait for work: new mail (IDLE), the poll interval, the next outbox retry,
-        // a wake-up from the control socket, or a stop request.
+        // a wake-up from the control socket or SIGHUP, or a stop request.
         let mut wait = cfg.imap.poll_interval;
         if let Some(next) = next_outbox_due(&store) {
             let until = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
@@ -150,14 +285,19 @@ pub async fn run(
             wait = wait.min(reconnect);
             reconnect = (reconnect * 2).min(RECONNECT_MAX);
         }
+        wait = watchdog.cap(wait);
         if let Some(mut s) = session.take() {
             if idle_ok.is_none() {
                 idle_ok = Some(cfg.imap.idle && intake::has_idle(&mut s).await);
+                shared.status.lock().unwrap_or_else(|e| e.into_inner()).idle = idle_ok == Some(true);
             }
             if idle_ok == Some(true) {
                 match idle_wait(s, wait.min(IDLE_MAX), &mut stop, &shared.wake).await {
                     Ok(s) => session = Some(s),
-                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "IMAP IDLE failed; reconnecting"),
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "IMAP IDLE failed; reconnecting");
+                        shared.set_error("imap", Some(format!("{e:#}")));
+                    }
                 }
                 continue;
             }
@@ -176,10 +316,40 @@ pub async fn run(
     if let Some(t) = socket_task {
         t.abort();
     }
-    let _ = std::fs::remove_file(control::socket_path(&cfg));
+    let _ = std::fs::remove_file(&socket);
     store.sync().context("Final store sync")?;
     tracing::info!("secintake stopped");
     Ok(())
+}
+
+/// Re-reads the config, keys and team certs; keeps the running ones when anything is
+/// wrong, saying why. Returns whether the new configuration is now live.
+fn reload_config(shared: &Shared) -> bool {
+    sd_notify("RELOADING=1");
+    let old = shared.cfg();
+    let result = (|| -> Result<Pipeline> {
+        let new = crate::config::Config::load(&old.file).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if new.store_path != old.store_path {
+            anyhow::bail!("store.path cannot change on reload (restart the service to move the store)");
+        }
+        Pipeline::load(Arc::new(new), shared.store.clone())
+    })();
+    let ok = match result {
+        Ok(p) => {
+            *shared.live.write().unwrap_or_else(|e| e.into_inner()) = p;
+            shared.status.lock().unwrap_or_else(|e| e.into_inner()).last_reload = Some(Utc::now());
+            shared.set_error("reload", None);
+            tracing::info!(config = %old.file.display(), "Configuration reloaded");
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "Reload refused; keeping the running configuration");
+            shared.set_error("reload", Some(format!("{e:#}")));
+            false
+        }
+    };
+    sd_notify("READY=1");
+    ok
 }
 
 fn next_outbox_due(store: &Store) -> Option<chrono::DateTime<Utc>> {
