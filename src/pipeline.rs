@@ -381,7 +381,7 @@ impl Pipeline {
                     quarantine_id: None,
                     reason: None,
                 };
-                if let Some(n) = self.team_mail(&c, "followup", &format!("[{}] Follow-up from reporter", c.id), &format!("[{}] Follow-up: {}", c.id, c.title), &followup_text(&c, &text, &sha), now)? {
+                if let Some(n) = self.team_mail(&c, "followup", &format!("[{}] Follow-up from reporter", c.id), &format!("[{}] Follow-up: {}", c.id, c.title), &followup_text(&c, &text, &sha), now, &sha)? {
                     ctx.batch.put_out(&n.0, Some(&n.1));
                 }
                 self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref())?;
@@ -466,7 +466,7 @@ impl Pipeline {
             let (out, raw_ack) = self.ack_mail(&case, &parsed.envelope, &sha, reporter_cert.as_ref().map(|(c, _)| c), now)?;
             ctx.batch.put_out(&out, Some(&raw_ack));
         }
-        if let Some((out, raw_sum)) = self.team_mail(&case, "summary", &format!("[{id}] New report"), &format!("[{id}] {}", case.title), &notify::summary_text(&case, &sha), now)? {
+        if let Some((out, raw_sum)) = self.team_mail(&case, "summary", &format!("[{id}] New report"), &format!("[{id}] {}", case.title), &notify::summary_text(&case, &sha), now, &sha)? {
             ctx.batch.put_out(&out, Some(&raw_sum));
         }
         self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref())?;
@@ -493,6 +493,108 @@ impl Pipeline {
         self.store.commit(ctx.batch)?;
         tracing::info!(case = %id, encrypted, signature = verification.verdict.as_str(), "Case opened");
         Ok(Outcome::of(&rec, false))
+    }
+
+    /// Queues the SLA reminders due at `now` (each once) to the team list. Returns how
+    /// many cases got one.
+    pub fn queue_reminders(&self, now: DateTime<Utc>) -> Result<usize> {
+        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for c in self.store.cases()? {
+            let sent = self.store.reminders(&c.id)?;
+            let due = case::sla::due(&c, &sent, now);
+            if due.is_empty() {
+                continue;
+            }
+            let mut b = Batch::default();
+            let mut body = format!("SLA reminder for {} ({}), status {}:\n\n", c.id, c.title, c.status.as_str());
+            for r in &due {
+                body.push_str(&format!("  - {}\n", r.text));
+                b.put_reminder(&c.id, r.key);
+                for k in case::sla::covers(r.key) {
+                    b.put_reminder(&c.id, k);
+                }
+            }
+            body.push_str(&format!("\nsecintake case show {}\n", c.id));
+            let keys: Vec<&str> = due.iter().map(|r| r.key).collect();
+            let seed = format!("{}-{}-{}", c.id, keys.join(","), sent.len());
+            if let Some((out, raw)) = self.team_mail(&c, "reminder", &format!("[{}] SLA reminder", c.id), &format!("[{}] Reminder: {}", c.id, c.title), &body, now, &seed)? {
+                b.put_out(&out, Some(&raw));
+            }
+            b.put_log(&c.id, self.store.log_len(&c.id)?, &LogEntry {
+                at: now,
+                who: "secintake".into(),
+                action: "reminder".into(),
+                detail: keys.join(", "),
+            });
+            self.store.commit(b)?;
+            tracing::info!(case = %c.id, reminders = %keys.join(","), "SLA reminder queued");
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Queues a reply to the reporter of `case_id`: threaded, signed, encrypted when
+    /// their cert is known; refused unencrypted for TLP:AMBER and above. Counts as a
+    /// status update (restarts the update clock).
+    pub fn reply(&self, case_id: &str, text: &str, who: &str, now: DateTime<Utc>) -> Result<String> {
+        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = self.store.case(case_id)?.with_context(|| format!("no case {case_id}"))?;
+        let to = c.reporter.address.clone();
+        if !crate::config::valid_address(&to) || to.eq_ignore_ascii_case(&self.cfg.intake.address) {
+            anyhow::bail!("case {case_id} has no usable reporter address ({to:?})");
+        }
+        let sys_now: SystemTime = now.into();
+        let cert = self
+            .store
+            .cert(&to)?
+            .and_then(|sc| pgp::parse_certs(sc.armored.as_bytes()).into_iter().next())
+            .or_else(|| self.keyring.iter().find(|k| pgp::has_address(k, &to)).cloned())
+            .filter(|k| pgp::can_encrypt(k, sys_now).is_ok());
+        let strict_tlp = matches!(c.tlp.as_deref(), Some("AMBER" | "AMBER+STRICT" | "RED"));
+        if cert.is_none() && strict_tlp {
+            anyhow::bail!(
+                "case {case_id} is TLP:{} and the reporter's key is unknown: a reply would go unencrypted; \
+                 add their key to keys.keyring first",
+                c.tlp.as_deref().unwrap_or("")
+            );
+        }
+        let seed = mime::sha256_hex(format!("{case_id}{}{text}", now.timestamp_nanos_opt().unwrap_or(0)).as_bytes());
+        let mut h = self.headers(vec![to.clone()], &format!("[{case_id}] Update on your report"), "reply", case_id, &seed, now);
+        let first = c.messages.first().map(|m| m.message_id.clone()).filter(|m| !m.starts_with("sha256:"));
+        h.in_reply_to = first.clone();
+        let mut refs: Vec<String> = c.messages.iter().map(|m| m.message_id.clone()).filter(|m| !m.starts_with("sha256:")).collect();
+        if let Some(a) = &c.ack {
+            refs.push(a.message_id.clone());
+        }
+        h.references = refs;
+        let (raw, encrypted) = match &cert {
+            Some(k) => {
+                let inner = build::protected_text_part(&h, text);
+                let ct = self.keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(k), sys_now)?;
+                (build::encrypted(&h, &ct)?, true)
+            }
+            None => {
+                let part = build::text_part(text, "");
+                (build::signed(&h, &part, |d| self.keys.sign_detached(d, sys_now))?, false)
+            }
+        };
+        let out = self.out_mail(&h, "reply", case_id, encrypted, now);
+        let mut b = Batch::default();
+        b.put_out(&out, Some(&raw));
+        c.due.update = now + chrono::Duration::from_std(self.cfg.policy.update_within).unwrap_or(chrono::Duration::days(7));
+        for k in case::sla::UPDATE_KEYS {
+            b.remove_reminder(case_id, k);
+        }
+        b.put_case(&c);
+        b.put_log(case_id, self.store.log_len(case_id)?, &LogEntry {
+            at: now,
+            who: who.to_owned(),
+            action: "reply".into(),
+            detail: format!("reply {} to {to} queued (encrypted: {encrypted})", out.id),
+        });
+        self.store.commit(b)?;
+        Ok(out.id)
     }
 
     fn quarantine(
@@ -643,12 +745,13 @@ impl Pipeline {
         inner_subject: &str,
         body: &str,
         now: DateTime<Utc>,
+        seed: &str,
     ) -> Result<Option<(OutMail, Vec<u8>)>> {
         if self.team.is_empty() {
             tracing::warn!(case = %case.id, "No usable team cert: team mail not sent");
             return Ok(None);
         }
-        let seed = mime::sha256_hex(format!("{}{kind}{}{}", case.id, case.messages.len(), body.len()).as_bytes());
+        let seed = mime::sha256_hex(format!("{}{kind}{seed}", case.id).as_bytes());
         let mut h = self.headers(vec![self.cfg.team_list_address.clone()], inner_subject, kind, &case.id, &seed, now);
         let inner = build::protected_text_part(&h, body);
         let ct = self.keys.encrypt_and_sign(inner.as_bytes(), &self.team, now.into())?;

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::openpgp::Verdict;
 
+pub mod sla;
+
 /// RFC 3339 in UTC with second precision, as every timestamp in our JSON is written.
 pub fn rfc3339(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)

@@ -253,6 +253,16 @@ pub async fn run(
                 }
             }
         }
+        // SLA clock: reminders due now go into the outbox (each once).
+        let p = pipeline.clone();
+        match tokio::task::spawn_blocking(move || p.queue_reminders(Utc::now())).await {
+            Ok(Ok(_)) => shared.set_error("sla", None),
+            Ok(Err(e)) => {
+                tracing::error!(error = %format!("{e:#}"), "SLA clock failed");
+                shared.set_error("sla", Some(format!("{e:#}")));
+            }
+            Err(e) => tracing::error!(error = %e, "SLA clock task failed"),
+        }
         // Outbox.
         match outbox::send_due(&store, &cfg, Utc::now()).await {
             Ok(st) => {

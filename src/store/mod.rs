@@ -15,6 +15,7 @@
 //! - `quar/<qid>` -> QuarantineEntry; `qraw/<qid>` -> the message bytes as received
 //! - `cert/<address>` -> armored reporter cert with its source
 //! - `log/<case id>/<n:08>` -> LogEntry (append-only audit log)
+//! - `rem/<case id>/<reminder key>` -> empty (an SLA reminder sent once)
 //! - `seq/<prefix>-<year>` -> u64 big endian, the last case number used
 
 use std::path::{Path, PathBuf};
@@ -124,7 +125,8 @@ pub struct StoredCert {
 /// A set of writes applied atomically by [`Store::commit`].
 #[derive(Default)]
 pub struct Batch {
-    ops: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Key and new value; `None` removes the key.
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl Batch {
@@ -135,21 +137,21 @@ impl Batch {
         self.json(format!("mail/{key}"), m);
     }
     pub fn put_uid(&mut self, mailbox: &str, uidvalidity: u32, uid: u32, key: &str) {
-        self.ops.push((uid_key(mailbox, uidvalidity, uid), key.as_bytes().to_vec()));
+        self.ops.push((uid_key(mailbox, uidvalidity, uid), Some(key.as_bytes().to_vec())));
     }
     pub fn put_hash(&mut self, sha256: &str, key: &str) {
-        self.ops.push((format!("hash/{sha256}").into_bytes(), key.as_bytes().to_vec()));
+        self.ops.push((format!("hash/{sha256}").into_bytes(), Some(key.as_bytes().to_vec())));
     }
     pub fn put_out(&mut self, o: &OutMail, raw: Option<&[u8]>) {
         self.json(format!("out/{}", o.id), o);
         if let Some(raw) = raw {
-            self.ops.push((format!("raw/{}", o.id).into_bytes(), raw.to_vec()));
+            self.ops.push((format!("raw/{}", o.id).into_bytes(), Some(raw.to_vec())));
         }
     }
     pub fn put_quarantine(&mut self, q: &QuarantineEntry, raw: Option<&[u8]>) {
         self.json(format!("quar/{}", q.id), q);
         if let Some(raw) = raw {
-            self.ops.push((format!("qraw/{}", q.id).into_bytes(), raw.to_vec()));
+            self.ops.push((format!("qraw/{}", q.id).into_bytes(), Some(raw.to_vec())));
         }
     }
     pub fn put_cert(&mut self, address: &str, c: &StoredCert) {
@@ -160,13 +162,21 @@ impl Batch {
         self.json(format!("log/{case_id}/{n:08}"), e);
     }
     pub fn put_seq(&mut self, name: &str, n: u64) {
-        self.ops.push((format!("seq/{name}").into_bytes(), n.to_be_bytes().to_vec()));
+        self.ops.push((format!("seq/{name}").into_bytes(), Some(n.to_be_bytes().to_vec())));
     }
     fn json<T: Serialize>(&mut self, key: String, v: &T) {
         // Serializing our own plain structs cannot fail; an empty value would be caught
         // on read as a decode error rather than silently dropped.
         let bytes = serde_json::to_vec(v).unwrap_or_default();
-        self.ops.push((key.into_bytes(), bytes));
+        self.ops.push((key.into_bytes(), Some(bytes)));
+    }
+    /// Marks an SLA reminder as sent for a case.
+    pub fn put_reminder(&mut self, case_id: &str, key: &str) {
+        self.ops.push((format!("rem/{case_id}/{key}").into_bytes(), Some(Vec::new())));
+    }
+    /// Forgets an SLA reminder (its clock restarted).
+    pub fn remove_reminder(&mut self, case_id: &str, key: &str) {
+        self.ops.push((format!("rem/{case_id}/{key}").into_bytes(), None));
     }
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
@@ -210,7 +220,10 @@ impl Store {
     pub fn commit(&self, batch: Batch) -> Result<()> {
         let mut b = sled::Batch::default();
         for (k, v) in batch.ops {
-            b.insert(k, v);
+            match v {
+                Some(v) => b.insert(k, v),
+                None => b.remove(k),
+            }
         }
         self.db.apply_batch(b).context("Writing to the store")?;
         self.sync()
@@ -297,6 +310,17 @@ impl Store {
 
     pub fn cert(&self, address: &str) -> Result<Option<StoredCert>> {
         self.get_json(&format!("cert/{}", address.to_ascii_lowercase()))
+    }
+
+    /// The SLA reminders already sent for a case.
+    pub fn reminders(&self, case_id: &str) -> Result<Vec<String>> {
+        let prefix = format!("rem/{case_id}/");
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(prefix.as_bytes()) {
+            let (k, _) = item?;
+            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        }
+        Ok(out)
     }
 
     pub fn log(&self, case_id: &str) -> Result<Vec<crate::case::LogEntry>> {

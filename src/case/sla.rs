@@ -1,0 +1,136 @@
+//! SLA clocks: which reminders are due for a case at a given time.
+//!
+//! Pure: the case, the reminders already sent and `now` in; the reminders to send out.
+//! Each reminder has a stable key so it is sent once, however often the clock ticks.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Case, Status, rfc3339};
+
+/// A reminder to the team list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reminder {
+    /// Stable key (`ack-1h`, `disclosure-7d`, ...): sent once per case.
+    pub key: &'static str,
+    /// One line for the team.
+    pub text: String,
+}
+
+/// Cases in these states need no reminders.
+fn closed(c: &Case) -> bool {
+    matches!(c.status, Status::Closed | Status::Rejected | Status::Disclosed)
+}
+
+/// The reminders due for `case` at `now` that are not in `sent`.
+pub fn due(case: &Case, sent: &[String], now: DateTime<Utc>) -> Vec<Reminder> {
+    let mut out = Vec::new();
+    if closed(case) {
+        return out;
+    }
+    let mut add = |key: &'static str, when: DateTime<Utc>, text: String| {
+        if now >= when && !sent.iter().any(|s| s == key) {
+            out.push(Reminder { key, text });
+        }
+    };
+    if case.ack.is_none() {
+        add("ack-1h", case.due.ack - Duration::hours(1), format!("No acknowledgement delivered yet; due {}", rfc3339(&case.due.ack)));
+        add("ack-overdue", case.due.ack, format!("Acknowledgement OVERDUE since {}", rfc3339(&case.due.ack)));
+    }
+    // Waiting on the reporter pauses the update clock.
+    if !case.waiting_on_reporter {
+        add("update-1d", case.due.update - Duration::days(1), format!("Status update to the reporter due {}", rfc3339(&case.due.update)));
+        add("update-overdue", case.due.update, format!("Status update OVERDUE since {}", rfc3339(&case.due.update)));
+    }
+    for (key, days) in [("disclosure-14d", 14), ("disclosure-7d", 7), ("disclosure-1d", 1)] {
+        add(key, case.due.disclosure - Duration::days(days), format!("Disclosure in {days} day(s): {}", rfc3339(&case.due.disclosure)));
+    }
+    add("disclosure-due", case.due.disclosure, format!("Disclosure date reached: {}", rfc3339(&case.due.disclosure)));
+    // When several came due at once (a daemon that was down), only the most urgent of
+    // each clock is worth a mail; the others are marked sent with it.
+    out
+}
+
+/// Keys that a sent reminder makes moot (an overdue one covers its early warning).
+pub fn covers(key: &str) -> &'static [&'static str] {
+    match key {
+        "ack-overdue" => &["ack-1h"],
+        "update-overdue" => &["update-1d"],
+        "disclosure-due" => &["disclosure-14d", "disclosure-7d", "disclosure-1d"],
+        "disclosure-1d" => &["disclosure-14d", "disclosure-7d"],
+        "disclosure-7d" => &["disclosure-14d"],
+        _ => &[],
+    }
+}
+
+/// When an update was sent to the reporter, the update clock restarts and its
+/// reminders may fire again.
+pub const UPDATE_KEYS: &[&str] = &["update-1d", "update-overdue"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::*;
+    use crate::openpgp::Verdict;
+
+    fn case(received: DateTime<Utc>) -> Case {
+        let p = crate::config::Policy {
+            project: "x".into(),
+            ack_within: std::time::Duration::from_secs(24 * 3600),
+            update_within: std::time::Duration::from_secs(7 * 86400),
+            disclosure_after: std::time::Duration::from_secs(90 * 86400),
+        };
+        Case {
+            id: "SEC-2026-0001".into(),
+            status: Status::New,
+            title: "t".into(),
+            reporter: Reporter { address: "a@b.test".into(), name: String::new(), key_fingerprint: None, key_source: None },
+            credit: Credit::default(),
+            received_at: received,
+            encrypted: false,
+            decrypted: false,
+            signature: Verdict::None,
+            cvss: None,
+            cwe: vec![],
+            tlp: None,
+            affected_versions: vec![],
+            attachments: vec![],
+            messages: vec![],
+            ack: None,
+            due: Due::from_policy(received, &p),
+            text: String::new(),
+            reject_reason: None,
+            assignee: None,
+            cve: None,
+            fixed_versions: vec![],
+            waiting_on_reporter: false,
+        }
+    }
+
+    fn keys(r: &[Reminder]) -> Vec<&'static str> {
+        r.iter().map(|r| r.key).collect()
+    }
+
+    #[test]
+    fn reminders_fire_at_their_times_once() {
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let c = case(t0);
+        assert!(due(&c, &[], t0).is_empty());
+        assert!(due(&c, &[], t0 + Duration::hours(22)).is_empty());
+        assert_eq!(keys(&due(&c, &[], t0 + Duration::hours(23))), vec!["ack-1h"]);
+        assert!(due(&c, &["ack-1h".into()], t0 + Duration::hours(23) + Duration::minutes(30)).is_empty());
+        assert_eq!(keys(&due(&c, &["ack-1h".into()], t0 + Duration::hours(24))), vec!["ack-overdue"]);
+        let mut acked = c.clone();
+        acked.ack = Some(Ack { sent_at: t0, message_id: "m".into(), encrypted: false, undelivered: false });
+        assert_eq!(keys(&due(&acked, &[], t0 + Duration::days(6))), vec!["update-1d"]);
+        assert_eq!(keys(&due(&acked, &["update-1d".into()], t0 + Duration::days(7))), vec!["update-overdue"]);
+        let all: Vec<String> = ["update-1d", "update-overdue"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(keys(&due(&acked, &all, t0 + Duration::days(76))), vec!["disclosure-14d"]);
+        assert_eq!(keys(&due(&acked, &all, t0 + Duration::days(89))).len(), 3);
+        let mut paused = acked.clone();
+        paused.waiting_on_reporter = true;
+        assert!(due(&paused, &[], t0 + Duration::days(8)).is_empty());
+        let mut done = acked.clone();
+        done.status = Status::Closed;
+        assert!(due(&done, &[], t0 + Duration::days(100)).is_empty());
+    }
+}

@@ -1,0 +1,98 @@
+//! SLA reminders with the time injected: each reminder is queued once, at its time,
+//! encrypted to the team; a reply restarts the update clock.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use secintake::config::Config;
+use secintake::pipeline::Pipeline;
+use secintake::store::Store;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn pipeline(dir: &std::path::Path) -> Pipeline {
+    let keys = repo().join("keys");
+    let secret = dir.join("intake.key.asc");
+    std::fs::copy(keys.join("test-intake.key.asc"), &secret).unwrap();
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "x").unwrap();
+    for f in [&secret, &pw] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("team")).unwrap();
+    std::fs::copy(keys.join("team.pub.asc"), dir.join("team/team.asc")).unwrap();
+    let text = "[intake]\naddress = \"security@intake.test\"\n[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword_file = \"pw\"\n\
+         [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"intake.key.asc\"\nteam_certs = \"team\"\n\
+         [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"SLA\"\n[store]\npath = \"state\"\n";
+    let cfg = Arc::new(Config::parse(text, &dir.join("secintake.toml")).unwrap());
+    let store = Store::open(&cfg.store_path).unwrap();
+    Pipeline::load(cfg, store).unwrap()
+}
+
+fn reminders(p: &Pipeline) -> Vec<String> {
+    p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "reminder").map(|o| o.id).collect()
+}
+
+#[test]
+fn reminders_are_queued_once_at_the_right_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline(tmp.path());
+    // After the test keys were made: signatures need a key valid at that time.
+    let t0: DateTime<Utc> = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let raw = b"From: bob@reporter.test\r\nTo: security@intake.test\r\nSubject: Bug\r\nMessage-ID: <sla-1@reporter.test>\r\n\r\nA bug.\r\n";
+    let out = p.ingest(raw, None, t0, t0).unwrap();
+    let id = out.case_id.unwrap();
+
+    assert_eq!(p.queue_reminders(t0 + Duration::hours(1)).unwrap(), 0);
+    // One hour before the ack is due (no ack was delivered: SMTP never ran).
+    assert_eq!(p.queue_reminders(t0 + Duration::hours(23)).unwrap(), 1);
+    assert_eq!(p.queue_reminders(t0 + Duration::hours(23)).unwrap(), 0, "sent once");
+    assert_eq!(p.queue_reminders(t0 + Duration::hours(23) + Duration::minutes(59)).unwrap(), 0);
+    assert_eq!(p.queue_reminders(t0 + Duration::hours(24)).unwrap(), 1, "overdue");
+    assert_eq!(reminders(&p).len(), 2);
+    assert_eq!(p.store.reminders(&id).unwrap().len(), 2);
+
+    // A reply restarts the update clock: its reminders come relative to the reply.
+    let reply_at = t0 + Duration::days(2);
+    p.reply(&id, "We reproduced it.", "alice", reply_at).unwrap();
+    let c = p.store.case(&id).unwrap().unwrap();
+    assert_eq!(c.due.update, reply_at + Duration::days(7));
+    assert_eq!(p.queue_reminders(t0 + Duration::days(6)).unwrap(), 0, "old update date no longer counts");
+    assert_eq!(p.queue_reminders(reply_at + Duration::days(6)).unwrap(), 1);
+    assert!(p.store.reminders(&id).unwrap().contains(&"update-1d".to_string()));
+
+    // A daemon down for weeks sends one mail for what piled up, not one per step.
+    let before = reminders(&p).len();
+    assert_eq!(p.queue_reminders(t0 + Duration::days(89)).unwrap(), 1);
+    assert_eq!(reminders(&p).len(), before + 1);
+    let sent = p.store.reminders(&id).unwrap();
+    for k in ["disclosure-14d", "disclosure-7d", "disclosure-1d", "update-overdue"] {
+        assert!(sent.contains(&k.to_string()), "{k} missing from {sent:?}");
+    }
+    assert_eq!(p.queue_reminders(t0 + Duration::days(90)).unwrap(), 1, "disclosure date itself");
+    assert_eq!(p.queue_reminders(t0 + Duration::days(91)).unwrap(), 0);
+
+    // Reminder mail is encrypted to the team, outer subject without the title.
+    let o = p.store.outbox().unwrap().into_iter().find(|o| o.kind == "reminder").unwrap();
+    assert!(o.encrypted);
+    assert_eq!(o.to, vec!["team@team.test".to_string()]);
+    let raw = String::from_utf8(p.store.out_raw(&o.id).unwrap().unwrap()).unwrap();
+    assert!(raw.contains(&format!("Subject: [{id}] SLA reminder\r\n")));
+    assert!(!raw.contains("Bug"));
+}
+
+#[test]
+fn tlp_amber_reply_refuses_to_go_unencrypted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline(tmp.path());
+    let now = Utc::now();
+    let raw = b"From: bob@reporter.test\r\nTo: security@intake.test\r\nSubject: Bug\r\nMessage-ID: <sla-2@reporter.test>\r\n\r\nTLP:AMBER\r\nA bug.\r\n";
+    let id = p.ingest(raw, None, now, now).unwrap().case_id.unwrap();
+    let e = p.reply(&id, "hello", "alice", now).unwrap_err();
+    assert!(e.to_string().contains("unencrypted"), "{e}");
+    assert!(p.store.outbox().unwrap().iter().all(|o| o.kind != "reply"));
+}
