@@ -303,3 +303,71 @@ fn kill_9_during_backlog_loses_nothing_and_counts_nothing_twice() {
     assert_eq!(ack_ids.len(), total, "one distinct ack per case");
     eprintln!("kill -9 test: {kills} kills, {} ack deliveries for {total} cases", acks.len());
 }
+
+/// SMTP down: reports still become cases, their mail waits in the outbox and goes out
+/// exactly once when SMTP is back. A header-injection attempt yields no extra header;
+/// an auto-reply gets no ack.
+#[test]
+fn smtp_outage_injection_and_auto_reply() {
+    use base64::Engine;
+    let stack = MailStack::start();
+    let team = Gpg::new("Team Member <carol@team.test>");
+    let dep = Deployment::new(&stack, &[&team], "");
+    let log = dep.dir.path().join("daemon.log");
+    let mut child = dep.cmd().arg("run").stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    let up = eventually(Duration::from_secs(30), || dep.run(&["status", "--json"]).status.success());
+    assert!(up, "daemon not up: {}", std::fs::read_to_string(&log).unwrap());
+
+    stack.stop_postfix();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let injected = format!(
+        "From: =?UTF-8?B?{}?= <bob@reporter.test>\r\nTo: security@intake.test\r\nSubject: =?UTF-8?B?{}?=\r\n\
+         Message-ID: <inject-1@reporter.test>\r\nContent-Type: text/plain\r\n\r\nInjection attempt.\r\n",
+        b64("Mallory\r\nTo: victim@team.test"),
+        b64("Hi\r\nBcc: carol@team.test")
+    );
+    stack.deliver("security@intake.test", injected.as_bytes());
+    stack.deliver(
+        "security@intake.test",
+        b"From: alice@reporter.test\r\nTo: security@intake.test\r\nAuto-Submitted: auto-replied\r\nSubject: Out of office\r\nMessage-ID: <ooo-1@reporter.test>\r\n\r\nAway.\r\n",
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || dep.json(&["mail", "list", "--json"]).as_array().unwrap().len() == 2),
+        "messages not handled"
+    );
+    let mails = dep.json(&["mail", "list", "--json"]);
+    let ooo = mails.as_array().unwrap().iter().find(|m| m["message_id"] == "ooo-1@reporter.test").unwrap().clone();
+    assert_eq!(ooo["disposition"], "non-report");
+    assert_eq!(ooo["reason"], "auto-reply");
+    assert!(
+        eventually(Duration::from_secs(10), || dep.json(&["status", "--json"])["outbox_depth"].as_u64() == Some(2)),
+        "ack and summary should wait in the outbox: {:#}",
+        dep.json(&["status", "--json"])
+    );
+
+    stack.start_postfix();
+    stack.wait("bob@reporter.test", "INBOX", 1, 60);
+    stack.wait("team@team.test", "INBOX", 1, 60);
+    assert!(eventually(Duration::from_secs(10), || dep.json(&["status", "--json"])["outbox_depth"] == 0));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(stack.count("bob@reporter.test", "INBOX"), 1, "ack delivered exactly once");
+    assert_eq!(stack.count("team@team.test", "INBOX"), 1, "summary delivered exactly once");
+    assert_eq!(stack.count("alice@reporter.test", "INBOX"), 0, "no ack to an auto-reply");
+    assert_eq!(stack.count("carol@team.test", "INBOX"), 0, "no injected Bcc recipient");
+
+    let ack = &stack.fetch("bob@reporter.test", "INBOX")[0];
+    let text = String::from_utf8_lossy(&crlf(ack)).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap();
+    for line in head.split("\r\n") {
+        let l = line.to_ascii_lowercase();
+        assert!(!l.starts_with("bcc:"), "injected header: {line}");
+        assert!(!(l.starts_with("to:") && l.contains("victim")), "injected header: {line}");
+    }
+    assert_eq!(header(ack, "To").unwrap(), "<bob@reporter.test>");
+    let case = &dep.json(&["case", "list", "--json"])[0];
+    assert_eq!(case["title"], "Hi Bcc: carol@team.test");
+    assert!(case["ack"]["sent_at"].is_string());
+
+    std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(child.wait().unwrap().success());
+}

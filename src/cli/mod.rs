@@ -278,12 +278,24 @@ pub async fn main(cli: Cli) -> i32 {
             return EXIT_USAGE;
         }
     };
-    // Locally.
-    let store = match Store::open(&cfg.store_path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("secintake: {e:#}");
-            return EXIT_FAIL;
+    // Locally. If the store is held (the daemon starting, another command), wait a
+    // little, asking the socket again in case the daemon came up meanwhile.
+    let start = std::time::Instant::now();
+    let store = loop {
+        match Store::try_open(&cfg.store_path) {
+            Ok(s) => break s,
+            Err(crate::store::OpenError::Locked(_)) if start.elapsed() < std::time::Duration::from_secs(10) => {
+                if let Ok(Some(resp)) = control::call(&cfg, &req) {
+                    print!("{}", resp.stdout);
+                    eprint!("{}", resp.stderr);
+                    return resp.code;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => {
+                eprintln!("secintake: {e}");
+                return EXIT_FAIL;
+            }
         }
     };
     let ctx = Ctx { cfg: cfg.clone(), store: store.clone(), shared: None, user: os_user() };

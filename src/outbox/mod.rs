@@ -21,7 +21,7 @@ use crate::config::{Config, Tls};
 use crate::store::{Batch, OutMail, OutStatus, Store};
 
 /// First retry after this long; doubled per attempt.
-const BACKOFF_BASE: Duration = Duration::from_secs(10);
+const BACKOFF_BASE: Duration = Duration::from_secs(5);
 /// Never wait longer than this between attempts, so a mail goes out soon after a
 /// long SMTP outage ends.
 const BACKOFF_CAP: Duration = Duration::from_secs(15 * 60);
@@ -207,8 +207,8 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(1).num_seconds(), 20);
-        assert_eq!(backoff(2).num_seconds(), 40);
+        assert_eq!(backoff(1).num_seconds(), 10);
+        assert_eq!(backoff(2).num_seconds(), 20);
         assert_eq!(backoff(30).num_seconds(), BACKOFF_CAP.as_secs() as i64);
     }
 }

@@ -154,7 +154,8 @@ pub async fn run(
     reload: Arc<AtomicBool>,
     wake: Arc<Notify>,
 ) -> Result<()> {
-    let store = Store::open(&cfg.store_path)?;
+    // A CLI command may hold the store for a moment; wait for it rather than fail.
+    let store = Store::open_waiting(&cfg.store_path, Duration::from_secs(10))?;
     let pipeline = Pipeline::load(cfg.clone(), store.clone())?;
     let shared = Shared {
         live: Arc::new(RwLock::new(pipeline)),

@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -187,6 +187,17 @@ fn uid_key(mailbox: &str, uidvalidity: u32, uid: u32) -> Vec<u8> {
     format!("uid/{mailbox}\0{uidvalidity}\0{uid:010}").into_bytes()
 }
 
+/// Why the store did not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process (the daemon, or a CLI command) holds it: sled is one process at
+    /// a time.
+    #[error("the store {0} is in use by another process (is `secintake run` starting or up?)")]
+    Locked(PathBuf),
+    #[error("{0}")]
+    Other(String),
+}
+
 /// The store. Cheap to clone; thread-safe.
 #[derive(Clone)]
 pub struct Store {
@@ -201,17 +212,39 @@ pub struct Store {
 impl Store {
     /// Opens (creating) the store in the state directory `state`, mode 0700.
     pub fn open(state: &Path) -> Result<Store> {
+        Self::try_open(state).map_err(anyhow::Error::from)
+    }
+
+    /// Opens the store, waiting up to `wait` while another process holds it (a CLI
+    /// command that opened it just before the daemon started, say).
+    pub fn open_waiting(state: &Path, wait: std::time::Duration) -> Result<Store> {
+        let start = std::time::Instant::now();
+        loop {
+            match Self::try_open(state) {
+                Err(OpenError::Locked(_)) if start.elapsed() < wait => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                r => return r.map_err(anyhow::Error::from),
+            }
+        }
+    }
+
+    /// Opens the store; tells "held by another process" apart.
+    pub fn try_open(state: &Path) -> std::result::Result<Store, OpenError> {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(state)
-            .with_context(|| format!("Creating the state directory {} (store.path)", state.display()))?;
+        std::fs::create_dir_all(state).map_err(|e| {
+            OpenError::Other(format!("Creating the state directory {} (store.path): {e}", state.display()))
+        })?;
         let _ = std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700));
         let dir = state.join("db");
         let db = sled::Config::new().path(&dir).open().map_err(|e| match e {
-            sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => anyhow!(
-                "the store {} is in use by another process (is `secintake run` up without its control socket?)",
-                dir.display()
-            ),
-            e => anyhow!("cannot open the store {}: {e}", dir.display()),
+            // sled wraps the flock failure in an `Other` error with this text.
+            sled::Error::Io(ref io)
+                if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock") =>
+            {
+                OpenError::Locked(dir.clone())
+            }
+            e => OpenError::Other(format!("cannot open the store {}: {e}", dir.display())),
         })?;
         Ok(Store { db, dir, lock: Arc::new(Mutex::new(())) })
     }
@@ -358,6 +391,13 @@ fn fsync_tree(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn second_open_is_reported_as_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        assert!(matches!(Store::try_open(dir.path()), Err(OpenError::Locked(_))));
+    }
 
     #[test]
     fn batch_round_trip_and_reopen() {
