@@ -36,6 +36,15 @@ def fail(msg):
     sys.exit(2)
 
 
+def where(error):
+    return "/".join(str(p) for p in error.absolute_path) or "(root)"
+
+
+def short(message):
+    """jsonschema quotes the whole failing instance, the whole document at the root."""
+    return message if len(message) <= 300 else message[:300] + "..."
+
+
 def refs(store, schema):
     """How the validator finds the CVSS schemas: `referencing` where it exists
     (jsonschema >= 4.18, whose RefResolver no longer switches scope correctly into the
@@ -85,11 +94,10 @@ def main(argv):
     except Exception as e:  # noqa: BLE001 - a crash must never read as "invalid" (exit 1)
         fail(f"validation could not run: {type(e).__name__}: {e}")
     for e in errors:
-        path = "/".join(str(p) for p in e.absolute_path) or "(root)"
-        print(f"{path}: {e.message}")
+        print(f"{where(e)}: {short(e.message)}")
+        # A oneOf/anyOf failure says little by itself; its branches' errors say why.
         for sub in sorted(e.context or [], key=lambda s: list(s.absolute_path))[:8]:
-            sub_path = "/".join(str(p) for p in sub.absolute_path) or "(root)"
-            print(f"    {sub_path}: {sub.message}")
+            print(f"    {where(sub)}: {short(sub.message)}")
     return 1 if errors else 0
 
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::openpgp::Verdict;
 
+pub mod export;
 pub mod sla;
 
 /// RFC 3339 in UTC with second precision, as every timestamp in our JSON is written.

@@ -52,6 +52,37 @@ pub enum CaseCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write a draft advisory for publication: OSV, a CVE JSON 5 record, or CSAF 2.0
+    #[command(after_help = "Examples:\n  secintake case export SEC-2026-0001 --format osv\n  \
+                  secintake case export SEC-2026-0001 --format csaf --out SEC-2026-0001.csaf.json\n\n\
+                  The draft never carries the reporter's text; gaps are marked [TO FILL: ...].")]
+    Export {
+        /// The case id
+        id: String,
+        /// The advisory format
+        #[arg(long, value_enum)]
+        format: crate::case::export::Format,
+        /// Write to this file (owner-only) instead of stdout
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Print the SPEC-11 release announcement, gaps marked [TO FILL: ...]
+    #[command(after_help = "Examples:\n  secintake case announce SEC-2026-0001\n  \
+                  secintake case announce SEC-2026-0001 --force   # still under embargo: a draft for the team")]
+    Announce {
+        /// The case id
+        id: String,
+        /// Print it even while the case is under embargo (before its disclosure date)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Credit lines for release notes, honouring anonymity
+    #[command(after_help = "Examples:\n  secintake case credits\n  secintake case credits --since 2026-01-01")]
+    Credits {
+        /// Only cases disclosed on or after this day (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -348,6 +379,58 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
                 }
                 writeln!(out, "Messages:   {}", c.messages.len())?;
                 writeln!(out, "\n{}", c.text)?;
+            }
+            Ok(EXIT_OK)
+        }
+        CaseCmd::Export { id, format, out: file } => {
+            let c = ctx.store.case(id)?.ok_or_else(|| usage(format!("no case {id}; see `secintake case list`")))?;
+            let doc = crate::case::export::render(*format, &c, &ctx.cfg.policy.project, Utc::now());
+            let text = format!("{}\n", serde_json::to_string_pretty(&doc)?);
+            let Some(path) = file else {
+                write!(out, "{text}")?;
+                return Ok(EXIT_OK);
+            };
+            // The daemon would write with its own cwd and sandbox, not the caller's.
+            if ctx.shared.is_some() {
+                return Err(usage(format!(
+                    "--out is not available while the daemon runs; redirect stdout instead: \
+                     secintake case export {id} --format {} > {}",
+                    format.as_str(),
+                    path.display()
+                )));
+            }
+            // Owner-only: a draft may describe an embargoed vulnerability.
+            let mut f = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
+            }
+            .map_err(|e| usage(format!("--out {}: {e}", path.display())))?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            writeln!(out, "{id}: draft written to {}", path.display())?;
+            Ok(EXIT_OK)
+        }
+        CaseCmd::Announce { id, force } => {
+            let c = ctx.store.case(id)?.ok_or_else(|| usage(format!("no case {id}; see `secintake case list`")))?;
+            let now = Utc::now();
+            if !*force && crate::case::export::embargoed(&c, now) {
+                return Err(usage(format!(
+                    "{id} is under embargo until {} (status {}); announce after that date or once disclosed, \
+                     or pass --force for a draft",
+                    rfc3339(&c.due.disclosure),
+                    c.status.as_str()
+                )));
+            }
+            write!(out, "{}", crate::case::export::announce(&c, &ctx.cfg.policy.project, now))?;
+            Ok(EXIT_OK)
+        }
+        CaseCmd::Credits { since } => {
+            let since = match since {
+                Some(s) => Some(parse_date(s).ok_or_else(|| usage(format!("--since {s:?}: write YYYY-MM-DD")))?),
+                None => None,
+            };
+            for line in crate::case::export::credits(&ctx.store.cases()?, since) {
+                writeln!(out, "{line}")?;
             }
             Ok(EXIT_OK)
         }

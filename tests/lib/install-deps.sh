@@ -8,7 +8,7 @@
 # - openssl: makes the tests' private CA; python3: the test mail stack's SMTP client.
 # - systemd: `systemd-analyze` lints and scores the unit file (no running systemd needed).
 
-SECINTAKE_DEPS=(libclang-dev nettle-dev pkg-config dovecot-imapd dovecot-lmtpd postfix gnupg openssl python3 ca-certificates systemd)
+SECINTAKE_DEPS=(libclang-dev nettle-dev pkg-config dovecot-imapd dovecot-lmtpd postfix gnupg openssl python3 ca-certificates systemd python3-jsonschema)
 
 install_deps() {
     local missing=()
