@@ -114,11 +114,30 @@ fn encrypted_and_plain_reports_become_cases_with_acks_and_summaries() {
     }
     assert!(titles.iter().any(|t| t.contains("SQL injection in the login form") && t.contains("concatenates")));
 
+    // A reply to Alice (key known from her Autocrypt header) arrives encrypted and
+    // threaded; gpg decrypts and verifies it.
+    let mut reply = dep.cmd().args(["case", "reply", &id, "--as", "carol"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    {
+        use std::io::Write;
+        reply.stdin.take().unwrap().write_all(b"We reproduced the injection; a fix is planned for 1.2.2.\n").unwrap();
+    }
+    let out = reply.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    stack.wait("alice@reporter.test", "INBOX", 2, 30);
+    let r = &stack.fetch("alice@reporter.test", "INBOX")[1];
+    assert_eq!(header(r, "Subject").unwrap(), format!("[{id}] Update on your report"));
+    assert_eq!(header(r, "In-Reply-To").unwrap(), "<report-1@reporter.test>");
+    let (pt, status) = alice.decrypt(&encrypted_payload(r));
+    assert!(status.contains("GOODSIG"), "{status}");
+    assert!(String::from_utf8_lossy(&pt).contains("fix is planned"));
+    let log = dep.json(&["case", "log", &id, "--json"]);
+    assert!(log.as_array().unwrap().iter().any(|e| e["action"] == "reply" && e["who"] == "carol"));
+
     // A second pass creates nothing new.
     dep.run_ok(&["run", "--once"]);
     assert_eq!(dep.json(&["case", "list", "--json"]).as_array().unwrap().len(), 2);
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(stack.count("alice@reporter.test", "INBOX"), 1);
+    assert_eq!(stack.count("alice@reporter.test", "INBOX"), 2);
     assert_eq!(stack.count("team@team.test", "INBOX"), 2);
 
     // The same report delivered again is a duplicate: one record, no second case.

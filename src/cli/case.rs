@@ -83,6 +83,18 @@ pub enum CaseCmd {
         #[arg(long, value_name = "DATE")]
         since: Option<String>,
     },
+    /// Send the reporter a message threaded to the case (signed; encrypted when their
+    /// key is known; refused unencrypted for TLP:AMBER and above)
+    #[command(after_help = "Examples:\n  secintake case reply SEC-2026-0001 --file update.txt\n  echo 'We reproduced it.' | secintake case reply SEC-2026-0001")]
+    Reply {
+        id: String,
+        /// The message text; - (the default) reads stdin
+        #[arg(long, value_name = "FILE", default_value = "-")]
+        file: String,
+        /// Who sends it [default: the OS user]
+        #[arg(long = "as", value_name = "NAME")]
+        who: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -269,7 +281,7 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-pub fn execute(cmd: &CaseCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
+pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write) -> Result<i32> {
     match cmd {
         CaseCmd::Set(a) => set(a, ctx, out),
         CaseCmd::Note { id, file, text, who } => {
@@ -422,6 +434,19 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
                 )));
             }
             write!(out, "{}", crate::case::export::announce(&c, &ctx.cfg.policy.project, now))?;
+            Ok(EXIT_OK)
+        }
+        CaseCmd::Reply { id, who, .. } => {
+            let text = String::from_utf8(input.unwrap_or_default()).map_err(|_| usage("the reply must be UTF-8 text"))?;
+            if text.trim().is_empty() {
+                return Err(usage("empty reply; give --file FILE or text on stdin"));
+            }
+            if ctx.store.case(id)?.is_none() {
+                return Err(usage(format!("no case {id}; see `secintake case list`")));
+            }
+            let who = who.clone().unwrap_or_else(|| ctx.user.clone());
+            let mid = ctx.pipeline()?.reply(id, &text, &who, Utc::now()).map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(out, "{id}: reply queued as <{mid}>")?;
             Ok(EXIT_OK)
         }
         CaseCmd::Credits { since } => {

@@ -156,7 +156,7 @@ impl Ctx {
 /// Runs a command that works on the store. `input` carries `ingest`'s message.
 fn execute(cmd: &Command, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write) -> Result<i32> {
     match cmd {
-        Command::Case(c) => case::execute(c, ctx, out),
+        Command::Case(c) => case::execute(c, ctx, input, out),
         Command::Mail(c) => mail::execute_mail(c, ctx, out),
         Command::Quarantine(c) => mail::execute_quarantine(c, ctx, out),
         Command::Sla { json } => mail::sla(ctx, *json, out),
@@ -184,7 +184,10 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
         Ok(code) => (code, String::new()),
         Err(e) => error_code(&e),
     };
-    if matches!(cli.command, Command::Ingest { .. } | Command::Quarantine(mail::QuarantineCmd::Retry { .. })) {
+    if matches!(
+        cli.command,
+        Command::Ingest { .. } | Command::Quarantine(mail::QuarantineCmd::Retry { .. }) | Command::Case(case::CaseCmd::Reply { .. })
+    ) {
         shared.wake.notify_one();
     }
     control::Response { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr }
@@ -227,7 +230,7 @@ pub async fn main(cli: Cli) -> i32 {
     }
     // Input is read here, once, whether the daemon or this process will use it.
     let input = match &cli.command {
-        Command::Ingest { file } => match read_input(file) {
+        Command::Ingest { file } | Command::Case(case::CaseCmd::Reply { file, .. }) => match read_input(file) {
             Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("secintake: {e:#}");
@@ -310,7 +313,12 @@ pub async fn main(cli: Cli) -> i32 {
     };
     drop(out);
     // What a local ingest or retry queued goes out now, as `run --once` would send it.
-    if code == EXIT_OK && matches!(cli.command, Command::Ingest { .. } | Command::Quarantine(mail::QuarantineCmd::Retry { .. })) {
+    if code == EXIT_OK
+        && matches!(
+            cli.command,
+            Command::Ingest { .. } | Command::Quarantine(mail::QuarantineCmd::Retry { .. }) | Command::Case(case::CaseCmd::Reply { .. })
+        )
+    {
         if let Err(e) = crate::outbox::send_due(&store, &cfg, chrono::Utc::now()).await {
             tracing::warn!(error = %format!("{e:#}"), "Outbox pass after ingest failed; `run` will retry");
         }
