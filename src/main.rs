@@ -26,6 +26,11 @@ fn main() {
     std::process::exit(code);
 }
 
+/// Libraries whose debug/trace output carries protocol traffic: async-imap traces every
+/// command (LOGIN with the password) and every response (message bodies). They are
+/// capped at `warn` whatever the filter asks: secrets never reach the logs.
+const CHATTY: &[&str] = &["async_imap", "imap_proto", "lettre", "rustls", "tokio_rustls", "sequoia_openpgp", "sled", "mail_parser"];
+
 /// Logs to stderr; `SECINTAKE_LOG` or `RUST_LOG` filter (default `info`);
 /// `SECINTAKE_LOG_FORMAT=json` for JSON lines. Under journald (`JOURNAL_STREAM` set)
 /// timestamps are left to the journal.
@@ -35,11 +40,19 @@ fn init_logging() {
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".into());
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut directives: Vec<String> = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !CHATTY.iter().any(|c| d.starts_with(c)))
+        .map(str::to_owned)
+        .collect();
+    directives.extend(CHATTY.iter().map(|c| format!("{c}=warn")));
+    let filter = EnvFilter::try_new(directives.join(",")).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().with_ansi(false).init();
-    } else {
-        builder.init();
+    let json = std::env::var("SECINTAKE_LOG_FORMAT").map(|f| f == "json").unwrap_or(false);
+    match (json, std::env::var_os("JOURNAL_STREAM").is_some()) {
+        (true, _) => builder.json().init(),
+        (false, true) => builder.without_time().with_ansi(false).init(),
+        (false, false) => builder.init(),
     }
 }

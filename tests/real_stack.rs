@@ -33,11 +33,13 @@ fn encrypted_and_plain_reports_become_cases_with_acks_and_summaries() {
     stack.send("bob@reporter.test", "security@intake.test", &plain);
     stack.wait("security@intake.test", "INBOX", 2, 30);
 
-    let out = dep.run(&["run", "--once"]);
+    // At the most verbose level, too: no decrypted text, no subject, no password.
+    let out = dep.cmd().args(["run", "--once"]).env("SECINTAKE_LOG", "trace,async_imap=trace").output().unwrap();
     assert!(out.status.success(), "run --once: {}", String::from_utf8_lossy(&out.stderr));
     let logs = String::from_utf8_lossy(&out.stderr).into_owned();
-    for secret in ["SQL injection", "concatenates", "login form"] {
-        assert!(!logs.contains(secret), "decrypted content {secret:?} in logs:\n{logs}");
+    assert!(logs.contains("Case opened"), "trace logs missing: {logs}");
+    for secret in ["SQL injection", "concatenates", "login form", "LOGIN", "XSS in search", "PRIVATE KEY"] {
+        assert!(!logs.contains(secret), "{secret:?} in logs:\n{logs}");
     }
 
     // The cases.
