@@ -133,7 +133,26 @@ impl Pipeline {
         received_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Outcome> {
-        self.ingest_inner(raw, source, received_at, now, false)
+        // A parser panic on hostile input must neither stop the daemon nor leave the
+        // message to be retried forever: it is quarantined as malformed, by its hash.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ingest_inner(raw, source, received_at, now, false))) {
+            Ok(r) => r,
+            Err(_) => self.quarantine_after_panic(raw, source, received_at),
+        }
+    }
+
+    fn quarantine_after_panic(&self, raw: &[u8], source: Option<&Source>, received_at: DateTime<Utc>) -> Result<Outcome> {
+        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let sha = mime::sha256_hex(raw);
+        let key = format!("sha256:{sha}");
+        if let Some(rec) = self.store.mail(&key)? {
+            return Ok(Outcome::of(&rec, true));
+        }
+        tracing::error!(sha256 = %sha, "Internal failure on a message; quarantined as malformed");
+        let ctx = Commit { batch: Batch::default(), key, sha, from: String::new(), received_at, source };
+        let env = mime::Envelope::default();
+        drop(_guard);
+        self.quarantine(ctx, "malformed", false, &env, Some(raw), "internal failure while parsing (panic); kept for analysis")
     }
 
     /// Processes a quarantined message again (after a key was added, say).
@@ -814,6 +833,45 @@ impl Pipeline {
 
 fn followup_text(c: &Case, text: &str, sha: &str) -> String {
     format!("Follow-up from the reporter on {} ({})\nSHA-256: {sha}\n\n----- Message text -----\n\n{text}\n", c.id, c.title)
+}
+
+/// What the pure stages make of raw bytes, without a store: parse, classify, decrypt
+/// or verify, parse the inner MIME, extract fields. The fuzz target and the mutation
+/// smoke test drive this; it must never panic or allocate past the limits.
+pub fn examine(raw: &[u8], keys: &IntakeKeys, max_plaintext: u64, max_depth: u32, now: SystemTime) -> String {
+    let parsed = mime::parse(raw);
+    if parsed.depth > max_depth {
+        return "mime-depth".into();
+    }
+    if let Some(r) = non_report_reason(&parsed.envelope, "security@intake.test") {
+        return r.into();
+    }
+    let certs: Vec<Cert> = parsed.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect();
+    let (text, subject) = match &parsed.form {
+        Form::PgpMime { ciphertext } | Form::Inline { ciphertext, .. } => {
+            match keys.decrypt_message(ciphertext, &certs, max_plaintext, now) {
+                Decryption::Ok { plaintext, .. } => {
+                    let inner = mime::parse_inner(&plaintext);
+                    (inner.text, inner.subject)
+                }
+                Decryption::NoKey { .. } => return "no-key".into(),
+                Decryption::TooLarge => return "plaintext-limit".into(),
+                Decryption::Failed(_) => return "decrypt-failed".into(),
+            }
+        }
+        Form::Signed { signed, signature } => {
+            let _ = pgp::verify_detached(signed, signature, &certs, now);
+            (parsed.text.clone(), None)
+        }
+        Form::Cleartext { armored, .. } => match pgp::verify_inline(armored, &certs, max_plaintext, now) {
+            Some((t, _)) => (mime::decode_text(&t), None),
+            None => (parsed.text.clone(), None),
+        },
+        Form::Plain => (parsed.text.clone(), None),
+    };
+    let title = report::title(subject.as_deref(), &text, &parsed.envelope.subject);
+    let _ = (report::cvss(&text), report::cwes(&text), report::tlp(&text), report::affected_versions(&text), report::credit(&text));
+    format!("case:{}", title.len())
 }
 
 /// Why a message is not a report (auto-reply, bounce, list), if it is not.

@@ -286,7 +286,14 @@ impl IntakeKeys {
         now: SystemTime,
     ) -> Decryption {
         let recipients = recipients_of(ciphertext);
-        match self.decrypt(ciphertext, signer_certs, max_plaintext, now) {
+        // Sequoia 2.4 can panic on some truncated messages (an unwrap in
+        // PacketParser::decrypt_, found by our mutation test): a hostile message must
+        // not take the daemon down, so a panic here is a failed decryption.
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.decrypt(ciphertext, signer_certs, max_plaintext, now)
+        }))
+        .unwrap_or_else(|_| Decryption::Failed("the OpenPGP parser failed on this message (internal panic)".into()));
+        match attempt {
             Decryption::Failed(e) if !recipients.is_empty() && !self.holds_any(&recipients) => {
                 tracing::debug!(error = %e, "No intake key among the recipients");
                 Decryption::NoKey { recipients }
@@ -471,6 +478,10 @@ impl DecryptionHelper for Helper<'_> {
 /// returns the signed text (at most `max` bytes) and the verdict. None when it is not
 /// a readable signed message.
 pub fn verify_inline(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -> Option<(Vec<u8>, Verification)> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_inline_inner(signed, certs, max, now))).unwrap_or(None)
+}
+
+fn verify_inline_inner(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -> Option<(Vec<u8>, Verification)> {
     use openpgp::parse::stream::VerifierBuilder;
     let p = policy();
     let helper = VHelper { certs, verification: Verification::none() };
@@ -494,6 +505,11 @@ pub fn verify_inline(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -
 
 /// Verifies a detached signature over `data` (PGP/MIME multipart/signed).
 pub fn verify_detached(data: &[u8], signature: &[u8], certs: &[Cert], now: SystemTime) -> Verification {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_detached_inner(data, signature, certs, now)))
+        .unwrap_or(Verification { verdict: Verdict::Bad, signer: None })
+}
+
+fn verify_detached_inner(data: &[u8], signature: &[u8], certs: &[Cert], now: SystemTime) -> Verification {
     let p = policy();
     let helper = VHelper { certs, verification: Verification::none() };
     let Ok(builder) = DetachedVerifierBuilder::from_bytes(signature) else {
@@ -542,8 +558,11 @@ impl VerificationHelper for VHelper<'_> {
 /// not parse. Secret material is stripped: a reporter attaching a TSK by mistake must
 /// not make us store it.
 pub fn parse_certs(bytes: &[u8]) -> Vec<Cert> {
-    let Ok(parser) = CertParser::from_bytes(bytes) else { return Vec::new() };
-    parser.filter_map(|c| c.ok()).map(|c| c.strip_secret_key_material()).collect()
+    std::panic::catch_unwind(|| {
+        let Ok(parser) = CertParser::from_bytes(bytes) else { return Vec::new() };
+        parser.filter_map(|c| c.ok()).map(|c| c.strip_secret_key_material()).collect()
+    })
+    .unwrap_or_default()
 }
 
 /// Whether `cert` can be encrypted to now under our policy.
@@ -652,6 +671,30 @@ mod tests {
         let keys = IntakeKeys::from_bytes(tsk.as_bytes(), None).unwrap();
         let ct = keys.encrypt_and_sign(b"x", &parse_certs(other_pub.as_bytes()), now()).unwrap();
         assert!(matches!(keys.decrypt_message(&ct, &[], 1 << 20, now()), Decryption::NoKey { .. }));
+    }
+
+    /// Regression: Sequoia 2.4 panics (unwrap in PacketParser::decrypt_) on some
+    /// truncated SEIPD packets; found by tests/mutation_smoke.rs. Every truncation
+    /// must come out as a verdict, never a panic.
+    #[test]
+    fn truncated_ciphertexts_never_panic() {
+        use openpgp::armor::{Kind, Reader, ReaderMode};
+        // gpg's SEIPDv1 with MDC is where the panic lives: use a gpg-made fixture.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let keys = IntakeKeys::from_bytes(&std::fs::read(root.join("keys/test-intake.key.asc")).unwrap(), None).unwrap();
+        let me: Vec<Cert> = Vec::new();
+        let eml = std::fs::read_to_string(root.join("fixtures/pgpmime/encrypted-unsigned.eml")).unwrap();
+        let (_, ct, _) = crate::mime::find_armor(&eml).unwrap();
+        let mut bin = Vec::new();
+        Reader::from_bytes(ct.as_bytes(), ReaderMode::Tolerant(Some(Kind::Message))).read_to_end(&mut bin).unwrap();
+        let mut failed = 0;
+        for cut in 0..bin.len() {
+            match keys.decrypt_message(&bin[..cut], &me, 1 << 20, now()) {
+                Decryption::Ok { .. } => {}
+                _ => failed += 1,
+            }
+        }
+        assert!(failed > 0);
     }
 
     #[test]
