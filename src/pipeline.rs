@@ -162,7 +162,15 @@ impl Pipeline {
             .store
             .quarantine_raw(qid)?
             .with_context(|| format!("quarantine entry {qid} has no stored copy (reason {}); it stays in the quarantine folder", q.reason))?;
-        self.ingest_inner(&raw, None, q.received_at, now, true)
+        let out = self.ingest_inner(&raw, None, q.received_at, now, true)?;
+        if out.disposition != Disposition::Quarantine {
+            // Resolved: the entry leaves the quarantine list (the mail record now says
+            // where the message went). The IMAP copy stays in the quarantine folder.
+            let mut b = Batch::default();
+            b.remove_quarantine(qid);
+            self.store.commit(b)?;
+        }
+        Ok(out)
     }
 
     fn ingest_inner(
@@ -268,7 +276,7 @@ impl Pipeline {
             };
             ctx.batch.put_mail(&key, &rec);
             if reason == "bounce" {
-                self.mark_bounced_ack(raw, &mut ctx.batch)?;
+                self.mark_bounced_ack(raw, &mut ctx.batch, &key, now)?;
             }
             ctx.index();
             self.store.commit(ctx.batch)?;
@@ -811,7 +819,9 @@ impl Pipeline {
     }
 
     /// A bounce that names one of our acks marks that ack as undelivered on its case.
-    fn mark_bounced_ack(&self, raw: &[u8], b: &mut Batch) -> Result<()> {
+    /// A bounce naming one of our acks: the ack is marked undelivered on its case, the
+    /// audit log says so, and the team list is told (encrypted).
+    fn mark_bounced_ack(&self, raw: &[u8], b: &mut Batch, bounce_key: &str, now: DateTime<Utc>) -> Result<()> {
         let text = String::from_utf8_lossy(raw);
         for out in self.store.outbox()? {
             if out.kind == "ack" && text.contains(&out.id) {
@@ -823,6 +833,20 @@ impl Pipeline {
                         c.ack = Some(Ack { sent_at: out.created_at, message_id: out.id.clone(), encrypted: out.encrypted, undelivered: true });
                     }
                     tracing::warn!(case = %cid, "Acknowledgement bounced");
+                    let body = format!(
+                        "The acknowledgement of {} to {} bounced (bounce {bounce_key}).\n\
+                         The reporter has not received their receipt: reach them another way.\n",
+                        c.id, c.reporter.address
+                    );
+                    if let Some((o, r)) = self.team_mail(&c, "bounce", &format!("[{}] Acknowledgement bounced", c.id), &format!("[{}] Acknowledgement bounced", c.id), &body, now, bounce_key)? {
+                        b.put_out(&o, Some(&r));
+                    }
+                    b.put_log(&c.id, self.store.log_len(&c.id)?, &LogEntry {
+                        at: now,
+                        who: "secintake".into(),
+                        action: "bounce".into(),
+                        detail: format!("ack {} bounced ({bounce_key})", out.id),
+                    });
                     b.put_case(&c);
                 }
             }

@@ -187,3 +187,36 @@ fn case_set_note_log_enforce_rules_and_audit() {
     assert!(log.iter().any(|e| e["action"] == "set" && e["who"] == "alice" && e["detail"].as_str().unwrap().contains("status new -> triaged")));
     assert!(log.iter().any(|e| e["action"] == "note" && e["who"] == "bob" && e["detail"] == "Reproduced on 1.1"));
 }
+
+#[test]
+fn quarantine_retry_after_the_key_is_added() {
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "");
+    // The intake holds only its generated key: the fixture encrypted to the test
+    // intake key is quarantined as no-key.
+    let run = |args: &[&str]| Command::new(bin()).arg("--config").arg(&cfg).args(args).output().unwrap();
+    let fixture = repo().join("fixtures/pgpmime/encrypted-unsigned.eml");
+    let out = run(&["ingest", fixture.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("quarantine Q-"), "{}", String::from_utf8_lossy(&out.stdout));
+    let q: serde_json::Value = serde_json::from_slice(&run(&["quarantine", "list", "--json"]).stdout).unwrap();
+    assert_eq!(q[0]["reason"], "no-key");
+    assert_eq!(q[0]["encrypted"], true);
+    let qid = q[0]["id"].as_str().unwrap().to_owned();
+    let show = run(&["quarantine", "show", &qid]);
+    assert!(String::from_utf8_lossy(&show.stdout).contains("no-key"));
+    // Key rotation: the old key joins the key file; retry opens the case.
+    let key = d.path().join("keys/intake.key.asc");
+    let mut both = std::fs::read(&key).unwrap();
+    both.extend(std::fs::read(repo().join("keys/test-intake.key.asc")).unwrap());
+    std::fs::write(&key, both).unwrap();
+    let out = run(&["quarantine", "retry", &qid]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": case SEC-"), "{}", String::from_utf8_lossy(&out.stdout));
+    let cases: serde_json::Value = serde_json::from_slice(&run(&["case", "list", "--json"]).stdout).unwrap();
+    assert_eq!(cases[0]["title"], "Authentication bypass via X-Forwarded-User header");
+    let mails: serde_json::Value = serde_json::from_slice(&run(&["mail", "list", "--json"]).stdout).unwrap();
+    assert_eq!(mails.as_array().unwrap().len(), 1, "one record, now a case");
+    assert_eq!(mails[0]["disposition"], "case");
+    let q: serde_json::Value = serde_json::from_slice(&run(&["quarantine", "list", "--json"]).stdout).unwrap();
+    assert_eq!(q, serde_json::json!([]), "resolved entries leave the list");
+}

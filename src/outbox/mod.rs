@@ -167,6 +167,14 @@ pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result
             }
             SendResult::Failed(e) => {
                 tracing::error!(mail = %item.id, error = %e, "Send failed permanently");
+                if let Some(cid) = &item.case_id {
+                    b.put_log(cid, store.log_len(cid)?, &crate::case::LogEntry {
+                        at: now,
+                        who: "secintake".into(),
+                        action: "mail-failed".into(),
+                        detail: format!("{} {} to {}: {e}", item.kind, item.id, item.to.join(", ")),
+                    });
+                }
                 item.status = OutStatus::Failed;
                 item.last_error = Some(e);
                 stats.failed += 1;

@@ -170,6 +170,11 @@ impl Batch {
         let bytes = serde_json::to_vec(v).unwrap_or_default();
         self.ops.push((key.into_bytes(), Some(bytes)));
     }
+    /// Drops a quarantine entry and its copy (it was retried successfully).
+    pub fn remove_quarantine(&mut self, qid: &str) {
+        self.ops.push((format!("quar/{qid}").into_bytes(), None));
+        self.ops.push((format!("qraw/{qid}").into_bytes(), None));
+    }
     /// Marks an SLA reminder as sent for a case.
     pub fn put_reminder(&mut self, case_id: &str, key: &str) {
         self.ops.push((format!("rem/{case_id}/{key}").into_bytes(), Some(Vec::new())));
