@@ -220,3 +220,30 @@ fn quarantine_retry_after_the_key_is_added() {
     let q: serde_json::Value = serde_json::from_slice(&run(&["quarantine", "list", "--json"]).stdout).unwrap();
     assert_eq!(q, serde_json::json!([]), "resolved entries leave the list");
 }
+
+#[test]
+fn man_pages_and_completions_are_generated() {
+    let d = tempdir("cli");
+    let out = Command::new(bin()).args(["assets", "--out"]).arg(d.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let man = std::fs::read_to_string(d.path().join("man/secintake.1")).unwrap();
+    assert!(man.contains(".TH secintake") && man.contains("security@"), "{man}");
+    assert!(d.path().join("man/secintake-case.1").exists());
+    let bash = std::fs::read_to_string(d.path().join("completions/secintake.bash")).unwrap();
+    assert!(bash.contains("quarantine") && bash.contains("security-txt"));
+    assert!(d.path().join("completions/_secintake").exists());
+    assert!(d.path().join("completions/secintake.fish").exists());
+}
+
+#[test]
+fn every_subcommand_help_reads_well_with_an_example() {
+    for args in [
+        vec!["--help"], vec!["run", "--help"], vec!["check", "--help"], vec!["case", "list", "--help"], vec!["case", "show", "--help"],
+        vec!["case", "set", "--help"], vec!["case", "reply", "--help"], vec!["case", "export", "--help"], vec!["ingest", "--help"],
+    ] {
+        let out = Command::new(bin()).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Example"), "{args:?} has no example:\n{text}");
+    }
+}

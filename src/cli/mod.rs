@@ -87,6 +87,12 @@ pub enum Command {
     },
     /// Print an RFC 9116 security.txt, cleartext-signed by the intake key
     SecurityTxt,
+    /// Write the man pages and shell completions into DIR (packaging)
+    #[command(hide = true)]
+    Assets {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// The running daemon's state: last sync, queues, errors, overdue cases
     #[command(after_help = "Example:\n  secintake status --json")]
     Status {
@@ -164,7 +170,7 @@ fn execute(cmd: &Command, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write
         Command::SecurityTxt => keys::security_txt(ctx, out),
         Command::Status { json } => mail::status(ctx, *json, out),
         Command::Keys(k) => keys::execute_store(k, ctx, out),
-        Command::Run { .. } | Command::Check { .. } => Ok(EXIT_USAGE),
+        Command::Run { .. } | Command::Check { .. } | Command::Assets { .. } => Ok(EXIT_USAGE),
     }
 }
 
@@ -205,6 +211,9 @@ pub async fn main(cli: Cli) -> i32 {
     match &cli.command {
         Command::Keys(keys::KeysCmd::Generate { uid, out }) => {
             return report(keys::generate(uid, out));
+        }
+        Command::Assets { out } => {
+            return report(assets(out));
         }
         Command::Run { once } => {
             let cfg = match load_config(&cli) {
@@ -324,6 +333,23 @@ pub async fn main(cli: Cli) -> i32 {
         }
     }
     code
+}
+
+/// Man pages (one per command, `secintake.1`, `secintake-case.1`, ...) and bash, zsh
+/// and fish completions, generated from the same clap definitions the binary parses.
+fn assets(out: &std::path::Path) -> Result<i32> {
+    use clap::CommandFactory;
+    let man = out.join("man");
+    let comp = out.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&comp)?;
+    let cmd = Cli::command();
+    clap_mangen::generate_to(cmd.clone(), &man).context("Writing man pages")?;
+    for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+        clap_complete::generate_to(shell, &mut cmd.clone(), "secintake", &comp).context("Writing completions")?;
+    }
+    println!("{}", out.display());
+    Ok(EXIT_OK)
 }
 
 fn report(r: Result<i32>) -> i32 {
