@@ -247,3 +247,36 @@ fn every_subcommand_help_reads_well_with_an_example() {
         assert!(text.contains("Example"), "{args:?} has no example:\n{text}");
     }
 }
+
+#[test]
+fn team_certs_import_list_and_wkd() {
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "");
+    let run = |args: &[&str]| Command::new(bin()).arg("--config").arg(&cfg).args(args).output().unwrap();
+    let carol = Gpg::new("Carol <carol@team.test>");
+    let f = d.path().join("carol.asc");
+    std::fs::write(&f, carol.export()).unwrap();
+    let out = run(&["keys", "import-team", f.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&run(&["keys", "list-team", "--json"]).stdout).unwrap();
+    assert!(rows.as_array().unwrap().iter().any(|r| r["fingerprint"] == carol.fpr.as_str() && r["usable"] == true), "{rows:#}");
+    // An expired cert is refused with the reason.
+    let old = Gpg::new("Old <old@team.test>");
+    old.run(&["--quick-set-expire", &old.fpr, "seconds=1"]);
+    old.run(&["--quick-set-expire", &old.fpr, "seconds=1", "*"]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let f2 = d.path().join("old.asc");
+    std::fs::write(&f2, old.export()).unwrap();
+    let out = run(&["keys", "import-team", f2.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unusable"));
+    // WKD: both layouts, the hash of "security".
+    let www = d.path().join("www");
+    let out = run(&["keys", "wkd", "--out", www.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // z-base32(SHA-1("security")), computed independently with Python's hashlib.
+    let hash = "t5s8ztdbon8yzntexy6oz5y48etqsnbb";
+    assert!(www.join(format!(".well-known/openpgpkey/intake.test/hu/{hash}")).exists());
+    assert!(www.join(".well-known/openpgpkey/intake.test/policy").exists());
+    assert!(www.join(format!(".well-known/openpgpkey/hu/{hash}")).exists());
+}

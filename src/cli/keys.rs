@@ -25,6 +25,25 @@ pub enum KeysCmd {
     },
     /// Show the intake key(s) and team certs
     Show,
+    /// Add a team member's cert to keys.team_certs (validated first)
+    #[command(after_help = "Example:\n  gpg --export --armor carol@example.org > carol.asc\n  secintake keys import-team carol.asc")]
+    ImportTeam {
+        /// An armored or binary cert file
+        file: std::path::PathBuf,
+    },
+    /// The team certs with their usability (expired, revoked, no encryption subkey)
+    ListTeam {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the Web Key Directory for the intake key (advanced and direct layouts)
+    #[command(after_help = "Example:\n  secintake keys wkd --out /var/www/example.org\n  # then serve DIR/.well-known/openpgpkey/ over https")]
+    Wkd {
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
+    /// How to rotate the intake key without losing old reports
+    Rotate,
 }
 
 pub fn generate(uid: &str, out: &Path) -> Result<i32> {
@@ -85,7 +104,90 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i3
             }
             Ok(EXIT_OK)
         }
+        KeysCmd::ImportTeam { file } => {
+            let bytes = std::fs::read(file).map_err(|e| super::usage(format!("{}: {e}", file.display())))?;
+            let certs = pgp::parse_certs(&bytes);
+            if certs.is_empty() {
+                return Err(super::usage(format!("{} holds no OpenPGP cert", file.display())));
+            }
+            for c in &certs {
+                pgp::can_encrypt(c, SystemTime::now())
+                    .map_err(|e| super::usage(format!("{} ({}) is unusable: {e}", file.display(), c.fingerprint().to_hex())))?;
+                let name = format!("{}.asc", c.fingerprint().to_hex());
+                let dest = ctx.cfg.keys.team_certs.join(&name);
+                std::fs::write(&dest, pgp::armor_cert(c)?).with_context(|| format!("Writing {}", dest.display()))?;
+                writeln!(out, "imported {} {} -> {}", c.fingerprint().to_hex(), pgp::primary_email(c).unwrap_or_default(), dest.display())?;
+            }
+            writeln!(out, "reload the daemon (systemctl reload secintake) to use it")?;
+            Ok(EXIT_OK)
+        }
+        KeysCmd::ListTeam { json } => {
+            let rows = team_rows(ctx);
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+            } else {
+                for r in &rows {
+                    writeln!(
+                        out,
+                        "{}  {}  {}",
+                        r["fingerprint"].as_str().unwrap_or("-"),
+                        r["email"].as_str().unwrap_or("-"),
+                        if r["usable"] == true { "usable".to_owned() } else { format!("UNUSABLE: {}", r["problem"].as_str().unwrap_or("")) }
+                    )?;
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        KeysCmd::Wkd { out: dir } => wkd(ctx, dir, out),
+        KeysCmd::Rotate => {
+            writeln!(out, "Rotating the intake key without losing old reports:")?;
+            writeln!(out, "  1. secintake keys generate --uid \"Security <{}>\" --out NEWDIR", ctx.cfg.intake.address)?;
+            writeln!(out, "  2. cat NEWDIR/intake.key.asc {} > combined.asc; chmod 600 combined.asc", ctx.cfg.keys.intake_secret.display())?;
+            writeln!(out, "     (the first key signs and is advertised; every key in the file decrypts)")?;
+            writeln!(out, "  3. point keys.intake_secret at combined.asc; secintake check; systemctl reload secintake")?;
+            writeln!(out, "  4. publish the new key: secintake security-txt, secintake keys wkd --out DIR")?;
+            writeln!(out, "  5. keep the old key in the file as long as reports may still be encrypted to it")?;
+            Ok(EXIT_OK)
+        }
     }
+}
+
+fn team_rows(ctx: &Ctx) -> Vec<serde_json::Value> {
+    let (team, problems) = crate::pipeline::read_cert_dir(&ctx.cfg.keys.team_certs);
+    let mut rows: Vec<serde_json::Value> = team
+        .iter()
+        .map(|(file, c)| {
+            let usable = pgp::can_encrypt(c, SystemTime::now());
+            serde_json::json!({
+                "file": file,
+                "fingerprint": c.fingerprint().to_hex(),
+                "email": pgp::primary_email(c),
+                "usable": usable.is_ok(),
+                "problem": usable.err().map(|e| e.to_string()),
+            })
+        })
+        .collect();
+    rows.extend(problems.into_iter().map(|p| serde_json::json!({"file": null, "usable": false, "problem": p})));
+    rows
+}
+
+fn wkd(ctx: &Ctx, out_dir: &Path, out: &mut dyn Write) -> Result<i32> {
+    let keys = crate::pipeline::load_intake_keys(&ctx.cfg)?;
+    let addr = &ctx.cfg.intake.address;
+    let (local, domain) = addr.rsplit_once('@').ok_or_else(|| super::usage("intake.address has no domain"))?;
+    let hash = pgp::wkd_hash(local)?;
+    let cert = pgp::binary_cert(&keys.public_cert())?;
+    let advanced = out_dir.join(".well-known/openpgpkey").join(domain.to_ascii_lowercase());
+    let direct = out_dir.join(".well-known/openpgpkey");
+    for base in [&advanced, &direct] {
+        std::fs::create_dir_all(base.join("hu"))?;
+        std::fs::write(base.join("hu").join(&hash), &cert)?;
+        // An empty policy file says "this domain supports WKD".
+        std::fs::write(base.join("policy"), b"")?;
+    }
+    writeln!(out, "advanced: {}/hu/{hash}  (https://openpgpkey.{domain}/.well-known/openpgpkey/{domain}/hu/{hash}?l={local})", advanced.display())?;
+    writeln!(out, "direct:   {}/hu/{hash}  (https://{domain}/.well-known/openpgpkey/hu/{hash}?l={local})", direct.display())?;
+    Ok(EXIT_OK)
 }
 
 pub fn security_txt(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {

@@ -620,6 +620,31 @@ pub fn generate(uid: &str) -> Result<(Cert, String, String)> {
     Ok((cert, tsk, public))
 }
 
+/// The Web Key Directory hash of an address's local part: z-base32 of SHA-1 of the
+/// lower-cased local part (draft-koch-openpgp-webkey-service).
+pub fn wkd_hash(local: &str) -> Result<String> {
+    let mut ctx = openpgp::types::HashAlgorithm::SHA1.context()?.for_digest();
+    ctx.update(local.to_lowercase().as_bytes());
+    let mut digest = vec![0u8; ctx.digest_size()];
+    ctx.digest(&mut digest)?;
+    const ALPHABET: &[u8; 32] = b"ybndrfg8ejkmcpqxot1uwisza345h769";
+    let mut out = String::new();
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for b in digest {
+        buffer = (buffer << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            out.push(ALPHABET[((buffer >> (bits - 5)) & 31) as usize] as char);
+            bits -= 5;
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
+    }
+    Ok(out)
+}
+
 /// Reads a cert's primary email for display.
 pub fn primary_email(cert: &Cert) -> Option<String> {
     cert.userids().filter_map(|u| u.userid().email().ok().flatten().map(|e| e.to_owned())).next()
@@ -652,6 +677,11 @@ mod tests {
             Decryption::Ok { verification, .. } => assert_eq!(verification.verdict, Verdict::UnknownKey),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn wkd_hash_matches_the_draft_example() {
+        assert_eq!(wkd_hash("Joe.Doe").unwrap(), "iy9q119eutrkn8s1mk4r39qejnbu3n5q");
     }
 
     #[test]
