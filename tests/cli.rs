@@ -280,3 +280,36 @@ fn team_certs_import_list_and_wkd() {
     assert!(www.join(".well-known/openpgpkey/intake.test/policy").exists());
     assert!(www.join(format!(".well-known/openpgpkey/hu/{hash}")).exists());
 }
+
+#[test]
+fn case_list_filters_and_similar() {
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "");
+    let run = |args: &[&str]| Command::new(bin()).arg("--config").arg(&cfg).args(args).output().unwrap();
+    let reports = [
+        ("sim-1", "SQL injection in login", "The login form builds SQL from the user name. CWE-89 TLP:AMBER\nAffected versions: 1.2\nCVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
+        ("sim-2", "SQLi in the login page", "The login page builds SQL from the user name field. CWE-89\nAffected versions: 1.2"),
+        ("sim-3", "Typo on the website", "There is a typo in the footer."),
+    ];
+    for (id, subject, body) in reports {
+        let f = d.path().join(format!("{id}.eml"));
+        std::fs::write(&f, plain_report("bob@reporter.test", subject, body, &format!("{id}@reporter.test"))).unwrap();
+        assert!(run(&["ingest", f.to_str().unwrap()]).status.success());
+    }
+    let list = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["case", "list", "--json"];
+        a.extend_from_slice(args);
+        let v: serde_json::Value = serde_json::from_slice(&run(&a).stdout).unwrap();
+        v.as_array().unwrap().iter().map(|c| c["title"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(list(&["--tlp", "AMBER"]), vec!["SQL injection in login"]);
+    assert_eq!(list(&["--severity", "critical"]), vec!["SQL injection in login"]);
+    assert!(list(&["--overdue"]).is_empty());
+    assert_eq!(run(&["case", "list", "--tlp", "PURPLE"]).status.code(), Some(2));
+    let all: serde_json::Value = serde_json::from_slice(&run(&["case", "list", "--json"]).stdout).unwrap();
+    let first = all.as_array().unwrap().iter().find(|c| c["title"] == "SQL injection in login").unwrap()["id"].as_str().unwrap().to_owned();
+    let sim: serde_json::Value = serde_json::from_slice(&run(&["case", "similar", &first, "--json"]).stdout).unwrap();
+    let sim = sim.as_array().unwrap();
+    assert_eq!(sim.len(), 1, "{sim:#?}");
+    assert_eq!(sim[0]["title"], "SQLi in the login page");
+}

@@ -302,6 +302,33 @@ impl Case {
     }
 }
 
+/// How much two cases resemble each other, 0..1: word overlap of title and text
+/// (Jaccard), plus shared CWE ids and affected versions. For duplicate candidates.
+pub fn similarity(a: &Case, b: &Case) -> f64 {
+    use std::collections::HashSet;
+    let words = |c: &Case| -> HashSet<String> {
+        format!("{} {}", c.title, c.text)
+            .to_lowercase()
+            .split(|ch: char| !ch.is_alphanumeric())
+            .filter(|w| w.len() > 3)
+            .map(str::to_owned)
+            .collect()
+    };
+    let (wa, wb) = (words(a), words(b));
+    let jaccard = |x: &HashSet<String>, y: &HashSet<String>| {
+        if x.is_empty() && y.is_empty() { 0.0 } else { x.intersection(y).count() as f64 / x.union(y).count() as f64 }
+    };
+    let text = jaccard(&wa, &wb);
+    let set = |v: &[String]| v.iter().cloned().collect::<HashSet<_>>();
+    let cwe = if a.cwe.is_empty() || b.cwe.is_empty() { 0.0 } else { jaccard(&set(&a.cwe), &set(&b.cwe)) };
+    let ver = if a.affected_versions.is_empty() || b.affected_versions.is_empty() {
+        0.0
+    } else {
+        jaccard(&set(&a.affected_versions), &set(&b.affected_versions))
+    };
+    0.6 * text + 0.25 * cwe + 0.15 * ver
+}
+
 /// Formats a case id: `SEC-2026-0001`.
 pub fn format_id(prefix: &str, year: i32, seq: u64) -> String {
     format!("{prefix}-{year}-{seq:04}")

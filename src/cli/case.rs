@@ -17,7 +17,23 @@ pub enum CaseCmd {
         /// Only cases in this status (new, acknowledged, triaged, accepted, fixing, disclosed, closed, rejected)
         #[arg(long)]
         status: Option<String>,
+        /// Only cases with this TLP label (CLEAR, GREEN, AMBER, AMBER+STRICT, RED)
+        #[arg(long)]
+        tlp: Option<String>,
+        /// Only cases with this CVSS severity (none, low, medium, high, critical)
+        #[arg(long)]
+        severity: Option<String>,
+        /// Only cases with a deadline passed
+        #[arg(long)]
+        overdue: bool,
         /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open cases that resemble this one (text, CWE, versions), as duplicate candidates
+    #[command(after_help = "Example:\n  secintake case similar SEC-2026-0007")]
+    Similar {
+        id: String,
         #[arg(long)]
         json: bool,
     },
@@ -326,7 +342,32 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             }
             Ok(EXIT_OK)
         }
-        CaseCmd::List { status, json } => {
+        CaseCmd::Similar { id, json } => {
+            let me = ctx.store.case(id)?.ok_or_else(|| usage(format!("no case {id}; see `secintake case list`")))?;
+            let mut scored: Vec<(f64, crate::case::Case)> = ctx
+                .store
+                .cases()?
+                .into_iter()
+                .filter(|c| c.id != me.id && !matches!(c.status, Status::Rejected | Status::Closed))
+                .map(|c| (crate::case::similarity(&me, &c), c))
+                .filter(|(s, _)| *s >= 0.15)
+                .collect();
+            scored.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+            if *json {
+                let v: Vec<_> = scored.iter().map(|(s, c)| serde_json::json!({"id": c.id, "score": (s * 100.0).round() / 100.0, "title": c.title})).collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                let rows: Vec<Vec<String>> = scored.iter().map(|(s, c)| vec![c.id.clone(), format!("{s:.2}"), c.title.chars().take(60).collect()]).collect();
+                table(out, &["ID", "SCORE", "TITLE"], &rows)?;
+            }
+            Ok(EXIT_OK)
+        }
+        CaseCmd::List { status, tlp, severity, overdue, json } => {
+            let now = Utc::now();
+            let tlp = tlp.as_deref().map(|t| {
+                crate::report::tlp(&format!("TLP:{}", t.trim_start_matches("TLP:"))).ok_or_else(|| usage(format!("--tlp {t:?}: use CLEAR, GREEN, AMBER, AMBER+STRICT or RED")))
+            }).transpose()?;
+            let severity = severity.as_deref().map(|s| s.to_ascii_lowercase());
             let filter = match status {
                 Some(s) => Some(Status::parse(s).ok_or_else(|| {
                     usage(format!(
@@ -336,13 +377,20 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 })?),
                 None => None,
             };
-            let mut cases: Vec<_> = ctx.store.cases()?.into_iter().filter(|c| filter.is_none_or(|f| c.status == f)).collect();
+            let mut cases: Vec<_> = ctx
+                .store
+                .cases()?
+                .into_iter()
+                .filter(|c| filter.is_none_or(|f| c.status == f))
+                .filter(|c| tlp.is_none() || c.tlp == tlp)
+                .filter(|c| severity.is_none() || c.cvss.as_ref().map(|v| v.severity.clone()) == severity)
+                .filter(|c| !*overdue || c.next_due() < now)
+                .collect();
             cases.sort_by(|a, b| a.next_due().cmp(&b.next_due()).then(a.id.cmp(&b.id)));
             if *json {
                 let v: Vec<_> = cases.iter().map(|c| c.to_json(false)).collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
-                let now = Utc::now();
                 let rows: Vec<Vec<String>> = cases
                     .iter()
                     .map(|c| {
