@@ -176,6 +176,12 @@ fn daemon_serves_cli_over_socket_picks_up_mail_and_stops_on_sigterm() {
         assert!(start.elapsed() < Duration::from_secs(30));
     }
 
+    // check --online logs in to IMAP and SMTP (and works while the daemon runs).
+    let out = dep.run(&["check", "--online"]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("IMAP login") && said.contains("SMTP connection") && said.contains("self-test"), "{said}");
+
     // The CLI works while the daemon holds the store.
     let empty = dep.json(&["case", "list", "--json"]);
     assert_eq!(empty, serde_json::json!([]));

@@ -11,9 +11,38 @@ use crate::openpgp as pgp;
 pub async fn check(cfg: &Config, online: bool) -> i32 {
     let mut problems: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
-    match crate::pipeline::load_intake_keys(cfg) {
-        Ok(k) => notes.push(format!("intake key {} loads and unlocks", k.fingerprint().to_hex())),
-        Err(e) => problems.push(format!("keys.intake_secret: {e:#}")),
+    let keys = match crate::pipeline::load_intake_keys(cfg) {
+        Ok(k) => {
+            notes.push(format!("intake key {} loads and unlocks", k.fingerprint().to_hex()));
+            Some(k)
+        }
+        Err(e) => {
+            problems.push(format!("keys.intake_secret: {e:#}"));
+            None
+        }
+    };
+    // Self-test: what a reporter encrypts to our published key, we can open.
+    if let Some(k) = &keys {
+        let me = k.public_cert();
+        match k.encrypt_and_sign(b"secintake self-test", std::slice::from_ref(&me), SystemTime::now()) {
+            Ok(ct) => match k.decrypt_message(&ct, std::slice::from_ref(&me), 1 << 20, SystemTime::now()) {
+                pgp::Decryption::Ok { plaintext, verification } if plaintext == b"secintake self-test" && verification.verdict == pgp::Verdict::Good => {
+                    notes.push("intake key decrypts and verifies a self-test message".into());
+                }
+                other => problems.push(format!("keys.intake_secret: self-test failed: {other:?}")),
+            },
+            Err(e) => problems.push(format!("keys.intake_secret: cannot encrypt to the intake key: {e:#}")),
+        }
+        // check warns when the key expires within 30 days.
+        let p = pgp::policy();
+        if let Ok(vc) = k.certs()[0].with_policy(&p, None) {
+            if let Some(exp) = vc.primary_key().key_expiration_time() {
+                let left = exp.duration_since(SystemTime::now()).unwrap_or_default();
+                if left < std::time::Duration::from_secs(30 * 86400) {
+                    eprintln!("warning: keys.intake_secret: the intake key expires in {} days; rotate it (secintake keys rotate)", left.as_secs() / 86400);
+                }
+            }
+        }
     }
     let (team, team_problems) = crate::pipeline::read_cert_dir(&cfg.keys.team_certs);
     for p in team_problems {
@@ -22,7 +51,14 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
     let mut usable = 0;
     for (file, c) in &team {
         match pgp::can_encrypt(c, SystemTime::now()) {
-            Ok(()) => usable += 1,
+            Ok(()) => {
+                usable += 1;
+                if let Some(k) = &keys {
+                    if let Err(e) = k.encrypt_and_sign(b"test", std::slice::from_ref(c), SystemTime::now()) {
+                        problems.push(format!("keys.team_certs: cannot encrypt to {file}: {e:#}"));
+                    }
+                }
+            }
             Err(e) => problems.push(format!(
                 "keys.team_certs: {file} ({}) is unusable: {e}; replace it with a current cert",
                 c.fingerprint().to_hex()
@@ -51,6 +87,14 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
                 notes.push(format!("IMAP login to {}:{} ok", cfg.imap.host, cfg.imap.port));
                 if let Err(e) = s.select(&cfg.imap.mailbox).await {
                     problems.push(format!("imap.mailbox: cannot select {:?}: {e}", cfg.imap.mailbox));
+                }
+                // The folders handled mail is moved to: created when missing (the
+                // daemon would create them too), so a permission problem shows now.
+                for (key, folder) in [("imap.processed_folder", &cfg.imap.processed_folder), ("imap.quarantine_folder", &cfg.imap.quarantine_folder)] {
+                    match crate::intake::ensure_folder(&mut s, folder).await {
+                        Ok(()) => notes.push(format!("IMAP folder {folder:?} exists")),
+                        Err(e) => problems.push(format!("{key}: {folder:?} does not exist and cannot be created: {e:#}")),
+                    }
                 }
                 let _ = s.logout().await;
             }
