@@ -61,6 +61,8 @@ pub struct Pipeline {
     pub team: Arc<Vec<Cert>>,
     /// Reporters' certs from `keys.keyring`.
     pub keyring: Arc<Vec<Cert>>,
+    /// Acknowledgement wording (built-in, or the admin's override).
+    pub templates: Arc<notify::Templates>,
     pub store: Store,
 }
 
@@ -122,7 +124,8 @@ impl Pipeline {
             Some(dir) => read_cert_dir(dir).0.into_iter().map(|(_, c)| c).collect(),
             None => Vec::new(),
         };
-        Ok(Pipeline { cfg, keys: Arc::new(keys), team: Arc::new(team), keyring: Arc::new(keyring), store })
+        let templates = notify::Templates::load(cfg.templates_dir.as_deref()).map_err(|e| anyhow::anyhow!("templates.dir: {e}"))?;
+        Ok(Pipeline { cfg, keys: Arc::new(keys), team: Arc::new(team), keyring: Arc::new(keyring), templates: Arc::new(templates), store })
     }
 
     /// Processes one message and commits its outcome durably.
@@ -748,13 +751,13 @@ impl Pipeline {
         let fpr = self.keys.fingerprint().to_hex();
         let (raw, encrypted) = match usable {
             Some(cert) => {
-                let body = notify::ack_text(case, &self.cfg, sha, &fpr, true);
+                let body = self.templates.ack(case, &self.cfg.policy.project, sha, &fpr, true);
                 let inner = build::protected_text_part(&h, &body);
                 let ct = self.keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(cert), sys_now)?;
                 (build::encrypted(&h, &ct)?, true)
             }
             None => {
-                let body = notify::ack_text(case, &self.cfg, sha, &fpr, false);
+                let body = self.templates.ack(case, &self.cfg.policy.project, sha, &fpr, false);
                 let part = build::text_part(&body, "");
                 (build::signed(&h, &part, |data| self.keys.sign_detached(data, sys_now))?, false)
             }

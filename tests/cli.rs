@@ -313,3 +313,20 @@ fn case_list_filters_and_similar() {
     assert_eq!(sim.len(), 1, "{sim:#?}");
     assert_eq!(sim[0]["title"], "SQLi in the login page");
 }
+
+#[test]
+fn check_catches_a_broken_ack_template() {
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "");
+    std::fs::create_dir_all(d.path().join("tpl")).unwrap();
+    std::fs::write(d.path().join("tpl/ack.txt"), "Thanks from {{ project }} for {{ case_id }}{% if %}").unwrap();
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[templates]\ndir = \"tpl\"\n");
+    std::fs::write(&cfg, &text).unwrap();
+    let out = Command::new(bin()).arg("--config").arg(&cfg).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("templates.dir: ack.txt"), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(d.path().join("tpl/ack.txt"), "Thanks from {{ project }} for {{ case_id }}\n").unwrap();
+    let out = Command::new(bin()).arg("--config").arg(&cfg).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}

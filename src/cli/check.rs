@@ -73,6 +73,14 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
     } else {
         notes.push(format!("{usable} usable team cert(s)"));
     }
+    match crate::notify::Templates::load(cfg.templates_dir.as_deref()) {
+        Ok(_) => {
+            if let Some(d) = &cfg.templates_dir {
+                notes.push(format!("templates in {} render", d.display()));
+            }
+        }
+        Err(e) => problems.push(format!("templates.dir: {e}; fix the template or remove it to use the built-in wording")),
+    }
     if let Some(dir) = &cfg.keys.keyring {
         let (_, p) = crate::pipeline::read_cert_dir(dir);
         problems.extend(p.into_iter().map(|p| format!("keys.keyring: {p}")));

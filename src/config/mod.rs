@@ -148,6 +148,8 @@ pub struct Config {
     pub policy: Policy,
     /// `[store] path`: the state directory (the database and the control socket).
     pub store_path: PathBuf,
+    /// `[templates] dir` (extension): an admin's `ack.txt` overriding the built-in wording.
+    pub templates_dir: Option<PathBuf>,
     pub limits: Limits,
 }
 
@@ -273,6 +275,8 @@ impl Config {
             None => PathBuf::from("/var/lib/secintake"),
         };
 
+        let templates_dir = r.path_opt("templates.dir", true);
+
         let limits = Limits {
             max_message_bytes: r.size("limits.max_message_bytes", 50 << 20),
             max_plaintext_bytes: r.size("limits.max_plaintext_bytes", 200 << 20),
@@ -293,6 +297,7 @@ impl Config {
             team_list_address,
             policy,
             store_path,
+            templates_dir,
             limits,
         })
     }
@@ -341,6 +346,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("team", &["list_address"]),
     ("policy", &["project", "ack_within", "update_within", "disclosure_after"]),
     ("store", &["path"]),
+    ("templates", &["dir"]),
     (
         "limits",
         &[

@@ -7,49 +7,117 @@
 use crate::case::{Case, rfc3339};
 use crate::config::Config;
 
-/// The acknowledgement body. `encrypted`: whether it will be encrypted to the reporter
-/// (only then may it name the title and attachments).
-pub fn ack_text(case: &Case, cfg: &Config, message_sha256: &str, intake_fpr: &str, encrypted: bool) -> String {
-    let mut t = String::new();
-    t.push_str(&format!("Thank you for your report to the {} security team.\n\n", cfg.policy.project));
-    t.push_str("We have received it and opened a case. Please keep this receipt: the hashes\n");
-    t.push_str("below let you prove what we received and when.\n\n");
-    t.push_str(&format!("Case:                 {}\n", case.id));
-    if encrypted {
-        t.push_str(&format!("Title:                {}\n", case.title));
+/// The built-in acknowledgement template (plain language; an admin may override it
+/// with `ack.txt` in `[templates] dir`).
+pub const DEFAULT_ACK: &str = include_str!("ack.txt.j2");
+
+/// Acknowledgement templates: the built-in one and an admin's override.
+#[derive(Clone, Debug)]
+pub struct Templates {
+    /// The admin's `ack.txt`, if any.
+    ack: Option<String>,
+}
+
+impl Templates {
+    /// Loads overrides from `dir` (`ack.txt`); every template is test-rendered so a
+    /// broken one is caught at start-up, reload and `check`, not when a report arrives.
+    pub fn load(dir: Option<&std::path::Path>) -> Result<Templates, String> {
+        let ack = match dir {
+            Some(d) => match std::fs::read_to_string(d.join("ack.txt")) {
+                Ok(t) => Some(t),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(format!("{}: {e}", d.join("ack.txt").display())),
+            },
+            None => None,
+        };
+        let t = Templates { ack };
+        for encrypted in [false, true] {
+            render(t.ack.as_deref().unwrap_or(DEFAULT_ACK), &sample_context(encrypted))
+                .map_err(|e| format!("ack.txt: {e}"))?;
+        }
+        Ok(t)
     }
-    t.push_str(&format!("Received (UTC):       {}\n", rfc3339(&case.received_at)));
-    // Hashes go on lines of their own, short enough that quoted-printable never
-    // breaks them: a reporter must be able to copy them.
-    t.push_str(&format!("SHA-256 of your message as we received it:\n  {message_sha256}\n"));
-    if !case.attachments.is_empty() {
-        t.push_str("Attachments (SHA-256):\n");
-        for (i, a) in case.attachments.iter().enumerate() {
-            if encrypted {
-                let name: String = a.name.chars().take(50).collect();
-                t.push_str(&format!("  {}. {} ({} bytes)\n     {}\n", i + 1, name, a.size, a.sha256));
-            } else {
-                t.push_str(&format!("  {}. ({} bytes)\n     {}\n", i + 1, a.size, a.sha256));
+
+    /// The acknowledgement body. `encrypted`: whether it will be encrypted to the
+    /// reporter. Only then does the template see the title and attachment names: an
+    /// unencrypted receipt cannot reveal content, whatever an admin's template says.
+    pub fn ack(&self, case: &Case, project: &str, message_sha256: &str, intake_fpr: &str, encrypted: bool) -> String {
+        let ctx = ack_context(case, project, message_sha256, intake_fpr, encrypted);
+        if let Some(custom) = &self.ack {
+            match render(custom, &ctx) {
+                Ok(t) => return t,
+                Err(e) => tracing::warn!(error = %e, "ack.txt failed to render; using the built-in template"),
             }
         }
+        render(DEFAULT_ACK, &ctx).unwrap_or_else(|_| format!("Case {} received.\n", case.id))
     }
-    t.push_str(&format!("Encrypted report:     {}\n", if case.encrypted { "yes" } else { "no" }));
-    t.push('\n');
-    t.push_str("What our policy promises:\n");
-    t.push_str(&format!("  Acknowledgement by:   {}\n", rfc3339(&case.due.ack)));
-    t.push_str(&format!("  First status update:  {}\n", rfc3339(&case.due.update)));
-    t.push_str(&format!("  Target disclosure:    {}\n", rfc3339(&case.due.disclosure)));
-    t.push('\n');
-    t.push_str(&format!("Our intake key fingerprint: {intake_fpr}\n"));
-    t.push_str("Its public key is in the Autocrypt header of this message.\n\n");
-    t.push_str(&format!(
-        "To follow up, reply to this message and keep [{}]\n\
-         in the subject.\n\
-         Please encrypt follow-ups to the key above.\n\n",
-        case.id
-    ));
-    t.push_str("This is an automatic receipt; a person will be in touch.\n");
-    t
+}
+
+fn render(template: &str, ctx: &serde_json::Value) -> Result<String, String> {
+    let mut env = minijinja::Environment::new();
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|e| e.to_string())?;
+    env.set_syntax(syntax);
+    env.add_template("t", template).map_err(|e| e.to_string())?;
+    let value = minijinja::Value::from(minijinja::value::Serde(ctx));
+    env.get_template("t").and_then(|t| t.render(value)).map_err(|e| e.to_string())
+}
+
+fn ack_context(case: &Case, project: &str, sha: &str, fpr: &str, encrypted: bool) -> serde_json::Value {
+    let attachments: Vec<serde_json::Value> = case
+        .attachments
+        .iter()
+        .map(|a| {
+            let mut v = serde_json::json!({"size": a.size, "sha256": a.sha256});
+            if encrypted {
+                v["name"] = serde_json::Value::String(a.name.chars().take(50).collect());
+                v["content_type"] = serde_json::Value::String(a.content_type.clone());
+            }
+            v
+        })
+        .collect();
+    let mut v = serde_json::json!({
+        "project": project,
+        "case_id": case.id,
+        "received_at": rfc3339(&case.received_at),
+        "message_sha256": sha,
+        "attachments": attachments,
+        "report_encrypted": case.encrypted,
+        "encrypted": encrypted,
+        "due_ack": rfc3339(&case.due.ack),
+        "due_update": rfc3339(&case.due.update),
+        "due_disclosure": rfc3339(&case.due.disclosure),
+        "intake_fingerprint": fpr,
+        "reporter_address": case.reporter.address,
+    });
+    if encrypted {
+        v["title"] = serde_json::Value::String(case.title.clone());
+    }
+    v
+}
+
+fn sample_context(encrypted: bool) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "project": "Project", "case_id": "SEC-2026-0001", "received_at": "2026-01-01T00:00:00Z",
+        "message_sha256": "00", "attachments": [{"size": 1, "sha256": "00"}], "report_encrypted": true,
+        "encrypted": encrypted, "due_ack": "2026-01-02T00:00:00Z", "due_update": "2026-01-08T00:00:00Z",
+        "due_disclosure": "2026-04-01T00:00:00Z", "intake_fingerprint": "FPR", "reporter_address": "r@example.org",
+    });
+    if encrypted {
+        v["title"] = "Title".into();
+        v["attachments"][0]["name"] = "poc.py".into();
+    }
+    v
+}
+
+/// The acknowledgement with the built-in template (tests, tools).
+pub fn ack_text(case: &Case, cfg: &Config, message_sha256: &str, intake_fpr: &str, encrypted: bool) -> String {
+    let ctx = ack_context(case, &cfg.policy.project, message_sha256, intake_fpr, encrypted);
+    render(DEFAULT_ACK, &ctx).unwrap_or_default()
 }
 
 /// The team summary body (always encrypted).
@@ -178,6 +246,16 @@ mod tests {
         assert!(!t.contains("RCE") && !t.contains("exploit-parser") && !t.contains("secret parser"));
         assert!(t.contains("SEC-2026-0001") && t.contains("ff") && t.contains("FPR"));
         let t = ack_text(&case, &cfg, "ff", "FPR", true);
-        assert!(t.contains("RCE in the secret parser"));
+        assert!(t.contains("RCE in the secret parser") && t.contains("exploit-parser.py"));
+        // An admin template that asks for the title cannot get it unencrypted.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ack.txt"), "{{ project }}: {{ case_id }} {{ title }} {% for a in attachments %}{{ a.name }}{% endfor %}").unwrap();
+        let tpl = Templates::load(Some(dir.path())).unwrap();
+        let t = tpl.ack(&case, "Demo", "ff", "FPR", false);
+        assert_eq!(t.trim(), "Demo: SEC-2026-0001");
+        assert!(tpl.ack(&case, "Demo", "ff", "FPR", true).contains("RCE in the secret parser"));
+        // A broken template is caught at load.
+        std::fs::write(dir.path().join("ack.txt"), "{% if %}").unwrap();
+        assert!(Templates::load(Some(dir.path())).unwrap_err().contains("ack.txt"));
     }
 }
