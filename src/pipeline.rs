@@ -489,9 +489,12 @@ impl Pipeline {
         };
         let _ = Credit::default();
 
-        // The acknowledgement, unless we must not answer.
+        // The acknowledgement, unless we must not answer. What is held back is
+        // recorded in the case's audit log (and visible in the team summary).
+        let mut withheld = None;
         if let Some(why) = self.ack_refusal(&from, now)? {
             tracing::info!(case = %id, reason = why, "No acknowledgement sent");
+            withheld = Some(why);
         } else {
             let (out, raw_ack) = self.ack_mail(&case, &parsed.envelope, &sha, reporter_cert.as_ref().map(|(c, _)| c), now)?;
             ctx.batch.put_out(&out, Some(&raw_ack));
@@ -518,6 +521,14 @@ impl Pipeline {
             action: "opened".into(),
             detail: format!("report {key} from {from}"),
         });
+        if let Some(why) = withheld {
+            ctx.batch.put_log(&id, 1, &LogEntry {
+                at: now,
+                who: "secintake".into(),
+                action: "ack-withheld".into(),
+                detail: why.to_owned(),
+            });
+        }
         ctx.batch.put_seq(&seq_name, seq);
         ctx.index();
         self.store.commit(ctx.batch)?;
