@@ -63,6 +63,9 @@ pub struct Pipeline {
     pub keyring: Arc<Vec<Cert>>,
     /// Acknowledgement wording (built-in, or the admin's override).
     pub templates: Arc<notify::Templates>,
+    /// Team certs skipped at load (expired, revoked, unusable): said in every summary
+    /// so the list notices a member who no longer receives.
+    pub team_warnings: Arc<Vec<String>>,
     pub store: Store,
 }
 
@@ -111,10 +114,14 @@ impl Pipeline {
             tracing::warn!(problem = %p, "keys.team_certs");
         }
         let mut team = Vec::new();
+        let mut team_warnings = Vec::new();
         for (file, c) in team_all {
             match pgp::can_encrypt(&c, now) {
                 Ok(()) => team.push(c),
-                Err(e) => tracing::warn!(file = %file, cert = %c.fingerprint(), error = %e, "Skipping unusable team cert"),
+                Err(e) => {
+                    tracing::warn!(file = %file, cert = %c.fingerprint(), error = %e, "Skipping unusable team cert");
+                    team_warnings.push(format!("team cert {} ({file}) is skipped: {e}; replace it", c.fingerprint().to_hex()));
+                }
             }
         }
         if team.is_empty() {
@@ -125,7 +132,7 @@ impl Pipeline {
             None => Vec::new(),
         };
         let templates = notify::Templates::load(cfg.templates_dir.as_deref()).map_err(|e| anyhow::anyhow!("templates.dir: {e}"))?;
-        Ok(Pipeline { cfg, keys: Arc::new(keys), team: Arc::new(team), keyring: Arc::new(keyring), templates: Arc::new(templates), store })
+        Ok(Pipeline { cfg, keys: Arc::new(keys), team: Arc::new(team), keyring: Arc::new(keyring), templates: Arc::new(templates), team_warnings: Arc::new(team_warnings), store })
     }
 
     /// Processes one message and commits its outcome durably.
@@ -499,7 +506,7 @@ impl Pipeline {
             let (out, raw_ack) = self.ack_mail(&case, &parsed.envelope, &sha, reporter_cert.as_ref().map(|(c, _)| c), now)?;
             ctx.batch.put_out(&out, Some(&raw_ack));
         }
-        if let Some((out, raw_sum)) = self.team_mail(&case, "summary", &format!("[{id}] New report"), &format!("[{id}] {}", case.title), &notify::summary_text(&case, &sha), now, &sha)? {
+        if let Some((out, raw_sum)) = self.team_mail(&case, "summary", &format!("[{id}] New report"), &format!("[{id}] {}", case.title), &notify::summary_text(&case, &sha, &self.team_warnings), now, &sha)? {
             ctx.batch.put_out(&out, Some(&raw_sum));
         }
         self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref())?;
@@ -570,6 +577,43 @@ impl Pipeline {
             });
             self.store.commit(b)?;
             tracing::info!(case = %c.id, reminders = %keys.join(","), "SLA reminder queued");
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Tells the team list about outgoing mail that failed permanently (once each;
+    /// never about the failure reports themselves, so nothing loops).
+    pub fn report_failures(&self, now: DateTime<Utc>) -> Result<usize> {
+        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for o in self.store.outbox()? {
+            if o.status != OutStatus::Failed || o.kind == "failure" {
+                continue;
+            }
+            let Some(cid) = &o.case_id else { continue };
+            let marker = format!("failed:{}", o.id);
+            if self.store.reminders(cid)?.contains(&marker) {
+                continue;
+            }
+            let Some(c) = self.store.case(cid)? else { continue };
+            let body = format!(
+                "Mail for {} could not be delivered and will not be retried.\n\
+                 Kind: {}\nTo: {}\nMessage-ID: {}\nError: {}\n",
+                c.id,
+                o.kind,
+                o.to.join(", "),
+                o.id,
+                o.last_error.as_deref().unwrap_or("-")
+            );
+            let mut b = Batch::default();
+            b.put_reminder(cid, &marker);
+            if o.to.iter().all(|t| !t.eq_ignore_ascii_case(&self.cfg.team_list_address)) {
+                if let Some((out, raw)) = self.team_mail(&c, "failure", &format!("[{}] Mail delivery failed", c.id), &format!("[{}] Mail delivery failed", c.id), &body, now, &o.id)? {
+                    b.put_out(&out, Some(&raw));
+                }
+            }
+            self.store.commit(b)?;
             n += 1;
         }
         Ok(n)

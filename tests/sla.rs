@@ -115,3 +115,26 @@ fn acks_are_rate_limited_per_address_and_what_is_held_back_is_recorded() {
     assert_eq!(p.store.cases().unwrap().len(), 7);
     assert_eq!(p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "summary").count(), 7);
 }
+
+#[test]
+fn permanent_failures_are_reported_to_the_team_once() {
+    use secintake::store::{Batch, OutStatus};
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline(tmp.path());
+    let now = Utc::now();
+    let raw = b"From: bob@reporter.test\r\nTo: security@intake.test\r\nSubject: Bug\r\nMessage-ID: <fail-1@reporter.test>\r\n\r\nA bug.\r\n";
+    let id = p.ingest(raw, None, now, now).unwrap().case_id.unwrap();
+    let mut ack = p.store.outbox().unwrap().into_iter().find(|o| o.kind == "ack").unwrap();
+    ack.status = OutStatus::Failed;
+    ack.last_error = Some("550 5.1.1 user unknown".into());
+    let mut b = Batch::default();
+    b.put_out(&ack, None);
+    p.store.commit(b).unwrap();
+    assert_eq!(p.report_failures(now).unwrap(), 1);
+    assert_eq!(p.report_failures(now).unwrap(), 0, "once");
+    let reports: Vec<_> = p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "failure").collect();
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].encrypted && reports[0].to == vec!["team@team.test".to_string()]);
+    let raw = String::from_utf8(p.store.out_raw(&reports[0].id).unwrap().unwrap()).unwrap();
+    assert!(raw.contains(&format!("Subject: [{id}] Mail delivery failed\r\n")));
+}

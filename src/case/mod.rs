@@ -395,6 +395,8 @@ mod tests {
             ack_within: std::time::Duration::from_secs(24 * 3600),
             update_within: std::time::Duration::from_secs(7 * 86400),
             disclosure_after: std::time::Duration::from_secs(90 * 86400),
+            url: None,
+            security_txt_url: None,
         };
         let t = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
         let d = Due::from_policy(t, &p);

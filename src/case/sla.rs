@@ -78,6 +78,8 @@ mod tests {
             ack_within: std::time::Duration::from_secs(24 * 3600),
             update_within: std::time::Duration::from_secs(7 * 86400),
             disclosure_after: std::time::Duration::from_secs(90 * 86400),
+            url: None,
+            security_txt_url: None,
         };
         Case {
             id: "SEC-2026-0001".into(),

@@ -194,17 +194,23 @@ pub fn security_txt(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     let keys = crate::pipeline::load_intake_keys(&ctx.cfg)?;
     let now = Utc::now();
     let expires = now + chrono::Duration::days(365);
-    let text = format!(
+    let mut text = format!(
         "# Security contact for {project}; reports are encrypted to the key below.\n\
          Contact: mailto:{addr}\n\
          Expires: {exp}\n\
-         Encryption: openpgp4fpr:{fpr}\n\
-         Preferred-Languages: en\n",
+         Encryption: openpgp4fpr:{fpr}\n",
         project = ctx.cfg.policy.project,
         addr = ctx.cfg.intake.address,
         exp = crate::case::rfc3339(&expires),
         fpr = keys.fingerprint().to_hex().to_ascii_lowercase(),
     );
+    if let Some(u) = &ctx.cfg.policy.url {
+        text.push_str(&format!("Policy: {u}\n"));
+    }
+    text.push_str("Preferred-Languages: en\n");
+    if let Some(u) = &ctx.cfg.policy.security_txt_url {
+        text.push_str(&format!("Canonical: {u}\n"));
+    }
     let signed = keys.sign_cleartext(text.as_bytes(), now.into())?;
     out.write_all(&signed)?;
     Ok(EXIT_OK)

@@ -122,6 +122,10 @@ pub struct Policy {
     pub ack_within: Duration,
     pub update_within: Duration,
     pub disclosure_after: Duration,
+    /// The published disclosure policy (security.txt `Policy:`). Extension.
+    pub url: Option<String>,
+    /// Where security.txt is served (its `Canonical:`). Extension.
+    pub security_txt_url: Option<String>,
 }
 
 /// `[limits]`: what hostile input may cost us.
@@ -268,6 +272,8 @@ impl Config {
             ack_within: r.duration("policy.ack_within", "24h"),
             update_within: r.duration("policy.update_within", "7d"),
             disclosure_after: r.duration("policy.disclosure_after", "90d"),
+            url: r.https_url("policy.url"),
+            security_txt_url: r.https_url("policy.security_txt_url"),
         };
 
         let store_path = match r.get("store.path") {
@@ -344,7 +350,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("smtp", &["host", "port", "tls", "ca_file", "username", "password_file"]),
     ("keys", &["intake_secret", "passphrase_file", "team_certs", "keyring"]),
     ("team", &["list_address"]),
-    ("policy", &["project", "ack_within", "update_within", "disclosure_after"]),
+    ("policy", &["project", "ack_within", "update_within", "disclosure_after", "url", "security_txt_url"]),
     ("store", &["path"]),
     ("templates", &["dir"]),
     (
@@ -447,6 +453,16 @@ impl Reader<'_> {
             self.problem(key, "must be 1 to 16 upper-case letters or digits, e.g. \"SEC\"");
         }
         s
+    }
+
+    fn https_url(&mut self, key: &str) -> Option<String> {
+        let s = self.string_opt(key)?;
+        if s.starts_with("https://") && !s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Some(s)
+        } else {
+            self.problem(key, &format!("{s:?} must be an https:// URL (RFC 9116 requires https)"));
+            None
+        }
     }
 
     fn boolean(&mut self, key: &str, default: bool) -> bool {

@@ -121,8 +121,14 @@ pub fn ack_text(case: &Case, cfg: &Config, message_sha256: &str, intake_fpr: &st
 }
 
 /// The team summary body (always encrypted).
-pub fn summary_text(case: &Case, message_sha256: &str) -> String {
+pub fn summary_text(case: &Case, message_sha256: &str, warnings: &[String]) -> String {
     let mut t = String::new();
+    for w in warnings {
+        t.push_str(&format!("WARNING: {w}\n"));
+    }
+    if !warnings.is_empty() {
+        t.push('\n');
+    }
     t.push_str(&format!("New report {}: {}\n\n", case.id, case.title));
     t.push_str(&format!("Reporter:     {} <{}>\n", case.reporter.name, case.reporter.address));
     t.push_str(&format!(

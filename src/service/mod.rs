@@ -280,6 +280,11 @@ pub async fn run(
                 shared.set_error("outbox", Some(format!("{e:#}")));
             }
         }
+        // Permanent failures go to the team list (queued now, sent next pass).
+        let p = pipeline.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.report_failures(Utc::now())).await {
+            tracing::error!(error = %format!("{e:#}"), "Reporting failed mail to the team failed");
+        }
         watchdog.ping();
         if once || stop_now() {
             break;
