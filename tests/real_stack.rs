@@ -302,8 +302,16 @@ fn kill_9_during_backlog_loses_nothing_and_counts_nothing_twice() {
         }
         let _ = child.wait();
     }
-    // Let one run finish undisturbed (it also sends whatever is still queued).
+    // Let runs finish undisturbed until the outbox is empty: a killed attempt was
+    // counted first, so its mail waits out its backoff (10 s) before the next try.
     dep.run_ok(&["run", "--once"]);
+    let start = std::time::Instant::now();
+    let depth = || -> serde_json::Value { serde_json::from_slice::<serde_json::Value>(&dep.run(&["status", "--json"]).stdout).unwrap()["outbox_depth"].clone() };
+    while depth() != 0 {
+        assert!(start.elapsed() < Duration::from_secs(120), "outbox never drained");
+        std::thread::sleep(Duration::from_secs(2));
+        dep.run_ok(&["run", "--once"]);
+    }
     assert!(kills >= 3, "the backlog finished before enough kills ({kills}); make it bigger");
 
     assert_eq!(stack.count("security@intake.test", "INBOX"), 0);
