@@ -55,6 +55,7 @@ pub enum CaseCmd {
         who: Option<String>,
     },
     /// A case's audit log: every change, note, mail in and out
+    #[command(after_help = "Example:\n  secintake case log SEC-2026-0001 --json")]
     Log {
         id: String,
         #[arg(long)]
@@ -98,6 +99,9 @@ pub enum CaseCmd {
         /// Only cases disclosed on or after this day (YYYY-MM-DD)
         #[arg(long, value_name = "DATE")]
         since: Option<String>,
+        /// Print a JSON array of the lines
+        #[arg(long)]
+        json: bool,
     },
     /// Send the reporter a message threaded to the case (signed; encrypted when their
     /// key is known; refused unencrypted for TLP:AMBER and above)
@@ -497,13 +501,18 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             writeln!(out, "{id}: reply queued as <{mid}>")?;
             Ok(EXIT_OK)
         }
-        CaseCmd::Credits { since } => {
+        CaseCmd::Credits { since, json } => {
             let since = match since {
                 Some(s) => Some(parse_date(s).ok_or_else(|| usage(format!("--since {s:?}: write YYYY-MM-DD")))?),
                 None => None,
             };
-            for line in crate::case::export::credits(&ctx.store.cases()?, since) {
-                writeln!(out, "{line}")?;
+            let lines = crate::case::export::credits(&ctx.store.cases()?, since);
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&lines)?)?;
+            } else {
+                for line in lines {
+                    writeln!(out, "{line}")?;
+                }
             }
             Ok(EXIT_OK)
         }

@@ -24,6 +24,7 @@ pub enum KeysCmd {
         out: std::path::PathBuf,
     },
     /// Show the intake key(s) and team certs
+    #[command(after_help = "Example:\n  secintake keys show")]
     Show,
     /// Add a team member's cert to keys.team_certs (validated first)
     #[command(after_help = "Example:\n  gpg --export --armor carol@example.org > carol.asc\n  secintake keys import-team carol.asc")]
@@ -32,6 +33,7 @@ pub enum KeysCmd {
         file: std::path::PathBuf,
     },
     /// The team certs with their usability (expired, revoked, no encryption subkey)
+    #[command(after_help = "Example:\n  secintake keys list-team --json")]
     ListTeam {
         #[arg(long)]
         json: bool,
@@ -43,6 +45,7 @@ pub enum KeysCmd {
         out: std::path::PathBuf,
     },
     /// How to rotate the intake key without losing old reports
+    #[command(after_help = "Example:\n  secintake keys rotate")]
     Rotate,
 }
 

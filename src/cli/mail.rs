@@ -12,11 +12,13 @@ use crate::case::rfc3339;
 #[derive(Subcommand, Debug)]
 pub enum MailCmd {
     /// Every message seen, with its disposition
+    #[command(after_help = "Example:\n  secintake mail list --json")]
     List {
         #[arg(long)]
         json: bool,
     },
     /// One message's record
+    #[command(after_help = "Example:\n  secintake mail show report-1@reporter.example")]
     Show {
         /// The Message-ID (without angle brackets) or sha256:<hex>
         message_id: String,
@@ -28,17 +30,20 @@ pub enum MailCmd {
 #[derive(Subcommand, Debug)]
 pub enum QuarantineCmd {
     /// Quarantined messages
+    #[command(after_help = "Example:\n  secintake quarantine list --json")]
     List {
         #[arg(long)]
         json: bool,
     },
     /// One quarantine entry
+    #[command(after_help = "Example:\n  secintake quarantine show Q-0123456789abcdef")]
     Show {
         qid: String,
         #[arg(long)]
         json: bool,
     },
     /// Process a quarantined message again (after adding a key, say)
+    #[command(after_help = "Example:\n  secintake quarantine retry Q-0123456789abcdef")]
     Retry { qid: String },
 }
 

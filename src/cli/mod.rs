@@ -62,18 +62,19 @@ pub enum Command {
         online: bool,
     },
     /// Intake key management
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  secintake keys generate --uid \"Security <security@example.org>\" --out DIR\n  secintake keys show")]
     Keys(keys::KeysCmd),
     /// Work cases
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  secintake case list --status new\n  secintake case show SEC-2026-0001 --json\n  secintake case set SEC-2026-0001 --status triaged")]
     Case(case::CaseCmd),
     /// Every message secintake has seen and where it went
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  secintake mail list --json")]
     Mail(mail::MailCmd),
     /// Messages that could not be handled
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Examples:\n  secintake quarantine list\n  secintake quarantine retry Q-0123456789abcdef")]
     Quarantine(mail::QuarantineCmd),
     /// What is due and overdue
+    #[command(after_help = "Example:\n  secintake sla --json")]
     Sla {
         #[arg(long)]
         json: bool,
@@ -86,6 +87,7 @@ pub enum Command {
         file: String,
     },
     /// Print an RFC 9116 security.txt, cleartext-signed by the intake key
+    #[command(after_help = "Example:\n  secintake security-txt > /var/www/example.org/.well-known/security.txt")]
     SecurityTxt,
     /// Write the man pages and shell completions into DIR (packaging)
     #[command(hide = true)]
@@ -449,4 +451,27 @@ pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Resu
         writeln!(out, "{}", line(r.clone()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command (groups included) shows an example in its help.
+    #[test]
+    fn every_command_has_an_example() {
+        use clap::CommandFactory;
+        fn walk(c: &clap::Command, path: String, missing: &mut Vec<String>) {
+            let has = c.get_after_help().map(|h| h.to_string().contains("Example")).unwrap_or(false);
+            if !has && !c.is_hide_set() && c.get_name() != "help" {
+                missing.push(path.clone());
+            }
+            for s in c.get_subcommands() {
+                walk(s, format!("{path} {}", s.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "secintake".into(), &mut missing);
+        assert!(missing.is_empty(), "no example in the help of: {missing:#?}");
+    }
 }
