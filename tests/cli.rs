@@ -7,32 +7,6 @@ use std::process::Command;
 
 use support::*;
 
-fn write_config(dir: &std::path::Path, imap_extra: &str) -> std::path::PathBuf {
-    let out = Command::new(bin())
-        .args(["keys", "generate", "--uid", "Security <security@intake.test>", "--out"])
-        .arg(dir.join("keys"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let team = Gpg::new("Team <team@team.test>");
-    std::fs::create_dir_all(dir.join("team")).unwrap();
-    std::fs::write(dir.join("team/t.asc"), team.export()).unwrap();
-    let pw = dir.join("pw");
-    std::fs::write(&pw, "secret\n").unwrap();
-    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let cfg = dir.join("secintake.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[intake]\naddress = \"security@intake.test\"\n\n[imap]\nhost = \"127.0.0.1\"\nport = 1\ntls = \"none\"\nusername = \"security@intake.test\"\npassword_file = \"pw\"\n{imap_extra}\n\
-             [smtp]\nhost = \"127.0.0.1\"\nport = 1\ntls = \"none\"\n\n[keys]\nintake_secret = \"keys/intake.key.asc\"\nteam_certs = \"team\"\n\n\
-             [team]\nlist_address = \"team@team.test\"\n\n[policy]\nproject = \"Demo\"\n\n[store]\npath = \"state\"\n"
-        ),
-    )
-    .unwrap();
-    cfg
-}
-
 #[test]
 fn check_accepts_a_good_config() {
     let d = tempdir("cli");

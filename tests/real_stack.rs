@@ -426,19 +426,7 @@ fn every_fixture_form_end_to_end_through_dovecot() {
     let cfg = std::fs::read_to_string(&dep.config).unwrap().replace("team_certs = \"team\"", "team_certs = \"team\"\npassphrase_file = \"pass\"");
     std::fs::write(&dep.config, cfg).unwrap();
 
-    let mut fixtures: Vec<std::path::PathBuf> = Vec::new();
-    for dir in std::fs::read_dir(repo().join("fixtures")).unwrap() {
-        let dir = dir.unwrap().path();
-        if dir.is_dir() {
-            for f in std::fs::read_dir(&dir).unwrap() {
-                let f = f.unwrap().path();
-                if f.extension().and_then(|e| e.to_str()) == Some("eml") {
-                    fixtures.push(f);
-                }
-            }
-        }
-    }
-    fixtures.sort();
+    let mut fixtures = fixture_files();
     // The case the follow-up and bounce fixtures refer to must be SEC-2026-0001.
     let first = repo().join("fixtures/pgpmime/encrypted-signed.eml");
     fixtures.retain(|f| *f != first);

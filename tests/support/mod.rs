@@ -389,3 +389,50 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// A deployment for CLI tests: a generated intake key, a gpg team cert, mail servers
+/// unreachable (port 1, so mail stays queued). `imap_extra` is appended to `[imap]`.
+pub fn write_config(dir: &std::path::Path, imap_extra: &str) -> std::path::PathBuf {
+    let out = Command::new(bin())
+        .args(["keys", "generate", "--uid", "Security <security@intake.test>", "--out"])
+        .arg(dir.join("keys"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let team = Gpg::new("Team <team@team.test>");
+    std::fs::create_dir_all(dir.join("team")).unwrap();
+    std::fs::write(dir.join("team/t.asc"), team.export()).unwrap();
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = dir.join("secintake.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[intake]\naddress = \"security@intake.test\"\n\n[imap]\nhost = \"127.0.0.1\"\nport = 1\ntls = \"none\"\nusername = \"security@intake.test\"\npassword_file = \"pw\"\n{imap_extra}\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = 1\ntls = \"none\"\n\n[keys]\nintake_secret = \"keys/intake.key.asc\"\nteam_certs = \"team\"\n\n\
+             [team]\nlist_address = \"team@team.test\"\n\n[policy]\nproject = \"Demo\"\n\n[store]\npath = \"state\"\n"
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+
+/// Every `fixtures/**/*.eml`, sorted.
+pub fn fixture_files() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(repo().join("fixtures")).unwrap() {
+        let dir = dir.unwrap().path();
+        if dir.is_dir() {
+            for f in std::fs::read_dir(&dir).unwrap() {
+                let f = f.unwrap().path();
+                if f.extension().and_then(|e| e.to_str()) == Some("eml") {
+                    out.push(f);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
