@@ -475,3 +475,28 @@ fn every_fixture_form_end_to_end_through_dovecot() {
     assert_eq!(stack.count("security@intake.test", "Quarantine"), quarantined);
     assert_eq!(stack.count("security@intake.test", "Processed"), fixtures.len() - quarantined);
 }
+
+/// A UIDVALIDITY change makes every UID new; handled messages are still recognised
+/// (Message-ID, content) and no case or ack is created twice.
+#[test]
+fn uidvalidity_change_creates_nothing_twice() {
+    let stack = MailStack::start();
+    let team = Gpg::new("Team Member <carol@team.test>");
+    let dep = Deployment::new(&stack, &[&team], "");
+    let a = plain_report("bob@reporter.test", "First", "One.\n", "uidv-1@reporter.test");
+    stack.deliver("security@intake.test", &a);
+    dep.run_ok(&["run", "--once"]);
+    assert_eq!(dep.json(&["case", "list", "--json"]).as_array().unwrap().len(), 1);
+    // The same message is back in the INBOX under a new UIDVALIDITY, with a new one.
+    stack.deliver("security@intake.test", &a);
+    stack.set_uidvalidity("security@intake.test", "INBOX", 4242);
+    stack.deliver("security@intake.test", &plain_report("bob@reporter.test", "Second", "Two.\n", "uidv-2@reporter.test"));
+    let out = dep.run(&["run", "--once"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("UIDVALIDITY changed"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(dep.json(&["case", "list", "--json"]).as_array().unwrap().len(), 2);
+    assert_eq!(stack.count("security@intake.test", "INBOX"), 0);
+    stack.wait("bob@reporter.test", "INBOX", 2, 30);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(stack.count("bob@reporter.test", "INBOX"), 2, "one ack per case, none for the duplicate");
+}

@@ -181,6 +181,18 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
     let cfg = &pipeline.cfg;
     let mb = s.select(&cfg.imap.mailbox).await.with_context(|| format!("Selecting imap.mailbox {}", cfg.imap.mailbox))?;
     let uidvalidity = mb.uid_validity.unwrap_or(0);
+    // A UIDVALIDITY change (mailbox recreated, server migrated) makes every UID new:
+    // the pipeline then recognises handled messages by Message-ID or content hash, so
+    // no case is created twice. Say so, and remember the new value.
+    let known = pipeline.store.uidvalidity(&cfg.imap.mailbox)?;
+    if known != Some(uidvalidity) {
+        if let Some(old) = known {
+            tracing::warn!(mailbox = %cfg.imap.mailbox, old, new = uidvalidity, "UIDVALIDITY changed; recognising messages by Message-ID and content");
+        }
+        let mut b = crate::store::Batch::default();
+        b.put_uidvalidity(&cfg.imap.mailbox, uidvalidity);
+        pipeline.store.commit(b)?;
+    }
     let mut uids: Vec<u32> = s.uid_search("ALL").await.context("UID SEARCH")?.into_iter().collect();
     uids.sort_unstable();
     let mut stats = PassStats { seen: uids.len(), ..Default::default() };

@@ -16,6 +16,7 @@
 //! - `cert/<address>` -> armored reporter cert with its source
 //! - `log/<case id>/<n:08>` -> LogEntry (append-only audit log)
 //! - `rem/<case id>/<reminder key>` -> empty (an SLA reminder sent once)
+//! - `uidv/<mailbox>` -> u32 big endian, the UIDVALIDITY last seen
 //! - `seq/<prefix>-<year>` -> u64 big endian, the last case number used
 
 use std::path::{Path, PathBuf};
@@ -174,6 +175,10 @@ impl Batch {
     pub fn remove_quarantine(&mut self, qid: &str) {
         self.ops.push((format!("quar/{qid}").into_bytes(), None));
         self.ops.push((format!("qraw/{qid}").into_bytes(), None));
+    }
+    /// Remembers a mailbox's UIDVALIDITY (to notice when the server resets UIDs).
+    pub fn put_uidvalidity(&mut self, mailbox: &str, v: u32) {
+        self.ops.push((format!("uidv/{mailbox}").into_bytes(), Some(v.to_be_bytes().to_vec())));
     }
     /// Marks an SLA reminder as sent for a case.
     pub fn put_reminder(&mut self, case_id: &str, key: &str) {
@@ -367,6 +372,11 @@ impl Store {
 
     pub fn log_len(&self, case_id: &str) -> Result<u64> {
         Ok(self.db.scan_prefix(format!("log/{case_id}/").as_bytes()).count() as u64)
+    }
+
+    /// The UIDVALIDITY last seen for a mailbox.
+    pub fn uidvalidity(&self, mailbox: &str) -> Result<Option<u32>> {
+        Ok(self.db.get(format!("uidv/{mailbox}"))?.and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok()).map(u32::from_be_bytes))
     }
 
     pub fn seq(&self, name: &str) -> Result<u64> {

@@ -105,6 +105,16 @@ impl MailStack {
         files.iter().map(|p| std::fs::read(p).unwrap()).collect()
     }
 
+    /// Sets a mailbox's UIDVALIDITY (as a server migration or re-creation would).
+    pub fn set_uidvalidity(&self, user: &str, mailbox: &str, value: u32) {
+        run_ok(
+            Command::new("doveadm")
+                .arg("-c")
+                .arg(&self.env["DOVECOT_CONF"])
+                .args(["mailbox", "update", "-u", user, "--uid-validity", &value.to_string(), mailbox]),
+        );
+    }
+
     pub fn stop_postfix(&self) {
         run_ok(Command::new("postfix").arg("-c").arg(&self.env["POSTFIX_DIR"]).arg("stop"));
     }
