@@ -26,6 +26,15 @@ use crate::store::Disposition;
 
 /// A connect or login that takes longer than this is treated as a failure, retried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a single IMAP command may take (a 50 MiB FETCH on a slow link included);
+/// past it the connection is treated as hung and rebuilt, so the watchdog never fires
+/// on a daemon that is merely waiting on a dead server.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+
+async fn bounded<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(COMMAND_TIMEOUT, f).await.map_err(|_| anyhow!("IMAP {what} timed out"))?
+}
+
 /// How many messages are fetched per UID FETCH, bounding memory to about this many
 /// times `limits.max_message_bytes` in the worst case while keeping round trips few.
 const FETCH_BATCH: usize = 20;
@@ -179,7 +188,9 @@ pub struct PassStats {
 /// between messages only: a message in hand is always finished.
 pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> bool) -> Result<PassStats> {
     let cfg = &pipeline.cfg;
-    let mb = s.select(&cfg.imap.mailbox).await.with_context(|| format!("Selecting imap.mailbox {}", cfg.imap.mailbox))?;
+    let mb = bounded("SELECT", async { Ok(s.select(&cfg.imap.mailbox).await?) })
+        .await
+        .with_context(|| format!("Selecting imap.mailbox {}", cfg.imap.mailbox))?;
     let uidvalidity = mb.uid_validity.unwrap_or(0);
     // A UIDVALIDITY change (mailbox recreated, server migrated) makes every UID new:
     // the pipeline then recognises handled messages by Message-ID or content hash, so
@@ -193,7 +204,7 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
         b.put_uidvalidity(&cfg.imap.mailbox, uidvalidity);
         pipeline.store.commit(b)?;
     }
-    let mut uids: Vec<u32> = s.uid_search("ALL").await.context("UID SEARCH")?.into_iter().collect();
+    let mut uids: Vec<u32> = bounded("UID SEARCH", async { Ok(s.uid_search("ALL").await?) }).await?.into_iter().collect();
     uids.sort_unstable();
     let mut stats = PassStats { seen: uids.len(), ..Default::default() };
     if uids.is_empty() {
@@ -208,7 +219,8 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
         let set = chunk.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
         // Sizes first: a message over the limit is quarantined without downloading it.
         let sizes: Vec<(u32, u32, Option<DateTime<Utc>>)> = {
-            let fetches: Vec<_> = s.uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE)").await?.try_collect().await?;
+            let fetches: Vec<_> =
+                bounded("UID FETCH", async { Ok(s.uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE)").await?.try_collect::<Vec<_>>().await?) }).await?;
             fetches
                 .iter()
                 .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0), f.internal_date().map(|d| d.with_timezone(&Utc)))))
@@ -224,13 +236,15 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
             let src = Source { mailbox: cfg.imap.mailbox.clone(), uidvalidity, uid };
             let raw: Vec<u8> = if u64::from(size) > cfg.limits.max_message_bytes {
                 // Record it from its headers only.
-                let f: Vec<_> = s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])").await?.try_collect().await?;
+                let f: Vec<_> =
+                    bounded("UID FETCH", async { Ok(s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])").await?.try_collect::<Vec<_>>().await?) }).await?;
                 let mut h = f.first().and_then(|f| f.header()).map(|h| h.to_vec()).unwrap_or_default();
                 // Pad past the limit so the pipeline sees it as too large.
                 h.resize(cfg.limits.max_message_bytes as usize + 1, b' ');
                 h
             } else {
-                let f: Vec<_> = s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])").await?.try_collect().await?;
+                let f: Vec<_> =
+                    bounded("UID FETCH", async { Ok(s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await?) }).await?;
                 match f.first().and_then(|f| f.body()) {
                     Some(b) => b.to_vec(),
                     None => {
@@ -259,7 +273,9 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
                 continue;
             }
             let set = uids.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
-            s.uid_mv(&set, folder).await.with_context(|| format!("Moving messages to {folder}"))?;
+            bounded("UID MOVE", async { Ok(s.uid_mv(&set, folder).await?) })
+                .await
+                .with_context(|| format!("Moving messages to {folder}"))?;
             stats.moved += uids.len();
         }
     }
