@@ -154,7 +154,8 @@ impl Pipeline {
     fn quarantine_after_panic(&self, raw: &[u8], source: Option<&Source>, received_at: DateTime<Utc>) -> Result<Outcome> {
         let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
         let sha = mime::sha256_hex(raw);
-        let key = format!("sha256:{sha}");
+        let parsed_id = std::panic::catch_unwind(|| mime::parse(&raw[..raw.len().min(256 << 10)]).envelope.message_id).ok().flatten();
+        let key = parsed_id.unwrap_or_else(|| format!("sha256:{}", mime::sha256_hex(mime::body_of(raw))));
         if let Some(rec) = self.store.mail(&key)? {
             return Ok(Outcome::of(&rec, true));
         }
@@ -172,7 +173,8 @@ impl Pipeline {
             .store
             .quarantine_raw(qid)?
             .with_context(|| format!("quarantine entry {qid} has no stored copy (reason {}); it stays in the quarantine folder", q.reason))?;
-        let out = self.ingest_inner(&raw, None, q.received_at, now, true)?;
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ingest_inner(&raw, None, q.received_at, now, true)))
+            .map_err(|_| anyhow::anyhow!("internal failure while parsing {qid} (panic); it stays quarantined"))??;
         if out.disposition != Disposition::Quarantine {
             // Resolved: the entry leaves the quarantine list (the mail record now says
             // where the message went). The IMAP copy stays in the quarantine folder.
@@ -208,7 +210,9 @@ impl Pipeline {
         let too_large = raw.len() as u64 > cfg.limits.max_message_bytes;
         let parsed = if too_large { None } else { Some(mime::parse(raw)) };
         let env = parsed.as_ref().map(|p| p.envelope.clone()).unwrap_or_default();
-        let key = env.message_id.clone().unwrap_or_else(|| format!("sha256:{sha}"));
+        // Without a Message-ID a message is known by the SHA-256 of its body: the
+        // same message delivered twice differs only in its trace headers.
+        let key = env.message_id.clone().unwrap_or_else(|| format!("sha256:{}", mime::sha256_hex(mime::body_of(raw))));
         let from = env.from_address.clone().unwrap_or_default();
 
         // Duplicates: same Message-ID, or same bytes.
@@ -387,11 +391,16 @@ impl Pipeline {
         }
 
         // The reporter's cert: the signer's, else one that names their address.
+        // The reporter's cert must name their From address: anyone can attach or sign
+        // with a key, and acks are encrypted to this one.
         let reporter_cert = signer_certs
             .iter()
+            .filter(|(c, _)| pgp::has_address(c, &from))
             .find(|(c, _)| verification.verdict == Verdict::Good && Some(c.fingerprint().to_hex()) == verification.signer)
             .or_else(|| signer_certs.iter().find(|(c, _)| pgp::has_address(c, &from)))
             .cloned();
+        let signed_by_reporter = verification.verdict == Verdict::Good
+            && reporter_cert.as_ref().map(|(c, _)| Some(c.fingerprint().to_hex()) == verification.signer).unwrap_or(false);
 
         let msg = CaseMessage {
             message_id: key.clone(),
@@ -421,7 +430,7 @@ impl Pipeline {
                 if let Some(n) = self.team_mail(&c, "followup", &format!("[{}] Follow-up from reporter", c.id), &format!("[{}] Follow-up: {}", c.id, c.title), &followup_text(&c, &text, &sha), now, &sha)? {
                     ctx.batch.put_out(&n.0, Some(&n.1));
                 }
-                self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref())?;
+                self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref(), signed_by_reporter)?;
                 ctx.batch.put_case(&c);
                 ctx.batch.put_mail(&key, &rec);
                 ctx.batch.put_log(&case_id, self.store.log_len(&case_id)?, &LogEntry {
@@ -503,13 +512,20 @@ impl Pipeline {
             tracing::info!(case = %id, reason = why, "No acknowledgement sent");
             withheld = Some(why);
         } else {
-            let (out, raw_ack) = self.ack_mail(&case, &parsed.envelope, &sha, reporter_cert.as_ref().map(|(c, _)| c), now)?;
-            ctx.batch.put_out(&out, Some(&raw_ack));
+            match self.ack_mail(&case, &parsed.envelope, &sha, reporter_cert.as_ref().map(|(c, _)| c), now) {
+                Ok((out, raw_ack)) => ctx.batch.put_out(&out, Some(&raw_ack)),
+                Err(e) => {
+                    // A cert Sequoia cannot encrypt to, an expired signing key: the case
+                    // still opens; the missing ack is recorded and shows in `sla`.
+                    tracing::error!(case = %id, error = %format!("{e:#}"), "Acknowledgement could not be built");
+                    withheld = Some("the acknowledgement could not be built (see the daemon log)");
+                }
+            }
         }
         if let Some((out, raw_sum)) = self.team_mail(&case, "summary", &format!("[{id}] New report"), &format!("[{id}] {}", case.title), &notify::summary_text(&case, &sha, &self.team_warnings), now, &sha)? {
             ctx.batch.put_out(&out, Some(&raw_sum));
         }
-        self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref())?;
+        self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref(), signed_by_reporter)?;
         let rec = MailRecord {
             message_id: key.clone(),
             received_at,
@@ -832,14 +848,23 @@ impl Pipeline {
         now: DateTime<Utc>,
         seed: &str,
     ) -> Result<Option<(OutMail, Vec<u8>)>> {
-        if self.team.is_empty() {
+        // Certs are checked again at the time of use: one may have expired since load.
+        let team: Vec<Cert> = self.team.iter().filter(|c| pgp::can_encrypt(c, now.into()).is_ok()).cloned().collect();
+        if team.is_empty() {
             tracing::warn!(case = %case.id, "No usable team cert: team mail not sent");
             return Ok(None);
         }
         let seed = mime::sha256_hex(format!("{}{kind}{seed}", case.id).as_bytes());
         let mut h = self.headers(vec![self.cfg.team_list_address.clone()], inner_subject, kind, &case.id, &seed, now);
         let inner = build::protected_text_part(&h, body);
-        let ct = self.keys.encrypt_and_sign(inner.as_bytes(), &self.team, now.into())?;
+        let ct = match self.keys.encrypt_and_sign(inner.as_bytes(), &team, now.into()) {
+            Ok(ct) => ct,
+            Err(e) => {
+                // Never fail the message over its notification: the case is what matters.
+                tracing::error!(case = %case.id, error = %format!("{e:#}"), "Team mail could not be built; not sent");
+                return Ok(None);
+            }
+        };
         h.subject = outer_subject.to_owned();
         let raw = build::encrypted(&h, &ct)?;
         Ok(Some((self.out_mail(&h, kind, &case.id, true, now), raw)))
@@ -862,14 +887,18 @@ impl Pipeline {
         }
     }
 
-    fn remember_cert(&self, b: &mut Batch, address: &str, cert: Option<&(Cert, KeySource)>) -> Result<()> {
+    /// Remembers the reporter's cert for later acks and replies. A cert already held
+    /// is only replaced by one that made a good signature on this message: a forged
+    /// From with an attached key must not redirect encrypted mail to an attacker.
+    fn remember_cert(&self, b: &mut Batch, address: &str, cert: Option<&(Cert, KeySource)>, proven: bool) -> Result<()> {
         let Some((c, source)) = cert else { return Ok(()) };
-        if address.is_empty() {
+        if address.is_empty() || !pgp::has_address(c, address) {
             return Ok(());
         }
         let fpr = c.fingerprint().to_hex();
         let keep_source = match self.store.cert(address)? {
             Some(old) if old.fingerprint == fpr => old.source,
+            Some(_) if !proven => return Ok(()),
             _ => *source,
         };
         b.put_cert(address, &StoredCert { fingerprint: fpr, source: keep_source, armored: pgp::armor_cert(c)? });

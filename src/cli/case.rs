@@ -41,11 +41,11 @@ pub enum CaseCmd {
     #[command(after_help = "Examples:\n  secintake case set SEC-2026-0001 --status triaged --cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\n  \
                   secintake case set SEC-2026-0002 --status rejected --reason duplicate --duplicate-of SEC-2026-0001")]
     Set(SetArgs),
-    /// Add a note to a case's audit log
-    #[command(after_help = "Examples:\n  secintake case note SEC-2026-0001 Reproduced on 2.3.1\n  secintake case note SEC-2026-0001 --file notes.txt")]
+    /// Add a note to a case's audit log (text, --file, or stdin)
+    #[command(after_help = "Examples:\n  secintake case note SEC-2026-0001 Reproduced on 2.3.1\n  secintake case note SEC-2026-0001 --file notes.txt\n  echo 'Fix merged' | secintake case note SEC-2026-0001")]
     Note {
         id: String,
-        /// Read the note from a file (- for stdin)
+        /// Read the note from a file (- for stdin; stdin is also read when no text is given)
         #[arg(long)]
         file: Option<String>,
         /// The note text
@@ -305,14 +305,12 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
     match cmd {
         CaseCmd::Set(a) => set(a, ctx, out),
         CaseCmd::Note { id, file, text, who } => {
-            let body = match file {
-                Some(f) if f == "-" => {
-                    let mut s = String::new();
-                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-                    s
-                }
-                Some(f) => std::fs::read_to_string(f).map_err(|e| usage(format!("--file {f}: {e}")))?,
-                None => text.join(" "),
+            // The file (or stdin) was read by the client, so `--file -` and relative
+            // paths mean what the user meant even when the daemon runs the command.
+            let body = if text.is_empty() || file.is_some() {
+                String::from_utf8(input.unwrap_or_default()).map_err(|_| usage("the note must be UTF-8 text"))?
+            } else {
+                text.join(" ")
             };
             if body.trim().is_empty() {
                 return Err(usage("empty note; give text or --file"));

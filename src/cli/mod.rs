@@ -25,6 +25,9 @@ use crate::store::Store;
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAIL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
+/// `ingest` could not store the message (store busy, disk): EX_TEMPFAIL, so an MTA
+/// delivering through a pipe keeps the message and retries instead of bouncing it.
+pub const EXIT_TEMPFAIL: i32 = 75;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -240,15 +243,19 @@ pub async fn main(cli: Cli) -> i32 {
         _ => {}
     }
     // Input is read here, once, whether the daemon or this process will use it.
-    let input = match &cli.command {
-        Command::Ingest { file } | Command::Case(case::CaseCmd::Reply { file, .. }) => match read_input(file) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                eprintln!("secintake: {e:#}");
-                return EXIT_FAIL;
-            }
-        },
+    let input_file: Option<String> = match &cli.command {
+        Command::Ingest { file } | Command::Case(case::CaseCmd::Reply { file, .. }) => Some(file.clone()),
+        Command::Case(case::CaseCmd::Note { file: Some(f), .. }) => Some(f.clone()),
+        Command::Case(case::CaseCmd::Note { file: None, text, .. }) if text.is_empty() => Some("-".into()),
         _ => None,
+    };
+    let input = match input_file.as_deref().map(read_input) {
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => {
+            eprintln!("secintake: {e:#}");
+            return EXIT_FAIL;
+        }
+        None => None,
     };
     // Through the daemon when it runs. Its socket is found even when the config file
     // is being edited and does not validate (the daemon runs on what it loaded).
@@ -308,7 +315,7 @@ pub async fn main(cli: Cli) -> i32 {
             }
             Err(e) => {
                 eprintln!("secintake: {e}");
-                return EXIT_FAIL;
+                return if matches!(cli.command, Command::Ingest { .. }) { EXIT_TEMPFAIL } else { EXIT_FAIL };
             }
         }
     };
@@ -319,7 +326,7 @@ pub async fn main(cli: Cli) -> i32 {
         Err(e) => {
             let (code, msg) = error_code(&e);
             eprint!("{msg}");
-            code
+            if code == EXIT_FAIL && matches!(cli.command, Command::Ingest { .. }) { EXIT_TEMPFAIL } else { code }
         }
     };
     drop(out);

@@ -181,6 +181,8 @@ pub struct PassStats {
     pub seen: usize,
     pub new: usize,
     pub moved: usize,
+    /// Messages left in the mailbox after an error (retried next pass).
+    pub failed: usize,
 }
 
 /// One full pass over the mailbox: every message is processed, made durable, then
@@ -254,9 +256,19 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
                 }
             };
             let p = pipeline.clone();
-            let out = tokio::task::spawn_blocking(move || p.ingest(&raw, Some(&src), received_at, Utc::now()))
+            let out = match tokio::task::spawn_blocking(move || p.ingest(&raw, Some(&src), received_at, Utc::now()))
                 .await
-                .context("Pipeline task")??;
+                .context("Pipeline task")?
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    // Nothing was committed for it: it stays in the mailbox and is tried
+                    // again next pass; the messages after it are not held up.
+                    tracing::error!(uid, error = %format!("{e:#}"), "Message could not be stored; left in the mailbox for the next pass");
+                    stats.failed += 1;
+                    continue;
+                }
+            };
             if !out.seen_before {
                 stats.new += 1;
             }

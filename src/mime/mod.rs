@@ -75,6 +75,18 @@ pub struct Parsed {
     pub warnings: Vec<String>,
 }
 
+/// The body of a raw message: the bytes after the first empty line (all of it when
+/// there is none).
+pub fn body_of(raw: &[u8]) -> &[u8] {
+    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => &raw[a.min(b)..],
+        (Some(a), None) | (None, Some(a)) => &raw[a..],
+        (None, None) => raw,
+    }
+}
+
 /// Removes CR, LF and other control characters and trims: the only form in which an
 /// incoming header value may be stored or shown.
 pub fn clean(s: &str) -> String {

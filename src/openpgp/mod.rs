@@ -409,8 +409,10 @@ fn rank(v: Verdict) -> u8 {
     }
 }
 
+/// The signer's fingerprint as the signature names it (Issuer Fingerprint subpacket);
+/// a bare 64-bit key id is not a fingerprint, so it gives None.
 fn issuer_of(sig: &openpgp::packet::Signature) -> Option<String> {
-    sig.get_issuers().first().map(|h| h.to_hex())
+    sig.get_issuers().into_iter().find(|h| matches!(h, KeyHandle::Fingerprint(_))).map(|h| h.to_hex())
 }
 
 fn verification_of(

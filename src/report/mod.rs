@@ -100,7 +100,13 @@ pub fn credit(text: &str) -> Credit {
             return Credit { name: Some(name), anonymous: false };
         }
     }
-    if lower.contains("remain anonymous") || lower.contains("do not credit") || lower.contains("don't credit") {
+    // Anonymity only when the reporter asks for it, not when a report says that an
+    // attacker "can remain anonymous".
+    let asks = |l: &str| {
+        (l.contains("anonym") || l.contains("do not credit") || l.contains("don't credit") || l.contains("not be named"))
+            && ["i would", "i'd", "i want", "i prefer", "i wish", "please", "credit"].iter().any(|k| l.contains(k))
+    };
+    if lower.lines().any(asks) {
         return Credit { name: None, anonymous: true };
     }
     Credit::default()
@@ -173,6 +179,8 @@ mod tests {
         assert_eq!(credit(t), Credit { name: None, anonymous: true });
         assert_eq!(credit("I would like credit as Jane Doe."), Credit { name: Some("Jane Doe".into()), anonymous: false });
         assert_eq!(credit("nothing"), Credit::default());
+        assert_eq!(credit("The attacker can remain anonymous."), Credit::default());
+        assert_eq!(credit("I would like to remain anonymous."), Credit { name: None, anonymous: true });
         assert_eq!(tlp("no label"), None);
     }
 

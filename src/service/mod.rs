@@ -156,7 +156,9 @@ pub async fn run(
 ) -> Result<()> {
     // A CLI command may hold the store for a moment; wait for it rather than fail.
     let store = Store::open_waiting(&cfg.store_path, Duration::from_secs(10))?;
-    let pipeline = Pipeline::load(cfg.clone(), store.clone())?;
+    // A key that does not load is a configuration problem (exit 2), as `check` says.
+    let pipeline = Pipeline::load(cfg.clone(), store.clone())
+        .map_err(|e| anyhow::Error::new(crate::cli::Exit(crate::cli::EXIT_USAGE, format!("{e:#}"))))?;
     let shared = Shared {
         live: Arc::new(RwLock::new(pipeline)),
         store: store.clone(),
@@ -193,6 +195,7 @@ pub async fn run(
     let mut reconnect = RECONNECT_MIN;
     let mut ready = false;
     let mut idle_ok = None;
+    let mut again = false;
     loop {
         if stop_now() {
             break;
@@ -210,7 +213,12 @@ pub async fn run(
         let cfg = pipeline.cfg.clone();
         // Intake.
         if session.is_none() {
-            match intake::connect(&cfg).await {
+            let attempt = tokio::select! {
+                r = intake::connect(&cfg) => Some(r),
+                _ = stop.changed() => None,
+            };
+            let Some(attempt) = attempt else { break };
+            match attempt {
                 Ok(s) => {
                     tracing::info!(host = %cfg.imap.host, port = cfg.imap.port, "IMAP logged in");
                     session = Some(s);
@@ -235,6 +243,9 @@ pub async fn run(
         if let Some(s) = session.as_mut() {
             match intake::pass(s, &pipeline, &stop_now).await {
                 Ok(st) => {
+                    // Mail that arrived while this pass worked raised no IDLE event for
+                    // us: look again before waiting.
+                    again = st.new > 0;
                     if st.seen > 0 {
                         tracing::info!(seen = st.seen, new = st.new, moved = st.moved, "Intake pass done");
                     }
@@ -264,8 +275,14 @@ pub async fn run(
             }
             Err(e) => tracing::error!(error = %e, "SLA clock task failed"),
         }
-        // Outbox.
-        match outbox::send_due(&store, &cfg, Utc::now()).await {
+        // Outbox. Interruptible: each attempt was counted before it was made, so a
+        // stop mid-send only means that mail is tried again (same Message-ID).
+        let sent = tokio::select! {
+            r = outbox::send_due(&store, &cfg, Utc::now()) => Some(r),
+            _ = stop.changed() => None,
+        };
+        let Some(sent) = sent else { break };
+        match sent {
             Ok(st) => {
                 if st.sent + st.retry + st.failed > 0 {
                     tracing::info!(sent = st.sent, retry = st.retry, failed = st.failed, "Outbox pass done");
@@ -290,6 +307,10 @@ pub async fn run(
             break;
         }
 
+        if again {
+            again = false;
+            continue;
+        }
         // Wait for work: new mail (IDLE), the poll interval, the next outbox retry,
         // a wake-up from the control socket or SIGHUP, or a stop request.
         let mut wait = cfg.imap.poll_interval;
@@ -326,6 +347,13 @@ pub async fn run(
         }
     }
     sd_notify("STOPPING=1");
+    // However the steps below go, the process is gone within the 10 s the contract
+    // promises: everything that matters was committed before each step.
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(8));
+        tracing::warn!("Shutdown took too long; exiting");
+        std::process::exit(0);
+    });
     if let Some(mut s) = session {
         let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
     }
