@@ -151,6 +151,56 @@ impl Pipeline {
         }
     }
 
+    /// Records a message too large to download (`imap` streamed it only to hash it):
+    /// quarantined as `too-large`, named by its header's Message-ID, or by the hash of
+    /// its body without one; recognised again like any other message.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ingest_oversized(
+        &self,
+        head: &[u8],
+        sha: &str,
+        body_sha: &str,
+        size: u64,
+        source: Option<&Source>,
+        received_at: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(src) = source {
+            if let Some(key) = self.store.uid(&src.mailbox, src.uidvalidity, src.uid)? {
+                if let Some(rec) = self.store.mail(&key)? {
+                    return Ok(Outcome::of(&rec, true));
+                }
+            }
+        }
+        let env = std::panic::catch_unwind(|| mime::parse(head).envelope).unwrap_or_default();
+        let key = env.message_id.clone().unwrap_or_else(|| format!("sha256:{body_sha}"));
+        let known = match self.store.mail(&key)? {
+            Some(r) => Some((key.clone(), r)),
+            None => match self.store.by_hash(sha)? {
+                Some(k) => self.store.mail(&k)?.map(|r| (k, r)),
+                None => None,
+            },
+        };
+        if let Some((k, rec)) = known {
+            let mut b = Batch::default();
+            if let Some(src) = source {
+                b.put_uid(&src.mailbox, src.uidvalidity, src.uid, &k);
+            }
+            self.store.commit(b)?;
+            return Ok(Outcome::of(&rec, true));
+        }
+        let ctx = Commit {
+            batch: Batch::default(),
+            key,
+            sha: sha.to_owned(),
+            from: env.from_address.clone().unwrap_or_default(),
+            received_at,
+            source,
+        };
+        drop(_guard);
+        self.quarantine(ctx, "too-large", false, &env, None, &format!("{size} bytes > limits.max_message_bytes; not downloaded"))
+    }
+
     fn quarantine_after_panic(&self, raw: &[u8], source: Option<&Source>, received_at: DateTime<Utc>) -> Result<Outcome> {
         let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
         let sha = mime::sha256_hex(raw);
@@ -209,7 +259,11 @@ impl Pipeline {
 
         let too_large = raw.len() as u64 > cfg.limits.max_message_bytes;
         let parsed = if too_large { None } else { Some(mime::parse(raw)) };
-        let env = parsed.as_ref().map(|p| p.envelope.clone()).unwrap_or_default();
+        // A message over the limit is never parsed whole; its header still names it.
+        let env = match &parsed {
+            Some(p) => p.envelope.clone(),
+            None => mime::parse(&raw[..raw.len() - mime::body_of(raw).len()]).envelope,
+        };
         // Without a Message-ID a message is known by the SHA-256 of its body: the
         // same message delivered twice differs only in its trace headers.
         let key = env.message_id.clone().unwrap_or_else(|| format!("sha256:{}", mime::sha256_hex(mime::body_of(raw))));

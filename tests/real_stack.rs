@@ -500,3 +500,31 @@ fn uidvalidity_change_creates_nothing_twice() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(stack.count("bob@reporter.test", "INBOX"), 2, "one ack per case, none for the duplicate");
 }
+
+/// A message over `limits.max_message_bytes` is never held whole: it is streamed only
+/// to hash it, quarantined as too-large under its own Message-ID and From, and moved.
+#[test]
+fn oversized_message_is_hashed_in_chunks_and_quarantined() {
+    use sha2::{Digest, Sha256};
+    let stack = MailStack::start();
+    let team = Gpg::new("Team Member <carol@team.test>");
+    let dep = Deployment::new(&stack, &[&team], "[limits]\nmax_message_bytes = \"1MiB\"\n");
+    let mut big = b"From: Bob <bob@reporter.test>\r\nTo: security@intake.test\r\nSubject: Huge PoC\r\nMessage-ID: <huge-1@reporter.test>\r\n\r\n".to_vec();
+    let line = b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n";
+    while big.len() < 9 << 20 {
+        big.extend_from_slice(line);
+    }
+    stack.deliver("security@intake.test", &big);
+    let served = crlf(&stack.fetch("security@intake.test", "INBOX")[0]);
+    dep.run_ok(&["run", "--once"]);
+    let mails = dep.json(&["mail", "list", "--json"]);
+    let m = &mails[0];
+    assert_eq!(m["message_id"], "huge-1@reporter.test");
+    assert_eq!(m["from"], "bob@reporter.test");
+    assert_eq!(m["disposition"], "quarantine");
+    assert_eq!(m["reason"], "too-large");
+    assert_eq!(m["sha256"], hex::encode(Sha256::digest(&served)), "hash of the bytes IMAP served");
+    assert_eq!(stack.count("security@intake.test", "Quarantine"), 1);
+    assert_eq!(stack.count("security@intake.test", "INBOX"), 0);
+    assert_eq!(dep.json(&["case", "list", "--json"]), serde_json::json!([]));
+}

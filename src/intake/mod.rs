@@ -237,13 +237,20 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
             let received_at = date.unwrap_or_else(Utc::now);
             let src = Source { mailbox: cfg.imap.mailbox.clone(), uidvalidity, uid };
             let raw: Vec<u8> = if u64::from(size) > cfg.limits.max_message_bytes {
-                // Record it from its headers only.
-                let f: Vec<_> =
-                    bounded("UID FETCH", async { Ok(s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])").await?.try_collect::<Vec<_>>().await?) }).await?;
-                let mut h = f.first().and_then(|f| f.header()).map(|h| h.to_vec()).unwrap_or_default();
-                // Pad past the limit so the pipeline sees it as too large.
-                h.resize(cfg.limits.max_message_bytes as usize + 1, b' ');
-                h
+                // Too large to hold: stream it in chunks only to hash it (the record
+                // carries the hash of the bytes the server holds), keep the header.
+                let (head, sha, body_sha) = stream_hash(s, uid).await?;
+                let p = pipeline.clone();
+                let out = tokio::task::spawn_blocking(move || p.ingest_oversized(&head, &sha, &body_sha, u64::from(size), Some(&src), received_at))
+                    .await
+                    .context("Pipeline task")??;
+                tracing::info!(uid, disposition = out.disposition.as_str(), "Oversized message recorded");
+                if out.disposition == Disposition::Quarantine {
+                    to_quarantine.push(uid);
+                } else {
+                    to_processed.push(uid);
+                }
+                continue;
             } else {
                 let f: Vec<_> =
                     bounded("UID FETCH", async { Ok(s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await?) }).await?;
@@ -292,6 +299,49 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
         }
     }
     Ok(stats)
+}
+
+/// Size of the partial FETCHes that hash an oversized message: memory stays bounded.
+const HASH_CHUNK: usize = 4 << 20;
+
+/// Streams a message with partial FETCHes: (its header, SHA-256 of all of it,
+/// SHA-256 of its body).
+async fn stream_hash(s: &mut ImapSession, uid: u32) -> Result<(Vec<u8>, String, String)> {
+    use sha2::{Digest, Sha256};
+    let mut all = Sha256::new();
+    let mut body = Sha256::new();
+    let mut head: Option<Vec<u8>> = None;
+    let mut first = Vec::new();
+    let mut offset = 0usize;
+    loop {
+        let q = format!("(UID BODY.PEEK[]<{offset}.{HASH_CHUNK}>)");
+        let f: Vec<_> = bounded("UID FETCH", async { Ok(s.uid_fetch(uid.to_string(), &q).await?.try_collect::<Vec<_>>().await?) }).await?;
+        let chunk = f.first().and_then(|f| f.body()).map(|b| b.to_vec()).unwrap_or_default();
+        all.update(&chunk);
+        match &head {
+            Some(_) => body.update(&chunk),
+            None => {
+                first.extend_from_slice(&chunk);
+                let rest = crate::mime::body_of(&first).len();
+                if rest < first.len() || chunk.len() < HASH_CHUNK {
+                    let split = first.len() - rest;
+                    body.update(&first[split..]);
+                    head = Some(first[..split].to_vec());
+                    first = Vec::new();
+                } else if first.len() > 8 * HASH_CHUNK {
+                    // No header end in 32 MiB: treat it all as header-less body.
+                    body.update(&first);
+                    head = Some(Vec::new());
+                    first = Vec::new();
+                }
+            }
+        }
+        offset += chunk.len();
+        if chunk.len() < HASH_CHUNK {
+            break;
+        }
+    }
+    Ok((head.unwrap_or_default(), hex::encode(all.finalize()), hex::encode(body.finalize())))
 }
 
 /// Whether the server offers IDLE.
