@@ -393,8 +393,14 @@ impl Pipeline {
                     }
                 }
                 match dec {
-                    Decryption::Ok { plaintext, verification } => {
+                    Decryption::Ok { plaintext, mut verification } => {
                         let inner = mime::parse_inner(&plaintext);
+                        // Signed, then encrypted (RFC 3156 6.1): the signature is inside.
+                        if let (Verdict::None, Some((signed, sig))) = (verification.verdict, &inner.signed) {
+                            let mut all: Vec<Cert> = certs.clone();
+                            all.extend(inner.keys.iter().flat_map(|k| pgp::parse_certs(k)));
+                            verification = pgp::verify_detached(signed, sig, &all, sys_now);
+                        }
                         if inner.depth > cfg.limits.max_mime_depth {
                             return self.quarantine(ctx, "mime-depth", true, &env, Some(raw), "inner MIME too deep");
                         }

@@ -304,3 +304,50 @@ fn check_catches_a_broken_ack_template() {
     let out = Command::new(bin()).arg("--config").arg(&cfg).arg("check").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// RFC 3156 6.1 "signed, then encrypted": a multipart/signed inside the encryption,
+/// as some clients send; the inner signature is verified.
+#[test]
+fn signed_then_encrypted_report_verifies_the_inner_signature() {
+    use base64::Engine;
+    let d = tempdir("cli");
+    let cfg = write_config(d.path(), "");
+    let alice = Gpg::new("Alice <alice@reporter.test>");
+    alice.import(&d.path().join("keys/intake.pub.asc"));
+    let intake_fpr = {
+        let out = alice.run(&["--with-colons", "--list-keys", "security@intake.test"]);
+        String::from_utf8_lossy(&out.stdout).lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_owned()
+    };
+    let part = "Content-Type: text/plain; charset=utf-8\r\n\r\nTitle: Signed then encrypted\r\nThe report body.";
+    let sig = alice.detach_sign(part.as_bytes());
+    let inner = format!(
+        "Content-Type: multipart/signed; micalg=pgp-sha256; protocol=\"application/pgp-signature\"; boundary=\"sig-boundary-42\"\r\n\r\n--sig-boundary-42\r\n{part}\r\n--sig-boundary-42\r\n\
+         Content-Type: application/pgp-signature\r\n\r\n{}\r\n--sig-boundary-42--\r\n",
+        String::from_utf8_lossy(&sig).replace('\n', "\r\n")
+    );
+    let ct = alice.encrypt_only(inner.as_bytes(), &intake_fpr);
+    let kd = base64::engine::general_purpose::STANDARD.encode(alice.export_binary());
+    let msg = format!(
+        "From: alice@reporter.test\r\nTo: security@intake.test\r\nSubject: ...\r\nMessage-ID: <ste-1@reporter.test>\r\n\
+         Autocrypt: addr=alice@reporter.test; keydata={kd}\r\n\
+         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"enc-boundary-42\"\r\n\r\n\
+         --enc-boundary-42\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--enc-boundary-42\r\nContent-Type: application/octet-stream\r\n\r\n{}\r\n--enc-boundary-42--\r\n",
+        String::from_utf8_lossy(&ct).replace('\n', "\r\n")
+    );
+    let f = d.path().join("ste.eml");
+    std::fs::write(&f, &msg).unwrap();
+    let out = Command::new(bin()).arg("--config").arg(&cfg).arg("ingest").arg(&f).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !said.starts_with("case ") {
+        let qid = said.split_whitespace().nth(1).unwrap();
+        let q = Command::new(bin()).arg("--config").arg(&cfg).args(["quarantine", "show", qid]).output().unwrap();
+        panic!("{said}: {}", String::from_utf8_lossy(&q.stdout));
+    }
+    let id = said.split_whitespace().nth(1).unwrap().to_owned();
+    let c: serde_json::Value =
+        serde_json::from_slice(&Command::new(bin()).arg("--config").arg(&cfg).args(["case", "show", &id, "--json"]).output().unwrap().stdout).unwrap();
+    assert_eq!(c["encrypted"], true);
+    assert_eq!(c["signature"], "good", "{c:#}");
+    assert_eq!(c["messages"][0]["signer_fingerprint"], alice.fpr.as_str());
+    assert_eq!(c["title"], "Signed then encrypted");
+}

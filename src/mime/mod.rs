@@ -429,6 +429,9 @@ pub struct Inner {
     pub keys: Vec<Vec<u8>>,
     pub depth: u32,
     pub warnings: Vec<String>,
+    /// RFC 3156 6.1 "signed, then encrypted": the inner multipart/signed's signed
+    /// bytes and signature, to verify after decryption.
+    pub signed: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Parses decrypted plaintext: a MIME entity (PGP/MIME) or bare text (inline PGP).
@@ -444,13 +447,15 @@ pub fn parse_inner(plaintext: &[u8]) -> Inner {
     let mut p = parse(plaintext);
     let subject = Some(p.envelope.subject.clone()).filter(|s| !s.is_empty());
     // Signed inside encrypted: the content is the signed part.
-    if let Form::Signed { signed, .. } = &p.form {
+    let mut signed_pair = None;
+    if let Form::Signed { signed, signature } = &p.form {
         let again = parse(signed);
         p.text = again.text;
         p.attachments = again.attachments;
         p.keys.extend(again.keys);
+        signed_pair = Some((signed.clone(), signature.clone()));
     }
-    Inner { subject, text: p.text, attachments: p.attachments, keys: p.keys, depth: p.depth, warnings: p.warnings }
+    Inner { subject, text: p.text, attachments: p.attachments, keys: p.keys, depth: p.depth, warnings: p.warnings, signed: signed_pair }
 }
 
 /// Bytes to text: UTF-8, else Latin-1 (every byte maps to a char, nothing is lost).

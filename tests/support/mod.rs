@@ -196,6 +196,20 @@ impl Gpg {
         out.stdout
     }
 
+    /// `gpg --detach-sign --armor` (SHA-256) of `data`.
+    pub fn detach_sign(&self, data: &[u8]) -> Vec<u8> {
+        let f = self.home.path().join(format!("ds-{}", rand_tag()));
+        std::fs::write(&f, data).unwrap();
+        run_ok(self.cmd().args(["--armor", "--detach-sign", "--digest-algo", "SHA256", "--local-user", &self.fpr, "--output", "-"]).arg(&f)).stdout
+    }
+
+    /// `gpg --encrypt --armor` (no signature) of `data` to `recipient`.
+    pub fn encrypt_only(&self, data: &[u8], recipient: &str) -> Vec<u8> {
+        let f = self.home.path().join(format!("eo-{}", rand_tag()));
+        std::fs::write(&f, data).unwrap();
+        run_ok(self.cmd().args(["--trust-model", "always", "--armor", "--encrypt", "--recipient", recipient, "--output", "-"]).arg(&f)).stdout
+    }
+
     /// `gpg --decrypt`: (plaintext, status lines).
     pub fn decrypt(&self, data: &[u8]) -> (Vec<u8>, String) {
         let f = self.home.path().join(format!("ct-{}", rand_tag()));
