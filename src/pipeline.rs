@@ -197,7 +197,7 @@ impl Pipeline {
             received_at,
             source,
         };
-        drop(_guard);
+        // The lock stays held through the write: quarantine() itself does not lock.
         self.quarantine(ctx, "too-large", false, &env, None, &format!("{size} bytes > limits.max_message_bytes; not downloaded"))
     }
 
@@ -212,7 +212,7 @@ impl Pipeline {
         tracing::error!(sha256 = %sha, "Internal failure on a message; quarantined as malformed");
         let ctx = Commit { batch: Batch::default(), key, sha, from: String::new(), received_at, source };
         let env = mime::Envelope::default();
-        drop(_guard);
+        // The lock stays held through the write: quarantine() itself does not lock.
         self.quarantine(ctx, "malformed", false, &env, Some(raw), "internal failure while parsing (panic); kept for analysis")
     }
 
@@ -228,6 +228,7 @@ impl Pipeline {
         if out.disposition != Disposition::Quarantine {
             // Resolved: the entry leaves the quarantine list (the mail record now says
             // where the message went). The IMAP copy stays in the quarantine folder.
+            let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
             let mut b = Batch::default();
             b.remove_quarantine(qid);
             self.store.commit(b)?;
