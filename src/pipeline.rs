@@ -227,10 +227,11 @@ impl Pipeline {
             .map_err(|_| anyhow::anyhow!("internal failure while parsing {qid} (panic); it stays quarantined"))??;
         if out.disposition != Disposition::Quarantine {
             // Resolved: the entry leaves the quarantine list (the mail record now says
-            // where the message went). The IMAP copy stays in the quarantine folder.
+            // where the message went); intake moves the IMAP copy to processed.
             let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
             let mut b = Batch::default();
             b.remove_quarantine(qid);
+            b.put_resolved(&q.message_id);
             self.store.commit(b)?;
         }
         Ok(out)

@@ -528,3 +528,29 @@ fn oversized_message_is_hashed_in_chunks_and_quarantined() {
     assert_eq!(stack.count("security@intake.test", "INBOX"), 0);
     assert_eq!(dep.json(&["case", "list", "--json"]), serde_json::json!([]));
 }
+
+/// Encrypted to a key the intake lacks: quarantined (IMAP copy in the quarantine
+/// folder). After the key is added, `quarantine retry` opens the case and the next pass
+/// moves the IMAP copy to the processed folder.
+#[test]
+fn quarantine_retry_after_key_rotation_moves_the_imap_copy() {
+    let stack = MailStack::start();
+    let team = Gpg::new("Team Member <carol@team.test>");
+    let dep = Deployment::new(&stack, &[&team], "");
+    stack.deliver("security@intake.test", &std::fs::read(repo().join("fixtures/pgpmime/encrypted-unsigned.eml")).unwrap());
+    dep.run_ok(&["run", "--once"]);
+    let q = dep.json(&["quarantine", "list", "--json"]);
+    assert_eq!(q[0]["reason"], "no-key");
+    assert_eq!(stack.count("security@intake.test", "Quarantine"), 1);
+    // The old key joins the key file (rotation), then the message is retried.
+    let key = dep.dir.path().join("keys/intake.key.asc");
+    let mut both = std::fs::read(&key).unwrap();
+    both.extend(std::fs::read(repo().join("keys/test-intake.key.asc")).unwrap());
+    std::fs::write(&key, both).unwrap();
+    let out = dep.run_ok(&["quarantine", "retry", q[0]["id"].as_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": case SEC-"));
+    dep.run_ok(&["run", "--once"]);
+    assert_eq!(stack.count("security@intake.test", "Quarantine"), 0);
+    assert_eq!(stack.count("security@intake.test", "Processed"), 1);
+    assert_eq!(dep.json(&["quarantine", "list", "--json"]), serde_json::json!([]));
+}

@@ -210,6 +210,7 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
     uids.sort_unstable();
     let mut stats = PassStats { seen: uids.len(), ..Default::default() };
     if uids.is_empty() {
+        move_resolved(s, pipeline).await?;
         return Ok(stats);
     }
     ensure_folder(s, &cfg.imap.processed_folder).await?;
@@ -298,7 +299,39 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
             stats.moved += uids.len();
         }
     }
+    move_resolved(s, pipeline).await?;
     Ok(stats)
+}
+
+/// Moves the IMAP copies of messages that `quarantine retry` resolved from the
+/// quarantine folder to the processed folder (found by Message-ID; a message without
+/// one stays where it is, its record says where it went).
+async fn move_resolved(s: &mut ImapSession, pipeline: &Pipeline) -> Result<usize> {
+    let keys = pipeline.store.resolved()?;
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let cfg = &pipeline.cfg;
+    bounded("SELECT", async { Ok(s.select(&cfg.imap.quarantine_folder).await?) }).await?;
+    let mut moved = 0;
+    for key in keys {
+        if let Some(mid) = crate::mime::clean_msgid(&key).filter(|k| !k.starts_with("sha256:")) {
+            let q = format!("HEADER Message-ID \"{mid}\"");
+            let uids: Vec<u32> = bounded("UID SEARCH", async { Ok(s.uid_search(&q).await?) }).await?.into_iter().collect();
+            if !uids.is_empty() {
+                let set = uids.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
+                bounded("UID MOVE", async { Ok(s.uid_mv(&set, &cfg.imap.processed_folder).await?) }).await?;
+                moved += uids.len();
+            }
+        }
+        let mut b = crate::store::Batch::default();
+        b.remove_resolved(&key);
+        pipeline.store.commit(b)?;
+    }
+    if moved > 0 {
+        tracing::info!(moved, "Moved retried messages out of the quarantine folder");
+    }
+    Ok(moved)
 }
 
 /// Size of the partial FETCHes that hash an oversized message: memory stays bounded.

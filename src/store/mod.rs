@@ -16,6 +16,7 @@
 //! - `cert/<address>` -> armored reporter cert with its source
 //! - `log/<case id>/<n:08>` -> LogEntry (append-only audit log)
 //! - `rem/<case id>/<reminder key>` -> empty (an SLA reminder sent once)
+//! - `qmove/<message key>` -> empty (retried out of quarantine; IMAP copy to move)
 //! - `uidv/<mailbox>` -> u32 big endian, the UIDVALIDITY last seen
 //! - `seq/<prefix>-<year>` -> u64 big endian, the last case number used
 
@@ -175,6 +176,14 @@ impl Batch {
     pub fn remove_quarantine(&mut self, qid: &str) {
         self.ops.push((format!("quar/{qid}").into_bytes(), None));
         self.ops.push((format!("qraw/{qid}").into_bytes(), None));
+    }
+    /// Marks a message as resolved by `quarantine retry`: intake moves its IMAP copy
+    /// out of the quarantine folder.
+    pub fn put_resolved(&mut self, message_key: &str) {
+        self.ops.push((format!("qmove/{message_key}").into_bytes(), Some(Vec::new())));
+    }
+    pub fn remove_resolved(&mut self, message_key: &str) {
+        self.ops.push((format!("qmove/{message_key}").into_bytes(), None));
     }
     /// Remembers a mailbox's UIDVALIDITY (to notice when the server resets UIDs).
     pub fn put_uidvalidity(&mut self, mailbox: &str, v: u32) {
@@ -372,6 +381,16 @@ impl Store {
 
     pub fn log_len(&self, case_id: &str) -> Result<u64> {
         Ok(self.db.scan_prefix(format!("log/{case_id}/").as_bytes()).count() as u64)
+    }
+
+    /// Messages retried out of quarantine whose IMAP copy still waits to be moved.
+    pub fn resolved(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(b"qmove/") {
+            let (k, _) = item?;
+            out.push(String::from_utf8_lossy(&k[6..]).into_owned());
+        }
+        Ok(out)
     }
 
     /// The UIDVALIDITY last seen for a mailbox.
