@@ -66,9 +66,20 @@ impl MailStack {
         self.env[key].parse().unwrap()
     }
 
+    /// Submits `message` through Postfix. A submission that fails is tried again a
+    /// few times (a loaded machine can make Postfix's smtpd slow to start); the test's
+    /// input must arrive, and what secintake does with it is what is under test.
     pub fn send(&self, from: &str, to: &str, message: &[u8]) {
         let f = self.dir.path().join(format!("send-{}.eml", rand_tag()));
         std::fs::write(&f, message).unwrap();
+        for attempt in 1..=3 {
+            let out = self.script().arg("send").arg(self.dir.path()).arg(from).arg(to).arg(&f).output().unwrap();
+            if out.status.success() {
+                return;
+            }
+            eprintln!("mailstack send attempt {attempt} failed: {}", String::from_utf8_lossy(&out.stderr));
+            std::thread::sleep(Duration::from_secs(1));
+        }
         run_ok(self.script().arg("send").arg(self.dir.path()).arg(from).arg(to).arg(&f));
     }
 
