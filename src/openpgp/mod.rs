@@ -238,13 +238,7 @@ impl IntakeKeys {
         now: SystemTime,
     ) -> Decryption {
         let p = policy();
-        let helper = Helper {
-            keys: self,
-            signer_certs,
-            verification: Verification::none(),
-            recipients: Vec::new(),
-            no_key: false,
-        };
+        let helper = Helper { keys: self, checker: Checker { certs: signer_certs, verification: Verification::none() } };
         let builder = match DecryptorBuilder::from_bytes(ciphertext) {
             Ok(b) => b,
             Err(e) => return Decryption::Failed(format!("not an OpenPGP message: {e}")),
@@ -258,22 +252,13 @@ impl IntakeKeys {
                 return Decryption::Failed(format!("{e:#}"));
             }
         };
-        let mut plaintext = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match dec.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if plaintext.len() as u64 + n as u64 > max_plaintext {
-                        return Decryption::TooLarge;
-                    }
-                    plaintext.extend_from_slice(&buf[..n]);
-                }
-                Err(e) => return Decryption::Failed(format!("decryption failed: {e}")),
-            }
-        }
+        let plaintext = match read_capped(&mut dec, max_plaintext) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Decryption::TooLarge,
+            Err(e) => return Decryption::Failed(format!("decryption failed: {e}")),
+        };
         let helper = dec.into_helper();
-        Decryption::Ok { plaintext, verification: helper.verification }
+        Decryption::Ok { plaintext, verification: helper.checker.verification }
     }
 
     /// Like [`Self::decrypt`], but first tells apart "no key" from other failures by
@@ -309,6 +294,23 @@ impl IntakeKeys {
                     c.keys().any(|k| k.key().keyid().to_hex() == *r || k.key().fingerprint().to_hex() == *r)
                 })
         })
+    }
+}
+
+/// Reads everything, stopping as soon as more than `max` bytes came out (`Ok(None)`):
+/// a compression bomb costs at most the cap.
+fn read_capped(r: &mut impl Read, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(Some(out));
+        }
+        if out.len() as u64 + n as u64 > max {
+            return Ok(None);
+        }
+        out.extend_from_slice(&buf[..n]);
     }
 }
 
@@ -365,38 +367,19 @@ fn unlock(cert: Cert, passphrase: Option<&str>) -> Result<Cert> {
     Ok(cert)
 }
 
+/// Decrypts with the intake keys; verification is the [`Checker`]'s.
 struct Helper<'a> {
     keys: &'a IntakeKeys,
-    signer_certs: &'a [Cert],
-    verification: Verification,
-    recipients: Vec<String>,
-    no_key: bool,
+    checker: Checker<'a>,
 }
 
 impl VerificationHelper for Helper<'_> {
     fn get_certs(&mut self, ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
-        Ok(self
-            .signer_certs
-            .iter()
-            .filter(|c| c.keys().any(|k| ids.iter().any(|id| id.aliases(k.key().key_handle()))))
-            .cloned()
-            .collect())
+        self.checker.get_certs(ids)
     }
 
     fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
-        // Intake accepts unsigned and badly signed mail: the verdict is recorded, the
-        // report is kept.
-        for layer in structure.into_iter() {
-            if let MessageLayer::SignatureGroup { results } = layer {
-                for r in results {
-                    let v = verification_of(&r);
-                    if rank(v.verdict) > rank(self.verification.verdict) {
-                        self.verification = v;
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.checker.check(structure)
     }
 }
 
@@ -449,9 +432,6 @@ impl DecryptionHelper for Helper<'_> {
         decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
     ) -> openpgp::Result<Option<Cert>> {
         let p = policy();
-        for pkesk in pkesks {
-            self.recipients.push(pkesk.recipient().map(|h| h.to_hex()).unwrap_or_else(|| "*".into()));
-        }
         // Decryption must not depend on the key's validity now: a report encrypted
         // to a key that has since expired is still ours to read.
         for cert in &self.keys.certs {
@@ -471,7 +451,6 @@ impl DecryptionHelper for Helper<'_> {
                 }
             }
         }
-        self.no_key = true;
         Err(anyhow!("no intake key decrypts this message"))
     }
 }
@@ -486,22 +465,9 @@ pub fn verify_inline(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -
 fn verify_inline_inner(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -> Option<(Vec<u8>, Verification)> {
     use openpgp::parse::stream::VerifierBuilder;
     let p = policy();
-    let helper = VHelper { certs, verification: Verification::none() };
+    let helper = Checker { certs, verification: Verification::none() };
     let mut v = VerifierBuilder::from_bytes(signed).ok()?.with_policy(&p, now, helper).ok()?;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match v.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if out.len() as u64 + n as u64 > max {
-                    return None;
-                }
-                out.extend_from_slice(&buf[..n]);
-            }
-            Err(_) => return None,
-        }
-    }
+    let out = read_capped(&mut v, max).ok()??;
     Some((out, v.into_helper().verification))
 }
 
@@ -513,7 +479,7 @@ pub fn verify_detached(data: &[u8], signature: &[u8], certs: &[Cert], now: Syste
 
 fn verify_detached_inner(data: &[u8], signature: &[u8], certs: &[Cert], now: SystemTime) -> Verification {
     let p = policy();
-    let helper = VHelper { certs, verification: Verification::none() };
+    let helper = Checker { certs, verification: Verification::none() };
     let Ok(builder) = DetachedVerifierBuilder::from_bytes(signature) else {
         return Verification { verdict: Verdict::Bad, signer: None };
     };
@@ -527,12 +493,15 @@ fn verify_detached_inner(data: &[u8], signature: &[u8], certs: &[Cert], now: Sys
     v.into_helper().verification
 }
 
-struct VHelper<'a> {
+/// Verifies signatures against the certs it was given and keeps the best verdict.
+/// Intake accepts unsigned and badly signed mail: the verdict is recorded, the report
+/// is kept, so `check` never fails.
+struct Checker<'a> {
     certs: &'a [Cert],
     verification: Verification,
 }
 
-impl VerificationHelper for VHelper<'_> {
+impl VerificationHelper for Checker<'_> {
     fn get_certs(&mut self, ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
         Ok(self
             .certs
@@ -541,6 +510,7 @@ impl VerificationHelper for VHelper<'_> {
             .cloned()
             .collect())
     }
+
     fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
         for layer in structure.into_iter() {
             if let MessageLayer::SignatureGroup { results } = layer {
