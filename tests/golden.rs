@@ -4,6 +4,8 @@
 //! accepts the new output (review the diff first). Each fixture also runs with LF line
 //! endings and must reach the same conclusions.
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,24 +49,6 @@ fn deployment(dir: &Path) -> (Arc<Config>, Store) {
     let cfg = Arc::new(Config::parse(&text, &dir.join("secintake.toml")).unwrap());
     let store = Store::open(&cfg.store_path).unwrap();
     (cfg, store)
-}
-
-fn fixtures() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for dir in std::fs::read_dir(repo().join("fixtures")).unwrap() {
-        let dir = dir.unwrap().path();
-        if !dir.is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(&dir).unwrap() {
-            let f = f.unwrap().path();
-            if f.extension().and_then(|e| e.to_str()) == Some("eml") {
-                out.push(f);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Runs one fixture (after the set-up its folder needs) and returns the golden JSON.
@@ -137,7 +121,7 @@ fn conclusions(v: &Value) -> Value {
 fn every_fixture_matches_its_golden_json_in_crlf_and_lf() {
     let bless = std::env::var_os("SECINTAKE_BLESS").is_some();
     let mut failures = Vec::new();
-    let all = fixtures();
+    let all = support::fixture_files();
     let tmp = tempfile::tempdir().unwrap();
     let (cfg, store) = deployment(tmp.path());
     let template = Pipeline::load(cfg, store).unwrap();

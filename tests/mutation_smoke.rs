@@ -3,6 +3,8 @@
 //! every test pass, so a panic on hostile input is caught without cargo-fuzz;
 //! `fuzz/` holds the coverage-guided target for longer runs.
 
+mod support;
+
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -15,18 +17,7 @@ fn repo() -> PathBuf {
 #[test]
 fn mutated_fixtures_never_panic() {
     let keys = IntakeKeys::from_bytes(&std::fs::read(repo().join("keys/test-intake.key.asc")).unwrap(), None).unwrap();
-    let mut seeds = Vec::new();
-    for dir in std::fs::read_dir(repo().join("fixtures")).unwrap() {
-        let dir = dir.unwrap().path();
-        if dir.is_dir() {
-            for f in std::fs::read_dir(&dir).unwrap() {
-                let f = f.unwrap().path();
-                if f.extension().and_then(|e| e.to_str()) == Some("eml") {
-                    seeds.push(std::fs::read(&f).unwrap());
-                }
-            }
-        }
-    }
+    let seeds: Vec<Vec<u8>> = support::fixture_files().iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert!(seeds.len() > 20);
     let mut rng: u64 = 0x2545F4914F6CDD1D;
     let mut next = || {
