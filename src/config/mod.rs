@@ -268,7 +268,10 @@ impl Config {
         let team_list_address = r.address("team.list_address").unwrap_or_default();
 
         let policy = Policy {
-            project: r.string("policy.project", None).unwrap_or_default(),
+            // Optional: without it the wording names the intake address's domain.
+            project: r.string_opt("policy.project").unwrap_or_else(|| {
+                intake.address.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_else(|| "the project".into())
+            }),
             ack_within: r.duration("policy.ack_within", "24h"),
             update_within: r.duration("policy.update_within", "7d"),
             disclosure_after: r.duration("policy.disclosure_after", "90d"),
@@ -724,6 +727,34 @@ x = 1
         ] {
             assert!(all.contains(&format!("{key}:")), "{key} missing from:\n{all}");
         }
+    }
+
+    #[test]
+    fn policy_defaults_follow_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["pw", "key.asc"] {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+            std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        std::fs::create_dir(dir.path().join("team")).unwrap();
+        let text = "[intake]\naddress = \"security@example.org\"\n[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword_file = \"pw\"\n\
+                    [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"key.asc\"\nteam_certs = \"team\"\n[team]\nlist_address = \"t@example.org\"\n";
+        let c = Config::parse(text, &dir.path().join("c.toml")).unwrap();
+        assert_eq!(c.policy.project, "example.org");
+        assert_eq!(c.policy.ack_within, Duration::from_secs(24 * 3600));
+        assert_eq!(c.policy.update_within, Duration::from_secs(7 * 86400));
+        assert_eq!(c.policy.disclosure_after, Duration::from_secs(90 * 86400));
+        assert_eq!(c.intake.case_prefix, "SEC");
+        assert_eq!(c.imap.mailbox, "INBOX");
+        assert!(c.imap.idle);
+        assert_eq!(c.imap.poll_interval, Duration::from_secs(60));
+        assert_eq!(c.imap.port, 143);
+        assert_eq!(c.limits.max_message_bytes, 50 << 20);
+        assert_eq!(c.limits.max_plaintext_bytes, 200 << 20);
+        assert_eq!(c.limits.max_mime_depth, 32);
+        assert_eq!(c.limits.acks_per_address_per_hour, 5);
+        assert_eq!(c.limits.acks_per_hour, 200);
     }
 
     #[test]
