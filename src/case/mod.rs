@@ -390,14 +390,7 @@ mod tests {
 
     #[test]
     fn due_dates_count_from_arrival() {
-        let p = crate::config::Policy {
-            project: "x".into(),
-            ack_within: std::time::Duration::from_secs(24 * 3600),
-            update_within: std::time::Duration::from_secs(7 * 86400),
-            disclosure_after: std::time::Duration::from_secs(90 * 86400),
-            url: None,
-            security_txt_url: None,
-        };
+        let p = crate::config::Policy::for_tests();
         let t = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
         let d = Due::from_policy(t, &p);
         assert_eq!(rfc3339(&d.ack), "2026-01-02T00:00:00Z");

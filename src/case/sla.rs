@@ -73,14 +73,7 @@ mod tests {
     use crate::openpgp::Verdict;
 
     fn case(received: DateTime<Utc>) -> Case {
-        let p = crate::config::Policy {
-            project: "x".into(),
-            ack_within: std::time::Duration::from_secs(24 * 3600),
-            update_within: std::time::Duration::from_secs(7 * 86400),
-            disclosure_after: std::time::Duration::from_secs(90 * 86400),
-            url: None,
-            security_txt_url: None,
-        };
+        let p = crate::config::Policy::for_tests();
         Case {
             id: "SEC-2026-0001".into(),
             status: Status::New,

@@ -128,6 +128,21 @@ pub struct Policy {
     pub security_txt_url: Option<String>,
 }
 
+#[cfg(test)]
+impl Policy {
+    /// The contract's default promises (24 h, 7 d, 90 d), for unit tests.
+    pub fn for_tests() -> Policy {
+        Policy {
+            project: "Project".into(),
+            ack_within: Duration::from_secs(24 * 3600),
+            update_within: Duration::from_secs(7 * 86400),
+            disclosure_after: Duration::from_secs(90 * 86400),
+            url: None,
+            security_txt_url: None,
+        }
+    }
+}
+
 /// `[limits]`: what hostile input may cost us.
 #[derive(Clone, Debug)]
 pub struct Limits {

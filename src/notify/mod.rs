@@ -5,7 +5,6 @@
 //! quote); it carries only ids, times, hashes and dates.
 
 use crate::case::{Case, rfc3339};
-use crate::config::Config;
 
 /// The built-in acknowledgement template (plain language; an admin may override it
 /// with `ack.txt` in `[templates] dir`).
@@ -114,12 +113,6 @@ fn sample_context(encrypted: bool) -> serde_json::Value {
     v
 }
 
-/// The acknowledgement with the built-in template (tests, tools).
-pub fn ack_text(case: &Case, cfg: &Config, message_sha256: &str, intake_fpr: &str, encrypted: bool) -> String {
-    let ctx = ack_context(case, &cfg.policy.project, message_sha256, intake_fpr, encrypted);
-    render(DEFAULT_ACK, &ctx).unwrap_or_default()
-}
-
 /// The team summary body (always encrypted).
 pub fn summary_text(case: &Case, message_sha256: &str, warnings: &[String]) -> String {
     let mut t = String::new();
@@ -186,6 +179,7 @@ pub fn summary_text(case: &Case, message_sha256: &str, warnings: &[String]) -> S
 mod tests {
     use super::*;
     use crate::case::*;
+    use crate::config::Config;
     use crate::openpgp::Verdict;
     use chrono::Utc;
 
@@ -248,10 +242,11 @@ mod tests {
             fixed_versions: vec![],
             waiting_on_reporter: false,
         };
-        let t = ack_text(&case, &cfg, "ff", "FPR", false);
+        let builtin = Templates::load(None).unwrap();
+        let t = builtin.ack(&case, &cfg.policy.project, "ff", "FPR", false);
         assert!(!t.contains("RCE") && !t.contains("exploit-parser") && !t.contains("secret parser"));
         assert!(t.contains("SEC-2026-0001") && t.contains("ff") && t.contains("FPR"));
-        let t = ack_text(&case, &cfg, "ff", "FPR", true);
+        let t = builtin.ack(&case, &cfg.policy.project, "ff", "FPR", true);
         assert!(t.contains("RCE in the secret parser") && t.contains("exploit-parser.py"));
         // An admin template that asks for the title cannot get it unencrypted.
         let dir = tempfile::tempdir().unwrap();

@@ -26,8 +26,6 @@ use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Sig
 use openpgp::types::SymmetricAlgorithm;
 use openpgp::{Cert, Fingerprint, KeyHandle};
 
-pub use openpgp::Cert as OpenPgpCert;
-
 /// Sequoia's standard policy: the one policy we decide with (see ARCHITECTURE.md for
 /// the legacy-algorithm stance).
 pub fn policy() -> StandardPolicy<'static> {
