@@ -20,6 +20,12 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The verification time: after every fixture key and signature was made (the
+/// interop fixtures' keys date from 2026-12-01; a signature from the future is bad).
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-12-20T00:00:00Z").unwrap().with_timezone(&Utc)
+}
+
 fn when() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-23T10:00:05Z").unwrap().with_timezone(&Utc)
 }
@@ -30,6 +36,10 @@ fn deployment(dir: &Path) -> (Arc<Config>, Store) {
     let keys = repo().join("keys");
     let mut tsk = std::fs::read(keys.join("test-intake.key.asc")).unwrap();
     tsk.extend(std::fs::read(keys.join("test-intake-protected.key.asc")).unwrap());
+    // Keys as GnuPG 2.4 (LibrePGP AEAD) and OpenPGP.js 6 (SEIPDv2) make them: the
+    // interop fixtures are encrypted to these.
+    tsk.extend(std::fs::read(keys.join("test-intake-librepgp.key.asc")).unwrap());
+    tsk.extend(std::fs::read(keys.join("test-intake-rfc9580.key.asc")).unwrap());
     let secret = dir.join("intake.key.asc");
     std::fs::write(&secret, tsk).unwrap();
     let pass = dir.join("passphrase");
@@ -62,7 +72,7 @@ fn run(template: &Pipeline, fixture: &Path, lf: bool) -> Value {
     if folder == "followup" || folder == "nonreport" {
         // These refer to case SEC-2026-0001: open it first.
         let first = std::fs::read(repo().join("fixtures/pgpmime/encrypted-signed.eml")).unwrap();
-        pipeline.ingest(&first, None, when(), when()).unwrap();
+        pipeline.ingest(&first, None, when(), now()).unwrap();
     }
     let mut raw = std::fs::read(fixture).unwrap();
     if lf {
@@ -82,7 +92,7 @@ fn run(template: &Pipeline, fixture: &Path, lf: bool) -> Value {
             }
         }
     }
-    let outcome = pipeline.ingest(&raw, None, when(), when()).unwrap();
+    let outcome = pipeline.ingest(&raw, None, when(), now()).unwrap();
     let case = outcome.case_id.as_ref().map(|id| store.case(id).unwrap().unwrap().to_json(true));
     let quarantine = outcome.quarantine_id.as_ref().map(|q| serde_json::to_value(store.quarantine(q).unwrap().unwrap()).unwrap());
     json!({

@@ -419,6 +419,10 @@ fn every_fixture_form_end_to_end_through_dovecot() {
     let keys = repo().join("keys");
     let mut tsk = std::fs::read(keys.join("test-intake.key.asc")).unwrap();
     tsk.extend(std::fs::read(keys.join("test-intake-protected.key.asc")).unwrap());
+    // Keys as GnuPG 2.4 (LibrePGP AEAD) and OpenPGP.js 6 (SEIPDv2) make them: the
+    // interop fixtures are encrypted to these.
+    tsk.extend(std::fs::read(keys.join("test-intake-librepgp.key.asc")).unwrap());
+    tsk.extend(std::fs::read(keys.join("test-intake-rfc9580.key.asc")).unwrap());
     std::fs::write(dep.dir.path().join("keys/intake.key.asc"), tsk).unwrap();
     let pass = dep.dir.path().join("pass");
     std::fs::copy(keys.join("test-intake-protected.passphrase"), &pass).unwrap();

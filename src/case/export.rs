@@ -651,6 +651,7 @@ mod tests {
                 name: "Mallory FromName".into(),
                 key_fingerprint: None,
                 key_source: None,
+                key_conflict: None,
             },
             credit: Credit { name: Some("Jane Doe".into()), anonymous: false },
             received_at: received,
@@ -671,6 +672,7 @@ mod tests {
             cve: Some("CVE-2026-12345".into()),
             fixed_versions: vec!["1.2".into()],
             waiting_on_reporter: false,
+            resend_of: Vec::new(),
         }
     }
 

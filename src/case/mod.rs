@@ -157,6 +157,19 @@ pub enum KeySource {
     Attached,
     Autocrypt,
     Keyring,
+    /// Set by the team with `secintake keys reporter set` (extension).
+    Team,
+}
+
+impl KeySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySource::Attached => "attached",
+            KeySource::Autocrypt => "autocrypt",
+            KeySource::Keyring => "keyring",
+            KeySource::Team => "team",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -167,6 +180,10 @@ pub struct Reporter {
     pub name: String,
     pub key_fingerprint: Option<String>,
     pub key_source: Option<KeySource>,
+    /// A different cert that claimed the reporter's address on a message of this case
+    /// while another was pinned (or in the keyring): shown to the team, never used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_conflict: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -190,12 +207,26 @@ pub struct Attachment {
     pub size: u64,
     pub sha256: String,
     pub content_type: String,
+    /// It arrived inside the encryption (extension; false for records made before
+    /// this field existed).
+    #[serde(default)]
+    pub encrypted: bool,
+    /// It lies inside the signed data of the message's signature (extension).
+    #[serde(default)]
+    pub signed: bool,
 }
 
 /// One message of a case: the report, then follow-ups.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CaseMessage {
     pub message_id: String,
+    /// Bare From address of this message.
+    #[serde(default)]
+    pub from: String,
+    /// Sent from another address than the case's reporter (anyone can put a case id
+    /// in a Subject): the team must not take it for the reporter's word.
+    #[serde(default)]
+    pub third_party: bool,
     #[serde(with = "ts")]
     pub received_at: DateTime<Utc>,
     pub encrypted: bool,
@@ -275,6 +306,10 @@ pub struct Case {
     /// The case waits on the reporter (pauses the update clock). Extension.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub waiting_on_reporter: bool,
+    /// Quarantine entries of earlier messages from the reporter that could not be
+    /// read (no key, decryption failure), which this report re-sends. Extension.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resend_of: Vec<String>,
 }
 
 impl Case {

@@ -78,7 +78,7 @@ mod tests {
             id: "SEC-2026-0001".into(),
             status: Status::New,
             title: "t".into(),
-            reporter: Reporter { address: "a@b.test".into(), name: String::new(), key_fingerprint: None, key_source: None },
+            reporter: Reporter { address: "a@b.test".into(), name: String::new(), key_fingerprint: None, key_source: None, key_conflict: None },
             credit: Credit::default(),
             received_at: received,
             encrypted: false,
@@ -98,6 +98,7 @@ mod tests {
             cve: None,
             fixed_versions: vec![],
             waiting_on_reporter: false,
+            resend_of: Vec::new(),
         }
     }
 

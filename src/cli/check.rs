@@ -33,6 +33,19 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
             },
             Err(e) => problems.push(format!("keys.intake_secret: cannot encrypt to the intake key: {e:#}")),
         }
+        // Every format the key advertises must open: a key never invites mail that
+        // would be quarantined.
+        for f in k.self_test_formats(SystemTime::now()) {
+            match &f.result {
+                Ok(()) => notes.push(format!("intake key {} decrypts {} (advertised)", f.key, f.format)),
+                Err(e) => problems.push(format!(
+                    "keys.intake_secret: key {} advertises {}, but this build cannot decrypt it ({e}); \
+                     re-issue its binding signatures without it (Features / Preferred AEAD subpackets), \
+                     e.g. `secintake keys generate` for a new key, or with the tool that made it",
+                    f.key, f.format
+                )),
+            }
+        }
         // check warns when the key expires within 30 days.
         let p = pgp::policy();
         if let Ok(vc) = k.certs()[0].with_policy(&p, None) {

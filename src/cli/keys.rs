@@ -47,6 +47,35 @@ pub enum KeysCmd {
     /// How to rotate the intake key without losing old reports
     #[command(after_help = "Example:\n  secintake keys rotate")]
     Rotate,
+    /// Reporter certs secintake holds (pinned on first use): list, set, forget
+    #[command(subcommand, after_help = "Example:\n  secintake keys reporter list\n  secintake keys reporter set alice@example.net alice.asc")]
+    Reporter(ReporterCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReporterCmd {
+    /// Every held reporter cert: address, fingerprint, where it came from
+    #[command(after_help = "Example:\n  secintake keys reporter list --json")]
+    List {
+        /// Print JSON: [{address, fingerprint, source}]
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pin FILE's cert for ADDRESS (replacing the held one; after checking it with the
+    /// reporter out of band)
+    #[command(after_help = "Example:\n  secintake keys reporter set alice@example.net alice.asc")]
+    Set {
+        /// The reporter's address
+        address: String,
+        /// An armored or binary cert with a valid User ID for ADDRESS (`-` for stdin)
+        file: String,
+    },
+    /// Forget the cert held for ADDRESS (the next one the reporter sends is pinned)
+    #[command(after_help = "Example:\n  secintake keys reporter forget alice@example.net")]
+    Forget {
+        /// The reporter's address
+        address: String,
+    },
 }
 
 pub fn generate(uid: &str, out: &Path) -> Result<i32> {
@@ -73,8 +102,9 @@ pub fn generate(uid: &str, out: &Path) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
+pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write) -> Result<i32> {
     match cmd {
+        KeysCmd::Reporter(r) => reporter(r, ctx, input, out),
         KeysCmd::Generate { uid, out: dir } => generate(uid, dir),
         KeysCmd::Show => {
             let keys = crate::pipeline::load_intake_keys(&ctx.cfg)?;
@@ -150,6 +180,75 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i3
             writeln!(out, "  3. point keys.intake_secret at combined.asc; secintake check; systemctl reload secintake")?;
             writeln!(out, "  4. publish the new key: secintake security-txt, secintake keys wkd --out DIR")?;
             writeln!(out, "  5. keep the old key in the file as long as reports may still be encrypted to it")?;
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// `keys reporter ...`: the team's word on reporter certs. Every change is written to
+/// the audit log of each case of that reporter.
+fn reporter(cmd: &ReporterCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write) -> Result<i32> {
+    use crate::store::{Batch, StoredCert};
+    let now = Utc::now();
+    let log = |b: &mut Batch, address: &str, action: &str, detail: String| -> Result<()> {
+        for c in ctx.store.cases()?.iter().filter(|c| c.reporter.address.eq_ignore_ascii_case(address)) {
+            let n = ctx.store.log_len(&c.id)?;
+            b.put_log(&c.id, n, &crate::case::LogEntry { at: now, who: ctx.user.clone(), action: action.into(), detail: detail.clone() });
+        }
+        Ok(())
+    };
+    match cmd {
+        ReporterCmd::List { json } => {
+            let rows = ctx.store.certs()?;
+            if *json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|(a, c)| serde_json::json!({"address": a, "fingerprint": c.fingerprint, "source": c.source.as_str()}))
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                for (a, c) in rows {
+                    writeln!(out, "{}  {}  {}", a, c.fingerprint, c.source.as_str())?;
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        ReporterCmd::Set { address, .. } => {
+            let address = address.to_ascii_lowercase();
+            if !crate::config::valid_address(&address) {
+                return Err(super::usage(format!("{address:?} is not an e-mail address")));
+            }
+            let bytes = input.unwrap_or_default();
+            let certs = pgp::parse_certs(&bytes);
+            let Some(cert) = certs.iter().find(|c| pgp::bound_to(c, &address, SystemTime::now())) else {
+                return Err(super::usage(format!(
+                    "the file holds no valid cert with a User ID for {address} ({} cert(s) found)",
+                    certs.len()
+                )));
+            };
+            let _guard = ctx.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let old = ctx.store.cert(&address)?.map(|c| c.fingerprint).unwrap_or_else(|| "none".into());
+            let fpr = cert.fingerprint().to_hex();
+            let mut b = Batch::default();
+            b.put_cert(&address, &StoredCert { fingerprint: fpr.clone(), source: crate::case::KeySource::Team, armored: pgp::armor_cert(cert)? });
+            log(&mut b, &address, "reporter-key-set", format!("{address}: {old} -> {fpr} by the team"))?;
+            ctx.store.commit(b)?;
+            tracing::info!(address = %address, fingerprint = %fpr, user = %ctx.user, "Reporter cert set by the team");
+            writeln!(out, "{address}: {fpr} pinned (was {old})")?;
+            Ok(EXIT_OK)
+        }
+        ReporterCmd::Forget { address } => {
+            let address = address.to_ascii_lowercase();
+            let _guard = ctx.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(old) = ctx.store.cert(&address)? else {
+                return Err(super::usage(format!("no cert is held for {address}")));
+            };
+            let mut b = Batch::default();
+            b.remove_cert(&address);
+            log(&mut b, &address, "reporter-key-forgotten", format!("{address}: {} forgotten by the team", old.fingerprint))?;
+            ctx.store.commit(b)?;
+            tracing::info!(address = %address, fingerprint = %old.fingerprint, user = %ctx.user, "Reporter cert forgotten by the team");
+            writeln!(out, "{address}: {} forgotten", old.fingerprint)?;
             Ok(EXIT_OK)
         }
     }

@@ -174,7 +174,7 @@ fn execute(cmd: &Command, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write
         Command::Ingest { .. } => mail::ingest(ctx, &input.unwrap_or_default(), out),
         Command::SecurityTxt => keys::security_txt(ctx, out),
         Command::Status { json } => mail::status(ctx, *json, out),
-        Command::Keys(k) => keys::execute_store(k, ctx, out),
+        Command::Keys(k) => keys::execute_store(k, ctx, input, out),
         Command::Run { .. } | Command::Check { .. } | Command::Assets { .. } => Ok(EXIT_USAGE),
     }
 }
@@ -245,6 +245,7 @@ pub async fn main(cli: Cli) -> i32 {
     // Input is read here, once, whether the daemon or this process will use it.
     let input_file: Option<String> = match &cli.command {
         Command::Ingest { file } | Command::Case(case::CaseCmd::Reply { file, .. }) => Some(file.clone()),
+        Command::Keys(keys::KeysCmd::Reporter(keys::ReporterCmd::Set { file, .. })) => Some(file.clone()),
         Command::Case(case::CaseCmd::Note { file: Some(f), .. }) => Some(f.clone()),
         Command::Case(case::CaseCmd::Note { file: None, text, .. }) if text.is_empty() => Some("-".into()),
         _ => None,

@@ -23,6 +23,9 @@ pub enum Form {
     /// An armored `PGP MESSAGE` in a text body or an encrypted attachment.
     Inline { ciphertext: Vec<u8>, before: String, after: String },
     /// RFC 3156 multipart/signed: the signed part as CRLF bytes and the signature.
+    /// When the multipart/signed is not the whole message (a signed part inside a
+    /// multipart/mixed), `Parsed::text` and `Parsed::attachments` hold only what lies
+    /// outside it: content the signature does not cover.
     Signed { signed: Vec<u8>, signature: Vec<u8> },
     /// A cleartext-signed block (`BEGIN PGP SIGNED MESSAGE`) in a text body.
     Cleartext { armored: Vec<u8>, before: String, after: String },
@@ -248,29 +251,22 @@ pub fn parse(raw: &[u8]) -> Parsed {
             Some(p) => parsed.form = Form::PgpMime { ciphertext: p.contents().to_vec() },
             None => parsed.warnings.push("multipart/encrypted without an encrypted part".into()),
         }
-    } else if root_type == "multipart/signed"
-        && root_ct
-            .and_then(|c| c.attribute("protocol"))
-            .map(|p| p.eq_ignore_ascii_case("application/pgp-signature"))
-            .unwrap_or(false)
-    {
-        let children = msg.root_part().sub_parts().unwrap_or(&[]);
-        if let (Some(a), Some(b)) = (
-            children.first().and_then(|id| msg.parts.get(*id as usize)),
-            children.get(1).and_then(|id| msg.parts.get(*id as usize)),
-        ) {
-            let start = a.raw_header_offset() as usize;
-            let end = a.raw_end_offset() as usize;
-            if start <= end && end <= raw.len() {
-                let signed = to_crlf(strip_final_newline(&raw[start..end]));
-                parsed.form = Form::Signed { signed, signature: b.contents().to_vec() };
+    }
+    // multipart/signed: the whole message, or (partly signed mail) the first one inside
+    // it; what lies outside is collected below and is not covered by the signature.
+    let mut skip = std::collections::HashSet::new();
+    if matches!(parsed.form, Form::Plain) {
+        if let Some(id) = first_pgp_signed(&msg) {
+            if let Some((signed, signature)) = signed_pair(&msg, id) {
+                skip = descendants(&msg, id);
+                parsed.form = Form::Signed { signed, signature };
             }
         }
     }
 
     // Bodies and attachments (for plain or signed mail; encrypted mail's parts are
     // read after decryption).
-    collect_content(&msg, &mut parsed);
+    collect_content(&msg, &mut parsed, &skip);
     if matches!(parsed.form, Form::Plain) {
         if let Some((before, armor, after)) = find_armor(&parsed.text) {
             parsed.form = Form::Inline { ciphertext: armor.into_bytes(), before, after };
@@ -284,7 +280,107 @@ pub fn parse(raw: &[u8]) -> Parsed {
     parsed
 }
 
-fn is_encrypted_attachment(a: &Part) -> bool {
+fn is_pgp_signed(p: &MessagePart) -> bool {
+    ctype_of(p) == "multipart/signed"
+        && p.content_type()
+            .and_then(|c| c.attribute("protocol"))
+            .map(|v| v.eq_ignore_ascii_case("application/pgp-signature"))
+            .unwrap_or(false)
+}
+
+/// The first RFC 3156 multipart/signed part, depth first from the root.
+fn first_pgp_signed(msg: &Message) -> Option<usize> {
+    let mut stack = vec![0usize];
+    let mut seen = 0;
+    while let Some(id) = stack.pop() {
+        seen += 1;
+        if seen > 10_000 {
+            return None;
+        }
+        let p = msg.parts.get(id)?;
+        if is_pgp_signed(p) {
+            return Some(id);
+        }
+        if let PartType::Multipart(children) = &p.body {
+            stack.extend(children.iter().rev().map(|c| *c as usize));
+        }
+    }
+    None
+}
+
+/// Every part below `id`, and `id` itself.
+fn descendants(msg: &Message, id: usize) -> std::collections::HashSet<usize> {
+    let mut out = std::collections::HashSet::new();
+    let mut stack = vec![id];
+    while let Some(i) = stack.pop() {
+        if out.len() > 100_000 || !out.insert(i) {
+            continue;
+        }
+        if let Some(PartType::Multipart(children)) = msg.parts.get(i).map(|p| &p.body) {
+            stack.extend(children.iter().map(|c| *c as usize));
+        }
+    }
+    out
+}
+
+/// The signed bytes (canonical CRLF) and the signature of the multipart/signed part
+/// `id`. The signed bytes are cut from the raw message by the part's boundary (RFC 3156
+/// §5, RFC 2046 §5.1.1), not taken from the parser's idea of the part's extent.
+fn signed_pair(msg: &Message, id: usize) -> Option<(Vec<u8>, Vec<u8>)> {
+    let part = msg.parts.get(id)?;
+    let boundary = part.content_type()?.attribute("boundary")?;
+    let raw = msg.raw_message();
+    let body = raw.get(part.raw_body_offset() as usize..)?;
+    let signed = signed_bytes(body, boundary.as_bytes())?;
+    let children = part.sub_parts()?;
+    let sig = children.get(1).and_then(|c| msg.parts.get(*c as usize))?;
+    Some((to_crlf(signed), sig.contents().to_vec()))
+}
+
+/// Whether `line` (without its line break) is a delimiter line of `boundary`:
+/// `--boundary` then only linear white space (or `--` for the close delimiter).
+fn is_delimiter(line: &[u8], boundary: &[u8]) -> bool {
+    let Some(rest) = line.strip_prefix(b"--").and_then(|l| l.strip_prefix(boundary)) else {
+        return false;
+    };
+    let rest = rest.strip_prefix(b"--").unwrap_or(rest);
+    rest.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r'))
+}
+
+/// The bytes of the first body part of a multipart body: from after the line break
+/// that ends the first delimiter line to before the line break that precedes the next
+/// delimiter line (that line break belongs to the delimiter). Nested closing
+/// delimiters, epilogues and a part's own final newline stay inside.
+pub fn signed_bytes<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
+    if boundary.is_empty() {
+        return None;
+    }
+    let mut start = None;
+    let mut pos = 0;
+    while pos <= body.len() {
+        let end = body[pos..].iter().position(|&c| c == b'\n').map(|e| pos + e).unwrap_or(body.len());
+        let line = &body[pos..end];
+        if is_delimiter(line, boundary) {
+            match start {
+                None => start = Some(end + 1),
+                Some(s) => {
+                    // The line break before this delimiter line is the delimiter's.
+                    let mut stop = pos.checked_sub(1)?;
+                    if stop > 0 && body[stop - 1] == b'\r' {
+                        stop -= 1;
+                    }
+                    return body.get(s..stop.max(s));
+                }
+            }
+        }
+        pos = end + 1;
+    }
+    None
+}
+
+/// Whether an attachment is an OpenPGP message (a `.gpg`, `.pgp` or armored `.asc`
+/// file, or `application/pgp-encrypted` content) rather than evidence.
+pub fn is_encrypted_attachment(a: &Part) -> bool {
     let lower = a.name.to_ascii_lowercase();
     let named = lower.ends_with(".gpg") || lower.ends_with(".pgp") || lower.ends_with(".asc");
     let armored = a.bytes.windows(ARMOR_BEGIN.len()).take(4096).any(|w| w == ARMOR_BEGIN.as_bytes());
@@ -292,10 +388,13 @@ fn is_encrypted_attachment(a: &Part) -> bool {
         && (armored || (!lower.ends_with(".asc") && a.bytes.first().map(|b| b & 0x80 != 0).unwrap_or(false)))
 }
 
-/// Reads text bodies, attachments and attached keys of a parsed message.
-fn collect_content(msg: &Message, parsed: &mut Parsed) {
+/// Reads text bodies, attachments and attached keys of a parsed message, leaving out
+/// the parts in `skip` (a multipart/signed read separately).
+fn collect_content(msg: &Message, parsed: &mut Parsed, skip: &std::collections::HashSet<usize>) {
+    let kept = |ids: &[u32]| -> Vec<usize> { ids.iter().map(|i| *i as usize).filter(|i| !skip.contains(i)).collect() };
+    let part = |i: &usize| msg.parts.get(*i);
     let mut text = String::new();
-    for p in msg.text_bodies() {
+    for p in kept(&msg.text_body).iter().filter_map(part) {
         if let Some(t) = p.text_contents() {
             if !text.is_empty() {
                 text.push_str("\n\n");
@@ -308,14 +407,14 @@ fn collect_content(msg: &Message, parsed: &mut Parsed) {
         }
     }
     if text.trim().is_empty() {
-        for p in msg.html_bodies() {
+        for p in kept(&msg.html_body).iter().filter_map(part) {
             if let Some(t) = p.text_contents() {
                 text.push_str(&html_to_text(t));
             }
         }
     }
     parsed.text = text.replace("\r\n", "\n");
-    for (i, p) in msg.attachments().enumerate() {
+    for (i, p) in kept(&msg.attachments).iter().filter_map(part).enumerate() {
         let ct = ctype_of(p);
         let control = ct == "application/pgp-encrypted" && p.contents().trim_ascii().starts_with(b"Version:") && p.contents().len() < 64;
         if ct == "application/pgp-signature" || control {
@@ -394,17 +493,6 @@ pub fn html_to_text(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn strip_final_newline(b: &[u8]) -> &[u8] {
-    // The CRLF before a boundary belongs to the boundary (RFC 2046).
-    if let Some(s) = b.strip_suffix(b"\r\n") {
-        s
-    } else if let Some(s) = b.strip_suffix(b"\n") {
-        s
-    } else {
-        b
-    }
-}
-
 /// Canonical CRLF line endings (RFC 3156 signs canonical text).
 pub fn to_crlf(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len() + b.len() / 40);
@@ -419,19 +507,45 @@ pub fn to_crlf(b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Text, attachments and keys read from one region of a message.
+#[derive(Debug, Clone, Default)]
+pub struct Content {
+    pub text: String,
+    pub attachments: Vec<Part>,
+    pub keys: Vec<Vec<u8>>,
+}
+
+impl Content {
+    pub fn is_empty(&self) -> bool {
+        self.text.trim().is_empty() && self.attachments.is_empty()
+    }
+}
+
+impl Parsed {
+    /// The text and attachments collected from the message (for a partly signed
+    /// message: those outside the signed part).
+    pub fn content(&self) -> Content {
+        Content { text: self.text.clone(), attachments: self.attachments.clone(), keys: self.keys.clone() }
+    }
+}
+
 /// The decrypted inner content of an encrypted message.
 #[derive(Debug, Clone, Default)]
 pub struct Inner {
     /// Protected Subject (RFC 9788 / Memory Hole), cleaned.
     pub subject: Option<String>,
-    pub text: String,
-    pub attachments: Vec<Part>,
-    pub keys: Vec<Vec<u8>>,
+    /// The content: all of it, or for "signed, then encrypted" the signed part's.
+    pub content: Content,
+    /// Content beside an inner multipart/signed, which its signature does not cover.
+    pub outside: Content,
     pub depth: u32,
     pub warnings: Vec<String>,
     /// RFC 3156 6.1 "signed, then encrypted": the inner multipart/signed's signed
     /// bytes and signature, to verify after decryption.
     pub signed: Option<(Vec<u8>, Vec<u8>)>,
+    /// The plaintext is itself a PGP/MIME encrypted entity (nested encryption is not
+    /// opened again; recorded).
+    pub nested_encrypted: bool,
 }
 
 /// Parses decrypted plaintext: a MIME entity (PGP/MIME) or bare text (inline PGP).
@@ -442,20 +556,28 @@ pub fn parse_inner(plaintext: &[u8]) -> Inner {
         .take_while(|l| !l.is_empty() && *l != b"\r")
         .any(|l| l.len() > 13 && l[..13].eq_ignore_ascii_case(b"content-type:"));
     if !looks_mime {
-        return Inner { text: decode_text(plaintext), ..Inner::default() };
+        return Inner { content: Content { text: decode_text(plaintext), ..Content::default() }, ..Inner::default() };
     }
-    let mut p = parse(plaintext);
+    let p = parse(plaintext);
     let subject = Some(p.envelope.subject.clone()).filter(|s| !s.is_empty());
-    // Signed inside encrypted: the content is the signed part.
-    let mut signed_pair = None;
-    if let Form::Signed { signed, signature } = &p.form {
-        let again = parse(signed);
-        p.text = again.text;
-        p.attachments = again.attachments;
-        p.keys.extend(again.keys);
-        signed_pair = Some((signed.clone(), signature.clone()));
+    let mut inner = Inner { subject, depth: p.depth, warnings: p.warnings.clone(), ..Inner::default() };
+    match &p.form {
+        Form::Signed { signed, signature } => {
+            // Signed inside encrypted: the content is the signed part; what lies
+            // beside it stays, as unsigned.
+            let again = parse(signed);
+            inner.depth = inner.depth.max(again.depth + 1);
+            inner.content = again.content();
+            inner.outside = p.content();
+            inner.signed = Some((signed.clone(), signature.clone()));
+        }
+        Form::PgpMime { .. } => {
+            inner.nested_encrypted = true;
+            inner.content = p.content();
+        }
+        _ => inner.content = p.content(),
     }
-    Inner { subject, text: p.text, attachments: p.attachments, keys: p.keys, depth: p.depth, warnings: p.warnings, signed: signed_pair }
+    inner
 }
 
 /// Bytes to text: UTF-8, else Latin-1 (every byte maps to a char, nothing is lost).

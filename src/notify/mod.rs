@@ -4,6 +4,8 @@
 //! encrypted says nothing about the report's content (no title, no file names, no
 //! quote); it carries only ids, times, hashes and dates.
 
+use chrono::{DateTime, Utc};
+
 use crate::case::{Case, rfc3339};
 
 /// The built-in acknowledgement template (plain language; an admin may override it
@@ -114,6 +116,85 @@ fn sample_context(encrypted: bool) -> serde_json::Value {
 }
 
 /// The team summary body (always encrypted).
+/// What the cannot-read notice says.
+pub struct CannotRead<'a> {
+    pub project: &'a str,
+    pub intake: &'a str,
+    pub received_at: &'a DateTime<Utc>,
+    pub sha256: &'a str,
+    /// The quarantine reason (`no-key`, `decrypt-failed`).
+    pub why: &'a str,
+    pub fingerprint: &'a str,
+    /// Where the key is published (security.txt), when configured.
+    pub key_url: Option<&'a str>,
+    pub public_key: &'a str,
+}
+
+/// The notice to the sender of a report we could not read. It never quotes the
+/// message (we could not read it, and it may have been meant for someone else).
+pub fn cannot_read_text(n: &CannotRead<'_>) -> String {
+    let why = match n.why {
+        "no-key" => "it is encrypted to a key we do not hold (an old or wrong key?)",
+        _ => "we could not decrypt it (an unsupported format or a damaged message)",
+    };
+    let mut t = format!(
+        "Hello,\n\nyour message to {} ({}) arrived on {} (UTC), but could not be read: {why}.\n\n\
+         SHA-256 of the message as received: {}\n\n\
+         It is kept, unread, and the security team has been told it arrived.\n\
+         Please re-send your report encrypted to our current key:\n\n  Fingerprint: {}\n",
+        n.intake,
+        n.project,
+        rfc3339(n.received_at),
+        n.sha256,
+        n.fingerprint
+    );
+    if let Some(url) = n.key_url {
+        t.push_str(&format!("  Published:   {url}\n"));
+    }
+    t.push_str(&format!(
+        "\nThe key is also in the Autocrypt header of this mail, and here:\n\n{}\n\n\
+         Reply to this mail or write to {} again; your new report will be linked to this one.\n\n\
+         This notice is automatic and signed with the key above.\n",
+        n.public_key.trim_end(),
+        n.intake
+    ));
+    t
+}
+
+/// One line on what a signature verdict means, for the team's mail.
+pub fn verdict_meaning(v: crate::openpgp::Verdict) -> &'static str {
+    use crate::openpgp::Verdict::*;
+    match v {
+        Good => "valid signature by the cert held for the From address, over everything kept from the message",
+        Partial => "valid signature by the From address's cert, but some content lies outside the signed part (marked UNSIGNED)",
+        SignerMismatch => "valid signature, but by a cert that does not carry the From address: the From may be forged",
+        KeyConflict => "valid signature by a cert naming the From address, but another cert is held for it: possibly a forged From",
+        Bad => "a signature does not verify: altered in transit, or made with a rejected algorithm",
+        UnknownKey => "signed by a key secintake does not hold",
+        None => "not signed",
+    }
+}
+
+/// The team's mail for a follow-up: who sent it (marked when not the reporter), its
+/// encryption and verdict, then its text.
+pub fn followup_text(c: &Case, m: &crate::case::CaseMessage) -> String {
+    let who = if m.third_party {
+        format!("THIRD PARTY {} (not the reporter {})", m.from, c.reporter.address)
+    } else {
+        format!("the reporter {}", m.from)
+    };
+    format!(
+        "Follow-up on {} ({})\nFrom:         {who}\nEncrypted:    {}   Signature: {} ({})\nSHA-256:      {}\n\n----- Message text -----\n\n{}\n",
+        c.id,
+        c.title,
+        m.encrypted,
+        m.signature.as_str(),
+        verdict_meaning(m.signature),
+        m.sha256,
+        m.text
+    )
+}
+
 pub fn summary_text(case: &Case, message_sha256: &str, warnings: &[String]) -> String {
     let mut t = String::new();
     for w in warnings {
@@ -142,6 +223,15 @@ pub fn summary_text(case: &Case, message_sha256: &str, warnings: &[String]) -> S
         case.decrypted,
         case.signature.as_str()
     ));
+    t.push_str(&format!("              ({})\n", verdict_meaning(case.signature)));
+    if let Some(f) = &case.reporter.key_conflict {
+        t.push_str(&format!(
+            "WARNING:      another cert {f} claims the reporter's address; it is not used. Verify it with the reporter out of band before `secintake keys reporter set`.\n"
+        ));
+    }
+    for q in &case.resend_of {
+        t.push_str(&format!("Re-sent:      after {q}, an earlier message from this address that could not be read\n"));
+    }
     t.push_str(&format!("SHA-256:      {message_sha256}\n"));
     if let Some(c) = &case.cvss {
         t.push_str(&format!("CVSS {}:     {} ({} {})\n", c.version, c.vector, c.score, c.severity));
@@ -164,7 +254,15 @@ pub fn summary_text(case: &Case, message_sha256: &str, warnings: &[String]) -> S
     if !case.attachments.is_empty() {
         t.push_str("\nAttachments (not forwarded; `secintake case show` on the intake host):\n");
         for a in &case.attachments {
-            t.push_str(&format!("  {}  {}  {} bytes  {}\n", a.sha256, a.name, a.size, a.content_type));
+            let mut marks = Vec::new();
+            if case.encrypted && !a.encrypted {
+                marks.push("UNENCRYPTED");
+            }
+            if case.signature != crate::openpgp::Verdict::None && !a.signed {
+                marks.push("UNSIGNED");
+            }
+            let marks = if marks.is_empty() { String::new() } else { format!("  [{}]", marks.join(", ")) };
+            t.push_str(&format!("  {}  {}  {} bytes  {}{marks}\n", a.sha256, a.name, a.size, a.content_type));
         }
     }
     t.push_str("\n----- Report text -----\n\n");
@@ -216,7 +314,7 @@ mod tests {
             id: "SEC-2026-0001".into(),
             status: Status::New,
             title: "RCE in the secret parser".into(),
-            reporter: Reporter { address: "a@b.test".into(), name: "A".into(), key_fingerprint: None, key_source: None },
+            reporter: Reporter { address: "a@b.test".into(), name: "A".into(), key_fingerprint: None, key_source: None, key_conflict: None },
             credit: Credit::default(),
             received_at: now,
             encrypted: true,
@@ -231,6 +329,8 @@ mod tests {
                 size: 3,
                 sha256: "ab".into(),
                 content_type: "text/x-python".into(),
+                encrypted: true,
+                signed: true,
             }],
             messages: vec![],
             ack: None,
@@ -241,6 +341,7 @@ mod tests {
             cve: None,
             fixed_versions: vec![],
             waiting_on_reporter: false,
+            resend_of: Vec::new(),
         };
         let builtin = Templates::load(None).unwrap();
         let t = builtin.ack(&case, &cfg.policy.project, "ff", "FPR", false);

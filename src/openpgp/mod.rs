@@ -26,6 +26,8 @@ use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Sig
 use openpgp::types::SymmetricAlgorithm;
 use openpgp::{Cert, Fingerprint, KeyHandle};
 
+pub mod librepgp;
+
 /// Sequoia's standard policy: the one policy we decide with (see ARCHITECTURE.md for
 /// the legacy-algorithm stance).
 pub fn policy() -> StandardPolicy<'static> {
@@ -37,13 +39,28 @@ pub fn policy() -> StandardPolicy<'static> {
 /// (Sequoia's default), and below any sane `max_plaintext_bytes`.
 const DECRYPT_BUFFER: usize = 1 << 20;
 
-/// The signature verdict on a message, as the case JSON spells it.
+/// The signature verdict on a message, as the case JSON spells it. This module only
+/// says whether signatures verify (good, bad, unknown-key, none); the pipeline, which
+/// knows the From address, the certs held for it and what the signature covers, turns
+/// `Good` into one of the finer verdicts (see README "Signature verdicts").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
+    /// Valid, by the cert held for the From address (or, on first contact, a cert
+    /// bound to it), over everything kept from the message.
     Good,
+    /// Valid and by such a cert, but some kept content lies outside the signed part.
+    Partial,
+    /// Valid, but by a cert without a valid User ID for the From address.
+    SignerMismatch,
+    /// Valid, by a cert naming the From address, while another cert is pinned for it
+    /// (or in the keyring): possibly a forged From.
+    KeyConflict,
+    /// A signature that does not verify (altered, rejected algorithm, bad key).
     Bad,
+    /// Signed by a key we do not have.
     UnknownKey,
+    /// Not signed.
     None,
 }
 
@@ -51,6 +68,9 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Good => "good",
+            Verdict::Partial => "partial",
+            Verdict::SignerMismatch => "signer-mismatch",
+            Verdict::KeyConflict => "key-conflict",
             Verdict::Bad => "bad",
             Verdict::UnknownKey => "unknown-key",
             Verdict::None => "none",
@@ -273,7 +293,10 @@ impl IntakeKeys {
         // PacketParser::decrypt_, found by our mutation test): a hostile message must
         // not take the daemon down, so a panic here is a failed decryption.
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.decrypt(ciphertext, signer_certs, max_plaintext, now)
+            match aed_parts(ciphertext) {
+                Some((pkesks, body)) => self.decrypt_librepgp(&pkesks, &body, signer_certs, max_plaintext, now),
+                None => self.decrypt(ciphertext, signer_certs, max_plaintext, now),
+            }
         }))
         .unwrap_or_else(|_| Decryption::Failed("the OpenPGP parser failed on this message (internal panic)".into()));
         match attempt {
@@ -283,6 +306,147 @@ impl IntakeKeys {
             }
             other => other,
         }
+    }
+
+    /// Decrypts a LibrePGP AEAD (tag 20) message: the session key from Sequoia's PKESK
+    /// decryption, the chunks by [`librepgp`], the packets inside (compression,
+    /// signatures, literal data) by Sequoia's verifier, capped like any plaintext.
+    fn decrypt_librepgp(
+        &self,
+        pkesks: &[PKESK],
+        body: &[u8],
+        signer_certs: &[Cert],
+        max_plaintext: u64,
+        now: SystemTime,
+    ) -> Decryption {
+        if let Err(e) = librepgp::header(body) {
+            return Decryption::Failed(format!("LibrePGP AEAD packet: {e}"));
+        }
+        let p = policy();
+        let mut session = None;
+        'found: for cert in &self.certs {
+            for ka in cert.keys().secret().with_policy(&p, None).for_transport_encryption().for_storage_encryption() {
+                for pkesk in pkesks {
+                    let wildcard = pkesk.recipient().is_none();
+                    if !(wildcard || pkesk.recipient().map(|r| r.aliases(ka.key().key_handle())).unwrap_or(false)) {
+                        continue;
+                    }
+                    let Ok(mut pair) = ka.key().clone().into_keypair() else { continue };
+                    if let Some((algo, sk)) = pkesk.decrypt(&mut pair, None) {
+                        session = Some((algo.map(u8::from), sk));
+                        break 'found;
+                    }
+                }
+            }
+        }
+        let Some((algo, sk)) = session else {
+            return Decryption::Failed("no intake key decrypts this message".into());
+        };
+        // The packet stream inside is at most as large as the plaintext it carries
+        // plus framing, unless compressed (then smaller): the same cap bounds it.
+        let inner = match librepgp::decrypt(body, algo, &sk, max_plaintext.saturating_add(1 << 16)) {
+            Ok(Some(inner)) => inner,
+            Ok(None) => return Decryption::TooLarge,
+            Err(e) => return Decryption::Failed(format!("LibrePGP AEAD: {e}")),
+        };
+        use openpgp::parse::stream::VerifierBuilder;
+        let checker = Checker { certs: signer_certs, verification: Verification::none() };
+        let mut v = match VerifierBuilder::from_bytes(&inner)
+            .and_then(|b| b.buffer_size(DECRYPT_BUFFER.min(max_plaintext as usize).max(1)).with_policy(&p, now, checker))
+        {
+            Ok(v) => v,
+            Err(e) => return Decryption::Failed(format!("LibrePGP AEAD content: {e:#}")),
+        };
+        match read_capped(&mut v, max_plaintext) {
+            Ok(Some(plaintext)) => Decryption::Ok { plaintext, verification: v.into_helper().verification },
+            Ok(None) => Decryption::TooLarge,
+            Err(e) => Decryption::Failed(format!("LibrePGP AEAD content: {e}")),
+        }
+    }
+
+    /// Encrypts a test message in every format each intake key advertises (SEIPDv1,
+    /// SEIPDv2 with each AEAD ciphersuite it lists, LibrePGP AEAD with each algorithm
+    /// it lists) and decrypts it the way intake does. A key must never invite mail
+    /// this build cannot open: `check` prints every failure with its fix.
+    pub fn self_test_formats(&self, now: SystemTime) -> Vec<FormatCheck> {
+        use openpgp::cert::Preferences;
+        use openpgp::serialize::stream::Recipient;
+        use openpgp::types::{AEADAlgorithm, Features};
+        let p = policy();
+        let mut out = Vec::new();
+        const TEST: &[u8] = b"secintake format self-test";
+        for cert in &self.certs {
+            let key = cert.fingerprint().to_hex();
+            // Expiry does not matter here: decryption ignores it, and `check` says
+            // so separately.
+            let Ok(vc) = cert.with_policy(&p, None) else { continue };
+            let features = vc.features().unwrap_or_else(Features::empty);
+            let Some(enc) = vc.keys().for_transport_encryption().for_storage_encryption().next() else { continue };
+            let enc = enc.key().clone().parts_into_public();
+            let mut run = |format: String, ct: openpgp::Result<Vec<u8>>| {
+                let result = match ct {
+                    Err(e) => Err(format!("cannot even be written: {e}")),
+                    Ok(ct) => match self.decrypt_message(&ct, &[], 1 << 20, now) {
+                        Decryption::Ok { plaintext, .. } if plaintext == TEST => Ok(()),
+                        Decryption::Ok { .. } => Err("decrypts to the wrong text".into()),
+                        Decryption::Failed(e) => Err(e),
+                        other => Err(format!("{other:?}")),
+                    },
+                };
+                out.push(FormatCheck { key: key.clone(), format, result });
+            };
+            let sequoia = |features: Features, aead: Option<(SymmetricAlgorithm, AEADAlgorithm)>| -> openpgp::Result<Vec<u8>> {
+                let mut sink = Vec::new();
+                {
+                    let msg = Message::new(&mut sink);
+                    let r = Recipient::new(features, enc.key_handle(), &enc);
+                    let mut e = Encryptor::for_recipients(msg, vec![r]);
+                    if let Some((sym, aead)) = aead {
+                        e = e.symmetric_algo(sym).aead_algo(aead);
+                    }
+                    let mut lit = LiteralWriter::new(e.build()?).build()?;
+                    lit.write_all(TEST)?;
+                    lit.finalize()?;
+                }
+                Ok(sink)
+            };
+            if features.supports_seipdv1() || !features.supports_seipdv2() {
+                run("SEIPDv1".into(), sequoia(Features::empty().set_seipdv1(), None));
+            }
+            if features.supports_seipdv2() {
+                let suites = vc.preferred_aead_ciphersuites().map(|s| s.to_vec()).unwrap_or_else(|| vec![(SymmetricAlgorithm::AES128, AEADAlgorithm::OCB)]);
+                for (sym, aead) in suites {
+                    run(format!("SEIPDv2 {sym:?}/{aead:?}"), sequoia(Features::empty().set_seipdv2(), Some((sym, aead))));
+                }
+            }
+            if features.get(1) {
+                // LibrePGP AEAD (tag 20): subpacket 34 lists the modes; without it
+                // senders pick OCB (GnuPG) or EAX (RFC 4880bis): test both.
+                #[allow(deprecated)] // Subpacket 34 is LibrePGP's, which is what we test.
+                let tag34 = openpgp::packet::signature::subpacket::SubpacketTag::PreferredAEADAlgorithms;
+                let listed: Vec<u8> = vc
+                    .primary_userid()
+                    .ok()
+                    .and_then(|u| {
+                        u.binding_signature().subpacket(tag34).map(|sp| {
+                            match sp.value() {
+                                openpgp::packet::signature::subpacket::SubpacketValue::Unknown { body, .. } => body.clone(),
+                                _ => Vec::new(),
+                            }
+                        })
+                    })
+                    .unwrap_or_default();
+                let modes = if listed.is_empty() { vec![2, 1] } else { listed };
+                for m in modes {
+                    let format = match librepgp::Mode::from_id(m) {
+                        Some(mode) => format!("LibrePGP AEAD {mode:?}"),
+                        None => format!("LibrePGP AEAD algorithm {m}"),
+                    };
+                    run(format, librepgp_test_message(&enc, m, TEST));
+                }
+            }
+        }
+        out
     }
 
     fn holds_any(&self, recipients: &[String]) -> bool {
@@ -310,6 +474,82 @@ fn read_capped(r: &mut impl Read, max: u64) -> std::io::Result<Option<Vec<u8>>> 
         }
         out.extend_from_slice(&buf[..n]);
     }
+}
+
+/// The outcome of one format in [`IntakeKeys::self_test_formats`].
+#[derive(Debug, Clone)]
+pub struct FormatCheck {
+    /// Fingerprint of the intake key.
+    pub key: String,
+    /// The format it advertises, e.g. "SEIPDv2 AES256/OCB", "LibrePGP AEAD Ocb".
+    pub format: String,
+    /// Err: why a message in that format would be quarantined.
+    pub result: std::result::Result<(), String>,
+}
+
+/// A LibrePGP AEAD (tag 20) message as GnuPG 2.4 writes it (PKESK v3, AES-256, the
+/// given mode, 4 KiB chunks) holding `text` as literal data, for the self-test.
+fn librepgp_test_message<P: openpgp::packet::key::KeyParts, R: openpgp::packet::key::KeyRole>(
+    recipient: &openpgp::packet::Key<P, R>,
+    mode: u8,
+    text: &[u8],
+) -> openpgp::Result<Vec<u8>> {
+    use openpgp::packet::pkesk::PKESK3;
+    let Some(mode) = librepgp::Mode::from_id(mode) else {
+        return Err(anyhow!("the key lists AEAD algorithm {mode}, which LibrePGP does not define"));
+    };
+    let sk = SessionKey::new(32)?;
+    let pkesk = PKESK3::for_recipient(SymmetricAlgorithm::AES256, &sk, recipient)?;
+    let mut lit = Vec::new();
+    {
+        let msg = Message::new(&mut lit);
+        let mut w = LiteralWriter::new(msg).build()?;
+        w.write_all(text)?;
+        w.finalize()?;
+    }
+    let mut iv = vec![0u8; if mode == librepgp::Mode::Eax { 16 } else { 15 }];
+    openpgp::crypto::random(&mut iv)?;
+    let body = librepgp::encrypt(librepgp::Header { cipher: 9, mode, chunk_octet: 6 }, &iv, &sk, &lit)
+        .map_err(|e| anyhow!("{e}"))?;
+    let mut out = Vec::new();
+    openpgp::Packet::from(PKESK::from(pkesk)).serialize(&mut out)?;
+    out.push(0xC0 | 20);
+    let n = body.len();
+    if n < 192 {
+        out.push(n as u8);
+    } else if n < 8384 {
+        let m = n - 192;
+        out.push((m >> 8) as u8 + 192);
+        out.push(m as u8);
+    } else {
+        out.push(0xFF);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// The PKESKs and the body of a LibrePGP AEAD (tag 20) packet, when the message is
+/// one; None for every other message (Sequoia reads those itself).
+fn aed_parts(ciphertext: &[u8]) -> Option<(Vec<PKESK>, Vec<u8>)> {
+    use openpgp::Packet;
+    use openpgp::packet::Tag;
+    use openpgp::parse::{PacketParser, PacketParserResult};
+    let mut pkesks = Vec::new();
+    let mut ppr = PacketParser::from_bytes(ciphertext).ok()?;
+    while let PacketParserResult::Some(mut pp) = ppr {
+        match &pp.packet {
+            Packet::PKESK(p) => pkesks.push(p.clone()),
+            Packet::SKESK(_) => {}
+            Packet::Unknown(u) if u.tag() == Tag::AED => {
+                let body = pp.buffer_unread_content().ok()?.to_vec();
+                return Some((pkesks, body));
+            }
+            _ => return None,
+        }
+        ppr = pp.next().ok()?.1;
+    }
+    None
 }
 
 /// The recipient key ids of an encrypted message (`*` for a hidden recipient).
@@ -386,7 +626,7 @@ fn rank(v: Verdict) -> u8 {
         Verdict::None => 0,
         Verdict::UnknownKey => 1,
         Verdict::Bad => 2,
-        Verdict::Good => 3,
+        _ => 3,
     }
 }
 
@@ -561,6 +801,17 @@ pub fn can_encrypt(cert: &Cert, now: SystemTime) -> Result<()> {
 /// Whether `cert` has a User ID with `address` (case-insensitive).
 pub fn has_address(cert: &Cert, address: &str) -> bool {
     cert.userids().any(|u| {
+        u.userid().email().ok().flatten().map(|e| e.eq_ignore_ascii_case(address)).unwrap_or(false)
+    })
+}
+
+/// Whether `cert` has a User ID for `address` whose binding is valid under our policy
+/// at `now` (not revoked, not expired, not made with rejected algorithms): what
+/// "a cert bound to the From address" means.
+pub fn bound_to(cert: &Cert, address: &str, now: SystemTime) -> bool {
+    let p = policy();
+    let Ok(vc) = cert.with_policy(&p, now) else { return false };
+    vc.userids().revoked(false).any(|u| {
         u.userid().email().ok().flatten().map(|e| e.eq_ignore_ascii_case(address)).unwrap_or(false)
     })
 }

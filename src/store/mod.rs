@@ -60,6 +60,10 @@ pub struct MailRecord {
     pub received_at: DateTime<Utc>,
     pub from: String,
     pub sha256: String,
+    /// SHA-256 of the body: a Message-ID seen again with another body is another
+    /// message (extension; absent on records made before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
     pub disposition: Disposition,
     pub case_id: Option<String>,
     pub quarantine_id: Option<String>,
@@ -158,6 +162,10 @@ impl Batch {
     }
     pub fn put_cert(&mut self, address: &str, c: &StoredCert) {
         self.json(format!("cert/{}", address.to_ascii_lowercase()), c);
+    }
+    /// Forgets the cert held for an address (the next one offered is pinned).
+    pub fn remove_cert(&mut self, address: &str) {
+        self.ops.push((format!("cert/{}", address.to_ascii_lowercase()).into_bytes(), None));
     }
     /// Appends to a case's audit log; `n` orders entries (see [`Store::log_len`]).
     pub fn put_log(&mut self, case_id: &str, n: u64, e: &crate::case::LogEntry) {
@@ -364,6 +372,17 @@ impl Store {
         self.get_json(&format!("cert/{}", address.to_ascii_lowercase()))
     }
 
+    /// Every held reporter cert with its address.
+    pub fn certs(&self) -> Result<Vec<(String, StoredCert)>> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(b"cert/") {
+            let (k, v) = item?;
+            let addr = String::from_utf8_lossy(&k[5..]).into_owned();
+            out.push((addr, serde_json::from_slice(&v).context("decoding a stored cert")?));
+        }
+        Ok(out)
+    }
+
     /// The SLA reminders already sent for a case.
     pub fn reminders(&self, case_id: &str) -> Result<Vec<String>> {
         let prefix = format!("rem/{case_id}/");
@@ -447,6 +466,7 @@ mod tests {
                     received_at: now,
                     from: "x@y.org".into(),
                     sha256: "00".into(),
+                    body_sha256: None,
                     disposition: Disposition::NonReport,
                     case_id: None,
                     quarantine_id: None,

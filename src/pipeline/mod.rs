@@ -13,13 +13,16 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Datelike, Utc};
 use sequoia_openpgp::Cert;
 
-use crate::case::{self, Ack, Attachment, Case, CaseMessage, Credit, Due, KeySource, LogEntry, Reporter, Status};
+use crate::case::{self, Ack, Attachment, Case, CaseMessage, Due, KeySource, LogEntry, Reporter, Status};
 use crate::config::Config;
-use crate::mime::{self, Form, build};
+use crate::mime::{self, build};
 use crate::notify;
-use crate::openpgp::{self as pgp, Decryption, IntakeKeys, Verdict, Verification};
+use crate::openpgp::{self as pgp, IntakeKeys};
 use crate::report;
 use crate::store::{Batch, Disposition, MailRecord, OutMail, OutStatus, QuarantineEntry, Store, StoredCert};
+
+pub mod classify;
+pub mod keys;
 
 /// Where a message came from on IMAP.
 #[derive(Clone, Debug)]
@@ -193,6 +196,7 @@ impl Pipeline {
             batch: Batch::default(),
             key,
             sha: sha.to_owned(),
+            body_sha: Some(body_sha.to_owned()),
             from: env.from_address.clone().unwrap_or_default(),
             received_at,
             source,
@@ -210,7 +214,8 @@ impl Pipeline {
             return Ok(Outcome::of(&rec, true));
         }
         tracing::error!(sha256 = %sha, "Internal failure on a message; quarantined as malformed");
-        let ctx = Commit { batch: Batch::default(), key, sha, from: String::new(), received_at, source };
+        let body_sha = Some(mime::sha256_hex(mime::body_of(raw)));
+        let ctx = Commit { batch: Batch::default(), key, sha, body_sha, from: String::new(), received_at, source };
         let env = mime::Envelope::default();
         // The lock stays held through the write: quarantine() itself does not lock.
         self.quarantine(ctx, "malformed", false, &env, Some(raw), "internal failure while parsing (panic); kept for analysis")
@@ -268,10 +273,22 @@ impl Pipeline {
         };
         // Without a Message-ID a message is known by the SHA-256 of its body: the
         // same message delivered twice differs only in its trace headers.
-        let key = env.message_id.clone().unwrap_or_else(|| format!("sha256:{}", mime::sha256_hex(mime::body_of(raw))));
+        let body_sha = mime::sha256_hex(mime::body_of(raw));
+        let mut key = env.message_id.clone().unwrap_or_else(|| format!("sha256:{body_sha}"));
         let from = env.from_address.clone().unwrap_or_default();
 
-        // Duplicates: same Message-ID, or same bytes.
+        // A different message under a Message-ID already seen (another body) is a
+        // message of its own, known by its body hash like one without a Message-ID;
+        // never folded into the first as a "duplicate".
+        let mut collision = None;
+        if let Some(first) = self.store.mail(&key)? {
+            if first.body_sha256.as_ref().is_some_and(|b| *b != body_sha) {
+                collision = Some(format!("message-id-reused: <{key}> was first seen on another message ({})", first.sha256));
+                key = format!("sha256:{body_sha}");
+            }
+        }
+
+        // Duplicates: same Message-ID (same body), or same bytes.
         let existing = match self.store.mail(&key)? {
             Some(r) => Some((key.clone(), r)),
             None => match self.store.by_hash(&sha)? {
@@ -295,6 +312,7 @@ impl Pipeline {
                         received_at,
                         from: from.clone(),
                         sha256: sha.clone(),
+                        body_sha256: Some(body_sha.clone()),
                         disposition: Disposition::Duplicate,
                         case_id: erec.case_id.clone(),
                         quarantine_id: None,
@@ -313,7 +331,7 @@ impl Pipeline {
             }
         }
 
-        let mut ctx = Commit { batch: Batch::default(), key: key.clone(), sha: sha.clone(), from: from.clone(), received_at, source };
+        let mut ctx = Commit { batch: Batch::default(), key: key.clone(), sha: sha.clone(), body_sha: Some(body_sha.clone()), from: from.clone(), received_at, source };
 
         let Some(parsed) = parsed else {
             return self.quarantine(ctx, "too-large", false, &env, None, &format!("{} bytes > limits.max_message_bytes", raw.len()));
@@ -339,6 +357,7 @@ impl Pipeline {
                 received_at,
                 from: from.clone(),
                 sha256: sha.clone(),
+                body_sha256: Some(body_sha.clone()),
                 disposition: Disposition::NonReport,
                 case_id: None,
                 quarantine_id: None,
@@ -353,124 +372,63 @@ impl Pipeline {
             return Ok(Outcome::of(&rec, false));
         }
 
-        // Decrypt or verify.
+        // Read: decrypt and verify whatever form the message has (pure).
         let sys_now: SystemTime = now.into();
-        let mut signer_certs: Vec<(Cert, KeySource)> = Vec::new();
-        for c in self.keyring.iter() {
-            signer_certs.push((c.clone(), KeySource::Keyring));
-        }
-        if let Some(sc) = self.store.cert(&from)? {
-            if let Some(c) = pgp::parse_certs(sc.armored.as_bytes()).into_iter().next() {
-                signer_certs.push((c, sc.source));
-            }
-        }
-        if let Some((addr, keydata)) = &parsed.envelope.autocrypt {
-            if *addr == from {
-                for c in pgp::parse_certs(keydata) {
-                    signer_certs.push((c, KeySource::Autocrypt));
-                }
-            }
-        }
-        for k in &parsed.keys {
-            for c in pgp::parse_certs(k) {
-                signer_certs.push((c, KeySource::Attached));
-            }
-        }
-
-        let encrypted = matches!(parsed.form, Form::PgpMime { .. } | Form::Inline { .. });
-        let (text, attachments, verification, protected_subject, inner_keys) = match &parsed.form {
-            Form::PgpMime { ciphertext } | Form::Inline { ciphertext, .. } => {
-                let certs: Vec<Cert> = signer_certs.iter().map(|(c, _)| c.clone()).collect();
-                let mut dec = self.keys.decrypt_message(ciphertext, &certs, cfg.limits.max_plaintext_bytes, sys_now);
-                // A signer key attached inside the encryption: verify again with it.
-                if let Decryption::Ok { plaintext, verification } = &dec {
-                    if verification.verdict == Verdict::UnknownKey {
-                        let inner = mime::parse_inner(plaintext);
-                        let extra: Vec<Cert> = inner.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect();
-                        if !extra.is_empty() {
-                            let mut all = certs.clone();
-                            all.extend(extra.iter().cloned());
-                            dec = self.keys.decrypt_message(ciphertext, &all, cfg.limits.max_plaintext_bytes, sys_now);
-                        }
-                    }
-                }
-                match dec {
-                    Decryption::Ok { plaintext, mut verification } => {
-                        let inner = mime::parse_inner(&plaintext);
-                        // Signed, then encrypted (RFC 3156 6.1): the signature is inside.
-                        if let (Verdict::None, Some((signed, sig))) = (verification.verdict, &inner.signed) {
-                            let mut all: Vec<Cert> = certs.clone();
-                            all.extend(inner.keys.iter().flat_map(|k| pgp::parse_certs(k)));
-                            verification = pgp::verify_detached(signed, sig, &all, sys_now);
-                        }
-                        if inner.depth > cfg.limits.max_mime_depth {
-                            return self.quarantine(ctx, "mime-depth", true, &env, Some(raw), "inner MIME too deep");
-                        }
-                        let mut text = inner.text.clone();
-                        if let Form::Inline { before, after, .. } = &parsed.form {
-                            // Text around an inline block is unencrypted: keep it, marked.
-                            if !before.is_empty() || !after.is_empty() {
-                                text = format!("{text}\n\n[unencrypted text around the encrypted block]\n{before}\n{after}\n");
-                            }
-                        }
-                        (text, inner.attachments, verification, inner.subject, inner.keys)
-                    }
-                    Decryption::NoKey { recipients } => {
-                        return self.quarantine(ctx, "no-key", true, &env, Some(raw), &format!("encrypted to {}", recipients.join(", ")));
-                    }
-                    Decryption::TooLarge => {
-                        return self.quarantine(ctx, "plaintext-limit", true, &env, Some(raw), "decrypted output passed limits.max_plaintext_bytes");
-                    }
-                    Decryption::Failed(e) => {
-                        return self.quarantine(ctx, "decrypt-failed", true, &env, Some(raw), &e);
-                    }
-                }
-            }
-            Form::Signed { signed, signature } => {
-                let certs: Vec<Cert> = signer_certs.iter().map(|(c, _)| c.clone()).collect();
-                let v = pgp::verify_detached(signed, signature, &certs, sys_now);
-                (parsed.text.clone(), parsed.attachments.clone(), v, None, Vec::new())
-            }
-            Form::Cleartext { armored, before, after } => {
-                let certs: Vec<Cert> = signer_certs.iter().map(|(c, _)| c.clone()).collect();
-                match pgp::verify_inline(armored, &certs, cfg.limits.max_plaintext_bytes, sys_now) {
-                    Some((signed_text, v)) => {
-                        let mut text = mime::decode_text(&signed_text);
-                        if !before.is_empty() || !after.is_empty() {
-                            text = format!("{text}\n\n[unsigned text around the signed block]\n{before}\n{after}\n");
-                        }
-                        (text, parsed.attachments.clone(), v, None, Vec::new())
-                    }
-                    None => (parsed.text.clone(), parsed.attachments.clone(), Verification { verdict: Verdict::Bad, signer: None }, None, Vec::new()),
-                }
-            }
-            Form::Plain => (parsed.text.clone(), parsed.attachments.clone(), Verification::none(), None, Vec::new()),
+        let held_cert = self.store.cert(&from)?;
+        let candidates = self.candidate_certs(&parsed, &from, held_cert.as_ref());
+        let certs: Vec<Cert> = candidates.iter().map(|(c, _)| c.clone()).collect();
+        let cx = classify::Context {
+            keys: &self.keys,
+            certs: &certs,
+            max_plaintext: cfg.limits.max_plaintext_bytes,
+            max_depth: cfg.limits.max_mime_depth,
+            now: sys_now,
         };
-        for k in &inner_keys {
+        let reading = match classify::read(&parsed, &cx) {
+            Ok(r) => r,
+            Err(u) => {
+                let notice = matches!(u.reason, "no-key" | "decrypt-failed");
+                return self.quarantine_unreadable(ctx, u, &env, raw, notice, now);
+            }
+        };
+        let mut candidates = candidates;
+        for k in &reading.keys {
             for c in pgp::parse_certs(k) {
-                signer_certs.push((c, KeySource::Attached));
+                if !candidates.iter().any(|(h, _)| h.fingerprint() == c.fingerprint()) {
+                    candidates.push((c, KeySource::Attached));
+                }
             }
         }
-
-        // The reporter's cert: the signer's, else one that names their address.
-        // The reporter's cert must name their From address: anyone can attach or sign
-        // with a key, and acks are encrypted to this one.
-        let reporter_cert = signer_certs
-            .iter()
-            .filter(|(c, _)| pgp::has_address(c, &from))
-            .find(|(c, _)| verification.verdict == Verdict::Good && Some(c.fingerprint().to_hex()) == verification.signer)
-            .or_else(|| signer_certs.iter().find(|(c, _)| pgp::has_address(c, &from)))
-            .cloned();
-        let signed_by_reporter = verification.verdict == Verdict::Good
-            && reporter_cert.as_ref().map(|(c, _)| Some(c.fingerprint().to_hex()) == verification.signer).unwrap_or(false);
+        let keyring_fprs: Vec<String> =
+            self.keyring.iter().filter(|c| pgp::bound_to(c, &from, sys_now)).map(|c| c.fingerprint().to_hex()).collect();
+        let held_fprs = if keyring_fprs.is_empty() {
+            held_cert.iter().map(|h| h.fingerprint.clone()).collect()
+        } else {
+            keyring_fprs.clone()
+        };
+        let (verdict, signer) =
+            classify::verdict(&reading, &from, &classify::Held { fingerprints: held_fprs, candidates: &candidates }, sys_now);
+        let change = keys::decide(&from, verdict, signer.as_deref(), &candidates, !keyring_fprs.is_empty(), held_cert.as_ref(), sys_now);
+        // The cert acks and replies are encrypted to: the keyring's, else the pinned
+        // one after this message. A conflicting cert is never used.
+        let reporter_cert: Option<(Cert, KeySource)> = match self.keyring.iter().find(|c| pgp::bound_to(c, &from, sys_now)) {
+            Some(c) => Some((c.clone(), KeySource::Keyring)),
+            None => change.held_after(held_cert.as_ref()),
+        };
+        let encrypted = reading.encrypted;
+        let text = reading.text();
+        let protected_subject = reading.protected_subject.clone();
+        let attachments = reading.attachments.clone();
 
         let msg = CaseMessage {
             message_id: key.clone(),
+            from: from.clone(),
+            third_party: false,
             received_at,
             encrypted,
             decrypted: encrypted,
-            signature: verification.verdict,
-            signer_fingerprint: verification.signer.clone(),
+            signature: verdict,
+            signer_fingerprint: signer.clone(),
             sha256: sha.clone(),
             text: text.clone(),
         };
@@ -478,32 +436,50 @@ impl Pipeline {
         // Follow-up on a case?
         if let Some(case_id) = self.follow_up_target(&parsed.envelope)? {
             if let Some(mut c) = self.store.case(&case_id)? {
-                c.messages.push(msg);
+                let third_party = !from.eq_ignore_ascii_case(&c.reporter.address);
+                c.messages.push(CaseMessage { third_party, ..msg });
+                if let keys::Change::Conflict(f) = &change {
+                    if !third_party {
+                        c.reporter.key_conflict = Some(f.clone());
+                    }
+                }
                 let rec = MailRecord {
                     message_id: key.clone(),
                     received_at,
                     from: from.clone(),
                     sha256: sha.clone(),
+                    body_sha256: Some(body_sha.clone()),
                     disposition: Disposition::FollowUp,
                     case_id: Some(case_id.clone()),
                     quarantine_id: None,
-                    reason: None,
+                    reason: collision.clone(),
                 };
-                if let Some(n) = self.team_mail(&c, "followup", &format!("[{}] Follow-up from reporter", c.id), &format!("[{}] Follow-up: {}", c.id, c.title), &followup_text(&c, &text, &sha), now, &sha)? {
+                let (outer, inner_subject) = if third_party {
+                    (format!("[{}] Follow-up from a third party", c.id), format!("[{}] Follow-up from {from} (not the reporter): {}", c.id, c.title))
+                } else {
+                    (format!("[{}] Follow-up from reporter", c.id), format!("[{}] Follow-up: {}", c.id, c.title))
+                };
+                let body = c.messages.last().map(|m| notify::followup_text(&c, m)).unwrap_or_default();
+                if let Some(n) = self.team_mail(&c, "followup", &outer, &inner_subject, &body, now, &sha)? {
                     ctx.batch.put_out(&n.0, Some(&n.1));
                 }
-                self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref(), signed_by_reporter)?;
+                let mut log_n = self.store.log_len(&case_id)?;
+                for e in change.log_entries(&from, now) {
+                    ctx.batch.put_log(&case_id, log_n, &e);
+                    log_n += 1;
+                }
+                self.apply_key_change(&mut ctx.batch, &from, &change)?;
                 ctx.batch.put_case(&c);
                 ctx.batch.put_mail(&key, &rec);
-                ctx.batch.put_log(&case_id, self.store.log_len(&case_id)?, &LogEntry {
+                ctx.batch.put_log(&case_id, log_n, &LogEntry {
                     at: now,
                     who: "secintake".into(),
                     action: "mail-in".into(),
-                    detail: format!("follow-up {key} from {from}"),
+                    detail: format!("follow-up {key} from {from}{}", if third_party { " (third party)" } else { "" }),
                 });
                 ctx.index();
                 self.store.commit(ctx.batch)?;
-                tracing::info!(case = %case_id, "Follow-up joined its case");
+                tracing::info!(case = %case_id, third_party, "Follow-up joined its case");
                 return Ok(Outcome::of(&rec, false));
             }
         }
@@ -515,11 +491,13 @@ impl Pipeline {
         let id = case::format_id(&cfg.intake.case_prefix, year, seq);
         let attachments: Vec<Attachment> = attachments
             .iter()
-            .map(|a| Attachment {
+            .map(|(a, cov)| Attachment {
                 name: a.name.clone(),
                 size: a.bytes.len() as u64,
                 sha256: mime::sha256_hex(&a.bytes),
                 content_type: a.content_type.clone(),
+                encrypted: cov.encrypted,
+                signed: cov.signed,
             })
             .collect();
         let title = report::title(protected_subject.as_deref(), &text, if encrypted { "" } else { &parsed.envelope.subject })
@@ -531,6 +509,14 @@ impl Pipeline {
         } else {
             title
         };
+        let reporter_source = match (&reporter_cert, &held_cert) {
+            (Some((c, KeySource::Keyring)), _) => Some((c.fingerprint().to_hex(), KeySource::Keyring)),
+            (Some((c, _)), Some(h)) if h.fingerprint == c.fingerprint().to_hex() => Some((h.fingerprint.clone(), h.source)),
+            (Some((c, s)), _) => Some((c.fingerprint().to_hex(), *s)),
+            (None, _) => None,
+        };
+        // A report re-sent after one we could not read links that first attempt.
+        let resend_of = self.unreadable_from(&from)?;
         let case = Case {
             id: id.clone(),
             status: Status::New,
@@ -538,18 +524,18 @@ impl Pipeline {
             reporter: Reporter {
                 address: from.clone(),
                 name: parsed.envelope.from_name.clone(),
-                key_fingerprint: reporter_cert.as_ref().map(|(c, _)| c.fingerprint().to_hex()),
-                key_source: match (&reporter_cert, self.store.cert(&from)?) {
-                    (Some((c, _)), Some(sc)) if sc.fingerprint == c.fingerprint().to_hex() => Some(sc.source),
-                    (Some((_, s)), _) => Some(*s),
-                    (None, _) => None,
+                key_fingerprint: reporter_source.as_ref().map(|(f, _)| f.clone()),
+                key_source: reporter_source.map(|(_, s)| s),
+                key_conflict: match &change {
+                    keys::Change::Conflict(f) => Some(f.clone()),
+                    _ => None,
                 },
             },
             credit: report::credit(&text),
             received_at,
             encrypted,
             decrypted: encrypted,
-            signature: verification.verdict,
+            signature: verdict,
             cvss: report::cvss(&text),
             cwe: report::cwes(&text),
             tlp: report::tlp(&text),
@@ -564,8 +550,8 @@ impl Pipeline {
             cve: None,
             fixed_versions: Vec::new(),
             waiting_on_reporter: false,
+            resend_of: resend_of.clone(),
         };
-        let _ = Credit::default();
 
         // The acknowledgement, unless we must not answer. What is held back is
         // recorded in the case's audit log (and visible in the team summary).
@@ -584,40 +570,42 @@ impl Pipeline {
                 }
             }
         }
-        if let Some((out, raw_sum)) = self.team_mail(&case, "summary", &format!("[{id}] New report"), &format!("[{id}] {}", case.title), &notify::summary_text(&case, &sha, &self.team_warnings), now, &sha)? {
+        let summary = notify::summary_text(&case, &sha, &self.team_warnings);
+        if let Some((out, raw_sum)) = self.team_mail(&case, "summary", &format!("[{id}] New report"), &format!("[{id}] {}", case.title), &summary, now, &sha)? {
             ctx.batch.put_out(&out, Some(&raw_sum));
         }
-        self.remember_cert(&mut ctx.batch, &from, reporter_cert.as_ref(), signed_by_reporter)?;
+        self.apply_key_change(&mut ctx.batch, &from, &change)?;
         let rec = MailRecord {
             message_id: key.clone(),
             received_at,
             from: from.clone(),
             sha256: sha.clone(),
+            body_sha256: Some(body_sha.clone()),
             disposition: Disposition::Case,
             case_id: Some(id.clone()),
             quarantine_id: None,
-            reason: None,
+            reason: collision.clone(),
         };
         ctx.batch.put_case(&case);
         ctx.batch.put_mail(&key, &rec);
-        ctx.batch.put_log(&id, 0, &LogEntry {
-            at: now,
-            who: "secintake".into(),
-            action: "opened".into(),
-            detail: format!("report {key} from {from}"),
-        });
+        let mut log = vec![LogEntry { at: now, who: "secintake".into(), action: "opened".into(), detail: format!("report {key} from {from}") }];
+        if let Some(c) = &collision {
+            log.push(LogEntry { at: now, who: "secintake".into(), action: "message-id-reused".into(), detail: c.clone() });
+        }
+        for q in &resend_of {
+            log.push(LogEntry { at: now, who: "secintake".into(), action: "resend-of".into(), detail: format!("re-sent after {q}, which could not be read") });
+        }
+        log.extend(change.log_entries(&from, now));
         if let Some(why) = withheld {
-            ctx.batch.put_log(&id, 1, &LogEntry {
-                at: now,
-                who: "secintake".into(),
-                action: "ack-withheld".into(),
-                detail: why.to_owned(),
-            });
+            log.push(LogEntry { at: now, who: "secintake".into(), action: "ack-withheld".into(), detail: why.to_owned() });
+        }
+        for (n, e) in log.iter().enumerate() {
+            ctx.batch.put_log(&id, n as u64, e);
         }
         ctx.batch.put_seq(&seq_name, seq);
         ctx.index();
         self.store.commit(ctx.batch)?;
-        tracing::info!(case = %id, encrypted, signature = verification.verdict.as_str(), "Case opened");
+        tracing::info!(case = %id, encrypted, signature = verdict.as_str(), "Case opened");
         Ok(Outcome::of(&rec, false))
     }
 
@@ -785,6 +773,7 @@ impl Pipeline {
             received_at: ctx.received_at,
             from: ctx.from.clone(),
             sha256: ctx.sha.clone(),
+            body_sha256: ctx.body_sha.clone(),
             disposition: Disposition::Quarantine,
             case_id: None,
             quarantine_id: Some(qid.clone()),
@@ -833,7 +822,7 @@ impl Pipeline {
         }
         let hour_ago = now - chrono::Duration::hours(1);
         let recent: Vec<OutMail> =
-            self.store.outbox()?.into_iter().filter(|o| o.kind == "ack" && o.created_at > hour_ago).collect();
+            self.store.outbox()?.into_iter().filter(|o| matches!(o.kind.as_str(), "ack" | "cannot-read") && o.created_at > hour_ago).collect();
         if recent.iter().filter(|o| o.to.iter().any(|t| t.eq_ignore_ascii_case(to))).count()
             >= self.cfg.limits.acks_per_address_per_hour as usize
         {
@@ -949,22 +938,117 @@ impl Pipeline {
         }
     }
 
-    /// Remembers the reporter's cert for later acks and replies. A cert already held
-    /// is only replaced by one that made a good signature on this message: a forged
-    /// From with an attached key must not redirect encrypted mail to an attacker.
-    fn remember_cert(&self, b: &mut Batch, address: &str, cert: Option<&(Cert, KeySource)>, proven: bool) -> Result<()> {
-        let Some((c, source)) = cert else { return Ok(()) };
-        if address.is_empty() || !pgp::has_address(c, address) {
+    /// Every cert that may have signed a message from `from`: the keyring, the cert
+    /// held for the address, its Autocrypt header (when it names `from`) and the keys
+    /// attached outside the encryption.
+    fn candidate_certs(&self, parsed: &mime::Parsed, from: &str, held: Option<&StoredCert>) -> Vec<(Cert, KeySource)> {
+        let mut out: Vec<(Cert, KeySource)> = self.keyring.iter().map(|c| (c.clone(), KeySource::Keyring)).collect();
+        if let Some(h) = held {
+            out.extend(pgp::parse_certs(h.armored.as_bytes()).into_iter().take(1).map(|c| (c, h.source)));
+        }
+        if let Some((addr, keydata)) = &parsed.envelope.autocrypt {
+            if addr == from {
+                out.extend(pgp::parse_certs(keydata).into_iter().map(|c| (c, KeySource::Autocrypt)));
+            }
+        }
+        for k in &parsed.keys {
+            out.extend(pgp::parse_certs(k).into_iter().map(|c| (c, KeySource::Attached)));
+        }
+        out
+    }
+
+    /// Writes what [`keys::decide`] decided about the cert held for `address`.
+    fn apply_key_change(&self, b: &mut Batch, address: &str, change: &keys::Change) -> Result<()> {
+        let held = self.store.cert(address)?;
+        let (cert, source) = match change {
+            keys::Change::None | keys::Change::Conflict(_) => return Ok(()),
+            keys::Change::Pin(c, s) => (c.clone(), *s),
+            keys::Change::Replace { new, source, .. } => (new.clone(), *source),
+            keys::Change::Refresh(_) => match change.held_after(held.as_ref()) {
+                Some(h) => h,
+                None => return Ok(()),
+            },
+        };
+        let armored = pgp::armor_cert(&cert)?;
+        if held.as_ref().is_some_and(|h| h.armored == armored) {
             return Ok(());
         }
-        let fpr = c.fingerprint().to_hex();
-        let keep_source = match self.store.cert(address)? {
-            Some(old) if old.fingerprint == fpr => old.source,
-            Some(_) if !proven => return Ok(()),
-            _ => *source,
-        };
-        b.put_cert(address, &StoredCert { fingerprint: fpr, source: keep_source, armored: pgp::armor_cert(c)? });
+        b.put_cert(address, &StoredCert { fingerprint: cert.fingerprint().to_hex(), source, armored });
         Ok(())
+    }
+
+    /// Quarantine entries of messages from `from` that could not be read: a new
+    /// report from the same address is taken as their re-send and links them.
+    fn unreadable_from(&self, from: &str) -> Result<Vec<String>> {
+        if from.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .store
+            .quarantined()?
+            .into_iter()
+            .filter(|q| q.from.eq_ignore_ascii_case(from) && matches!(q.reason.as_str(), "no-key" | "decrypt-failed"))
+            .map(|q| q.id)
+            .collect())
+    }
+
+    /// Quarantines a message that could not be read and, for a report we could not
+    /// decrypt, tells its sender (signed, rate-limited, never to automated senders):
+    /// when it arrived, its SHA-256, that it could not be read, which key to use.
+    fn quarantine_unreadable(
+        &self,
+        mut ctx: Commit<'_>,
+        u: classify::Unreadable,
+        env: &mime::Envelope,
+        raw: &[u8],
+        notice: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        let from = ctx.from.clone();
+        if notice {
+            match self.ack_refusal(&from, now)? {
+                Some(why) => tracing::info!(reason = why, "No cannot-read notice sent"),
+                None => match self.cannot_read_mail(env, &ctx.sha, ctx.received_at, u.reason, now) {
+                    Ok((out, mail)) => ctx.batch.put_out(&out, Some(&mail)),
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "Cannot-read notice could not be built"),
+                },
+            }
+        }
+        self.quarantine(ctx, u.reason, u.encrypted, env, Some(raw), &u.detail)
+    }
+
+    fn cannot_read_mail(
+        &self,
+        env: &mime::Envelope,
+        sha: &str,
+        received_at: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(OutMail, Vec<u8>)> {
+        let to = env.from_address.clone().unwrap_or_default();
+        let seed = format!("unread{sha}");
+        let mut h = self.headers(vec![to], "Your message could not be read", "unread", "intake", &mime::sha256_hex(seed.as_bytes()), now);
+        h.auto_submitted = true;
+        if let Some(mid) = &env.message_id {
+            h.in_reply_to = Some(mid.clone());
+            h.references = vec![mid.clone()];
+        }
+        let body = notify::cannot_read_text(&notify::CannotRead {
+            project: &self.cfg.policy.project,
+            intake: &self.cfg.intake.address,
+            received_at: &received_at,
+            sha256: sha,
+            why: reason,
+            fingerprint: &self.keys.fingerprint().to_hex(),
+            key_url: self.cfg.policy.security_txt_url.as_deref(),
+            public_key: &self.keys.public_armored()?,
+        });
+        let part = build::text_part(&body, "");
+        let sys_now: SystemTime = now.into();
+        let mail = build::signed(&h, &part, |data| self.keys.sign_detached(data, sys_now))?;
+        let mut out = self.out_mail(&h, "cannot-read", "", false, now);
+        out.case_id = None;
+        Ok((out, mail))
     }
 
     /// A bounce that names one of our acks marks that ack as undelivered on its case.
@@ -1004,13 +1088,11 @@ impl Pipeline {
     }
 }
 
-fn followup_text(c: &Case, text: &str, sha: &str) -> String {
-    format!("Follow-up from the reporter on {} ({})\nSHA-256: {sha}\n\n----- Message text -----\n\n{text}\n", c.id, c.title)
-}
 
-/// What the pure stages make of raw bytes, without a store: parse, classify, decrypt
-/// or verify, parse the inner MIME, extract fields. The fuzz target and the mutation
-/// smoke test drive this; it must never panic or allocate past the limits.
+/// What the pure stages make of raw bytes, without a store: parse, then the same
+/// classification the pipeline uses ([`classify::read`] and [`classify::verdict`]),
+/// then field extraction. The fuzz target and the mutation smoke test drive this; it
+/// must never panic or allocate past the limits.
 pub fn examine(raw: &[u8], keys: &IntakeKeys, max_plaintext: u64, max_depth: u32, now: SystemTime) -> String {
     let parsed = mime::parse(raw);
     if parsed.depth > max_depth {
@@ -1019,32 +1101,20 @@ pub fn examine(raw: &[u8], keys: &IntakeKeys, max_plaintext: u64, max_depth: u32
     if let Some(r) = non_report_reason(&parsed.envelope, "security@intake.test") {
         return r.into();
     }
-    let certs: Vec<Cert> = parsed.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect();
-    let (text, subject) = match &parsed.form {
-        Form::PgpMime { ciphertext } | Form::Inline { ciphertext, .. } => {
-            match keys.decrypt_message(ciphertext, &certs, max_plaintext, now) {
-                Decryption::Ok { plaintext, .. } => {
-                    let inner = mime::parse_inner(&plaintext);
-                    (inner.text, inner.subject)
-                }
-                Decryption::NoKey { .. } => return "no-key".into(),
-                Decryption::TooLarge => return "plaintext-limit".into(),
-                Decryption::Failed(_) => return "decrypt-failed".into(),
-            }
-        }
-        Form::Signed { signed, signature } => {
-            let _ = pgp::verify_detached(signed, signature, &certs, now);
-            (parsed.text.clone(), None)
-        }
-        Form::Cleartext { armored, .. } => match pgp::verify_inline(armored, &certs, max_plaintext, now) {
-            Some((t, _)) => (mime::decode_text(&t), None),
-            None => (parsed.text.clone(), None),
-        },
-        Form::Plain => (parsed.text.clone(), None),
+    let from = parsed.envelope.from_address.clone().unwrap_or_default();
+    let candidates: Vec<(Cert, KeySource)> =
+        parsed.keys.iter().flat_map(|k| pgp::parse_certs(k)).map(|c| (c, KeySource::Attached)).collect();
+    let certs: Vec<Cert> = candidates.iter().map(|(c, _)| c.clone()).collect();
+    let cx = classify::Context { keys, certs: &certs, max_plaintext, max_depth, now };
+    let reading = match classify::read(&parsed, &cx) {
+        Ok(r) => r,
+        Err(u) => return u.reason.into(),
     };
-    let title = report::title(subject.as_deref(), &text, &parsed.envelope.subject);
+    let (verdict, _) = classify::verdict(&reading, &from, &classify::Held { fingerprints: Vec::new(), candidates: &candidates }, now);
+    let text = reading.text();
+    let title = report::title(reading.protected_subject.as_deref(), &text, &parsed.envelope.subject);
     let _ = (report::cvss(&text), report::cwes(&text), report::tlp(&text), report::affected_versions(&text), report::credit(&text));
-    format!("case:{}", title.len())
+    format!("case:{}:{}", verdict.as_str(), title.len())
 }
 
 /// Why a message is not a report (auto-reply, bounce, list), if it is not.
@@ -1079,6 +1149,8 @@ struct Commit<'a> {
     batch: Batch,
     key: String,
     sha: String,
+    /// SHA-256 of the body (tells a re-used Message-ID from a re-delivery).
+    body_sha: Option<String>,
     from: String,
     received_at: DateTime<Utc>,
     source: Option<&'a Source>,

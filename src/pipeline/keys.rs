@@ -1,0 +1,178 @@
+//! Reporter keys: which cert secintake holds for an address, decided once per message.
+//!
+//! Trust on first use, then pinning: the first cert learned for an address (attached,
+//! Autocrypt, or the signer of a good signature), and bound to that address by a valid
+//! User ID, is pinned. It is replaced only by a message signed by the pinned cert (key
+//! rotation), or by the team (`secintake keys reporter set|forget`). The local keyring
+//! wins over learned certs. A different cert claiming a held address is a conflict:
+//! recorded, shown to the team, never used to encrypt. Pure: no store, no clock.
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use sequoia_openpgp::Cert;
+
+use crate::case::{KeySource, LogEntry};
+use crate::openpgp::{self as pgp, Verdict};
+use crate::store::StoredCert;
+
+/// What one message does to the cert held for its From address.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Nothing to learn.
+    None,
+    /// First contact: pin this cert.
+    Pin(Cert, KeySource),
+    /// The pinned cert signed this message, which carries its successor.
+    Replace { old: String, new: Cert, source: KeySource },
+    /// The pinned cert again, perhaps with new signatures (a renewed expiry): merged.
+    Refresh(Cert),
+    /// Another cert claims the address: its fingerprint, never used.
+    Conflict(String),
+}
+
+/// Decides what `from`'s message does to the held cert. `candidates` are the certs
+/// the message carried (and those we already had); only those bound to `from` count.
+pub fn decide(
+    from: &str,
+    verdict: Verdict,
+    signer: Option<&str>,
+    candidates: &[(Cert, KeySource)],
+    in_keyring: bool,
+    pinned: Option<&StoredCert>,
+    now: SystemTime,
+) -> Change {
+    if from.is_empty() {
+        return Change::None;
+    }
+    let offered: Vec<&(Cert, KeySource)> = candidates
+        .iter()
+        .filter(|(c, s)| *s != KeySource::Keyring && pgp::bound_to(c, from, now))
+        .collect();
+    if in_keyring {
+        // The keyring is the team's word; a learned cert that differs is a conflict.
+        return match offered.iter().find(|(c, _)| !candidates.iter().any(|(k, s)| *s == KeySource::Keyring && k.fingerprint() == c.fingerprint())) {
+            Some((c, _)) => Change::Conflict(c.fingerprint().to_hex()),
+            None => Change::None,
+        };
+    }
+    let signed_well = matches!(verdict, Verdict::Good | Verdict::Partial);
+    match pinned {
+        None => {
+            // The signer's cert if it signed well, else the first one offered.
+            let by_signer = offered.iter().find(|(c, _)| signed_well && Some(c.fingerprint().to_hex().as_str()) == signer);
+            match by_signer.or(offered.first()) {
+                Some((c, s)) => Change::Pin(c.clone(), *s),
+                None => Change::None,
+            }
+        }
+        Some(p) => {
+            let same = offered.iter().find(|(c, _)| c.fingerprint().to_hex() == p.fingerprint);
+            let other = offered.iter().find(|(c, _)| c.fingerprint().to_hex() != p.fingerprint);
+            let by_pinned = signed_well && signer == Some(p.fingerprint.as_str());
+            match (other, same) {
+                (Some((c, s)), _) if by_pinned => Change::Replace { old: p.fingerprint.clone(), new: c.clone(), source: *s },
+                (Some((c, _)), _) => Change::Conflict(c.fingerprint().to_hex()),
+                (None, Some((c, _))) => Change::Refresh(c.clone()),
+                (None, None) => Change::None,
+            }
+        }
+    }
+}
+
+impl Change {
+    /// The cert held for the address after this change (none for a conflict: the
+    /// pinned one stays), with where it first came from.
+    pub fn held_after(&self, pinned: Option<&StoredCert>) -> Option<(Cert, KeySource)> {
+        let stored = || {
+            pinned.and_then(|p| pgp::parse_certs(p.armored.as_bytes()).into_iter().next().map(|c| (c, p.source)))
+        };
+        match self {
+            Change::Pin(c, s) => Some((c.clone(), *s)),
+            Change::Replace { new, source, .. } => Some((new.clone(), *source)),
+            Change::Refresh(c) => match stored() {
+                Some((old, s)) => Some((old.merge_public(c.clone()).unwrap_or_else(|_| c.clone()), s)),
+                None => None,
+            },
+            Change::None | Change::Conflict(_) => stored(),
+        }
+    }
+
+    /// The audit-log lines this change writes (every change of a held key, and every
+    /// conflict, is logged).
+    pub fn log_entries(&self, address: &str, now: DateTime<Utc>) -> Vec<LogEntry> {
+        let entry = |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
+        match self {
+            Change::Pin(c, s) => vec![entry(
+                "reporter-key-pinned",
+                format!("{address}: {} ({}) pinned on first use", c.fingerprint().to_hex(), s.as_str()),
+            )],
+            Change::Replace { old, new, source } => vec![entry(
+                "reporter-key-replaced",
+                format!("{address}: {old} replaced by {} ({}), announced in a message signed by {old}", new.fingerprint().to_hex(), source.as_str()),
+            )],
+            Change::Conflict(f) => vec![entry(
+                "reporter-key-conflict",
+                format!("{address}: another cert {f} claims this address; kept out, not used (`secintake keys reporter set` to accept it)"),
+            )],
+            Change::None | Change::Refresh(_) => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sequoia_openpgp::cert::prelude::*;
+
+    fn cert(uid: &str) -> Cert {
+        CertBuilder::general_purpose(Some(uid)).generate().unwrap().0
+    }
+
+    fn stored(c: &Cert) -> StoredCert {
+        StoredCert { fingerprint: c.fingerprint().to_hex(), source: KeySource::Attached, armored: pgp::armor_cert(c).unwrap() }
+    }
+
+    /// Regression (issue 9): a forged From carrying and signed by the attacker's own
+    /// cert naming the address re-keyed the reporter.
+    #[test]
+    fn forged_from_with_own_cert_is_a_conflict_not_a_replacement() {
+        let now = SystemTime::now();
+        let alice = cert("Alice <alice@r.test>");
+        let mallory = cert("Mallory <alice@r.test>");
+        let fpr = mallory.fingerprint().to_hex();
+        let change = decide("alice@r.test", Verdict::KeyConflict, Some(&fpr), &[(mallory, KeySource::Attached)], false, Some(&stored(&alice)), now);
+        assert!(matches!(&change, Change::Conflict(f) if *f == fpr));
+        let held = change.held_after(Some(&stored(&alice))).unwrap();
+        assert_eq!(held.0.fingerprint(), alice.fingerprint());
+    }
+
+    #[test]
+    fn pinned_cert_signing_its_successor_replaces_it() {
+        let now = SystemTime::now();
+        let old = cert("Alice <alice@r.test>");
+        let new = cert("Alice <alice@r.test>");
+        let signer = old.fingerprint().to_hex();
+        let c = decide("alice@r.test", Verdict::Good, Some(&signer), &[(old.clone(), KeySource::Attached), (new.clone(), KeySource::Attached)], false, Some(&stored(&old)), now);
+        assert!(matches!(c, Change::Replace { ref new, .. } if new.fingerprint() == new.fingerprint()));
+        assert_eq!(c.held_after(Some(&stored(&old))).unwrap().0.fingerprint(), new.fingerprint());
+    }
+
+    #[test]
+    fn first_contact_pins_only_a_cert_bound_to_the_address() {
+        let now = SystemTime::now();
+        let other = cert("Bob <bob@r.test>");
+        assert!(matches!(decide("alice@r.test", Verdict::SignerMismatch, None, &[(other, KeySource::Attached)], false, None, now), Change::None));
+        let alice = cert("Alice <alice@r.test>");
+        assert!(matches!(decide("alice@r.test", Verdict::None, None, &[(alice, KeySource::Autocrypt)], false, None, now), Change::Pin(_, KeySource::Autocrypt)));
+    }
+
+    #[test]
+    fn keyring_wins_and_a_learned_cert_is_a_conflict() {
+        let now = SystemTime::now();
+        let ring = cert("Alice <alice@r.test>");
+        let learned = cert("Alice <alice@r.test>");
+        let c = decide("alice@r.test", Verdict::Good, None, &[(ring, KeySource::Keyring), (learned.clone(), KeySource::Attached)], true, None, now);
+        assert!(matches!(c, Change::Conflict(f) if f == learned.fingerprint().to_hex()));
+    }
+}
