@@ -30,37 +30,6 @@ fn when() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-23T10:00:05Z").unwrap().with_timezone(&Utc)
 }
 
-/// A deployment with both test intake keys (one passphrase-protected), the team cert,
-/// and a 16 MiB plaintext cap (the bomb fixture holds 64 MiB).
-fn deployment(dir: &Path) -> (Arc<Config>, Store) {
-    let keys = repo().join("keys");
-    let mut tsk = std::fs::read(keys.join("test-intake.key.asc")).unwrap();
-    tsk.extend(std::fs::read(keys.join("test-intake-protected.key.asc")).unwrap());
-    // Keys as GnuPG 2.4 (LibrePGP AEAD) and OpenPGP.js 6 (SEIPDv2) make them: the
-    // interop fixtures are encrypted to these.
-    tsk.extend(std::fs::read(keys.join("test-intake-librepgp.key.asc")).unwrap());
-    tsk.extend(std::fs::read(keys.join("test-intake-rfc9580.key.asc")).unwrap());
-    let secret = dir.join("intake.key.asc");
-    std::fs::write(&secret, tsk).unwrap();
-    let pass = dir.join("passphrase");
-    std::fs::copy(keys.join("test-intake-protected.passphrase"), &pass).unwrap();
-    let pw = dir.join("pw");
-    std::fs::write(&pw, "x").unwrap();
-    for f in [&secret, &pass, &pw] {
-        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    std::fs::create_dir_all(dir.join("team")).unwrap();
-    std::fs::copy(keys.join("team.pub.asc"), dir.join("team/team.asc")).unwrap();
-    let text = format!(
-        "[intake]\naddress = \"security@intake.test\"\n[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword_file = \"pw\"\n\
-         [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"intake.key.asc\"\npassphrase_file = \"passphrase\"\nteam_certs = \"team\"\n\
-         [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"Golden\"\n[store]\npath = \"state\"\n[limits]\nmax_plaintext_bytes = \"16MiB\"\n"
-    );
-    let cfg = Arc::new(Config::parse(&text, &dir.join("secintake.toml")).unwrap());
-    let store = Store::open(&cfg.store_path).unwrap();
-    (cfg, store)
-}
-
 /// Runs one fixture (after the set-up its folder needs) and returns the golden JSON.
 /// The keys are loaded (and the protected one unlocked, ~0.25 s) once; each run gets a
 /// fresh store.
@@ -133,7 +102,7 @@ fn every_fixture_matches_its_golden_json_in_crlf_and_lf() {
     let mut failures = Vec::new();
     let all = support::fixture_files();
     let tmp = tempfile::tempdir().unwrap();
-    let (cfg, store) = deployment(tmp.path());
+    let (cfg, store) = support::fixture_deployment(tmp.path());
     let template = Pipeline::load(cfg, store).unwrap();
     assert!(all.len() >= 25, "fixtures missing: {}", all.len());
     for f in &all {

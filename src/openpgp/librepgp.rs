@@ -18,6 +18,12 @@
 //! nonce of index `n` (the number of chunks) with associated data
 //! `0xD4 | version | cipher | aead | c | n | total plaintext length` (8 bytes each).
 //!
+//! The same chunk machinery also opens RFC 9580 SEIPDv2 packets whose AEAD mode the
+//! crypto backend lacks (EAX: OpenSSL has none, yet RFC 9580 allows it and OpenPGP.js 6
+//! keys list it): [`decrypt_seipdv2`] (RFC 9580 §5.13.2: HKDF-SHA256 over the session
+//! key, salted, gives the message key and the nonce prefix; the chunk index is in the
+//! nonce, not in the associated data).
+//!
 //! No I/O, no clock. Plaintext released by this module has passed every chunk tag and
 //! the final tag: a truncated or reordered message is an error, never partial text.
 
@@ -118,6 +124,104 @@ fn seal_or_open(
         (Mode::Ocb, 9) => run!(Ocb3<Aes256, U15, U16>),
         _ => Err(Error(format!("unsupported cipher {cipher} for LibrePGP AEAD"))),
     }
+}
+
+/// SEIPDv2's nonce: the derived prefix followed by the chunk index.
+fn nonce_v2(prefix: &[u8], index: u64) -> Vec<u8> {
+    let mut n = prefix.to_vec();
+    n.extend_from_slice(&index.to_be_bytes());
+    n
+}
+
+/// The SEIPDv2 packet tag octet (new format, tag 18).
+const SEIPD_TAG_OCTET: u8 = 0xC0 | 18;
+
+/// Derives the message key and nonce prefix of a SEIPDv2 packet.
+fn seipdv2_keys(cipher: u8, mode: Mode, chunk_octet: u8, salt: &[u8; 32], session_key: &[u8]) -> Result<(Vec<u8>, Vec<u8>, [u8; 5]), Error> {
+    let klen = key_len(cipher).ok_or_else(|| Error(format!("cipher {cipher} is not AES")))?;
+    if session_key.len() != klen {
+        return Err(Error("session key length does not fit the cipher".into()));
+    }
+    let info = [SEIPD_TAG_OCTET, 2, cipher, mode as u8, chunk_octet];
+    let prefix_len = mode.iv_len() - 8;
+    let mut okm = vec![0u8; klen + prefix_len];
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(salt), session_key)
+        .expand(&info, &mut okm)
+        .map_err(|_| Error("HKDF failed".into()))?;
+    let prefix = okm.split_off(klen);
+    Ok((okm, prefix, info))
+}
+
+/// Decrypts the chunks of an RFC 9580 SEIPDv2 packet (the body after its header:
+/// chunks, then the final tag) whose mode is one this module has. At most `max`
+/// bytes out; `Ok(None)` past it.
+pub fn decrypt_seipdv2(
+    cipher: u8,
+    mode: Mode,
+    chunk_size: u64,
+    salt: &[u8; 32],
+    body: &[u8],
+    session_key: &[u8],
+    max: u64,
+) -> Result<Option<Vec<u8>>, Error> {
+    if !chunk_size.is_power_of_two() || chunk_size < 64 || chunk_size > 1 << (MAX_CHUNK_OCTET + 6) {
+        return Err(Error(format!("SEIPDv2 chunk size {chunk_size} is not allowed")));
+    }
+    let chunk_octet = (chunk_size.trailing_zeros() - 6) as u8;
+    let (key, prefix, info) = seipdv2_keys(cipher, mode, chunk_octet, salt, session_key)?;
+    if body.len() < TAG {
+        return Err(Error("SEIPDv2 packet too short".into()));
+    }
+    let (chunks, final_tag) = body.split_at(body.len() - TAG);
+    let chunk = chunk_size as usize;
+    let mut out = Vec::with_capacity(chunks.len().min(max as usize));
+    let mut index: u64 = 0;
+    let mut pos = 0;
+    while pos < chunks.len() {
+        let take = (chunk + TAG).min(chunks.len() - pos);
+        if take <= TAG {
+            return Err(Error("AEAD chunk without data: the message is truncated".into()));
+        }
+        if out.len() as u64 + (take - TAG) as u64 > max {
+            return Ok(None);
+        }
+        let start = out.len();
+        out.extend_from_slice(&chunks[pos..pos + take - TAG]);
+        let mut tag = [0u8; TAG];
+        tag.copy_from_slice(&chunks[pos + take - TAG..pos + take]);
+        seal_or_open(cipher, mode, &key, &nonce_v2(&prefix, index), &info, &mut out[start..], &mut tag, false)?;
+        pos += take;
+        index += 1;
+    }
+    let mut ad = info.to_vec();
+    ad.extend_from_slice(&(out.len() as u64).to_be_bytes());
+    let mut tag = [0u8; TAG];
+    tag.copy_from_slice(final_tag);
+    seal_or_open(cipher, mode, &key, &nonce_v2(&prefix, index), &ad, &mut [], &mut tag, false)
+        .map_err(|_| Error("AEAD final tag does not match: the message was truncated or altered".into()))?;
+    Ok(Some(out))
+}
+
+/// Encrypts into SEIPDv2 chunks (the inverse of [`decrypt_seipdv2`]): for `check`'s
+/// self-test of a mode the backend cannot write, and round-trip tests.
+pub fn encrypt_seipdv2(cipher: u8, mode: Mode, chunk_octet: u8, salt: &[u8; 32], session_key: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+    let (key, prefix, info) = seipdv2_keys(cipher, mode, chunk_octet, salt, session_key)?;
+    let mut out = Vec::new();
+    let mut index = 0u64;
+    for piece in plaintext.chunks(1 << (chunk_octet + 6)) {
+        let mut buf = piece.to_vec();
+        let mut tag = [0u8; TAG];
+        seal_or_open(cipher, mode, &key, &nonce_v2(&prefix, index), &info, &mut buf, &mut tag, true)?;
+        out.extend_from_slice(&buf);
+        out.extend_from_slice(&tag);
+        index += 1;
+    }
+    let mut ad = info.to_vec();
+    ad.extend_from_slice(&(plaintext.len() as u64).to_be_bytes());
+    let mut tag = [0u8; TAG];
+    seal_or_open(cipher, mode, &key, &nonce_v2(&prefix, index), &ad, &mut [], &mut tag, true)?;
+    out.extend_from_slice(&tag);
+    Ok(out)
 }
 
 fn nonce(iv: &[u8], index: u64) -> Vec<u8> {
@@ -277,6 +381,20 @@ mod tests {
                 round_trip(mode, cipher, 0, 128); // exactly two full chunks
                 round_trip(mode, cipher, 12, 0); // empty plaintext: final tag only
             }
+        }
+    }
+
+    #[test]
+    fn seipdv2_round_trip_and_tamper() {
+        for mode in [Mode::Eax, Mode::Ocb] {
+            let key = [5u8; 32];
+            let salt = [6u8; 32];
+            let pt: Vec<u8> = (0..300).map(|i| i as u8).collect();
+            let body = encrypt_seipdv2(9, mode, 0, &salt, &key, &pt).unwrap();
+            assert_eq!(decrypt_seipdv2(9, mode, 64, &salt, &body, &key, u64::MAX).unwrap().unwrap(), pt);
+            assert!(decrypt_seipdv2(9, mode, 64, &salt, &body[..body.len() - 1], &key, u64::MAX).is_err());
+            assert!(decrypt_seipdv2(9, mode, 64, &[7u8; 32], &body, &key, u64::MAX).is_err(), "salt is bound");
+            assert!(decrypt_seipdv2(9, mode, 128, &salt, &body, &key, u64::MAX).is_err(), "chunk size is bound");
         }
     }
 

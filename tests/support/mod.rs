@@ -471,3 +471,36 @@ pub fn fixture_files() -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A deployment (no network) with every test intake key (one passphrase-protected, one
+/// LibrePGP, one RFC 9580), the team cert, and a 16 MiB plaintext cap (the bomb fixture
+/// holds 64 MiB). Returns the config and a store in `dir`.
+pub fn fixture_deployment(dir: &Path) -> (std::sync::Arc<secintake::config::Config>, secintake::store::Store) {
+    let keys = repo().join("keys");
+    let mut tsk = std::fs::read(keys.join("test-intake.key.asc")).unwrap();
+    tsk.extend(std::fs::read(keys.join("test-intake-protected.key.asc")).unwrap());
+    // Keys as GnuPG 2.4 (LibrePGP AEAD) and OpenPGP.js 6 (SEIPDv2) make them: the
+    // interop fixtures are encrypted to these.
+    tsk.extend(std::fs::read(keys.join("test-intake-librepgp.key.asc")).unwrap());
+    tsk.extend(std::fs::read(keys.join("test-intake-rfc9580.key.asc")).unwrap());
+    let secret = dir.join("intake.key.asc");
+    std::fs::write(&secret, tsk).unwrap();
+    let pass = dir.join("passphrase");
+    std::fs::copy(keys.join("test-intake-protected.passphrase"), &pass).unwrap();
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "x").unwrap();
+    for f in [&secret, &pass, &pw] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("team")).unwrap();
+    std::fs::copy(keys.join("team.pub.asc"), dir.join("team/team.asc")).unwrap();
+    let text = format!(
+        "[intake]\naddress = \"security@intake.test\"\n[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword_file = \"pw\"\n\
+         [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"intake.key.asc\"\npassphrase_file = \"passphrase\"\nteam_certs = \"team\"\n\
+         [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"Golden\"\n[store]\npath = \"state\"\n[limits]\nmax_plaintext_bytes = \"16MiB\"\n"
+    );
+    let cfg = std::sync::Arc::new(secintake::config::Config::parse(&text, &dir.join("secintake.toml")).unwrap());
+    let store = secintake::store::Store::open(&cfg.store_path).unwrap();
+    (cfg, store)
+}
+
