@@ -6,12 +6,9 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use secintake::config::Config;
 use secintake::pipeline::Pipeline;
 use secintake::store::Store;
 use serde_json::{Value, json};

@@ -235,6 +235,10 @@ pub struct CaseMessage {
     pub signer_fingerprint: Option<String>,
     /// SHA-256 of the message as the IMAP server served it (extension).
     pub sha256: String,
+    /// The message's text. Never part of the case record: the store keeps it apart,
+    /// as bytes, once (see `Store::put_text`); `to_json(true)` shows it. Read from
+    /// records made before that (`default` only matters for them).
+    #[serde(default, skip_serializing)]
     pub text: String,
 }
 
@@ -290,6 +294,9 @@ pub struct Case {
     pub messages: Vec<CaseMessage>,
     pub ack: Option<Ack>,
     pub due: Due,
+    /// The report text: the first message's (kept with it in the store, never in the
+    /// case record; see `CaseMessage::text`).
+    #[serde(default, skip_serializing)]
     pub text: String,
     /// Reason when rejected (`duplicate:SEC-...` names the original). Extension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -316,13 +323,13 @@ impl Case {
     /// The JSON of `case show` (`with_text`) or of `case list` (without any text).
     pub fn to_json(&self, with_text: bool) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        if !with_text {
+        if with_text {
             if let Some(o) = v.as_object_mut() {
-                o.remove("text");
+                o.insert("text".into(), self.text.clone().into());
                 if let Some(msgs) = o.get_mut("messages").and_then(|m| m.as_array_mut()) {
-                    for m in msgs {
+                    for (m, cm) in msgs.iter_mut().zip(&self.messages) {
                         if let Some(m) = m.as_object_mut() {
-                            m.remove("text");
+                            m.insert("text".into(), cm.text.clone().into());
                         }
                     }
                 }

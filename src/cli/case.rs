@@ -179,7 +179,7 @@ fn parse_date(s: &str) -> Option<chrono::DateTime<Utc>> {
 fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     use crate::case::{LogEntry, REJECT_REASONS, valid_cve};
     let _g = ctx.store.lock.lock().unwrap_or_else(|e| e.into_inner());
-    let mut c = ctx.store.case(&a.id)?.ok_or_else(|| usage(format!("no case {}; see `secintake case list`", a.id)))?;
+    let mut c = ctx.store.case_meta(&a.id)?.ok_or_else(|| usage(format!("no case {}; see `secintake case list`", a.id)))?;
     let mut changes: Vec<String> = Vec::new();
     if let Some(s) = &a.status {
         let to = Status::parse(s).ok_or_else(|| usage(format!("unknown status {s:?}")))?;
@@ -193,7 +193,7 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
             }
             let full = if reason == "duplicate" {
                 let orig = a.duplicate_of.as_deref().ok_or_else(|| usage("--reason duplicate needs --duplicate-of ID"))?;
-                if orig == c.id || ctx.store.case(orig)?.is_none() {
+                if orig == c.id || ctx.store.case_meta(orig)?.is_none() {
                     return Err(usage(format!("--duplicate-of {orig}: no such other case")));
                 }
                 format!("duplicate:{orig}")
@@ -316,7 +316,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 return Err(usage("empty note; give text or --file"));
             }
             let _g = ctx.store.lock.lock().unwrap_or_else(|e| e.into_inner());
-            if ctx.store.case(id)?.is_none() {
+            if ctx.store.case_meta(id)?.is_none() {
                 return Err(usage(format!("no case {id}; see `secintake case list`")));
             }
             let mut b = crate::store::Batch::default();
@@ -331,7 +331,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             Ok(EXIT_OK)
         }
         CaseCmd::Log { id, json } => {
-            if ctx.store.case(id)?.is_none() {
+            if ctx.store.case_meta(id)?.is_none() {
                 return Err(usage(format!("no case {id}; see `secintake case list`")));
             }
             let log = ctx.store.log(id)?;
@@ -351,6 +351,8 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 .cases()?
                 .into_iter()
                 .filter(|c| c.id != me.id && !matches!(c.status, Status::Rejected | Status::Closed))
+                // Texts are kept apart from case records: read each one's here.
+                .filter_map(|c| ctx.store.case(&c.id).ok().flatten())
                 .map(|c| (crate::case::similarity(&me, &c), c))
                 .filter(|(s, _)| *s >= 0.15)
                 .collect();
@@ -491,7 +493,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             if text.trim().is_empty() {
                 return Err(usage("empty reply; give --file FILE or text on stdin"));
             }
-            if ctx.store.case(id)?.is_none() {
+            if ctx.store.case_meta(id)?.is_none() {
                 return Err(usage(format!("no case {id}; see `secintake case list`")));
             }
             let who = who.clone().unwrap_or_else(|| ctx.user.clone());

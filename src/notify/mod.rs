@@ -191,7 +191,7 @@ pub fn followup_text(c: &Case, m: &crate::case::CaseMessage) -> String {
         m.signature.as_str(),
         verdict_meaning(m.signature),
         m.sha256,
-        m.text
+        capped(&m.text, &c.id)
     )
 }
 
@@ -266,11 +266,34 @@ pub fn summary_text(case: &Case, message_sha256: &str, warnings: &[String]) -> S
         }
     }
     t.push_str("\n----- Report text -----\n\n");
-    t.push_str(&case.text);
-    if !case.text.ends_with('\n') {
-        t.push('\n');
-    }
+    t.push_str(&capped(&case.text, &case.id));
     t
+}
+
+/// The most report text a team mail carries: enough for any real report; a larger
+/// one is cut with a note (the whole text stays in `secintake case show`), so one
+/// hostile message cannot make every team mail tens of megabytes.
+pub const MAIL_TEXT_MAX: usize = 256 * 1024;
+
+/// `text` up to [`MAIL_TEXT_MAX`] bytes (at a char boundary), with a note when cut.
+pub fn capped(text: &str, case_id: &str) -> String {
+    let mut out = if text.len() <= MAIL_TEXT_MAX {
+        text.to_owned()
+    } else {
+        let mut end = MAIL_TEXT_MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!(
+            "{}\n\n[... {} more bytes not shown; the whole text: secintake case show {case_id}]\n",
+            &text[..end],
+            text.len() - end
+        )
+    };
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

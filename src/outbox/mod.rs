@@ -136,7 +136,7 @@ pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result
                 stats.sent += 1;
                 if item.kind == "ack" {
                     if let Some(cid) = &item.case_id {
-                        if let Some(mut c) = store.case(cid)? {
+                        if let Some(mut c) = store.case_meta(cid)? {
                             c.ack = Some(Ack {
                                 sent_at: item.sent_at.unwrap_or(now),
                                 message_id: item.id.clone(),

@@ -435,7 +435,7 @@ impl Pipeline {
 
         // Follow-up on a case?
         if let Some(case_id) = self.follow_up_target(&parsed.envelope)? {
-            if let Some(mut c) = self.store.case(&case_id)? {
+            if let Some(mut c) = self.store.case_meta(&case_id)? {
                 let third_party = !from.eq_ignore_ascii_case(&c.reporter.address);
                 c.messages.push(CaseMessage { third_party, ..msg });
                 if let keys::Change::Conflict(f) = &change {
@@ -662,7 +662,7 @@ impl Pipeline {
             if self.store.reminders(cid)?.contains(&marker) {
                 continue;
             }
-            let Some(c) = self.store.case(cid)? else { continue };
+            let Some(c) = self.store.case_meta(cid)? else { continue };
             let body = format!(
                 "Mail for {} could not be delivered and will not be retried.\n\
                  Kind: {}\nTo: {}\nMessage-ID: {}\nError: {}\n",
@@ -690,17 +690,18 @@ impl Pipeline {
     /// status update (restarts the update clock).
     pub fn reply(&self, case_id: &str, text: &str, who: &str, now: DateTime<Utc>) -> Result<String> {
         let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut c = self.store.case(case_id)?.with_context(|| format!("no case {case_id}"))?;
+        let mut c = self.store.case_meta(case_id)?.with_context(|| format!("no case {case_id}"))?;
         let to = c.reporter.address.clone();
         if !crate::config::valid_address(&to) || to.eq_ignore_ascii_case(&self.cfg.intake.address) {
             anyhow::bail!("case {case_id} has no usable reporter address ({to:?})");
         }
         let sys_now: SystemTime = now.into();
         let cert = self
-            .store
-            .cert(&to)?
-            .and_then(|sc| pgp::parse_certs(sc.armored.as_bytes()).into_iter().next())
-            .or_else(|| self.keyring.iter().find(|k| pgp::has_address(k, &to)).cloned())
+            .keyring
+            .iter()
+            .find(|k| pgp::bound_to(k, &to, sys_now))
+            .cloned()
+            .or_else(|| self.store.cert(&to).ok().flatten().and_then(|sc| pgp::parse_certs(sc.armored.as_bytes()).into_iter().next()))
             .filter(|k| pgp::can_encrypt(k, sys_now).is_ok());
         let strict_tlp = matches!(c.tlp.as_deref(), Some("AMBER" | "AMBER+STRICT" | "RED"));
         if cert.is_none() && strict_tlp {
@@ -801,7 +802,7 @@ impl Pipeline {
             }
         }
         if let Some(id) = case::find_id(&self.cfg.intake.case_prefix, &env.subject) {
-            if self.store.case(&id)?.is_some() {
+            if self.store.case_meta(&id)?.is_some() {
                 return Ok(Some(id));
             }
         }
@@ -1059,7 +1060,7 @@ impl Pipeline {
         for out in self.store.outbox()? {
             if out.kind == "ack" && text.contains(&out.id) {
                 let Some(cid) = &out.case_id else { continue };
-                if let Some(mut c) = self.store.case(cid)? {
+                if let Some(mut c) = self.store.case_meta(cid)? {
                     if let Some(ack) = c.ack.as_mut() {
                         ack.undelivered = true;
                     } else {

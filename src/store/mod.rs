@@ -133,11 +133,27 @@ pub struct StoredCert {
 pub struct Batch {
     /// Key and new value; `None` removes the key.
     ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Message texts, written as files (relative path, bytes) before the keys above.
+    texts: Vec<(String, Vec<u8>)>,
 }
 
 impl Batch {
+    /// Writes a case's record: everything but its texts, which [`Batch::put_text`]
+    /// writes once per message (a record stays small however large the report).
     pub fn put_case(&mut self, c: &Case) {
         self.json(format!("case/{}", c.id), c);
+        // Texts are immutable once written: only those in hand (a new message, or a
+        // record from before this layout, which this migrates) are written.
+        for (n, m) in c.messages.iter().enumerate() {
+            if !m.text.is_empty() {
+                self.put_text(&c.id, n, &m.text);
+            }
+        }
+    }
+    /// Writes the text of message `n` of a case, as bytes (no JSON escaping: a report
+    /// of control characters costs its size, not six times it).
+    pub fn put_text(&mut self, case_id: &str, n: usize, text: &str) {
+        self.texts.push((text_path(case_id, n), text.as_bytes().to_vec()));
     }
     pub fn put_mail(&mut self, key: &str, m: &MailRecord) {
         self.json(format!("mail/{key}"), m);
@@ -206,8 +222,14 @@ impl Batch {
         self.ops.push((format!("rem/{case_id}/{key}").into_bytes(), None));
     }
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.texts.is_empty()
     }
+}
+
+/// Where message `n` of a case keeps its text, below the store's `texts/` folder. Case
+/// ids are ours (`PREFIX-YEAR-NNNN`), never a sender's string.
+fn text_path(case_id: &str, n: usize) -> String {
+    format!("{case_id}/{n:06}.txt")
 }
 
 fn uid_key(mailbox: &str, uidvalidity: u32, uid: u32) -> Vec<u8> {
@@ -231,6 +253,9 @@ pub struct Store {
     db: sled::Db,
     /// The database folder, whose files are fsynced on commit.
     dir: PathBuf,
+    /// Message texts as files (`CASE/NNNNNN.txt`): large texts stay out of sled, whose
+    /// log and recovery would otherwise carry them on every open.
+    texts: PathBuf,
     /// Serialises read-modify-write sequences (case numbering, outbox updates) between
     /// the pipeline, the outbox worker and control-socket commands.
     pub lock: Arc<Mutex<()>>,
@@ -273,11 +298,17 @@ impl Store {
             }
             e => OpenError::Other(format!("cannot open the store {}: {e}", dir.display())),
         })?;
-        Ok(Store { db, dir, lock: Arc::new(Mutex::new(())) })
+        let texts = state.join("texts");
+        Ok(Store { db, dir, texts, lock: Arc::new(Mutex::new(())) })
     }
 
     /// Applies `batch` atomically and makes it durable (flush, then fsync).
     pub fn commit(&self, batch: Batch) -> Result<()> {
+        // Texts first, each durable (file, then folder) before the records naming
+        // them: a crash in between leaves an unnamed file that the retry overwrites.
+        for (rel, bytes) in &batch.texts {
+            self.write_text(rel, bytes).with_context(|| format!("Writing {}", self.texts.join(rel).display()))?;
+        }
         let mut b = sled::Batch::default();
         for (k, v) in batch.ops {
             match v {
@@ -314,10 +345,46 @@ impl Store {
         Ok(out)
     }
 
+    fn write_text(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let path = self.texts.join(rel);
+        let folder = path.parent().unwrap_or(&self.texts).to_path_buf();
+        std::fs::create_dir_all(&folder)?;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(&folder)?.sync_all()?;
+        std::fs::File::open(&self.texts)?.sync_all()
+    }
+
+    /// A case with its texts (for `case show`, exports, replies).
     pub fn case(&self, id: &str) -> Result<Option<Case>> {
+        let Some(mut c) = self.case_meta(id)? else { return Ok(None) };
+        for (n, m) in c.messages.iter_mut().enumerate() {
+            match std::fs::read(self.texts.join(text_path(id, n))) {
+                Ok(t) => m.text = String::from_utf8_lossy(&t).into_owned(),
+                // Records from before texts were files keep theirs inline.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("Reading the text of {id} message {n}")),
+            }
+        }
+        if let Some(first) = c.messages.first() {
+            if !first.text.is_empty() || c.text.is_empty() {
+                c.text = first.text.clone();
+            }
+        }
+        Ok(Some(c))
+    }
+
+    /// A case without its texts: what lists, deadlines and updates need. Cheap
+    /// however large the report.
+    pub fn case_meta(&self, id: &str) -> Result<Option<Case>> {
         self.get_json(&format!("case/{id}"))
     }
 
+    /// Every case, without texts.
     pub fn cases(&self) -> Result<Vec<Case>> {
         self.scan_json("case/")
     }
