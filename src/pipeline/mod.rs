@@ -822,9 +822,9 @@ impl Pipeline {
             return Ok(Some("automated sender"));
         }
         let hour_ago = now - chrono::Duration::hours(1);
-        let recent: Vec<OutMail> =
-            self.store.outbox()?.into_iter().filter(|o| matches!(o.kind.as_str(), "ack" | "cannot-read") && o.created_at > hour_ago).collect();
-        if recent.iter().filter(|o| o.to.iter().any(|t| t.eq_ignore_ascii_case(to))).count()
+        // Indexed by time: reads at most the last hour's answers, not the outbox.
+        let recent = self.store.answers_since(hour_ago + chrono::Duration::milliseconds(1))?;
+        if recent.iter().filter(|r| r.split(',').any(|t| t.eq_ignore_ascii_case(to))).count()
             >= self.cfg.limits.acks_per_address_per_hour as usize
         {
             return Ok(Some("limits.acks_per_address_per_hour reached"));

@@ -168,6 +168,11 @@ impl Batch {
         self.json(format!("out/{}", o.id), o);
         if let Some(raw) = raw {
             self.ops.push((format!("raw/{}", o.id).into_bytes(), Some(raw.to_vec())));
+            // Answers to senders are indexed by time, so the rate limits read only the
+            // last hour's (at most the hourly cap) instead of the whole outbox.
+            if matches!(o.kind.as_str(), "ack" | "cannot-read") {
+                self.ops.push((answer_key(o.created_at, &o.id), Some(o.to.join(",").into_bytes())));
+            }
         }
     }
     pub fn put_quarantine(&mut self, q: &QuarantineEntry, raw: Option<&[u8]>) {
@@ -224,6 +229,10 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty() && self.texts.is_empty()
     }
+}
+
+fn answer_key(at: DateTime<Utc>, id: &str) -> Vec<u8> {
+    format!("answer/{:020}/{id}", at.timestamp_millis().max(0)).into_bytes()
 }
 
 /// Where message `n` of a case keeps its text, below the store's `texts/` folder. Case
@@ -437,6 +446,17 @@ impl Store {
 
     pub fn cert(&self, address: &str) -> Result<Option<StoredCert>> {
         self.get_json(&format!("cert/{}", address.to_ascii_lowercase()))
+    }
+
+    /// Recipients of the answers (acks, cannot-read notices) queued since `since`, one
+    /// entry per answer: what the rate limits count.
+    pub fn answers_since(&self, since: DateTime<Utc>) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for item in self.db.range(answer_key(since, "")..b"answer0".to_vec()) {
+            let (_, v) = item?;
+            out.push(String::from_utf8_lossy(&v).into_owned());
+        }
+        Ok(out)
     }
 
     /// Every held reporter cert with its address.
