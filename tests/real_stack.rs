@@ -590,3 +590,34 @@ fn quarantine_retry_after_key_rotation_moves_the_imap_copy() {
     assert_eq!(stack.count("security@intake.test", "Processed"), 1);
     assert_eq!(dep.json(&["quarantine", "list", "--json"]), serde_json::json!([]));
 }
+
+/// A message that crashed or hung the daemon `MAX_ATTEMPTS` times (each attempt is
+/// counted durably before it is made) is quarantined unread with its own reason, and
+/// the message after it is processed: one poison message never stops intake.
+#[test]
+fn message_that_keeps_crashing_the_daemon_is_quarantined_and_intake_goes_on() {
+    let stack = MailStack::start();
+    let team = Gpg::new("Team Member <carol@team.test>");
+    let dep = Deployment::new(&stack, &[&team], "");
+    stack.deliver("security@intake.test", &plain_report("bob@reporter.test", "Poison", "Kills the parser.\n", "poison-1@reporter.test"));
+    stack.deliver("security@intake.test", &plain_report("bob@reporter.test", "Next", "An ordinary report.\n", "next-1@reporter.test"));
+    stack.set_uidvalidity("security@intake.test", "INBOX", 777);
+    // As if processing UID 1 had been attempted MAX_ATTEMPTS times, the process dying
+    // each time before an outcome was recorded.
+    {
+        let store = secintake::store::Store::open(&dep.dir.path().join("state")).unwrap();
+        let p = secintake::pipeline::Pipeline::load(std::sync::Arc::new(secintake::config::Config::load(&dep.config).unwrap()), store).unwrap();
+        let src = secintake::pipeline::Source { mailbox: "INBOX".into(), uidvalidity: 777, uid: 1 };
+        for _ in 0..secintake::pipeline::MAX_ATTEMPTS {
+            p.count_attempts(std::slice::from_ref(&src)).unwrap();
+        }
+    }
+    dep.run_ok(&["run", "--once"]);
+    let mails = dep.json(&["mail", "list", "--json"]);
+    let by = |id: &str| mails.as_array().unwrap().iter().find(|m| m["message_id"] == id).unwrap().clone();
+    assert_eq!(by("poison-1@reporter.test")["disposition"], "quarantine");
+    assert_eq!(by("poison-1@reporter.test")["reason"], "processing-failed");
+    assert_eq!(by("next-1@reporter.test")["disposition"], "case");
+    assert_eq!(stack.count("security@intake.test", "Quarantine"), 1);
+    assert_eq!(stack.count("security@intake.test", "Processed"), 1);
+}

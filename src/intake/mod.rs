@@ -231,13 +231,19 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
         };
         let mut to_processed = Vec::new();
         let mut to_quarantine = Vec::new();
+        let mut small = Vec::new();
         for (uid, size, date) in sizes {
-            if stop() {
-                break;
-            }
             let received_at = date.unwrap_or_else(Utc::now);
             let src = Source { mailbox: cfg.imap.mailbox.clone(), uidvalidity, uid };
-            let raw: Vec<u8> = if u64::from(size) > cfg.limits.max_message_bytes {
+            // Handled before (a crash between the commit and the move): move it on.
+            if let Some(rec) = pipeline.store.uid(&src.mailbox, uidvalidity, uid)?.and_then(|k| pipeline.store.mail(&k).ok().flatten()) {
+                if rec.disposition == Disposition::Quarantine { to_quarantine.push(uid) } else { to_processed.push(uid) }
+                continue;
+            }
+            if u64::from(size) > cfg.limits.max_message_bytes {
+                if stop() {
+                    break;
+                }
                 // Too large to hold: stream it in chunks only to hash it (the record
                 // carries the hash of the bytes the server holds), keep the header.
                 let (head, sha, body_sha) = stream_hash(s, uid).await?;
@@ -251,43 +257,48 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
                 } else {
                     to_processed.push(uid);
                 }
-                continue;
             } else {
-                let f: Vec<_> =
-                    bounded("UID FETCH", async { Ok(s.uid_fetch(uid.to_string(), "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await?) }).await?;
-                match f.first().and_then(|f| f.body()) {
-                    Some(b) => b.to_vec(),
-                    None => {
-                        tracing::warn!(uid, "Message vanished before it was fetched");
-                        continue;
-                    }
-                }
-            };
-            let p = pipeline.clone();
-            let out = match tokio::task::spawn_blocking(move || p.ingest(&raw, Some(&src), received_at, Utc::now()))
-                .await
-                .context("Pipeline task")?
-            {
-                Ok(o) => o,
-                Err(e) => {
-                    // Nothing was committed for it: it stays in the mailbox and is tried
-                    // again next pass; the messages after it are not held up.
-                    tracing::error!(uid, error = %format!("{e:#}"), "Message could not be stored; left in the mailbox for the next pass");
-                    stats.failed += 1;
-                    continue;
-                }
-            };
-            if !out.seen_before {
-                stats.new += 1;
-            }
-            tracing::info!(uid, disposition = out.disposition.as_str(), case = out.case_id.as_deref().unwrap_or("-"), "Message handled");
-            if out.disposition == Disposition::Quarantine {
-                to_quarantine.push(uid);
-            } else {
-                to_processed.push(uid);
+                small.push((uid, src, received_at));
             }
         }
-        // Outcomes are durable (each commit fsyncs); now move the batch.
+        if !small.is_empty() && !stop() {
+            // One FETCH for the whole batch (pipelined on the server side).
+            let set = small.iter().map(|(u, _, _)| u.to_string()).collect::<Vec<_>>().join(",");
+            let fetched: Vec<_> =
+                bounded("UID FETCH", async { Ok(s.uid_fetch(&set, "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await?) }).await?;
+            let mut bodies: std::collections::HashMap<u32, Vec<u8>> =
+                fetched.iter().filter_map(|f| Some((f.uid?, f.body()?.to_vec()))).collect();
+            let mut items = Vec::new();
+            for (uid, src, at) in small {
+                match bodies.remove(&uid) {
+                    Some(b) => items.push((b, Some(src), at)),
+                    None => tracing::warn!(uid, "Message vanished before it was fetched"),
+                }
+            }
+            let outcomes = process(pipeline, items).await?;
+            for (uid, out) in outcomes {
+                match out {
+                    Ok(out) => {
+                        if !out.seen_before {
+                            stats.new += 1;
+                        }
+                        tracing::info!(uid, disposition = out.disposition.as_str(), case = out.case_id.as_deref().unwrap_or("-"), "Message handled");
+                        if out.disposition == Disposition::Quarantine {
+                            to_quarantine.push(uid);
+                        } else {
+                            to_processed.push(uid);
+                        }
+                    }
+                    Err(e) => {
+                        // Nothing was committed for it: it stays in the mailbox and is
+                        // tried again next pass; the messages after it are not held up.
+                        tracing::error!(uid, error = %format!("{e:#}"), "Message could not be stored; left in the mailbox for the next pass");
+                        stats.failed += 1;
+                    }
+                }
+            }
+        }
+        // Outcomes are durable (the group commit synced); now move the batch.
         for (uids, folder) in [(&to_processed, &cfg.imap.processed_folder), (&to_quarantine, &cfg.imap.quarantine_folder)] {
             if uids.is_empty() {
                 continue;
@@ -301,6 +312,51 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
     }
     move_resolved(s, pipeline).await?;
     Ok(stats)
+}
+
+/// Processes fetched messages: their attempts counted first (one commit), then the
+/// ones tried before, one group each (a message that crashed the process must not take
+/// its neighbours down with it again), the rest in one group; a message that crashed
+/// or hung [`crate::pipeline::MAX_ATTEMPTS`] times is quarantined unread. Returns
+/// (uid, outcome) in order.
+async fn process(pipeline: &Pipeline, items: Vec<(Vec<u8>, Option<Source>, DateTime<Utc>)>) -> Result<Vec<(u32, Result<crate::pipeline::Outcome>)>> {
+    let p = pipeline.clone();
+    tokio::task::spawn_blocking(move || -> Result<Vec<(u32, Result<crate::pipeline::Outcome>)>> {
+        let now = Utc::now();
+        let mut out = Vec::new();
+        let mut fresh = Vec::new();
+        for item in items {
+            let Some(src) = item.1.clone() else { continue };
+            if p.store.attempts(&src.mailbox, src.uidvalidity, src.uid)? == 0 {
+                fresh.push(item);
+                continue;
+            }
+            // Tried before without an outcome: the process died or hung meanwhile.
+            // Alone this time, its own attempt counted, so only the culprit adds up.
+            let n = p.count_attempts(std::slice::from_ref(&src))?[0];
+            if n > crate::pipeline::MAX_ATTEMPTS {
+                tracing::error!(uid = src.uid, attempts = n - 1, "Message crashed or hung processing before; quarantined unread");
+                let r = p.quarantine_after_panic(&item.0, Some(&src), item.2, "processing-failed");
+                if r.is_ok() {
+                    p.clear_attempts(std::slice::from_ref(&src))?;
+                }
+                out.push((src.uid, r));
+            } else {
+                tracing::warn!(uid = src.uid, attempt = n, "Message was being processed when the daemon stopped; trying it alone");
+                let r = p.ingest_group(std::slice::from_ref(&item), now)?;
+                out.extend(r.into_iter().map(|o| (src.uid, o)));
+            }
+        }
+        if !fresh.is_empty() {
+            let sources: Vec<Source> = fresh.iter().filter_map(|(_, s, _)| s.clone()).collect();
+            p.count_attempts(&sources)?;
+            let r = p.ingest_group(&fresh, now)?;
+            out.extend(sources.iter().map(|s| s.uid).zip(r));
+        }
+        Ok(out)
+    })
+    .await
+    .context("Pipeline task")?
 }
 
 /// Moves the IMAP copies of messages that `quarantine retry` resolved from the

@@ -24,6 +24,20 @@ use crate::store::{Batch, Disposition, MailRecord, OutMail, OutStatus, Quarantin
 pub mod classify;
 pub mod keys;
 
+/// How often a message may crash or hang the process (counted durably before each try,
+/// see [`Pipeline::count_attempts`]) before it is quarantined as `processing-failed`
+/// so the messages after it are processed.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// What [`Pipeline::prepare`] read ahead of the serial step.
+#[derive(Default)]
+struct Prepared {
+    parsed: Option<mime::Parsed>,
+    /// The held cert's fingerprint it was read against, the candidate certs, and what
+    /// reading gave.
+    read: Option<(Option<String>, Vec<(Cert, KeySource)>, std::result::Result<classify::Reading, classify::Unreadable>)>,
+}
+
 /// Where a message came from on IMAP.
 #[derive(Clone, Debug)]
 pub struct Source {
@@ -148,10 +162,90 @@ impl Pipeline {
     ) -> Result<Outcome> {
         // A parser panic on hostile input must neither stop the daemon nor leave the
         // message to be retried forever: it is quarantined as malformed, by its hash.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ingest_inner(raw, source, received_at, now, false))) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ingest_inner(raw, source, received_at, now, false, None))) {
             Ok(r) => r,
-            Err(_) => self.quarantine_after_panic(raw, source, received_at),
+            Err(_) => self.quarantine_after_panic(raw, source, received_at, "malformed"),
         }
+    }
+
+    /// Processes a group of messages (a FETCH batch) with one durable commit: first
+    /// every message is read (parsed, decrypted, verified) in parallel, on every core;
+    /// then each is decided and recorded in order, one at a time, as [`Self::ingest`]
+    /// would; then the group is made durable at once. The caller moves the messages on
+    /// IMAP only after this returns Ok. One outcome per message, in order.
+    pub fn ingest_group(&self, items: &[(Vec<u8>, Option<Source>, DateTime<Utc>)], now: DateTime<Utc>) -> Result<Vec<Result<Outcome>>> {
+        let n = items.len();
+        let workers = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1).min(n).max(1);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<std::sync::Mutex<Option<Prepared>>> = (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|sc| {
+            for _ in 0..workers {
+                sc.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        // A panic here only costs the head start: the serial step
+                        // reads the message again and quarantines it if it panics.
+                        let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.prepare(&items[i].0, now))).ok();
+                        if let Ok(mut slot) = slots[i].lock() {
+                            *slot = p;
+                        }
+                    }
+                });
+            }
+        });
+        self.store.group(|| {
+            let out: Vec<Result<Outcome>> = items
+                .iter()
+                .zip(slots)
+                .map(|((raw, src, at), slot)| {
+                    let pre = slot.into_inner().ok().flatten();
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ingest_inner(raw, src.as_ref(), *at, now, false, pre))) {
+                        Ok(r) => r,
+                        Err(_) => self.quarantine_after_panic(raw, src.as_ref(), *at, "malformed"),
+                    }
+                })
+                .collect();
+            // Handled: their crash-loop counts go, in the same group commit.
+            let done: Vec<Source> = items.iter().zip(&out).filter(|(_, o)| o.is_ok()).filter_map(|((_, s, _), _)| s.clone()).collect();
+            if let Err(e) = self.clear_attempts(&done) {
+                tracing::warn!(error = %format!("{e:#}"), "Could not clear attempt counts");
+            }
+            out
+        })
+    }
+
+    /// The part of reading a message that needs no lock and writes nothing: parse,
+    /// and decrypt and verify against the certs held now. [`Self::ingest_inner`] uses it
+    /// when the cert held for the sender is still the same.
+    fn prepare(&self, raw: &[u8], now: DateTime<Utc>) -> Prepared {
+        if raw.len() as u64 > self.cfg.limits.max_message_bytes {
+            return Prepared::default();
+        }
+        let parsed = mime::parse(raw);
+        if parsed.unparseable || parsed.depth > self.cfg.limits.max_mime_depth || non_report_reason(&parsed.envelope, &self.cfg.intake.address).is_some() {
+            return Prepared { parsed: Some(parsed), read: None };
+        }
+        // Already handled (a re-delivery): nothing to decrypt.
+        let key = parsed.envelope.message_id.clone();
+        if key.is_some_and(|k| self.store.mail(&k).ok().flatten().is_some()) {
+            return Prepared { parsed: Some(parsed), read: None };
+        }
+        let from = parsed.envelope.from_address.clone().unwrap_or_default();
+        let held = self.store.cert(&from).ok().flatten();
+        let candidates = self.candidate_certs(&parsed, &from, held.as_ref());
+        let certs: Vec<Cert> = candidates.iter().map(|(c, _)| c.clone()).collect();
+        let cx = classify::Context {
+            keys: &self.keys,
+            certs: &certs,
+            max_plaintext: self.cfg.limits.max_plaintext_bytes,
+            max_depth: self.cfg.limits.max_mime_depth,
+            now: now.into(),
+        };
+        let read = classify::read(&parsed, &cx);
+        Prepared { read: Some((held.map(|h| h.fingerprint), candidates, read)), parsed: Some(parsed) }
     }
 
     /// Records a message too large to download (`imap` streamed it only to hash it):
@@ -205,7 +299,10 @@ impl Pipeline {
         self.quarantine(ctx, "too-large", false, &env, None, &format!("{size} bytes > limits.max_message_bytes; not downloaded"))
     }
 
-    fn quarantine_after_panic(&self, raw: &[u8], source: Option<&Source>, received_at: DateTime<Utc>) -> Result<Outcome> {
+    /// Quarantines a message that could not be processed: a panic while reading it
+    /// (`malformed`), or one that crashed or hung the process too often
+    /// (`processing-failed`, see [`Self::count_attempts`]).
+    pub fn quarantine_after_panic(&self, raw: &[u8], source: Option<&Source>, received_at: DateTime<Utc>, reason: &str) -> Result<Outcome> {
         let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
         let sha = mime::sha256_hex(raw);
         let parsed_id = std::panic::catch_unwind(|| mime::parse(&raw[..raw.len().min(256 << 10)]).envelope.message_id).ok().flatten();
@@ -213,12 +310,43 @@ impl Pipeline {
         if let Some(rec) = self.store.mail(&key)? {
             return Ok(Outcome::of(&rec, true));
         }
-        tracing::error!(sha256 = %sha, "Internal failure on a message; quarantined as malformed");
+        tracing::error!(sha256 = %sha, reason, "Internal failure on a message; quarantined");
         let body_sha = Some(mime::sha256_hex(mime::body_of(raw)));
         let ctx = Commit { batch: Batch::default(), key, sha, body_sha, from: String::new(), received_at, source };
         let env = mime::Envelope::default();
         // The lock stays held through the write: quarantine() itself does not lock.
-        self.quarantine(ctx, "malformed", false, &env, Some(raw), "internal failure while parsing (panic); kept for analysis")
+        let detail = if reason == "malformed" {
+            "internal failure while parsing (panic); kept for analysis".to_owned()
+        } else {
+            format!("processing crashed or hung {MAX_ATTEMPTS} times; kept for analysis, the next message went on")
+        };
+        self.quarantine(ctx, reason, false, &env, Some(raw), &detail)
+    }
+
+    /// Counts one more attempt at each message (one durable commit for all), before
+    /// the attempt is made; returns the counts. A message that kills or hangs the
+    /// process is thereby known after the restart.
+    pub fn count_attempts(&self, sources: &[Source]) -> Result<Vec<u32>> {
+        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = Batch::default();
+        let mut counts = Vec::with_capacity(sources.len());
+        for s in sources {
+            let n = self.store.attempts(&s.mailbox, s.uidvalidity, s.uid)? + 1;
+            b.put_attempts(&s.mailbox, s.uidvalidity, s.uid, n);
+            counts.push(n);
+        }
+        self.store.commit(b)?;
+        Ok(counts)
+    }
+
+    /// Forgets the attempt counts of messages that are now handled.
+    pub fn clear_attempts(&self, sources: &[Source]) -> Result<()> {
+        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = Batch::default();
+        for s in sources {
+            b.remove_attempts(&s.mailbox, s.uidvalidity, s.uid);
+        }
+        self.store.commit(b)
     }
 
     /// Processes a quarantined message again (after a key was added, say).
@@ -228,7 +356,7 @@ impl Pipeline {
             .store
             .quarantine_raw(qid)?
             .with_context(|| format!("quarantine entry {qid} has no stored copy (reason {}); it stays in the quarantine folder", q.reason))?;
-        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ingest_inner(&raw, None, q.received_at, now, true)))
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ingest_inner(&raw, None, q.received_at, now, true, None)))
             .map_err(|_| anyhow::anyhow!("internal failure while parsing {qid} (panic); it stays quarantined"))??;
         if out.disposition != Disposition::Quarantine {
             // Resolved: the entry leaves the quarantine list (the mail record now says
@@ -249,6 +377,7 @@ impl Pipeline {
         received_at: DateTime<Utc>,
         now: DateTime<Utc>,
         retry: bool,
+        pre: Option<Prepared>,
     ) -> Result<Outcome> {
         // One message at a time through the decision and the commit: case numbering
         // and duplicate detection read what the previous message wrote.
@@ -265,7 +394,8 @@ impl Pipeline {
         }
 
         let too_large = raw.len() as u64 > cfg.limits.max_message_bytes;
-        let parsed = if too_large { None } else { Some(mime::parse(raw)) };
+        let Prepared { parsed: pre_parsed, read: pre_read } = pre.unwrap_or_default();
+        let parsed = if too_large { None } else { Some(pre_parsed.unwrap_or_else(|| mime::parse(raw))) };
         // A message over the limit is never parsed whole; its header still names it.
         let env = match &parsed {
             Some(p) => p.envelope.clone(),
@@ -375,16 +505,25 @@ impl Pipeline {
         // Read: decrypt and verify whatever form the message has (pure).
         let sys_now: SystemTime = now.into();
         let held_cert = self.store.cert(&from)?;
-        let candidates = self.candidate_certs(&parsed, &from, held_cert.as_ref());
-        let certs: Vec<Cert> = candidates.iter().map(|(c, _)| c.clone()).collect();
-        let cx = classify::Context {
-            keys: &self.keys,
-            certs: &certs,
-            max_plaintext: cfg.limits.max_plaintext_bytes,
-            max_depth: cfg.limits.max_mime_depth,
-            now: sys_now,
+        // Read in parallel ahead of time, against the cert held then: still valid when
+        // the same cert is held now (an earlier message of the group may have pinned one).
+        let (candidates, read) = match pre_read {
+            Some((fpr, candidates, read)) if fpr == held_cert.as_ref().map(|h| h.fingerprint.clone()) => (candidates, read),
+            _ => {
+                let candidates = self.candidate_certs(&parsed, &from, held_cert.as_ref());
+                let certs: Vec<Cert> = candidates.iter().map(|(c, _)| c.clone()).collect();
+                let cx = classify::Context {
+                    keys: &self.keys,
+                    certs: &certs,
+                    max_plaintext: cfg.limits.max_plaintext_bytes,
+                    max_depth: cfg.limits.max_mime_depth,
+                    now: sys_now,
+                };
+                let read = classify::read(&parsed, &cx);
+                (candidates, read)
+            }
         };
-        let reading = match classify::read(&parsed, &cx) {
+        let reading = match read {
             Ok(r) => r,
             Err(u) => {
                 let notice = matches!(u.reason, "no-key" | "decrypt-failed");

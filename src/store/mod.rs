@@ -214,6 +214,17 @@ impl Batch {
     pub fn remove_resolved(&mut self, message_key: &str) {
         self.ops.push((format!("qmove/{message_key}").into_bytes(), None));
     }
+    /// How often processing a message was attempted (crash-loop detection).
+    pub fn put_attempts(&mut self, mailbox: &str, uidvalidity: u32, uid: u32, n: u32) {
+        let mut k = b"attempt/".to_vec();
+        k.extend_from_slice(&uid_key(mailbox, uidvalidity, uid));
+        self.ops.push((k, Some(n.to_be_bytes().to_vec())));
+    }
+    pub fn remove_attempts(&mut self, mailbox: &str, uidvalidity: u32, uid: u32) {
+        let mut k = b"attempt/".to_vec();
+        k.extend_from_slice(&uid_key(mailbox, uidvalidity, uid));
+        self.ops.push((k, None));
+    }
     /// Remembers a mailbox's UIDVALIDITY (to notice when the server resets UIDs).
     pub fn put_uidvalidity(&mut self, mailbox: &str, v: u32) {
         self.ops.push((format!("uidv/{mailbox}").into_bytes(), Some(v.to_be_bytes().to_vec())));
@@ -243,6 +254,12 @@ fn text_path(case_id: &str, n: usize) -> String {
 
 fn uid_key(mailbox: &str, uidvalidity: u32, uid: u32) -> Vec<u8> {
     format!("uid/{mailbox}\0{uidvalidity}\0{uid:010}").into_bytes()
+}
+
+thread_local! {
+    /// Set while [`Store::group`] runs on this thread: commits skip their sync, and the
+    /// text files they wrote are listed here to be synced at the end.
+    static GROUP: std::cell::RefCell<Option<Vec<PathBuf>>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Why the store did not open.
@@ -298,7 +315,8 @@ impl Store {
         })?;
         let _ = std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700));
         let dir = state.join("db");
-        let db = sled::Config::new().path(&dir).open().map_err(|e| match e {
+        // No background flush: records become durable at our sync, after the texts they name.
+        let db = sled::Config::new().path(&dir).flush_every_ms(None).open().map_err(|e| match e {
             // sled wraps the flock failure in an `Other` error with this text.
             sled::Error::Io(ref io)
                 if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock") =>
@@ -315,8 +333,12 @@ impl Store {
     pub fn commit(&self, batch: Batch) -> Result<()> {
         // Texts first, each durable (file, then folder) before the records naming
         // them: a crash in between leaves an unnamed file that the retry overwrites.
+        let grouped = GROUP.with(|g| g.borrow().is_some());
         for (rel, bytes) in &batch.texts {
-            self.write_text(rel, bytes).with_context(|| format!("Writing {}", self.texts.join(rel).display()))?;
+            self.write_text(rel, bytes, !grouped).with_context(|| format!("Writing {}", self.texts.join(rel).display()))?;
+            if grouped {
+                GROUP.with(|g| g.borrow_mut().as_mut().map(|v| v.push(self.texts.join(rel))));
+            }
         }
         let mut b = sled::Batch::default();
         for (k, v) in batch.ops {
@@ -326,7 +348,38 @@ impl Store {
             }
         }
         self.db.apply_batch(b).context("Writing to the store")?;
-        self.sync()
+        if grouped { Ok(()) } else { self.sync() }
+    }
+
+    /// Group commit: every [`Store::commit`] made by `f` on this thread is applied
+    /// (atomically each, and visible to every reader at once) but made durable only
+    /// once, at the end: the texts written, then the database. The caller moves the
+    /// group's messages on IMAP only after this returns Ok. A crash before that leaves
+    /// each message either wholly recorded or not at all (sled applies a batch
+    /// atomically), and the messages in the mailbox to be recognised or redone.
+    pub fn group<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        GROUP.with(|g| *g.borrow_mut() = Some(Vec::new()));
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let texts = GROUP.with(|g| g.borrow_mut().take()).unwrap_or_default();
+        let out = match out {
+            Ok(v) => v,
+            Err(p) => std::panic::resume_unwind(p),
+        };
+        let mut folders = std::collections::BTreeSet::new();
+        for t in &texts {
+            std::fs::File::open(t).and_then(|f| f.sync_all()).with_context(|| format!("Syncing {}", t.display()))?;
+            if let Some(p) = t.parent() {
+                folders.insert(p.to_path_buf());
+            }
+        }
+        if !texts.is_empty() {
+            folders.insert(self.texts.clone());
+        }
+        for f in folders {
+            std::fs::File::open(&f).and_then(|f| f.sync_all()).with_context(|| format!("Syncing {}", f.display()))?;
+        }
+        self.sync()?;
+        Ok(out)
     }
 
     /// flush() + fsync of every database file and the folder.
@@ -354,7 +407,7 @@ impl Store {
         Ok(out)
     }
 
-    fn write_text(&self, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
+    fn write_text(&self, rel: &str, bytes: &[u8], durable: bool) -> std::io::Result<()> {
         use std::io::Write;
         let path = self.texts.join(rel);
         let folder = path.parent().unwrap_or(&self.texts).to_path_buf();
@@ -362,10 +415,15 @@ impl Store {
         let tmp = path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&folder)?.sync_all()?;
-        std::fs::File::open(&self.texts)?.sync_all()
+        if durable {
+            std::fs::File::open(&folder)?.sync_all()?;
+            std::fs::File::open(&self.texts)?.sync_all()?;
+        }
+        Ok(())
     }
 
     /// A case with its texts (for `case show`, exports, replies).
@@ -457,6 +515,13 @@ impl Store {
             out.push(String::from_utf8_lossy(&v).into_owned());
         }
         Ok(out)
+    }
+
+    /// Attempts counted for a message (0 when none).
+    pub fn attempts(&self, mailbox: &str, uidvalidity: u32, uid: u32) -> Result<u32> {
+        let mut k = b"attempt/".to_vec();
+        k.extend_from_slice(&uid_key(mailbox, uidvalidity, uid));
+        Ok(self.db.get(k)?.and_then(|v| v.as_ref().try_into().ok()).map(u32::from_be_bytes).unwrap_or(0))
     }
 
     /// Every held reporter cert with its address.
