@@ -188,7 +188,7 @@ pub struct PassStats {
 /// One full pass over the mailbox: every message is processed, made durable, then
 /// moved. Returns when the mailbox is empty of handled mail. `stop` is checked
 /// between messages only: a message in hand is always finished.
-pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> bool) -> Result<PassStats> {
+pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> bool, queued: &dyn Fn()) -> Result<PassStats> {
     let cfg = &pipeline.cfg;
     let mb = bounded("SELECT", async { Ok(s.select(&cfg.imap.mailbox).await?) })
         .await
@@ -276,6 +276,8 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
                 }
             }
             let outcomes = process(pipeline, items).await?;
+            // The batch's mail is durable: the outbox may send it while we go on.
+            queued();
             for (uid, out) in outcomes {
                 match out {
                     Ok(out) => {

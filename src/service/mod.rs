@@ -34,6 +34,8 @@ pub struct Shared {
     pub store: Store,
     /// Wakes the main loop (new mail queued by `ingest` through the socket, a reload).
     pub wake: Arc<Notify>,
+    /// Wakes the outbox task: new mail was queued.
+    pub outbox_wake: Arc<Notify>,
     /// What `secintake status` reports about the running tasks.
     pub status: Arc<Mutex<TaskStatus>>,
     /// Set by SIGHUP; the main loop reloads between units of work.
@@ -163,6 +165,7 @@ pub async fn run(
         live: Arc::new(RwLock::new(pipeline)),
         store: store.clone(),
         wake,
+        outbox_wake: Arc::new(Notify::new()),
         status: Arc::new(Mutex::new(TaskStatus {
             up_since: Utc::now(),
             last_imap_sync: None,
@@ -180,6 +183,12 @@ pub async fn run(
     if let Some(h) = handler {
         socket_task = Some(control::serve(shared.clone(), h, stop.clone()).await?);
     }
+
+    // The outbox is its own task: acks go out while intake works through a backlog,
+    // and intake never waits on SMTP. `drain` asks it to finish after one more pass
+    // (`run --once`).
+    let drain = Arc::new(AtomicBool::new(false));
+    let outbox_task = tokio::spawn(outbox_loop(shared.clone(), stop.clone(), drain.clone()));
 
     let watchdog = Arc::new(Watchdog::from_env());
     let stop_now = {
@@ -241,7 +250,8 @@ pub async fn run(
             sd_notify("READY=1");
         }
         if let Some(s) = session.as_mut() {
-            match intake::pass(s, &pipeline, &stop_now).await {
+            let wake_outbox = || shared.outbox_wake.notify_one();
+            match intake::pass(s, &pipeline, &stop_now, &wake_outbox).await {
                 Ok(st) => {
                     // Mail that arrived while this pass worked raised no IDLE event for
                     // us: look again before waiting.
@@ -275,35 +285,25 @@ pub async fn run(
             }
             Err(e) => tracing::error!(error = %e, "SLA clock task failed"),
         }
-        // Outbox. Interruptible: each attempt was counted before it was made, so a
-        // stop mid-send only means that mail is tried again (same Message-ID).
-        let sent = tokio::select! {
-            r = outbox::send_due(&store, &cfg, Utc::now()) => Some(r),
-            _ = stop.changed() => None,
-        };
-        let Some(sent) = sent else { break };
-        match sent {
-            Ok(st) => {
-                if st.sent + st.retry + st.failed > 0 {
-                    tracing::info!(sent = st.sent, retry = st.retry, failed = st.failed, "Outbox pass done");
-                }
-                shared.set_error("outbox", if st.retry > 0 { Some(format!("{} mail(s) waiting to retry", st.retry)) } else { None });
-            }
-            Err(e) => {
-                if once {
-                    return Err(e.context("Outbox pass"));
-                }
-                tracing::error!(error = %format!("{e:#}"), "Outbox pass failed");
-                shared.set_error("outbox", Some(format!("{e:#}")));
-            }
-        }
+        shared.outbox_wake.notify_one();
         // Permanent failures go to the team list (queued now, sent next pass).
         let p = pipeline.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.report_failures(Utc::now())).await {
             tracing::error!(error = %format!("{e:#}"), "Reporting failed mail to the team failed");
         }
         watchdog.ping();
-        if once || stop_now() {
+        if once {
+            // One full pass: every due mail is attempted before exiting.
+            drain.store(true, Ordering::SeqCst);
+            shared.outbox_wake.notify_one();
+            match outbox_task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e.context("Outbox pass")),
+                Err(e) => return Err(anyhow::anyhow!("outbox task: {e}")),
+            }
+            break;
+        }
+        if stop_now() {
             break;
         }
 
@@ -314,10 +314,6 @@ pub async fn run(
         // Wait for work: new mail (IDLE), the poll interval, the next outbox retry,
         // a wake-up from the control socket or SIGHUP, or a stop request.
         let mut wait = cfg.imap.poll_interval;
-        if let Some(next) = next_outbox_due(&store) {
-            let until = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            wait = wait.min(until.max(Duration::from_millis(200)));
-        }
         if session.is_none() {
             wait = wait.min(reconnect);
             reconnect = (reconnect * 2).min(RECONNECT_MAX);
@@ -394,6 +390,50 @@ fn reload_config(shared: &Shared) -> bool {
     };
     sd_notify("READY=1");
     ok
+}
+
+/// The outbox task: sends what is due, then waits for new mail (a wake-up), the next
+/// retry, or a stop. Each attempt was counted before it was made, so a stop mid-send
+/// only means that mail is tried again (same Message-ID). With `drain` set it returns
+/// after one more pass (`run --once`).
+async fn outbox_loop(shared: Shared, mut stop: watch::Receiver<bool>, drain: Arc<AtomicBool>) -> Result<()> {
+    loop {
+        let draining = drain.load(Ordering::SeqCst);
+        let cfg = shared.cfg();
+        let sent = tokio::select! {
+            r = outbox::send_due(&shared.store, &cfg, Utc::now()) => Some(r),
+            _ = stop.changed() => None,
+        };
+        let Some(sent) = sent else { return Ok(()) };
+        match sent {
+            Ok(st) => {
+                if st.sent + st.retry + st.failed > 0 {
+                    tracing::info!(sent = st.sent, retry = st.retry, failed = st.failed, "Outbox pass done");
+                }
+                shared.set_error("outbox", if st.retry > 0 { Some(format!("{} mail(s) waiting to retry", st.retry)) } else { None });
+            }
+            Err(e) => {
+                if draining {
+                    return Err(e);
+                }
+                tracing::error!(error = %format!("{e:#}"), "Outbox pass failed");
+                shared.set_error("outbox", Some(format!("{e:#}")));
+            }
+        }
+        if draining || *stop.borrow() {
+            return Ok(());
+        }
+        let mut wait = Duration::from_secs(60);
+        if let Some(next) = next_outbox_due(&shared.store) {
+            let until = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            wait = wait.min(until.max(Duration::from_millis(200)));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return Ok(()),
+            _ = shared.outbox_wake.notified() => {}
+        }
+    }
 }
 
 fn next_outbox_due(store: &Store) -> Option<chrono::DateTime<Utc>> {
