@@ -114,6 +114,37 @@ fn acks_are_rate_limited_per_address_and_what_is_held_back_is_recorded() {
     // Every report still became a case and briefed the team.
     assert_eq!(p.store.cases().unwrap().len(), 7);
     assert_eq!(p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "summary").count(), 7);
+    // Held, not dropped: within the hour nothing changes; once the window opens, the
+    // held acks go out (within the limit), each once.
+    p.queue_reminders(now + chrono::Duration::minutes(30)).unwrap();
+    assert_eq!(p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "ack").count(), 5);
+    let later = now + chrono::Duration::minutes(61);
+    p.queue_reminders(later).unwrap();
+    p.queue_reminders(later).unwrap();
+    let acks: Vec<_> = p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "ack").collect();
+    assert_eq!(acks.len(), 7, "the two held acks are released once");
+    assert!(acks.iter().any(|o| o.case_id.as_deref() == Some(ids[6].as_str())));
+    assert!(p.store.log(&ids[6]).unwrap().iter().any(|e| e.action == "ack-released"));
+}
+
+/// A held ack whose window never opens before the ack falls due is recorded as given
+/// up, once.
+#[test]
+fn held_ack_is_given_up_when_due() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline(tmp.path());
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let raw = format!("From: flood@reporter.test\r\nTo: security@intake.test\r\nSubject: Flood {i}\r\nMessage-ID: <gu-{i}@reporter.test>\r\n\r\nReport {i}.\r\n");
+        ids.push(p.ingest(raw.as_bytes(), None, now, now).unwrap().case_id.unwrap());
+    }
+    let past_due = now + chrono::Duration::hours(25);
+    p.queue_reminders(past_due).unwrap();
+    p.queue_reminders(past_due).unwrap();
+    let log = p.store.log(&ids[5]).unwrap();
+    assert_eq!(log.iter().filter(|e| e.action == "ack-given-up").count(), 1, "{log:?}");
+    assert_eq!(p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "ack").count(), 5);
 }
 
 #[test]

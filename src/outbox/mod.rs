@@ -80,6 +80,13 @@ pub struct PassStats {
     pub failed: usize,
 }
 
+/// Whether a mail whose next attempt was set to `next` is due at `now`. A backoff is
+/// never longer than [`BACKOFF_CAP`]: a `next` further ahead means the wall clock was
+/// stepped back since it was set, and the mail is due now rather than hours late.
+pub fn is_due(next: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    next <= now || next - now > chrono::Duration::from_std(BACKOFF_CAP).unwrap_or(chrono::Duration::MAX)
+}
+
 fn backoff(attempts: u32) -> chrono::Duration {
     let secs = BACKOFF_BASE.as_secs().saturating_mul(1u64 << attempts.min(16)).min(BACKOFF_CAP.as_secs());
     chrono::Duration::seconds(secs as i64)
@@ -103,7 +110,7 @@ pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result
     let mut due: Vec<OutMail> = store
         .outbox()?
         .into_iter()
-        .filter(|o| o.status == OutStatus::Queued && o.next_attempt <= now)
+        .filter(|o| o.status == OutStatus::Queued && is_due(o.next_attempt, now))
         .collect();
     let mut stats = PassStats::default();
     if due.is_empty() {
@@ -389,6 +396,15 @@ fn tls_parameters(s: &crate::config::Smtp) -> Result<TlsParameters> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_stepped_back_does_not_delay_mail() {
+        let now = Utc::now();
+        assert!(is_due(now, now));
+        assert!(!is_due(now + backoff(3), now));
+        // Set before the clock went back a day: due now, not in a day.
+        assert!(is_due(now + chrono::Duration::days(1), now));
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

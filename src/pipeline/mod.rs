@@ -29,6 +29,11 @@ pub mod keys;
 /// so the messages after it are processed.
 pub const MAX_ATTEMPTS: u32 = 5;
 
+/// Reminder markers of an ack held back by the rate limits, and of its end (sent or
+/// given up).
+const ACK_HELD: &str = "ack-held";
+const ACK_HELD_DONE: &str = "ack-held-done";
+
 /// What [`Pipeline::prepare`] read ahead of the serial step.
 #[derive(Default)]
 struct Prepared {
@@ -698,6 +703,11 @@ impl Pipeline {
         if let Some(why) = self.ack_refusal(&from, now)? {
             tracing::info!(case = %id, reason = why, "No acknowledgement sent");
             withheld = Some(why);
+            if why.starts_with("limits.") {
+                // Held, not dropped: the SLA clock sends it once the window opens, or
+                // records that it gave up when the ack falls due.
+                ctx.batch.put_reminder(&id, ACK_HELD);
+            }
         } else {
             match self.ack_mail(&case, &parsed.envelope, &sha, reporter_cert.as_ref().map(|(c, _)| c), now) {
                 Ok((out, raw_ack)) => ctx.batch.put_out(&out, Some(&raw_ack)),
@@ -755,6 +765,9 @@ impl Pipeline {
         let mut n = 0;
         for c in self.store.cases()? {
             let sent = self.store.reminders(&c.id)?;
+            if sent.iter().any(|k| k == ACK_HELD) && !sent.iter().any(|k| k == ACK_HELD_DONE) {
+                self.retry_held_ack(&c, now)?;
+            }
             let due = case::sla::due(&c, &sent, now);
             if due.is_empty() {
                 continue;
@@ -785,6 +798,51 @@ impl Pipeline {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// An ack held back by the rate limits: sent once the limits allow it, or, when
+    /// the ack falls due first, recorded as given up (the SLA clock's overdue-ack
+    /// reminder tells the team). Either way once.
+    fn retry_held_ack(&self, c: &Case, now: DateTime<Utc>) -> Result<()> {
+        let mut b = Batch::default();
+        let log = |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
+        if c.ack.is_some() {
+            b.put_reminder(&c.id, ACK_HELD_DONE);
+        } else if now > c.due.ack {
+            tracing::warn!(case = %c.id, "Held acknowledgement given up: the rate limits stayed reached until it was due");
+            b.put_log(&c.id, self.store.log_len(&c.id)?, &log("ack-given-up", "the rate limits stayed reached until the acknowledgement was due; reach the reporter another way".into()));
+            b.put_reminder(&c.id, ACK_HELD_DONE);
+        } else if self.ack_refusal(&c.reporter.address, now)?.is_none() {
+            let Some(full) = self.store.case(&c.id)? else { return Ok(()) };
+            let first = &full.messages[0];
+            let env = mime::Envelope {
+                message_id: Some(first.message_id.clone()).filter(|m| !m.starts_with("sha256:")),
+                from_address: Some(c.reporter.address.clone()),
+                ..mime::Envelope::default()
+            };
+            let sys_now: SystemTime = now.into();
+            let cert = self
+                .keyring
+                .iter()
+                .find(|k| pgp::bound_to(k, &c.reporter.address, sys_now))
+                .cloned()
+                .or_else(|| self.store.cert(&c.reporter.address).ok().flatten().and_then(|h| pgp::parse_certs(h.armored.as_bytes()).into_iter().next()));
+            match self.ack_mail(&full, &env, &first.sha256, cert.as_ref(), now) {
+                Ok((out, raw)) => {
+                    b.put_out(&out, Some(&raw));
+                    b.put_log(&c.id, self.store.log_len(&c.id)?, &log("ack-released", "the rate limits allow it now; acknowledgement queued".into()));
+                    tracing::info!(case = %c.id, "Held acknowledgement queued");
+                }
+                Err(e) => {
+                    tracing::error!(case = %c.id, error = %format!("{e:#}"), "Held acknowledgement could not be built");
+                    b.put_log(&c.id, self.store.log_len(&c.id)?, &log("ack-given-up", format!("the acknowledgement could not be built: {e:#}")));
+                }
+            }
+            b.put_reminder(&c.id, ACK_HELD_DONE);
+        } else {
+            return Ok(());
+        }
+        self.store.commit(b)
     }
 
     /// Tells the team list about outgoing mail that failed permanently (once each;

@@ -437,7 +437,14 @@ async fn outbox_loop(shared: Shared, mut stop: watch::Receiver<bool>, drain: Arc
 }
 
 fn next_outbox_due(store: &Store) -> Option<chrono::DateTime<Utc>> {
-    store.outbox().ok()?.into_iter().filter(|o| o.status == OutStatus::Queued).map(|o| o.next_attempt).min()
+    let now = Utc::now();
+    store
+        .outbox()
+        .ok()?
+        .into_iter()
+        .filter(|o| o.status == OutStatus::Queued)
+        .map(|o| if outbox::is_due(o.next_attempt, now) { now } else { o.next_attempt })
+        .min()
 }
 
 async fn idle_wait(
