@@ -108,7 +108,7 @@ const RECORD_BATCH: usize = 32;
 /// group commits. A mail is marked sent only after the server accepted it.
 pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result<PassStats> {
     let mut due: Vec<OutMail> = store
-        .outbox()?
+        .queued()?
         .into_iter()
         .filter(|o| o.status == OutStatus::Queued && is_due(o.next_attempt, now))
         .collect();

@@ -850,7 +850,7 @@ impl Pipeline {
     pub fn report_failures(&self, now: DateTime<Utc>) -> Result<usize> {
         let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = 0;
-        for o in self.store.outbox()? {
+        for o in self.store.failed()? {
             if o.status != OutStatus::Failed || o.kind == "failure" {
                 continue;
             }
@@ -1254,8 +1254,10 @@ impl Pipeline {
     /// audit log says so, and the team list is told (encrypted).
     fn mark_bounced_ack(&self, raw: &[u8], b: &mut Batch, bounce_key: &str, now: DateTime<Utc>) -> Result<()> {
         let text = String::from_utf8_lossy(raw);
-        for out in self.store.outbox()? {
-            if out.kind == "ack" && text.contains(&out.id) {
+        // Our acks' Message-IDs named in the bounce, looked up one by one.
+        for id in ack_ids_in(&text) {
+            let Some(out) = self.store.out(&id)? else { continue };
+            if out.kind == "ack" {
                 let Some(cid) = &out.case_id else { continue };
                 if let Some(mut c) = self.store.case_meta(cid)? {
                     if let Some(ack) = c.ack.as_mut() {
@@ -1313,6 +1315,27 @@ pub fn examine(raw: &[u8], keys: &IntakeKeys, max_plaintext: u64, max_depth: u32
     let title = report::title(reading.protected_subject.as_deref(), &text, &parsed.envelope.subject);
     let _ = (report::cvss(&text), report::cwes(&text), report::tlp(&text), report::affected_versions(&text), report::credit(&text));
     format!("case:{}:{}", verdict.as_str(), title.len())
+}
+
+/// Message-IDs of the form our acks have (`CASE.ack.HEX16@DOMAIN`) found in `text`.
+fn ack_ids_in(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(p) = text[from..].find(".ack.").map(|p| p + from) {
+        from = p + 5;
+        let start = text[..p].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).map(|i| i + 1).unwrap_or(0);
+        let hex_end = p + 5 + 16;
+        if start == p || hex_end >= b.len() || !b[p + 5..hex_end].iter().all(u8::is_ascii_hexdigit) || b[hex_end] != b'@' {
+            continue;
+        }
+        let end = text[hex_end + 1..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-')).map(|i| i + hex_end + 1).unwrap_or(b.len());
+        out.push(text[start..end].trim_end_matches('.').to_ascii_lowercase());
+        if out.len() >= 16 {
+            break;
+        }
+    }
+    out
 }
 
 /// Why a message is not a report (auto-reply, bounce, list), if it is not.

@@ -439,7 +439,7 @@ async fn outbox_loop(shared: Shared, mut stop: watch::Receiver<bool>, drain: Arc
 fn next_outbox_due(store: &Store) -> Option<chrono::DateTime<Utc>> {
     let now = Utc::now();
     store
-        .outbox()
+        .queued()
         .ok()?
         .into_iter()
         .filter(|o| o.status == OutStatus::Queued)

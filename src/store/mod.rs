@@ -166,6 +166,12 @@ impl Batch {
     }
     pub fn put_out(&mut self, o: &OutMail, raw: Option<&[u8]>) {
         self.json(format!("out/{}", o.id), o);
+        // Indexes by state: the outbox worker reads what is queued, the failure
+        // reports what failed, never every mail ever sent.
+        let queued = format!("outq/{}", o.id).into_bytes();
+        let failed = format!("outf/{}", o.id).into_bytes();
+        self.ops.push((queued, (o.status == OutStatus::Queued).then(Vec::new)));
+        self.ops.push((failed, (o.status == OutStatus::Failed).then(Vec::new)));
         if let Some(raw) = raw {
             self.ops.push((format!("raw/{}", o.id).into_bytes(), Some(raw.to_vec())));
             // Answers to senders are indexed by time, so the rate limits read only the
@@ -326,7 +332,9 @@ impl Store {
             e => OpenError::Other(format!("cannot open the store {}: {e}", dir.display())),
         })?;
         let texts = state.join("texts");
-        Ok(Store { db, dir, texts, lock: Arc::new(Mutex::new(())) })
+        let store = Store { db, dir, texts, lock: Arc::new(Mutex::new(())) };
+        store.index_outbox().map_err(|e| OpenError::Other(format!("indexing the outbox: {e:#}")))?;
+        Ok(store)
     }
 
     /// Applies `batch` atomically and makes it durable (flush, then fsync).
@@ -478,6 +486,42 @@ impl Store {
         let mut v: Vec<OutMail> = self.scan_json("out/")?;
         v.sort_by(|a, b| a.created_at.cmp(&b.created_at));
         Ok(v)
+    }
+
+    /// The mails waiting to be sent (read through their index).
+    pub fn queued(&self) -> Result<Vec<OutMail>> {
+        self.indexed("outq/")
+    }
+
+    /// The mails that failed for good (read through their index).
+    pub fn failed(&self) -> Result<Vec<OutMail>> {
+        self.indexed("outf/")
+    }
+
+    fn indexed(&self, prefix: &str) -> Result<Vec<OutMail>> {
+        let mut v = Vec::new();
+        for item in self.db.scan_prefix(prefix.as_bytes()) {
+            let (k, _) = item?;
+            if let Some(o) = self.out(&String::from_utf8_lossy(&k[prefix.len()..]))? {
+                v.push(o);
+            }
+        }
+        v.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(v)
+    }
+
+    /// Builds the outbox state indexes for a store made before they existed (once).
+    fn index_outbox(&self) -> Result<()> {
+        const DONE: &[u8] = b"meta/outbox-index";
+        if self.db.get(DONE)?.is_some() {
+            return Ok(());
+        }
+        let mut b = Batch::default();
+        for o in self.outbox()? {
+            b.put_out(&o, None);
+        }
+        b.ops.push((DONE.to_vec(), Some(Vec::new())));
+        self.commit(b)
     }
 
     pub fn out(&self, id: &str) -> Result<Option<OutMail>> {
