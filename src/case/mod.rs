@@ -338,9 +338,34 @@ impl Case {
         v
     }
 
-    /// The next deadline that still matters, for sorting lists.
+    /// The deadlines that still matter, the one rule `sla`, `status`, `case list` and
+    /// the SLA reminders share: none once the case is closed, rejected or disclosed;
+    /// the ack until one was delivered; the update unless the case waits on the
+    /// reporter (a reply restarts it); the disclosure date.
+    pub fn deadlines(&self) -> Vec<(&'static str, DateTime<Utc>)> {
+        if matches!(self.status, Status::Closed | Status::Rejected | Status::Disclosed) {
+            return Vec::new();
+        }
+        let mut v = Vec::with_capacity(3);
+        if self.ack.is_none() {
+            v.push(("ack", self.due.ack));
+        }
+        if !self.waiting_on_reporter {
+            v.push(("update", self.due.update));
+        }
+        v.push(("disclosure", self.due.disclosure));
+        v
+    }
+
+    /// The next deadline that still matters (for sorting lists); far in the future
+    /// when none does.
     pub fn next_due(&self) -> DateTime<Utc> {
-        if self.ack.is_none() { self.due.ack } else { self.due.update.min(self.due.disclosure) }
+        self.deadlines().into_iter().map(|(_, t)| t).min().unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// Whether a deadline that matters has passed.
+    pub fn overdue(&self, now: DateTime<Utc>) -> bool {
+        self.deadlines().iter().any(|(_, t)| *t < now)
     }
 }
 

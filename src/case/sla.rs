@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Case, Status, rfc3339};
+use super::{Case, rfc3339};
 
 /// A reminder to the team list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,35 +16,33 @@ pub struct Reminder {
     pub text: String,
 }
 
-/// Cases in these states need no reminders.
-fn closed(c: &Case) -> bool {
-    matches!(c.status, Status::Closed | Status::Rejected | Status::Disclosed)
-}
-
 /// The reminders due for `case` at `now` that are not in `sent`.
 pub fn due(case: &Case, sent: &[String], now: DateTime<Utc>) -> Vec<Reminder> {
     let mut out = Vec::new();
-    if closed(case) {
-        return out;
-    }
     let mut add = |key: &'static str, when: DateTime<Utc>, text: String| {
         if now >= when && !sent.iter().any(|s| s == key) {
             out.push(Reminder { key, text });
         }
     };
-    if case.ack.is_none() {
-        add("ack-1h", case.due.ack - Duration::hours(1), format!("No acknowledgement delivered yet; due {}", rfc3339(&case.due.ack)));
-        add("ack-overdue", case.due.ack, format!("Acknowledgement OVERDUE since {}", rfc3339(&case.due.ack)));
+    // The deadlines that matter are the case's one rule (`Case::deadlines`).
+    for (clock, due) in case.deadlines() {
+        match clock {
+            "ack" => {
+                add("ack-1h", due - Duration::hours(1), format!("No acknowledgement delivered yet; due {}", rfc3339(&due)));
+                add("ack-overdue", due, format!("Acknowledgement OVERDUE since {}", rfc3339(&due)));
+            }
+            "update" => {
+                add("update-1d", due - Duration::days(1), format!("Status update to the reporter due {}", rfc3339(&due)));
+                add("update-overdue", due, format!("Status update OVERDUE since {}", rfc3339(&due)));
+            }
+            _ => {
+                for (key, days) in [("disclosure-14d", 14), ("disclosure-7d", 7), ("disclosure-1d", 1)] {
+                    add(key, due - Duration::days(days), format!("Disclosure in {days} day(s): {}", rfc3339(&due)));
+                }
+                add("disclosure-due", due, format!("Disclosure date reached: {}", rfc3339(&due)));
+            }
+        }
     }
-    // Waiting on the reporter pauses the update clock.
-    if !case.waiting_on_reporter {
-        add("update-1d", case.due.update - Duration::days(1), format!("Status update to the reporter due {}", rfc3339(&case.due.update)));
-        add("update-overdue", case.due.update, format!("Status update OVERDUE since {}", rfc3339(&case.due.update)));
-    }
-    for (key, days) in [("disclosure-14d", 14), ("disclosure-7d", 7), ("disclosure-1d", 1)] {
-        add(key, case.due.disclosure - Duration::days(days), format!("Disclosure in {days} day(s): {}", rfc3339(&case.due.disclosure)));
-    }
-    add("disclosure-due", case.due.disclosure, format!("Disclosure date reached: {}", rfc3339(&case.due.disclosure)));
     // When several came due at once (a daemon that was down), only the most urgent of
     // each clock is worth a mail; the others are marked sent with it.
     out
@@ -104,6 +102,41 @@ mod tests {
 
     fn keys(r: &[Reminder]) -> Vec<&'static str> {
         r.iter().map(|r| r.key).collect()
+    }
+
+    /// Regression (issue 11): a case with a follow-up got "update overdue" mail while
+    /// `sla` and `status` did not list it: four rules for one question. Now one.
+    #[test]
+    fn every_view_of_what_is_due_agrees() {
+        let t0 = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z").unwrap().with_timezone(&Utc);
+        let mut c = case(t0);
+        c.ack = Some(crate::case::Ack { sent_at: t0, message_id: "a".into(), encrypted: false, undelivered: false });
+        let followup = crate::case::CaseMessage {
+            message_id: "f".into(),
+            from: "a@b.test".into(),
+            third_party: false,
+            received_at: t0,
+            encrypted: false,
+            decrypted: false,
+            signature: Verdict::None,
+            signer_fingerprint: None,
+            sha256: String::new(),
+            text: String::new(),
+        };
+        c.messages = vec![followup.clone(), followup];
+        let late = c.due.update + Duration::hours(1);
+        assert!(c.deadlines().iter().any(|(k, _)| *k == "update"));
+        assert!(c.overdue(late));
+        assert!(keys(&due(&c, &[], late)).contains(&"update-overdue"));
+        assert!(c.next_due() <= c.due.update);
+        // Waiting on the reporter pauses it everywhere at once.
+        c.waiting_on_reporter = true;
+        assert!(!c.deadlines().iter().any(|(k, _)| *k == "update"));
+        assert!(!keys(&due(&c, &[], late)).contains(&"update-overdue"));
+        assert!(!c.overdue(late));
+        // A closed case has no deadlines, so no reminders and nothing overdue.
+        c.status = Status::Closed;
+        assert!(c.deadlines().is_empty() && due(&c, &[], late + Duration::days(400)).is_empty());
     }
 
     #[test]

@@ -388,7 +388,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 .filter(|c| filter.is_none_or(|f| c.status == f))
                 .filter(|c| tlp.is_none() || c.tlp == tlp)
                 .filter(|c| severity.is_none() || c.cvss.as_ref().map(|v| v.severity.clone()) == severity)
-                .filter(|c| !*overdue || c.next_due() < now)
+                .filter(|c| !*overdue || c.overdue(now))
                 .collect();
             cases.sort_by(|a, b| a.next_due().cmp(&b.next_due()).then(a.id.cmp(&b.id)));
             if *json {

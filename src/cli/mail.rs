@@ -166,25 +166,14 @@ pub fn ingest(ctx: &Ctx, raw: &[u8], out: &mut dyn Write) -> Result<i32> {
 }
 
 pub fn sla(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
-    use crate::case::Status;
     let now = Utc::now();
     let mut items = Vec::new();
     for c in ctx.store.cases()? {
-        if matches!(c.status, Status::Closed | Status::Rejected | Status::Disclosed) {
-            continue;
-        }
-        let mut push = |what: &str, due: chrono::DateTime<Utc>| {
+        for (what, due) in c.deadlines() {
             items.push(serde_json::json!({
                 "case_id": c.id, "what": what, "due": rfc3339(&due), "overdue": due < now,
             }));
-        };
-        if c.ack.is_none() {
-            push("ack", c.due.ack);
         }
-        if c.messages.len() <= 1 {
-            push("update", c.due.update);
-        }
-        push("disclosure", c.due.disclosure);
     }
     items.sort_by(|a, b| a["due"].as_str().cmp(&b["due"].as_str()));
     if json {
@@ -209,23 +198,12 @@ pub fn sla(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
 /// `secintake status`: the daemon's own view (through the socket) plus what the store
 /// says; without a daemon, `running: false` and exit 1.
 pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
-    use crate::store::OutStatus;
     let now = Utc::now();
-    let outbox = ctx.store.outbox()?;
-    let queued: Vec<_> = outbox.iter().filter(|o| o.status == OutStatus::Queued).collect();
-    let failed = outbox.iter().filter(|o| o.status == OutStatus::Failed).count();
+    let queued = ctx.store.queued()?;
+    let failed = ctx.store.failed()?.len();
     let oldest = queued.iter().map(|o| o.created_at).min();
     let quarantine = ctx.store.quarantined()?.len();
-    let mut overdue = 0;
-    for c in ctx.store.cases()? {
-        use crate::case::Status;
-        if matches!(c.status, Status::Closed | Status::Rejected | Status::Disclosed) {
-            continue;
-        }
-        if (c.ack.is_none() && c.due.ack < now) || c.due.disclosure < now || (!c.waiting_on_reporter && c.messages.len() <= 1 && c.due.update < now) {
-            overdue += 1;
-        }
-    }
+    let overdue = ctx.store.cases()?.iter().filter(|c| c.overdue(now)).count();
     let daemon = ctx.shared.as_ref().map(|s| s.status.lock().unwrap_or_else(|e| e.into_inner()).clone());
     let v = serde_json::json!({
         "running": daemon.is_some(),
