@@ -185,6 +185,11 @@ fn daemon_serves_cli_over_socket_picks_up_mail_and_stops_on_sigterm() {
     // The CLI works while the daemon holds the store.
     let empty = dep.json(&["case", "list", "--json"]);
     assert_eq!(empty, serde_json::json!([]));
+    // Regression (issue 11): commands on the user's own files were relayed to the
+    // daemon, which cannot read or write them. They run in the client.
+    let wkd = dep.dir.path().join("wkd-out");
+    dep.run_ok(&["keys", "wkd", "--out", wkd.to_str().unwrap()]);
+    assert!(wkd.join(".well-known/openpgpkey/policy").exists());
 
     // New mail is picked up without a restart (IDLE).
     stack.send(

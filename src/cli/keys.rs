@@ -137,23 +137,7 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
             }
             Ok(EXIT_OK)
         }
-        KeysCmd::ImportTeam { file } => {
-            let bytes = std::fs::read(file).map_err(|e| super::usage(format!("{}: {e}", file.display())))?;
-            let certs = pgp::parse_certs(&bytes);
-            if certs.is_empty() {
-                return Err(super::usage(format!("{} holds no OpenPGP cert", file.display())));
-            }
-            for c in &certs {
-                pgp::can_encrypt(c, SystemTime::now())
-                    .map_err(|e| super::usage(format!("{} ({}) is unusable: {e}", file.display(), c.fingerprint().to_hex())))?;
-                let name = format!("{}.asc", c.fingerprint().to_hex());
-                let dest = ctx.cfg.keys.team_certs.join(&name);
-                std::fs::write(&dest, pgp::armor_cert(c)?).with_context(|| format!("Writing {}", dest.display()))?;
-                writeln!(out, "imported {} {} -> {}", c.fingerprint().to_hex(), pgp::primary_email(c).unwrap_or_default(), dest.display())?;
-            }
-            writeln!(out, "reload the daemon (systemctl reload secintake) to use it")?;
-            Ok(EXIT_OK)
-        }
+        KeysCmd::ImportTeam { .. } | KeysCmd::Wkd { .. } => execute_local(cmd, &ctx.cfg, out),
         KeysCmd::ListTeam { json } => {
             let rows = team_rows(ctx);
             if *json {
@@ -171,18 +155,46 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
             }
             Ok(EXIT_OK)
         }
-        KeysCmd::Wkd { out: dir } => wkd(ctx, dir, out),
-        KeysCmd::Rotate => {
-            writeln!(out, "Rotating the intake key without losing old reports:")?;
-            writeln!(out, "  1. secintake keys generate --uid \"Security <{}>\" --out NEWDIR", ctx.cfg.intake.address)?;
-            writeln!(out, "  2. cat NEWDIR/intake.key.asc {} > combined.asc; chmod 600 combined.asc", ctx.cfg.keys.intake_secret.display())?;
-            writeln!(out, "     (the first key signs and is advertised; every key in the file decrypts)")?;
-            writeln!(out, "  3. point keys.intake_secret at combined.asc; secintake check; systemctl reload secintake")?;
-            writeln!(out, "  4. publish the new key: secintake security-txt, secintake keys wkd --out DIR")?;
-            writeln!(out, "  5. keep the old key in the file as long as reports may still be encrypted to it")?;
+        KeysCmd::Rotate => rotate(&ctx.cfg, out),
+    }
+}
+
+/// Commands that read or write the user's own files (a cert to import, a directory
+/// for WKD): they run in the client, as the invoking user, never through the socket
+/// into the sandboxed daemon, which can neither read nor write them.
+pub fn execute_local(cmd: &KeysCmd, cfg: &crate::config::Config, out: &mut dyn Write) -> Result<i32> {
+    match cmd {
+        KeysCmd::ImportTeam { file } => {
+            let bytes = std::fs::read(file).map_err(|e| super::usage(format!("{}: {e}", file.display())))?;
+            let certs = pgp::parse_certs(&bytes);
+            if certs.is_empty() {
+                return Err(super::usage(format!("{} holds no OpenPGP cert", file.display())));
+            }
+            for c in &certs {
+                pgp::can_encrypt(c, SystemTime::now())
+                    .map_err(|e| super::usage(format!("{} ({}) is unusable: {e}", file.display(), c.fingerprint().to_hex())))?;
+                let name = format!("{}.asc", c.fingerprint().to_hex());
+                let dest = cfg.keys.team_certs.join(&name);
+                std::fs::write(&dest, pgp::armor_cert(c)?).with_context(|| format!("Writing {}", dest.display()))?;
+                writeln!(out, "imported {} {} -> {}", c.fingerprint().to_hex(), pgp::primary_email(c).unwrap_or_default(), dest.display())?;
+            }
+            writeln!(out, "reload the daemon (systemctl reload secintake) to use it")?;
             Ok(EXIT_OK)
         }
+        KeysCmd::Wkd { out: dir } => wkd(cfg, dir, out),
+        _ => Ok(EXIT_OK),
     }
+}
+
+fn rotate(cfg: &crate::config::Config, out: &mut dyn Write) -> Result<i32> {
+    writeln!(out, "Rotating the intake key without losing old reports:")?;
+    writeln!(out, "  1. secintake keys generate --uid \"Security <{}>\" --out NEWDIR", cfg.intake.address)?;
+    writeln!(out, "  2. cat NEWDIR/intake.key.asc {} > combined.asc; chmod 600 combined.asc", cfg.keys.intake_secret.display())?;
+    writeln!(out, "     (the first key signs and is advertised; every key in the file decrypts)")?;
+    writeln!(out, "  3. point keys.intake_secret at combined.asc; secintake check; systemctl reload secintake")?;
+    writeln!(out, "  4. publish the new key: secintake security-txt, secintake keys wkd --out DIR")?;
+    writeln!(out, "  5. keep the old key in the file as long as reports may still be encrypted to it")?;
+    Ok(EXIT_OK)
 }
 
 /// `keys reporter ...`: the team's word on reporter certs. Every change is written to
@@ -273,9 +285,9 @@ fn team_rows(ctx: &Ctx) -> Vec<serde_json::Value> {
     rows
 }
 
-fn wkd(ctx: &Ctx, out_dir: &Path, out: &mut dyn Write) -> Result<i32> {
-    let keys = crate::pipeline::load_intake_keys(&ctx.cfg)?;
-    let addr = &ctx.cfg.intake.address;
+fn wkd(cfg: &crate::config::Config, out_dir: &Path, out: &mut dyn Write) -> Result<i32> {
+    let keys = crate::pipeline::load_intake_keys(cfg)?;
+    let addr = &cfg.intake.address;
     let (local, domain) = addr.rsplit_once('@').ok_or_else(|| super::usage("intake.address has no domain"))?;
     let hash = pgp::wkd_hash(local)?;
     let cert = pgp::binary_cert(&keys.public_cert())?;

@@ -205,10 +205,13 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
 }
 
 fn error_code(e: &anyhow::Error) -> (i32, String) {
-    match e.downcast_ref::<Exit>() {
-        Some(Exit(code, msg)) => (*code, format!("secintake: {msg}\n")),
-        None => (EXIT_FAIL, format!("secintake: {e:#}\n")),
+    if let Some(Exit(code, msg)) = e.downcast_ref::<Exit>() {
+        return (*code, format!("secintake: {msg}\n"));
     }
+    if let Some(crate::service::StartError::Config(msg)) = e.downcast_ref::<crate::service::StartError>() {
+        return (EXIT_USAGE, format!("secintake: {msg}\n"));
+    }
+    (EXIT_FAIL, format!("secintake: {e:#}\n"))
 }
 
 /// Entry point from main: returns the process exit code.
@@ -241,6 +244,14 @@ pub async fn main(cli: Cli) -> i32 {
             return check::check(&cfg, *online).await;
         }
         _ => {}
+    }
+    // Commands on the user's own files run here, as the user, never in the daemon.
+    if let Command::Keys(k @ (keys::KeysCmd::ImportTeam { .. } | keys::KeysCmd::Wkd { .. })) = &cli.command {
+        let cfg = match load_config(&cli) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        return report(keys::execute_local(k, &cfg, &mut std::io::stdout().lock()));
     }
     // Input is read here, once, whether the daemon or this process will use it.
     let input_file: Option<String> = match &cli.command {

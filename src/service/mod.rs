@@ -26,6 +26,15 @@ const IDLE_MAX: Duration = Duration::from_secs(5 * 60);
 const RECONNECT_MIN: Duration = Duration::from_secs(1);
 const RECONNECT_MAX: Duration = Duration::from_secs(5 * 60);
 
+/// Why the daemon could not start, when the caller must tell it apart (a
+/// configuration problem is exit 2 for the CLI; the service knows no exit codes).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The keys, certs or templates the config names do not load.
+    #[error("{0}")]
+    Config(String),
+}
+
 /// What the daemon shares with the control socket's command handler.
 #[derive(Clone)]
 pub struct Shared {
@@ -160,7 +169,7 @@ pub async fn run(
     let store = Store::open_waiting(&cfg.store_path, Duration::from_secs(10))?;
     // A key that does not load is a configuration problem (exit 2), as `check` says.
     let pipeline = Pipeline::load(cfg.clone(), store.clone())
-        .map_err(|e| anyhow::Error::new(crate::cli::Exit(crate::cli::EXIT_USAGE, format!("{e:#}"))))?;
+        .map_err(|e| anyhow::Error::new(StartError::Config(format!("{e:#}"))))?;
     let shared = Shared {
         live: Arc::new(RwLock::new(pipeline)),
         store: store.clone(),
