@@ -187,9 +187,11 @@ fn daemon_serves_cli_over_socket_picks_up_mail_and_stops_on_sigterm() {
     assert_eq!(empty, serde_json::json!([]));
     // Regression (issue 11): commands on the user's own files were relayed to the
     // daemon, which cannot read or write them. They run in the client.
-    let wkd = dep.dir.path().join("wkd-out");
-    dep.run_ok(&["keys", "wkd", "--out", wkd.to_str().unwrap()]);
-    assert!(wkd.join(".well-known/openpgpkey/policy").exists());
+    // A relative path is the client's: run from another directory than the daemon's.
+    let cwd = tempfile::tempdir().unwrap();
+    let out = dep.cmd().args(["keys", "wkd", "--out", "wkd-out"]).current_dir(cwd.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(cwd.path().join("wkd-out/.well-known/openpgpkey/policy").exists(), "written where the user asked");
 
     // New mail is picked up without a restart (IDLE).
     stack.send(
