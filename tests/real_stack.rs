@@ -628,3 +628,87 @@ fn message_that_keeps_crashing_the_daemon_is_quarantined_and_intake_goes_on() {
     assert_eq!(stack.count("security@intake.test", "Quarantine"), 1);
     assert_eq!(stack.count("security@intake.test", "Processed"), 1);
 }
+
+/// A TCP proxy on loopback that either swallows connections (accepts, reads, never
+/// answers: an SMTP server that hangs) or forwards them to `target`.
+struct Blackhole {
+    port: u16,
+    forward: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Blackhole {
+    fn start(target: u16) -> Blackhole {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let forward = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let fwd = forward.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut client) = conn else { continue };
+                let forward = fwd.load(Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    if !forward {
+                        let mut buf = [0u8; 4096];
+                        while matches!(client.read(&mut buf), Ok(n) if n > 0) {}
+                        return;
+                    }
+                    let Ok(mut server) = std::net::TcpStream::connect(("127.0.0.1", target)) else { return };
+                    let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c2, &mut s2);
+                        let _ = s2.shutdown(std::net::Shutdown::Write);
+                    });
+                    let _ = std::io::copy(&mut server, &mut client);
+                    let _ = client.flush();
+                    let _ = client.shutdown(std::net::Shutdown::Write);
+                    let _ = up.join();
+                });
+            }
+        });
+        Blackhole { port, forward }
+    }
+}
+
+/// An SMTP server that accepts connections and never answers must not hold intake
+/// back (the outbox is its own task): reports keep becoming cases while it hangs, and
+/// every ack goes out once it answers again.
+#[test]
+fn smtp_blackhole_never_stops_intake_and_acks_go_out_after() {
+    let stack = MailStack::start();
+    let team = Gpg::new("Team Member <carol@team.test>");
+    let dep = Deployment::new(&stack, &[&team], "");
+    let hole = Blackhole::start(stack.port("SMTP_PORT"));
+    let cfg = std::fs::read_to_string(&dep.config).unwrap();
+    let cfg = cfg.replacen(&format!("port = {}", stack.port("SMTP_PORT")), &format!("port = {}", hole.port), 1);
+    std::fs::write(&dep.config, cfg).unwrap();
+    let log = dep.dir.path().join("daemon.log");
+    let mut child = dep.cmd().arg("run").stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    let up = eventually(Duration::from_secs(30), || dep.run(&["status", "--json"]).status.success());
+    assert!(up, "daemon not up: {}", std::fs::read_to_string(&log).unwrap());
+    // Reports arrive while SMTP hangs: each becomes a case within seconds.
+    for i in 0..3 {
+        stack.deliver("security@intake.test", &plain_report("bob@reporter.test", &format!("Hang {i}"), "Body.\n", &format!("hang-{i}@reporter.test")));
+        assert!(
+            eventually(Duration::from_secs(15), || dep.json(&["case", "list", "--json"]).as_array().unwrap().len() == i + 1),
+            "intake stalled behind a hanging SMTP server: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_secs(12));
+    }
+    assert_eq!(stack.count("bob@reporter.test", "INBOX"), 0);
+    // SIGTERM while sends hang: gone, cleanly, within the contract's 10 s.
+    let t = std::time::Instant::now();
+    std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(t.elapsed() < Duration::from_secs(10), "SIGTERM took {:?}", t.elapsed());
+    // The server answers again: every ack goes out (after the backoff).
+    hole.forward.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut child = dep.cmd().arg("run").stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    stack.wait("bob@reporter.test", "INBOX", 3, 120);
+    std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(stack.count("bob@reporter.test", "INBOX"), 3, "each ack once");
+}
