@@ -712,3 +712,41 @@ fn smtp_blackhole_never_stops_intake_and_acks_go_out_after() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(stack.count("bob@reporter.test", "INBOX"), 3, "each ack once");
 }
+
+/// The IMAP server killed in the middle of a pass and started again: the daemon
+/// reconnects and finishes; every message ends once, nothing is lost or doubled.
+#[test]
+fn imap_server_killed_mid_pass_loses_nothing() {
+    const N: usize = 300;
+    let stack = MailStack::start();
+    let team = Gpg::new("Team Member <carol@team.test>");
+    let dep = Deployment::new(&stack, &[&team], "[limits]\nacks_per_address_per_hour = 1000\nacks_per_hour = 1000\n");
+    for i in 0..N {
+        stack.deliver("security@intake.test", &plain_report("bob@reporter.test", &format!("Report {i}"), "Body.\n", &format!("imapkill-{i}@reporter.test")));
+    }
+    let log = dep.dir.path().join("daemon.log");
+    let mut child = dep.cmd().arg("run").stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    // As soon as the first message is recorded, the pass is under way: stop the server.
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_secs(30) && stack.count("security@intake.test", "Processed") == 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stack.stop_dovecot();
+    let done_before = dep.json(&["mail", "list", "--json"]).as_array().unwrap().len();
+    assert!(done_before < N, "the pass ended before the server was stopped; make N bigger");
+    std::thread::sleep(Duration::from_secs(3));
+    stack.start_dovecot();
+    assert!(
+        eventually(Duration::from_secs(90), || dep.json(&["mail", "list", "--json"]).as_array().unwrap().len() == N
+            && stack.count("security@intake.test", "INBOX") == 0),
+        "not all handled after the IMAP restart: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(stack.count("security@intake.test", "Processed"), N, "every message moved once");
+    let cases = dep.json(&["case", "list", "--json"]);
+    assert_eq!(cases.as_array().unwrap().len(), N, "one case per report");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("reconnecting") || text.contains("IMAP connection failed"), "the outage was not noticed:\n{text}");
+}

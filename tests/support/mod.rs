@@ -126,6 +126,29 @@ impl MailStack {
         );
     }
 
+    /// Kills the IMAP server outright (SIGKILL to Dovecot's whole process group, its
+    /// imap processes included): connections drop mid-command, as in a crash.
+    pub fn stop_dovecot(&self) {
+        let pidfile = self.dir.path().join("run/master.pid");
+        let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+        let pgid = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().split(' ').nth(4).unwrap().to_owned();
+        run_ok(Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]));
+        let _ = std::fs::remove_file(pidfile);
+    }
+
+    pub fn start_dovecot(&self) {
+        // Dovecot daemonizes: its children must not hold our pipes open.
+        let st = Command::new("dovecot")
+            .arg("-c")
+            .arg(&self.env["DOVECOT_CONF"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "dovecot did not start again");
+    }
+
     pub fn stop_postfix(&self) {
         run_ok(Command::new("postfix").arg("-c").arg(&self.env["POSTFIX_DIR"]).arg("stop"));
     }
