@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# Benchmark: a backlog of N encrypted reports worked off by one `secintake run --once`
+# (issue 11), on the real local mail stack, compared with gpg and an in-process Sequoia
+# floor over the same generated messages.
+#   bash tests/bench/backlog.sh [N ...]      default 2000; e.g. `200 2000` or `1000 10000`
+# For each N (the first N of one generated set of max(N) messages):
+#   whole    `run --once` until it exits: cases durable and moved, every ack and team
+#            summary accepted by Postfix; time to the first ack accepted; peak RSS
+#   intake   the same with SMTP pointed at a closed port (nothing sends): durable cases
+#   gpg      `gpg --decrypt`, one process per message (intake key + reporters' certs)
+#   floor    examples/bench_floor.rs: decrypt+verify, 1 and 2 threads; plus encrypt+sign
+#            of an ack and a team summary per message
+# then the ratios issue 11 sets targets for. Messages: examples/gen_reports.rs (~4 KiB,
+# Thunderbird-style PGP/MIME, SEIPDv1, signed, reporter key in Autocrypt, one Cv25519
+# reporter per message). Needs root (Postfix) and the Debian packages of tests/run-all.sh;
+# builds the release binary and the examples itself. BENCH_KEEP=1 keeps the work dir.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+NS=("$@")
+[ ${#NS[@]} -gt 0 ] || NS=(2000)
+for n in "${NS[@]}"; do [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "N must be a positive integer: $n" >&2; exit 2; }; done
+NMAX=$(printf '%s\n' "${NS[@]}" | sort -n | tail -1)
+. tests/lib/install-deps.sh
+install_deps
+# The lock serialises builds with other checkouts on a shared machine (harmless alone).
+flock "${CARGO_LOCK:-/tmp/cargo.lock}" cargo build --release --quiet --bin secintake --example gen_reports --example bench_floor
+BIN=$REPO/target/release/secintake
+EX=$REPO/target/release/examples
+PY=/usr/bin/python3
+
+WORK=$(mktemp -d /tmp/si-backlog.XXXXXX)
+chmod 755 "$WORK"
+STACK=$WORK/stack
+cleanup() {
+    tests/mailstack/mailstack.sh stop "$STACK" >/dev/null 2>&1 || true
+    GNUPGHOME=$WORK/gpg gpgconf --kill all >/dev/null 2>&1 || true
+    if [ "${BENCH_KEEP:-}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+tests/mailstack/mailstack.sh start "$STACK" >/dev/null
+. "$STACK/env"
+# Acks go to r<i>@reporter.test: a catch-all alias lands them in alice's mailbox (the
+# stack's users are fixed), so Postfix accepts every one.
+echo "@reporter.test alice@reporter.test" > "$WORK/valias"
+postconf -c "$POSTFIX_DIR" -e "virtual_alias_maps = texthash:$WORK/valias"
+postfix -c "$POSTFIX_DIR" reload >/dev/null 2>&1
+doveadm() { command doveadm -c "$DOVECOT_CONF" "$@"; }
+CLOSED_PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+# --- deployment: intake key, team cert, two configs (SMTP live / SMTP closed) ---------
+D=$WORK/deploy
+mkdir -p "$D/team"
+"$BIN" keys generate --uid "Security <security@intake.test>" --out "$D/keys" >/dev/null 2>&1
+"$BIN" keys generate --uid "Team <team@team.test>" --out "$WORK/teamkey" >/dev/null 2>&1
+cp "$WORK/teamkey/intake.pub.asc" "$D/team/team.asc"
+install -m 600 /dev/null "$D/pw" && printf secret > "$D/pw"
+config() {  # config FILE SMTP_PORT
+    cat > "$1" <<TOML
+[intake]
+address = "security@intake.test"
+[imap]
+host = "127.0.0.1"
+port = $IMAP_PORT
+tls = "starttls"
+ca_file = "$CA_FILE"
+username = "security@intake.test"
+password_file = "pw"
+[smtp]
+host = "127.0.0.1"
+port = $2
+tls = "starttls"
+ca_file = "$CA_FILE"
+[keys]
+intake_secret = "keys/intake.key.asc"
+team_certs = "team"
+[team]
+list_address = "team@team.test"
+[policy]
+project = "Bench"
+[store]
+path = "state"
+[limits]
+acks_per_address_per_hour = 1000000
+acks_per_hour = 1000000
+TOML
+}
+config "$D/whole.toml" "$SMTP_PORT"
+config "$D/intake.toml" "$CLOSED_PORT"
+
+# --- messages -----------------------------------------------------------------------
+G=$WORK/gen
+echo "generating $NMAX reports ..." >&2
+"$EX/gen_reports" "$D/keys/intake.pub.asc" "$NMAX" "$G"
+
+# Empties security@'s mailboxes and delivers the first $1 messages over LMTP (one
+# connection; Dovecot stores them as Postfix's LMTP delivery would).
+deliver() {
+    doveadm expunge -u security@intake.test mailbox '*' all >/dev/null 2>&1 || true
+    doveadm mailbox delete -u security@intake.test Processed Quarantine >/dev/null 2>&1 || true
+    $PY -I -S - "$LMTP_PORT" "$G/eml" "$1" <<'PY'
+import smtplib, sys
+port, d, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+with smtplib.LMTP("127.0.0.1", port) as s:
+    for i in range(1, n + 1):
+        s.sendmail(f"r{i-1}@reporter.test", ["security@intake.test"], open(f"{d}/{i:06}.eml", "rb").read())
+PY
+    local have
+    have=$(doveadm -f tab mailbox status -u security@intake.test messages INBOX | awk -F'\t' 'END { print $NF }')
+    [ "$have" = "$1" ] || { echo "INBOX holds $have messages, wanted $1" >&2; exit 1; }
+}
+postfix_idle() {  # waits until Postfix has delivered what it accepted (no load left over)
+    for _ in $(seq 600); do
+        postqueue -c "$POSTFIX_DIR" -p 2>/dev/null | grep -q "Mail queue is empty" && return 0
+        sleep 0.5
+    done
+    echo "warning: Postfix queue not empty after 300 s" >&2
+}
+# run MODE N: one `run --once` on a fresh store; writes results to $WORK/res.
+run_once() {
+    local mode=$1 n=$2 cfg=$D/$1.toml plog t0 t1 rc=0
+    deliver "$n"
+    rm -rf "$D/state"
+    postfix_idle
+    sync
+    plog=$(stat -c %s "$STACK/postfix.log")
+    # Postfix stamps its log in whole seconds: a watcher notes when each accepted
+    # message's line (cleanup logs its Message-ID while smtpd answers DATA) appears.
+    $PY -I -S - "$STACK/postfix.log" "$plog" > "$WORK/accepted-$mode-$n" <<'PY' &
+import re, sys, time
+f = open(sys.argv[1], errors="replace"); f.seek(int(sys.argv[2])); buf = ""
+while True:
+    chunk = f.read()
+    if not chunk:
+        time.sleep(0.01); continue
+    buf += chunk
+    *lines, buf = buf.split("\n")
+    for l in lines:
+        m = re.search(r"postfix/cleanup\[\d+\]: \w+: message-id=<([^>]*)>", l)
+        if m:
+            print(f"{time.time():.3f} {m.group(1)}", flush=True)
+PY
+    local watcher=$!
+    t0=$(date +%s.%N)
+    # secintake's own "Intake pass done" line (service target, info) says when the cases
+    # were durable and moved; the rest of the run is the outbox pass.
+    SECINTAKE_LOG=warn,secintake::service=info /usr/bin/time -v -o "$WORK/time.txt" "$BIN" --config "$cfg" run --once 2> "$WORK/$mode-$n.log" || rc=$?
+    t1=$(date +%s.%N)
+    [ $rc = 0 ] || echo "warning: $mode N=$n: run --once exited $rc (see log below)" >&2
+    sleep 0.3
+    kill "$watcher" 2>/dev/null || true; wait "$watcher" 2>/dev/null || true
+    "$BIN" --config "$cfg" case list --json > "$WORK/cases-$mode-$n.json"
+    local left
+    left=$(doveadm -f tab mailbox status -u security@intake.test messages INBOX | awk -F'\t' 'END { print $NF }')
+    $PY - "$mode" "$n" "$t0" "$t1" "$WORK" "$left" >> "$WORK/res" <<'PY'
+import json, re, sys
+mode, n, t0, t1, work, left = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+cases = json.load(open(f"{work}/cases-{mode}-{n}.json"))
+rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(f"{work}/time.txt").read())
+print(f"{mode} {n} secs {t1 - t0:.3f}")
+print(f"{mode} {n} rss_mib {int(rss.group(1)) / 1024:.0f}" if rss else f"{mode} {n} rss_mib ?")
+acked = {c["ack"]["message_id"].strip("<>") for c in cases if c.get("ack") and c["ack"].get("sent_at")}
+print(f"{mode} {n} cases {len(cases)}")
+print(f"{mode} {n} acks_sent {len(acked)}")
+print(f"{mode} {n} inbox_left {left}")
+accepted, first_ack = 0, None
+for line in open(f"{work}/accepted-{mode}-{n}"):
+    ts, mid = line.split()
+    accepted += 1
+    if mid in acked and first_ack is None:
+        first_ack = float(ts) - t0
+print(f"{mode} {n} accepted {accepted}")
+import datetime
+for line in open(f"{work}/{mode}-{n}.log", errors="replace"):
+    line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+    if "Intake pass done" in line:
+        ts = datetime.datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")).timestamp()
+        print(f"{mode}_pass {n} secs {ts - t0:.3f}")
+if first_ack is not None:
+    print(f"{mode} {n} first_ack {first_ack:.3f}")
+PY
+    if [ $rc != 0 ] || [ "$left" != 0 ]; then tail -5 "$WORK/$mode-$n.log" >&2; fi
+}
+
+# --- gpg: intake secret key and every reporter cert ----------------------------------
+mkdir -m 700 "$WORK/gpg"
+export GNUPGHOME=$WORK/gpg
+gpg --batch --quiet --import "$D/keys/intake.key.asc" 2>/dev/null
+gpg --batch --quiet --import "$G/reporters.asc" 2>/dev/null
+gpg_run() {  # gpg_run N: one `gpg --decrypt` per message, each must report a good signature
+    local n=$1 i t0 t1 bad=0
+    t0=$(date +%s.%N)
+    for ((i = 1; i <= n; i++)); do
+        gpg --batch --yes --quiet --trust-model always --status-fd 1 --output /dev/null \
+            --decrypt "$(printf '%s/ct/%06d.asc' "$G" "$i")" 2>/dev/null | grep -c '^\[GNUPG:\] GOODSIG' >/dev/null ||
+            bad=$((bad + 1))
+    done
+    t1=$(date +%s.%N)
+    [ $bad = 0 ] || echo "warning: gpg: $bad of $n without a good signature" >&2
+    echo "gpg $n secs $($PY -c "print(f'{$t1 - $t0:.3f}')")" >> "$WORK/res"
+}
+
+: > "$WORK/res"
+for n in "${NS[@]}"; do
+    echo "N=$n: floor ..." >&2
+    "$EX/bench_floor" "$D/keys/intake.key.asc" "$D/team/team.asc" "$G" "$n" |
+        awk -v n="$n" '{ print "floor_" $2 "_" $3 "t", n, "secs", $5 }' >> "$WORK/res"
+    echo "N=$n: gpg ..." >&2
+    gpg_run "$n"
+    echo "N=$n: intake only ..." >&2
+    run_once intake "$n"
+    echo "N=$n: whole pass ..." >&2
+    run_once whole "$n"
+done
+
+$PY - "$WORK/res" "${NS[@]}" <<'PY'
+import sys
+res, ns = {}, [int(x) for x in sys.argv[2:]]
+for line in open(sys.argv[1]):
+    what, n, key, val = line.split()
+    res[(what, int(n), key)] = val
+def secs(what, n):
+    v = res.get((what, n, "secs"))
+    return float(v) if v else None
+def rate(what, n):
+    s = secs(what, n)
+    return n / s if s else None
+rows = [
+    ("secintake whole pass (cases + acks + summaries accepted by Postfix)", "whole"),
+    ("secintake intake only: durable cases, moved (SMTP closed)", "intake_pass"),
+    ("  same run until it exits (failing outbox pass included)", "intake"),
+    ("  whole pass: its intake part (before the outbox pass)", "whole_pass"),
+    ("gpg --decrypt, one process per message", "gpg"),
+    ("Sequoia floor, decrypt+verify, 1 thread", "floor_decrypt+verify_1t"),
+    ("Sequoia floor, decrypt+verify, 2 threads", "floor_decrypt+verify_2t"),
+    ("Sequoia floor, + encrypt+sign ack and summary, 1 thread", "floor_+ack+summary_1t"),
+    ("Sequoia floor, + encrypt+sign ack and summary, 2 threads", "floor_+ack+summary_2t"),
+]
+w = max(len(r[0]) for r in rows)
+print()
+print(f"{'msg/s (seconds)':<{w}} | " + " | ".join(f"{'N=' + str(n):>18}" for n in ns))
+print("-" * w + "-+-" + "-+-".join("-" * 18 for _ in ns))
+for label, what in rows:
+    cells = []
+    for n in ns:
+        r, s = rate(what, n), secs(what, n)
+        cells.append(f"{r:8.1f} ({s:7.2f} s)" if r else f"{'-':>18}")
+    print(f"{label:<{w}} | " + " | ".join(cells))
+extra = [("whole: first ack accepted by Postfix, s after start", "whole", "first_ack"),
+         ("whole: peak RSS, MiB", "whole", "rss_mib"), ("intake: peak RSS, MiB", "intake", "rss_mib"),
+         ("whole: cases / acks sent / mails accepted by Postfix", "whole", None),
+         ("intake: cases / messages left in INBOX", "intake", None)]
+for label, what, key in extra:
+    cells = []
+    for n in ns:
+        if key:
+            cells.append(res.get((what, n, key), "-"))
+        elif what == "whole":
+            cells.append("/".join(res.get((what, n, k), "?") for k in ("cases", "acks_sent", "accepted")))
+        else:
+            cells.append("/".join(res.get((what, n, k), "?") for k in ("cases", "inbox_left")))
+    print(f"{label:<{w}} | " + " | ".join(f"{c:>18}" for c in cells))
+print()
+print("ratios (targets from issue 11):")
+for n in ns:
+    a, b = rate("whole", n), rate("floor_+ack+summary_1t", n)
+    c, d = rate("intake_pass", n), rate("floor_decrypt+verify_2t", n)
+    fa = res.get(("whole", n, "first_ack"))
+    print(f"  N={n}: whole / 1-thread floor with ack+summary = {a / b:.3f} (target >= 0.5); "
+          f"intake / 2-thread decrypt+verify floor = {c / d:.3f} (target >= 0.5); "
+          f"first ack {fa or '-'} s (target <= 2)")
+if len(ns) > 1:
+    lo, hi = min(ns), max(ns)
+    for what in ("whole", "intake_pass"):
+        if secs(what, lo) and secs(what, hi):
+            r = (secs(what, hi) / hi) / (secs(what, lo) / lo)
+            print(f"  {what}: per-message cost at N={hi} / at N={lo} = {r:.2f} (target <= 1.25 for 10,000 vs 1,000)")
+PY
