@@ -139,7 +139,7 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
     } else {
         eprintln!("invalid config {}:", cfg.file.display());
         for p in &problems {
-            eprintln!("  - {p}");
+            eprintln!("  - {}", super::term::escape(p));
         }
         EXIT_USAGE
     }

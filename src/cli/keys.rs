@@ -112,7 +112,7 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
             for (i, c) in keys.certs().iter().enumerate() {
                 writeln!(out, "intake key {}{}", c.fingerprint().to_hex(), if i == 0 { " (signs; decrypts)" } else { " (decrypts)" })?;
                 for u in c.userids() {
-                    writeln!(out, "  uid   {}", String::from_utf8_lossy(u.userid().value()))?;
+                    writeln!(out, "  uid   {}", super::term::escape(&String::from_utf8_lossy(u.userid().value())))?;
                 }
                 for k in c.keys() {
                     let exp = c
@@ -130,10 +130,11 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
                     Ok(()) => "usable".to_owned(),
                     Err(e) => format!("UNUSABLE: {e}"),
                 };
-                writeln!(out, "team cert {} {} ({file}) {state}", c.fingerprint().to_hex(), pgp::primary_email(&c).unwrap_or_default())?;
+                let what = format!("{} ({file}) {state}", pgp::primary_email(&c).unwrap_or_default());
+                writeln!(out, "team cert {} {}", c.fingerprint().to_hex(), super::term::escape(&what))?;
             }
             for p in problems {
-                writeln!(out, "team certs: {p}")?;
+                writeln!(out, "team certs: {}", super::term::escape(&p))?;
             }
             Ok(EXIT_OK)
         }
@@ -144,13 +145,13 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
                 writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
             } else {
                 for r in &rows {
-                    writeln!(
-                        out,
+                    let line = format!(
                         "{}  {}  {}",
                         r["fingerprint"].as_str().unwrap_or("-"),
                         r["email"].as_str().unwrap_or("-"),
                         if r["usable"] == true { "usable".to_owned() } else { format!("UNUSABLE: {}", r["problem"].as_str().unwrap_or("")) }
-                    )?;
+                    );
+                    writeln!(out, "{}", super::term::escape(&line))?;
                 }
             }
             Ok(EXIT_OK)
@@ -176,7 +177,8 @@ pub fn execute_local(cmd: &KeysCmd, cfg: &crate::config::Config, out: &mut dyn W
                 let name = format!("{}.asc", c.fingerprint().to_hex());
                 let dest = cfg.keys.team_certs.join(&name);
                 std::fs::write(&dest, pgp::armor_cert(c)?).with_context(|| format!("Writing {}", dest.display()))?;
-                writeln!(out, "imported {} {} -> {}", c.fingerprint().to_hex(), pgp::primary_email(c).unwrap_or_default(), dest.display())?;
+                let what = format!("{} -> {}", pgp::primary_email(c).unwrap_or_default(), dest.display());
+                writeln!(out, "imported {} {}", c.fingerprint().to_hex(), super::term::escape(&what))?;
             }
             writeln!(out, "reload the daemon (systemctl reload secintake) to use it")?;
             Ok(EXIT_OK)
@@ -220,7 +222,7 @@ fn reporter(cmd: &ReporterCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn 
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
                 for (a, c) in rows {
-                    writeln!(out, "{}  {}  {}", a, c.fingerprint, c.source.as_str())?;
+                    writeln!(out, "{}  {}  {}", super::term::escape(&a), c.fingerprint, c.source.as_str())?;
                 }
             }
             Ok(EXIT_OK)

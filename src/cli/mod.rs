@@ -9,6 +9,7 @@ pub mod case;
 pub mod check;
 pub mod keys;
 pub mod mail;
+pub mod term;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -446,10 +447,11 @@ fn spawn_signal_handler(
     });
 }
 
-/// Prints rows as an aligned table.
+/// Prints rows as an aligned table; every cell is escaped for the terminal.
 pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| term::escape(c).into_owned()).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
             if i < widths.len() {
                 widths[i] = widths[i].max(c.chars().count());
@@ -467,7 +469,7 @@ pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Resu
     };
     writeln!(out, "{}", line(header.iter().map(|s| s.to_string()).collect()))?;
     for r in rows {
-        writeln!(out, "{}", line(r.clone()))?;
+        writeln!(out, "{}", line(r))?;
     }
     Ok(())
 }

@@ -1,0 +1,107 @@
+//! Hostile input and faults (issue 10): what reaches the terminal, what an MTA pipe is
+//! told, whose files the store holds, and what a full disk does. One test per bug,
+//! named after it. Tests that need root (tmpfs, chown) say so and are skipped without it.
+
+mod support;
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+fn run(cfg: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn run_stdin(cfg: &Path, args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(bin())
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The child may stop reading early (a refusal); a broken pipe is its answer.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Issue 10: `case list` and `case show` printed titles and texts raw, so a report
+/// could clear the team's screen (ESC[2J), ring (BEL), retitle the terminal (OSC) or
+/// flip text with bidi overrides.
+#[test]
+fn terminal_escapes_in_a_report_are_not_printed_raw() {
+    let d = tempdir("faults");
+    let cfg = write_config(d.path(), "");
+    let body = "Title: \x1b[2J\x07Pwned \u{202e}fdp.exe\nCWE-79\n\x1b]0;owned\x07 and a\rcarriage return\n";
+    let msg = d.path().join("esc.eml");
+    std::fs::write(
+        &msg,
+        plain_report("eve@reporter.test", "Report", body, "esc-1@reporter.test"),
+    )
+    .unwrap();
+    let out = run(&cfg, &["ingest", msg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let raw = |b: &[u8]| {
+        let t = text(b);
+        t.contains('\x1b') || t.contains('\x07') || t.contains('\r') || t.contains('\u{202e}')
+    };
+    for args in [
+        vec!["case", "list"],
+        vec!["case", "show", &id],
+        vec!["case", "similar", &id],
+        vec!["case", "log", &id],
+    ] {
+        let out = run(&cfg, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(
+            !raw(&out.stdout),
+            "{args:?} printed control characters raw: {:?}",
+            text(&out.stdout)
+        );
+    }
+    let show = text(&run(&cfg, &["case", "show", &id]).stdout);
+    assert!(
+        show.contains("\\x1b[2J\\x07Pwned \\u{202e}fdp.exe"),
+        "{show}"
+    );
+    assert!(
+        show.contains("\\x1b]0;owned\\x07 and a\\x0dcarriage return"),
+        "{show}"
+    );
+    // JSON keeps the exact title, JSON-escaped (C0 controls; bidi marks are text to JSON).
+    let json = run(&cfg, &["case", "show", &id, "--json"]);
+    assert!(
+        !text(&json.stdout).contains(['\x1b', '\x07', '\r']),
+        "{}",
+        text(&json.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["title"], "\x1b[2J\x07Pwned \u{202e}fdp.exe");
+}
