@@ -105,3 +105,62 @@ fn terminal_escapes_in_a_report_are_not_printed_raw() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["title"], "\x1b[2J\x07Pwned \u{202e}fdp.exe");
 }
+
+fn limited_config(dir: &Path) -> std::path::PathBuf {
+    write_config(dir, "\n[limits]\nmax_message_bytes = \"64KiB\"\n")
+}
+
+fn big_report(n: usize) -> Vec<u8> {
+    let mut m = plain_report(
+        "bob@reporter.test",
+        "Huge PoC",
+        "See below.\n",
+        "big-1@reporter.test",
+    );
+    while m.len() < n {
+        m.extend_from_slice(
+            b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n",
+        );
+    }
+    m
+}
+
+/// Issue 10: `ingest` of a message over `limits.max_message_bytes` exited 0 and kept no
+/// copy (quarantined as too-large, hash only): piped mail was lost. It is now refused
+/// with EX_DATAERR and a status code Postfix puts in the bounce.
+#[test]
+fn ingest_of_oversized_mail_is_refused_for_a_bounce_not_dropped() {
+    let d = tempdir("faults");
+    let cfg = limited_config(d.path());
+    let big = big_report(200 << 10);
+    let out = run_stdin(&cfg, &["ingest", "-"], &big);
+    assert_eq!(
+        out.status.code(),
+        Some(65),
+        "stdout {} stderr {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).starts_with("5.2.3 "),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("limits.max_message_bytes"),
+        "{}",
+        text(&out.stderr)
+    );
+    let f = d.path().join("big.eml");
+    std::fs::write(&f, &big).unwrap();
+    let out = run(&cfg, &["ingest", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
+    // Nothing recorded as if it had been kept.
+    assert_eq!(
+        text(&run(&cfg, &["mail", "list", "--json"]).stdout).trim(),
+        "[]"
+    );
+    // Just under the limit: kept.
+    let out = run_stdin(&cfg, &["ingest", "-"], &big_report(60 << 10));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

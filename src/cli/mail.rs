@@ -152,7 +152,14 @@ pub fn execute_quarantine(cmd: &QuarantineCmd, ctx: &Ctx, out: &mut dyn Write) -
     }
 }
 
+/// One message from an MTA pipe (or a file). A message over `limits.max_message_bytes`
+/// is refused (the pipeline would keep only its hash, and a piped message has no other
+/// copy): the MTA bounces it to the sender with the reason.
 pub fn ingest(ctx: &Ctx, raw: &[u8], out: &mut dyn Write) -> Result<i32> {
+    let limit = ctx.cfg.limits.max_message_bytes;
+    if raw.len() as u64 > limit {
+        return Err(super::Exit(super::EXIT_DATAERR, super::too_large(raw.len() as u64, limit)).into());
+    }
     let p = ctx.pipeline()?;
     let now = Utc::now();
     let o = p.ingest(raw, None, now, now)?;

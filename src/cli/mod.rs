@@ -26,9 +26,14 @@ use crate::store::Store;
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAIL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
-/// `ingest` could not store the message (store busy, disk): EX_TEMPFAIL, so an MTA
-/// delivering through a pipe keeps the message and retries instead of bouncing it.
+/// `ingest` could not store the message (store busy, disk, the daemon's store failing,
+/// an invalid config): EX_TEMPFAIL, so an MTA delivering through a pipe keeps the
+/// message and retries instead of bouncing it.
 pub const EXIT_TEMPFAIL: i32 = 75;
+/// `ingest` refuses the message for good (over `limits.max_message_bytes`): EX_DATAERR.
+/// Its stderr starts with an RFC 3463 status code (`5.2.3`), which Postfix's pipe(8)
+/// puts in the bounce in place of the exit status's generic one.
+pub const EXIT_DATAERR: i32 = 65;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -189,13 +194,22 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
         Ok(c) => c,
         Err(e) => return control::Response { code: EXIT_USAGE, stdout: String::new(), stderr: e.to_string() },
     };
-    let input = req.input.and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
+    let input = match req.input.map(|s| base64::engine::general_purpose::STANDARD.decode(s)).transpose() {
+        Ok(i) => i,
+        Err(e) => {
+            let code = if matches!(cli.command, Command::Ingest { .. }) { EXIT_TEMPFAIL } else { EXIT_FAIL };
+            return control::Response { code, stdout: String::new(), stderr: format!("secintake: bad input in the control request: {e}\n") };
+        }
+    };
     let ctx = Ctx { cfg: shared.cfg(), store: shared.store.clone(), shared: Some(shared.clone()), user: req.user };
     let mut out = Vec::new();
     let (code, stderr) = match execute(&cli.command, &ctx, input, &mut out) {
         Ok(code) => (code, String::new()),
         Err(e) => error_code(&e),
     };
+    // A message the daemon could not store (its store failing, say) is the MTA's to
+    // retry, exactly as when `ingest` runs locally.
+    let code = if code == EXIT_FAIL && matches!(cli.command, Command::Ingest { .. }) { EXIT_TEMPFAIL } else { code };
     if matches!(
         cli.command,
         Command::Ingest { .. } | Command::Quarantine(mail::QuarantineCmd::Retry { .. }) | Command::Case(case::CaseCmd::Reply { .. })
@@ -205,14 +219,19 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
     control::Response { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr }
 }
 
+/// An error's exit code and its message, escaped for the terminal (errors quote
+/// server answers, file names, ids).
 fn error_code(e: &anyhow::Error) -> (i32, String) {
-    if let Some(Exit(code, msg)) = e.downcast_ref::<Exit>() {
-        return (*code, format!("secintake: {msg}\n"));
-    }
-    if let Some(crate::service::StartError::Config(msg)) = e.downcast_ref::<crate::service::StartError>() {
-        return (EXIT_USAGE, format!("secintake: {msg}\n"));
-    }
-    (EXIT_FAIL, format!("secintake: {e:#}\n"))
+    let (code, msg) = if let Some(Exit(code, msg)) = e.downcast_ref::<Exit>() {
+        (*code, msg.clone())
+    } else if let Some(crate::service::StartError::Config(msg)) = e.downcast_ref::<crate::service::StartError>() {
+        (EXIT_USAGE, msg.clone())
+    } else {
+        (EXIT_FAIL, format!("{e:#}"))
+    };
+    let msg = term::lines(msg.trim_end()).collect::<Vec<_>>().join("\n");
+    // A refusal starts with its status code, for the MTA's bounce (see EXIT_DATAERR).
+    if code == EXIT_DATAERR { (code, format!("{msg}\n")) } else { (code, format!("secintake: {msg}\n")) }
 }
 
 /// Entry point from main: returns the process exit code.
@@ -254,7 +273,14 @@ pub async fn main(cli: Cli) -> i32 {
         };
         return report(keys::execute_local(k, &cfg, &mut std::io::stdout().lock()));
     }
-    // Input is read here, once, whether the daemon or this process will use it.
+    let is_ingest = matches!(cli.command, Command::Ingest { .. });
+    // `ingest` is an MTA's delivery: whatever keeps it from storing the message now is
+    // temporary (75, the MTA retries), except a refusal for good (65, the MTA bounces).
+    let fail = if is_ingest { EXIT_TEMPFAIL } else { EXIT_FAIL };
+    let cfg_path = config_path(&cli);
+    let loaded = Config::load(&cfg_path);
+    // Input is read here, once, whether the daemon or this process will use it, and
+    // never more than the limit allows: a message over it is refused unread.
     let input_file: Option<String> = match &cli.command {
         Command::Ingest { file } | Command::Case(case::CaseCmd::Reply { file, .. }) => Some(file.clone()),
         Command::Keys(keys::KeysCmd::Reporter(keys::ReporterCmd::Set { file, .. })) => Some(file.clone()),
@@ -262,11 +288,27 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Case(case::CaseCmd::Note { file: None, text, .. }) if text.is_empty() => Some("-".into()),
         _ => None,
     };
-    let input = match input_file.as_deref().map(read_input) {
-        Some(Ok(b)) => Some(b),
+    let limit = match &loaded {
+        Ok(c) => c.limits.max_message_bytes,
+        Err(_) => crate::config::DEFAULT_MAX_MESSAGE_BYTES,
+    };
+    let input = match input_file.as_deref().map(|f| read_input(f, limit)) {
+        Some(Ok(Input::Whole(b))) => Some(b),
+        Some(Ok(Input::TooLarge(n))) => {
+            if !is_ingest {
+                eprintln!("secintake: the input is {n} bytes, over limits.max_message_bytes ({limit} bytes)");
+                return EXIT_USAGE;
+            }
+            if loaded.is_err() {
+                eprintln!("secintake: the input is over {limit} bytes and the config does not load, so its limit is unknown; fix the config");
+                return fail;
+            }
+            eprintln!("{}", too_large(n, limit));
+            return EXIT_DATAERR;
+        }
         Some(Err(e)) => {
             eprintln!("secintake: {e:#}");
-            return EXIT_FAIL;
+            return fail;
         }
         None => None,
     };
@@ -282,8 +324,6 @@ pub async fn main(cli: Cli) -> i32 {
         }),
         user: os_user(),
     };
-    let cfg_path = config_path(&cli);
-    let loaded = Config::load(&cfg_path);
     let socket = match &loaded {
         Ok(c) => Some(control::socket_path(c)),
         Err(_) => Config::store_path_hint(&cfg_path).map(|p| p.join("control.sock")),
@@ -301,7 +341,7 @@ pub async fn main(cli: Cli) -> i32 {
             Ok(None) => {}
             Err(e) => {
                 eprintln!("secintake: talking to the running daemon: {e:#}");
-                return EXIT_FAIL;
+                return fail;
             }
         }
     }
@@ -385,15 +425,45 @@ fn report(r: Result<i32>) -> i32 {
     }
 }
 
-fn read_input(file: &str) -> Result<Vec<u8>> {
+/// What was read from a command's input file or stdin.
+enum Input {
+    Whole(Vec<u8>),
+    /// Over the limit: this many bytes (stdin is read to its end, not kept, so the
+    /// writer, an MTA, sees its message consumed and reads our answer).
+    TooLarge(u64),
+}
+
+/// Reads `file` (or stdin for `-`), keeping at most `limit` bytes in memory.
+fn read_input(file: &str, limit: u64) -> Result<Input> {
     use std::io::Read;
-    if file == "-" {
+    let read = |r: &mut dyn Read| -> std::io::Result<Input> {
         let mut b = Vec::new();
-        std::io::stdin().read_to_end(&mut b).context("Reading the message from stdin")?;
-        Ok(b)
+        r.take(limit + 1).read_to_end(&mut b)?;
+        if b.len() as u64 <= limit {
+            return Ok(Input::Whole(b));
+        }
+        let rest = std::io::copy(r, &mut std::io::sink())?;
+        Ok(Input::TooLarge(b.len() as u64 + rest))
+    };
+    if file == "-" {
+        read(&mut std::io::stdin().lock()).context("Reading the message from stdin")
     } else {
-        std::fs::read(file).with_context(|| format!("Reading {file}"))
+        let mut f = std::fs::File::open(file).with_context(|| format!("Reading {file}"))?;
+        let size = f.metadata().with_context(|| format!("Reading {file}"))?.len();
+        if size > limit {
+            return Ok(Input::TooLarge(size));
+        }
+        read(&mut f).with_context(|| format!("Reading {file}"))
     }
+}
+
+/// The refusal of a message over the limit, as the sender will read it in the bounce:
+/// an RFC 3463 status code first (5.2.3, message length exceeds administrative limit).
+pub fn too_large(size: u64, limit: u64) -> String {
+    format!(
+        "5.2.3 secintake: the message is {size} bytes, over this address's limit of {limit} bytes \
+         (limits.max_message_bytes); send the report without large attachments, or share them by link"
+    )
 }
 
 /// Drops `--config X` / `--config=X` (the daemon has its own).
