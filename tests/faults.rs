@@ -164,3 +164,117 @@ fn ingest_of_oversized_mail_is_refused_for_a_bounce_not_dropped() {
     let out = run_stdin(&cfg, &["ingest", "-"], &big_report(60 << 10));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// A daemon on this config (IMAP unreachable: it still serves its socket), stopped on drop.
+struct Daemon(std::process::Child);
+
+impl Daemon {
+    fn start(cfg: &Path, state: &Path) -> Daemon {
+        let child = Command::new(bin())
+            .arg("--config")
+            .arg(cfg)
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(
+            eventually(Duration::from_secs(20), || state
+                .join("control.sock")
+                .exists()),
+            "daemon did not serve its socket"
+        );
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Mounts a small tmpfs at `dir` (root only); unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mount tmpfs at {}", dir.display());
+        Tmpfs(dir.to_owned())
+    }
+
+    /// Fills the filesystem: every later write fails with ENOSPC.
+    fn fill(&self) -> std::path::PathBuf {
+        let f = self.0.join("filler");
+        let mut file = std::fs::File::create(&f).unwrap();
+        let block = vec![0u8; 64 << 10];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.write_all(&[0]);
+        f
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Issue 10: through a running daemon, a message its store could not keep made
+/// `ingest` exit 1 (the MTA bounces it) instead of 75 (the MTA retries).
+#[test]
+fn ingest_through_the_daemon_exits_75_when_its_store_fails() {
+    if !is_root() {
+        eprintln!("skipped: needs root to mount a tmpfs");
+        return;
+    }
+    let d = tempdir("faults");
+    let cfg = write_config(d.path(), "");
+    let state = d.path().join("state");
+    let fs = Tmpfs::mount(&state, "4m");
+    let daemon = Daemon::start(&cfg, &state);
+    let msg = plain_report("bob@reporter.test", "One", "First.\n", "tf-1@reporter.test");
+    let out = run_stdin(&cfg, &["ingest", "-"], &msg);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    fs.fill();
+    let msg = plain_report(
+        "bob@reporter.test",
+        "Two",
+        &"Second report. ".repeat(20_000),
+        "tf-2@reporter.test",
+    );
+    let out = run_stdin(&cfg, &["ingest", "-"], &msg);
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "stdout {} stderr {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // The daemon does not go on as if nothing happened: it exits (store I/O error), or
+    // at the latest 10 s after SIGTERM even when sled blocks.
+    let mut daemon = daemon;
+    let _ = Command::new("kill").arg(daemon.0.id().to_string()).status();
+    assert!(
+        eventually(Duration::from_secs(12), || daemon
+            .0
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "daemon still running 12 s after SIGTERM"
+    );
+}
