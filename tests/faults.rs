@@ -278,3 +278,63 @@ fn ingest_through_the_daemon_exits_75_when_its_store_fails() {
         "daemon still running 12 s after SIGTERM"
     );
 }
+
+/// Issue 10: a CLI command run as root against a store owned by the service user,
+/// with the service stopped, created root-owned store files the service then could not
+/// open. It now refuses, naming the fix, and creates nothing.
+#[test]
+fn cli_as_another_user_than_the_store_owner_refuses_and_creates_nothing() {
+    if !is_root() {
+        eprintln!("skipped: needs root to chown the store to nobody");
+        return;
+    }
+    let d = tempdir("faults");
+    let cfg = write_config(d.path(), "");
+    let state = d.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    for args in [
+        vec!["case", "list"],
+        vec!["mail", "list", "--json"],
+        vec!["run", "--once"],
+    ] {
+        let out = run(&cfg, &args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("sudo -u nobody") && err.contains("store.path"),
+            "{args:?}: {err}"
+        );
+    }
+    let msg = d.path().join("m.eml");
+    std::fs::write(
+        &msg,
+        plain_report(
+            "bob@reporter.test",
+            "Hi",
+            "Report.\n",
+            "own-1@reporter.test",
+        ),
+    )
+    .unwrap();
+    let out = run(&cfg, &["ingest", msg.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "an MTA retries once the owner is fixed: {}",
+        text(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "files created in the foreign store: {left:?}"
+    );
+}

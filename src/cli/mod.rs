@@ -248,6 +248,10 @@ pub async fn main(cli: Cli) -> i32 {
                 Ok(c) => Arc::new(c),
                 Err(code) => return code,
             };
+            if let Some(msg) = foreign_store(&cfg.store_path) {
+                eprintln!("secintake: {msg}");
+                return EXIT_FAIL;
+            }
             let (tx, rx) = tokio::sync::watch::channel(false);
             let reload = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let wake = Arc::new(tokio::sync::Notify::new());
@@ -349,9 +353,13 @@ pub async fn main(cli: Cli) -> i32 {
         Ok(c) => Arc::new(c),
         Err(e) => {
             eprint!("secintake: {e}");
-            return EXIT_USAGE;
+            return if is_ingest { EXIT_TEMPFAIL } else { EXIT_USAGE };
         }
     };
+    if let Some(msg) = foreign_store(&cfg.store_path) {
+        eprintln!("secintake: {msg}");
+        return fail;
+    }
     // Locally. If the store is held (the daemon starting, another command), wait a
     // little, asking the socket again in case the daemon came up meanwhile.
     let start = std::time::Instant::now();
@@ -395,6 +403,45 @@ pub async fn main(cli: Cli) -> i32 {
         }
     }
     code
+}
+
+/// Our effective uid, read from /proc so no libc call is needed.
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+}
+
+/// A user name for `uid` from /etc/passwd (systemd's dynamic users are not there).
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
+}
+
+/// Why this process must not open the store at `path` itself: it belongs to another
+/// user (the service's), and sled would leave files that user cannot open (root's,
+/// say, after `sudo secintake case list` while the service is stopped). `None` when
+/// it is ours or does not exist yet.
+fn foreign_store(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(path).ok()?.uid();
+    let me = current_uid();
+    if owner == me {
+        return None;
+    }
+    let (who, sudo) = match user_name(owner) {
+        Some(n) => (format!("{n} (uid {owner})"), format!("sudo -u {n}")),
+        None => (format!("uid {owner}"), format!("sudo -u '#{owner}'")),
+    };
+    Some(format!(
+        "the store {} (store.path) belongs to {who}, and this command runs as uid {me}: it would leave files \
+         the service cannot open. Run it as that user ({sudo} secintake ...), or start the service \
+         (while it runs, commands go through its socket)",
+        path.display()
+    ))
 }
 
 /// Man pages (one per command, `secintake.1`, `secintake-case.1`, ...) and bash, zsh
