@@ -338,3 +338,111 @@ fn cli_as_another_user_than_the_store_owner_refuses_and_creates_nothing() {
         "files created in the foreign store: {left:?}"
     );
 }
+
+mod keys_made_now {
+    use sequoia_openpgp::cert::prelude::*;
+    use sequoia_openpgp::serialize::SerializeInto;
+    use std::time::{Duration, SystemTime};
+
+    pub const DAY: Duration = Duration::from_secs(86400);
+
+    /// A key created `age` ago, valid for `validity`: (fingerprint, armored TSK, armored cert).
+    pub fn key(uid: &str, age: Duration, validity: Duration) -> (String, Vec<u8>, Vec<u8>) {
+        let (c, _) = CertBuilder::general_purpose(Some(uid))
+            .set_creation_time(SystemTime::now() - age)
+            .set_validity_period(validity)
+            .generate()
+            .unwrap();
+        (
+            c.fingerprint().to_hex(),
+            c.as_tsk().armored().to_vec().unwrap(),
+            c.armored().to_vec().unwrap(),
+        )
+    }
+}
+
+/// Issue 10: one expired team cert among several made `check` exit 2, and the unit
+/// runs `check` as ExecStartPre: the next restart left intake down.
+#[test]
+fn check_warns_instead_of_failing_on_an_expired_team_cert_among_several() {
+    use keys_made_now::*;
+    let d = tempdir("faults");
+    let cfg = write_config(d.path(), "");
+    let (fpr, _, cert) = key("Old Member <old@team.test>", 10 * DAY, 5 * DAY);
+    std::fs::write(d.path().join("team/expired.asc"), cert).unwrap();
+    let out = run(&cfg, &["check"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning") && err.contains(&fpr) && err.contains("expired.asc"),
+        "{err}"
+    );
+}
+
+/// Issue 10: `check` warned of a soon-expiring intake key with a command that does not
+/// extend it (`keys rotate`); it now names the key and `keys renew`.
+#[test]
+fn check_warns_30_days_before_the_intake_key_expires() {
+    use keys_made_now::*;
+    let d = tempdir("faults");
+    let cfg = write_config(d.path(), "");
+    let (fpr, tsk, _) = key("Security <security@intake.test>", 30 * DAY, 40 * DAY);
+    std::fs::write(d.path().join("keys/intake.key.asc"), tsk).unwrap();
+    let out = run(&cfg, &["check"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&fpr)
+            && err.contains("expires in 9 days")
+            && err.contains("secintake keys renew"),
+        "{err}"
+    );
+}
+
+/// Issue 10: an intake key past its expiry (keys from `keys generate` expire after 3
+/// years) could only be replaced. `keys renew` extends it beside the old file, never
+/// over it, and says how to republish.
+#[test]
+fn keys_renew_extends_an_expired_intake_key_without_overwriting_it() {
+    use keys_made_now::*;
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempdir("faults");
+    let cfg = write_config(d.path(), "");
+    let (fpr, tsk, _) = key("Security <security@intake.test>", 400 * DAY, 365 * DAY);
+    let old = d.path().join("keys/intake.key.asc");
+    std::fs::write(&old, &tsk).unwrap();
+    let out = run(&cfg, &["keys", "renew", "--for", "1y"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(text(&out.stdout).trim(), fpr);
+    assert!(
+        err.contains("security-txt") && err.contains("wkd"),
+        "guidance to republish: {err}"
+    );
+    assert_eq!(
+        std::fs::read(&old).unwrap(),
+        tsk,
+        "the old key file is untouched"
+    );
+    let renewed = d.path().join("keys/intake.key.renewed.asc");
+    assert_eq!(
+        std::fs::metadata(&renewed).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(d.path().join("keys/intake.key.renewed.pub.asc").exists());
+    let again = run(&cfg, &["keys", "renew"]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "never overwrites: {}",
+        text(&again.stderr)
+    );
+    std::fs::copy(&renewed, &old).unwrap();
+    let check = run(&cfg, &["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    assert!(
+        !text(&check.stderr).contains("expires in"),
+        "{}",
+        text(&check.stderr)
+    );
+}

@@ -270,7 +270,7 @@ pub async fn main(cli: Cli) -> i32 {
         _ => {}
     }
     // Commands on the user's own files run here, as the user, never in the daemon.
-    if let Command::Keys(k @ (keys::KeysCmd::ImportTeam { .. } | keys::KeysCmd::Wkd { .. })) = &cli.command {
+    if let Command::Keys(k @ (keys::KeysCmd::ImportTeam { .. } | keys::KeysCmd::Wkd { .. } | keys::KeysCmd::Renew { .. })) = &cli.command {
         let cfg = match load_config(&cli) {
             Ok(c) => c,
             Err(code) => return code,
