@@ -6,6 +6,7 @@
 pub mod case;
 pub mod cli;
 pub mod config;
+pub mod heartbeat;
 pub mod intake;
 pub mod mime;
 pub mod notify;

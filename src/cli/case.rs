@@ -6,6 +6,7 @@ use anyhow::Result;
 use chrono::Utc;
 use clap::Subcommand;
 
+use super::term::{escape, lines};
 use super::{Ctx, EXIT_OK, table, usage};
 use crate::case::{Status, rfc3339};
 
@@ -297,7 +298,7 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
         detail: changes.join("; "),
     });
     ctx.store.commit(b)?;
-    writeln!(out, "{}: {}", c.id, changes.join("; "))?;
+    writeln!(out, "{}: {}", c.id, escape(&changes.join("; ")))?;
     Ok(EXIT_OK)
 }
 
@@ -339,7 +340,12 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 writeln!(out, "{}", serde_json::to_string_pretty(&log)?)?;
             } else {
                 for e in log {
-                    writeln!(out, "{}  {:<10} {:<9} {}", rfc3339(&e.at), e.who, e.action, e.detail)?;
+                    let mut detail = lines(&e.detail);
+                    let first = detail.next().unwrap_or_default();
+                    writeln!(out, "{}  {:<10} {:<9} {first}", rfc3339(&e.at), escape(&e.who), escape(&e.action))?;
+                    for more in detail {
+                        writeln!(out, "{:<42}{more}", "")?;
+                    }
                 }
             }
             Ok(EXIT_OK)
@@ -419,19 +425,19 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&c.to_json(true))?)?;
             } else {
-                writeln!(out, "{}  [{}]  {}", c.id, c.status.as_str(), c.title)?;
-                writeln!(out, "Reporter:   {} <{}>", c.reporter.name, c.reporter.address)?;
-                writeln!(out, "Key:        {}", c.reporter.key_fingerprint.as_deref().unwrap_or("none"))?;
+                writeln!(out, "{}  [{}]  {}", escape(&c.id), c.status.as_str(), escape(&c.title))?;
+                writeln!(out, "Reporter:   {} <{}>", escape(&c.reporter.name), escape(&c.reporter.address))?;
+                writeln!(out, "Key:        {}", escape(c.reporter.key_fingerprint.as_deref().unwrap_or("none")))?;
                 writeln!(out, "Received:   {}", rfc3339(&c.received_at))?;
                 writeln!(out, "Encrypted:  {}  decrypted: {}  signature: {}", c.encrypted, c.decrypted, c.signature.as_str())?;
                 if let Some(cv) = &c.cvss {
-                    writeln!(out, "CVSS {}:   {} {} ({})", cv.version, cv.score, cv.severity, cv.vector)?;
+                    writeln!(out, "CVSS {}:   {} {} ({})", escape(&cv.version), cv.score, escape(&cv.severity), escape(&cv.vector))?;
                 }
                 if !c.cwe.is_empty() {
-                    writeln!(out, "CWE:        {}", c.cwe.join(", "))?;
+                    writeln!(out, "CWE:        {}", escape(&c.cwe.join(", ")))?;
                 }
                 if let Some(t) = &c.tlp {
-                    writeln!(out, "TLP:        {t}")?;
+                    writeln!(out, "TLP:        {}", escape(t))?;
                 }
                 match &c.ack {
                     Some(a) => writeln!(out, "Ack:        sent {} (encrypted: {})", rfc3339(&a.sent_at), a.encrypted)?,
@@ -439,10 +445,13 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 }
                 writeln!(out, "Due:        ack {}  update {}  disclosure {}", rfc3339(&c.due.ack), rfc3339(&c.due.update), rfc3339(&c.due.disclosure))?;
                 for a in &c.attachments {
-                    writeln!(out, "Attachment: {}  {} bytes  {}  {}", a.name, a.size, a.content_type, a.sha256)?;
+                    writeln!(out, "Attachment: {}  {} bytes  {}  {}", escape(&a.name), a.size, escape(&a.content_type), escape(&a.sha256))?;
                 }
                 writeln!(out, "Messages:   {}", c.messages.len())?;
-                writeln!(out, "\n{}", c.text)?;
+                writeln!(out)?;
+                for line in lines(&c.text) {
+                    writeln!(out, "{line}")?;
+                }
             }
             Ok(EXIT_OK)
         }
@@ -485,7 +494,9 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                     c.status.as_str()
                 )));
             }
-            write!(out, "{}", crate::case::export::announce(&c, &ctx.cfg.policy.project, now))?;
+            for line in lines(crate::case::export::announce(&c, &ctx.cfg.policy.project, now).trim_end_matches('\n')) {
+                writeln!(out, "{line}")?;
+            }
             Ok(EXIT_OK)
         }
         CaseCmd::Reply { id, who, .. } => {
@@ -506,12 +517,12 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 Some(s) => Some(parse_date(s).ok_or_else(|| usage(format!("--since {s:?}: write YYYY-MM-DD")))?),
                 None => None,
             };
-            let lines = crate::case::export::credits(&ctx.store.cases()?, since);
+            let credit_lines = crate::case::export::credits(&ctx.store.cases()?, since);
             if *json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&lines)?)?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&credit_lines)?)?;
             } else {
-                for line in lines {
-                    writeln!(out, "{line}")?;
+                for line in credit_lines {
+                    writeln!(out, "{}", escape(&line))?;
                 }
             }
             Ok(EXIT_OK)

@@ -7,10 +7,13 @@ use crate::config::Config;
 use crate::openpgp as pgp;
 
 /// Validates keys, certs and the store location (and, online, logs in). Prints every
-/// problem; exit 2 when there is one.
+/// problem; exit 2 when there is one. What degrades the service without stopping it (an
+/// expired or revoked team cert, an intake key about to expire) is a warning, exit 0:
+/// `check` runs as the unit's ExecStartPre, and failing it would stop intake.
 pub async fn check(cfg: &Config, online: bool) -> i32 {
     let mut problems: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
     let keys = match crate::pipeline::load_intake_keys(cfg) {
         Ok(k) => {
             notes.push(format!("intake key {} loads and unlocks", k.fingerprint().to_hex()));
@@ -52,7 +55,13 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
             if let Some(exp) = vc.primary_key().key_expiration_time() {
                 let left = exp.duration_since(SystemTime::now()).unwrap_or_default();
                 if left < std::time::Duration::from_secs(30 * 86400) {
-                    eprintln!("warning: keys.intake_secret: the intake key expires in {} days; rotate it (secintake keys rotate)", left.as_secs() / 86400);
+                    warnings.push(format!(
+                        "keys.intake_secret: the intake key {} expires in {} days ({}); extend it with `secintake keys renew` \
+                         and republish it (security.txt, WKD)",
+                        k.fingerprint().to_hex(),
+                        left.as_secs() / 86400,
+                        crate::case::rfc3339(&chrono::DateTime::<chrono::Utc>::from(exp))
+                    ));
                 }
             }
         }
@@ -72,15 +81,23 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
                     }
                 }
             }
-            Err(e) => problems.push(format!(
-                "keys.team_certs: {file} ({}) is unusable: {e}; replace it with a current cert",
-                c.fingerprint().to_hex()
+            // Intake still runs: the summary goes to the other members.
+            Err(e) => warnings.push(format!(
+                "keys.team_certs: {file} ({} {}) is unusable: {e}; team mail is not encrypted to it; replace it with a current cert",
+                c.fingerprint().to_hex(),
+                pgp::primary_email(c).unwrap_or_default()
             )),
         }
     }
-    if usable == 0 {
+    if team.is_empty() {
         problems.push(format!(
-            "keys.team_certs: no usable team cert in {}; add the team's armored certs (gpg --export --armor)",
+            "keys.team_certs: no team cert in {}; add the team's armored certs (gpg --export --armor)",
+            cfg.keys.team_certs.display()
+        ));
+    } else if usable == 0 {
+        // Intake, acks and cases go on; only the team mail waits for a current cert.
+        warnings.push(format!(
+            "keys.team_certs: no usable team cert in {}: team summaries cannot be sent until one is added",
             cfg.keys.team_certs.display()
         ));
     } else {
@@ -131,7 +148,10 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
         }
     }
     for n in &notes {
-        println!("ok: {n}");
+        println!("ok: {}", super::term::escape(n));
+    }
+    for w in &warnings {
+        eprintln!("warning: {}", super::term::escape(w));
     }
     if problems.is_empty() {
         println!("config {} is valid", cfg.file.display());
@@ -139,7 +159,7 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
     } else {
         eprintln!("invalid config {}:", cfg.file.display());
         for p in &problems {
-            eprintln!("  - {p}");
+            eprintln!("  - {}", super::term::escape(p));
         }
         EXIT_USAGE
     }

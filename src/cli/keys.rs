@@ -47,6 +47,17 @@ pub enum KeysCmd {
     /// How to rotate the intake key without losing old reports
     #[command(after_help = "Example:\n  secintake keys rotate")]
     Rotate,
+    /// Extend the intake key's expiry (new self-signatures, same fingerprint); writes the
+    /// renewed key to a new file, never over the old one
+    #[command(after_help = "Examples:\n  secintake keys renew\n  secintake keys renew --for 1y --out /etc/secintake/keys/intake.renewed.key.asc")]
+    Renew {
+        /// How long the key stays valid from now (e.g. 2y, 18months, 400d)
+        #[arg(long = "for", value_name = "DURATION", default_value = "2y", value_parser = humantime::parse_duration)]
+        valid_for: std::time::Duration,
+        /// The renewed secret key file [default: beside keys.intake_secret, named *.renewed.asc]
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
     /// Reporter certs secintake holds (pinned on first use): list, set, forget
     #[command(subcommand, after_help = "Example:\n  secintake keys reporter list\n  secintake keys reporter set alice@example.net alice.asc")]
     Reporter(ReporterCmd),
@@ -112,7 +123,7 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
             for (i, c) in keys.certs().iter().enumerate() {
                 writeln!(out, "intake key {}{}", c.fingerprint().to_hex(), if i == 0 { " (signs; decrypts)" } else { " (decrypts)" })?;
                 for u in c.userids() {
-                    writeln!(out, "  uid   {}", String::from_utf8_lossy(u.userid().value()))?;
+                    writeln!(out, "  uid   {}", super::term::escape(&String::from_utf8_lossy(u.userid().value())))?;
                 }
                 for k in c.keys() {
                     let exp = c
@@ -130,10 +141,11 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
                     Ok(()) => "usable".to_owned(),
                     Err(e) => format!("UNUSABLE: {e}"),
                 };
-                writeln!(out, "team cert {} {} ({file}) {state}", c.fingerprint().to_hex(), pgp::primary_email(&c).unwrap_or_default())?;
+                let what = format!("{} ({file}) {state}", pgp::primary_email(&c).unwrap_or_default());
+                writeln!(out, "team cert {} {}", c.fingerprint().to_hex(), super::term::escape(&what))?;
             }
             for p in problems {
-                writeln!(out, "team certs: {p}")?;
+                writeln!(out, "team certs: {}", super::term::escape(&p))?;
             }
             Ok(EXIT_OK)
         }
@@ -144,18 +156,20 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
                 writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
             } else {
                 for r in &rows {
-                    writeln!(
-                        out,
+                    let line = format!(
                         "{}  {}  {}",
                         r["fingerprint"].as_str().unwrap_or("-"),
                         r["email"].as_str().unwrap_or("-"),
                         if r["usable"] == true { "usable".to_owned() } else { format!("UNUSABLE: {}", r["problem"].as_str().unwrap_or("")) }
-                    )?;
+                    );
+                    writeln!(out, "{}", super::term::escape(&line))?;
                 }
             }
             Ok(EXIT_OK)
         }
         KeysCmd::Rotate => rotate(&ctx.cfg, out),
+        // Reads and writes the admin's key files: runs in the client (cli::main).
+        KeysCmd::Renew { .. } => Err(super::usage("keys renew runs locally; it is not served by the daemon")),
     }
 }
 
@@ -176,14 +190,101 @@ pub fn execute_local(cmd: &KeysCmd, cfg: &crate::config::Config, out: &mut dyn W
                 let name = format!("{}.asc", c.fingerprint().to_hex());
                 let dest = cfg.keys.team_certs.join(&name);
                 std::fs::write(&dest, pgp::armor_cert(c)?).with_context(|| format!("Writing {}", dest.display()))?;
-                writeln!(out, "imported {} {} -> {}", c.fingerprint().to_hex(), pgp::primary_email(c).unwrap_or_default(), dest.display())?;
+                let what = format!("{} -> {}", pgp::primary_email(c).unwrap_or_default(), dest.display());
+                writeln!(out, "imported {} {}", c.fingerprint().to_hex(), super::term::escape(&what))?;
             }
             writeln!(out, "reload the daemon (systemctl reload secintake) to use it")?;
             Ok(EXIT_OK)
         }
         KeysCmd::Wkd { out: dir } => wkd(cfg, dir, out),
+        KeysCmd::Renew { valid_for, out: file } => renew(cfg, *valid_for, file.as_deref(), out),
         _ => Ok(EXIT_OK),
     }
+}
+
+/// `keys renew`: the intake key file with its first (signing) key renewed, written to
+/// `file` or beside the old file; the old file is left as it is.
+fn renew(cfg: &crate::config::Config, valid_for: std::time::Duration, file: Option<&Path>, out: &mut dyn Write) -> Result<i32> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let old = &cfg.keys.intake_secret;
+    let tsk = std::fs::read(old).with_context(|| format!("Reading keys.intake_secret {}", old.display()))?;
+    let (armored, cert, until) = renew_tsk(&tsk, cfg.keys.passphrase.as_ref().map(|p| p.expose()), valid_for, SystemTime::now())
+        .with_context(|| format!("Renewing {}", old.display()))?;
+    let secret = match file {
+        Some(p) => p.to_path_buf(),
+        None => old.with_extension("renewed.asc"),
+    };
+    let public = secret.with_extension("pub.asc");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&secret)
+        .with_context(|| format!("Creating {} (an existing file is never overwritten; move it away or pass --out)", secret.display()))?;
+    f.write_all(armored.as_bytes())?;
+    f.sync_all()?;
+    std::fs::write(&public, pgp::armor_cert(&cert.clone().strip_secret_key_material())?)
+        .with_context(|| format!("Writing {}", public.display()))?;
+    let until = crate::case::rfc3339(&DateTime::<Utc>::from(until));
+    writeln!(out, "{}", cert.fingerprint().to_hex())?;
+    eprintln!("renewed intake key {} now expires {until}", cert.fingerprint().to_hex());
+    eprintln!("secret key: {} (mode 600; {} is unchanged)", secret.display(), old.display());
+    eprintln!("public key: {}", public.display());
+    eprintln!("next:");
+    eprintln!("  1. install it: cp {} {} (keep a copy of the old file); secintake check; systemctl reload secintake", secret.display(), old.display());
+    eprintln!("  2. republish the public key, or reporters' copies stay expired: secintake security-txt > .../.well-known/security.txt;");
+    eprintln!("     secintake keys wkd --out DIR; re-upload it wherever it was published (keys.openpgp.org)");
+    Ok(EXIT_OK)
+}
+
+/// Renews the first cert of an intake key file: its primary key and every subkey that
+/// has an expiry get new binding signatures expiring `valid_for` after `now` (revoked
+/// subkeys are left alone). The other certs (older keys kept for decryption) are
+/// copied unchanged; secret key material stays as it was (encrypted stays encrypted).
+/// Returns the armored file, the renewed cert and its new expiry.
+pub fn renew_tsk(tsk: &[u8], passphrase: Option<&str>, valid_for: std::time::Duration, now: SystemTime) -> Result<(String, sequoia_openpgp::Cert, SystemTime)> {
+    use sequoia_openpgp::cert::prelude::*;
+    use sequoia_openpgp::crypto::{KeyPair, Password};
+    use sequoia_openpgp::packet::key::{KeyParts, KeyRole};
+    use sequoia_openpgp::parse::Parse;
+    use sequoia_openpgp::serialize::SerializeInto;
+    fn keypair<P: KeyParts, R: KeyRole>(key: &sequoia_openpgp::packet::Key<P, R>, passphrase: Option<&str>) -> Result<KeyPair> {
+        let mut key = key.clone().parts_into_secret().context("the intake key file holds no secret key")?;
+        if key.secret().is_encrypted() {
+            let pw = passphrase.ok_or_else(|| anyhow::anyhow!("the key is passphrase-protected; set keys.passphrase_file"))?;
+            key = key.decrypt_secret(&Password::from(pw)).map_err(|_| anyhow::anyhow!("keys.passphrase_file does not unlock the key"))?;
+        }
+        key.into_keypair()
+    }
+    let mut certs: Vec<Cert> = CertParser::from_bytes(tsk)?.collect::<sequoia_openpgp::Result<_>>()?;
+    if certs.is_empty() {
+        bail!("the key file holds no key");
+    }
+    let until = now + valid_for;
+    let p = pgp::policy();
+    let first = certs.remove(0);
+    let mut primary = keypair(first.primary_key().key(), passphrase)?;
+    let vc = first.with_policy(&p, now).context("the intake key has no valid self-signature")?;
+    let mut sigs = vc.primary_key().set_expiration_time(&mut primary, Some(until))?;
+    for ka in vc.keys().subkeys().revoked(false) {
+        if ka.key_expiration_time().is_none() {
+            continue;
+        }
+        if ka.for_signing() {
+            // A signing subkey's binding carries its own back-signature.
+            let mut sub = keypair(ka.key(), passphrase)?;
+            let sub: &mut dyn sequoia_openpgp::crypto::Signer = &mut sub;
+            sigs.extend(ka.set_expiration_time(&mut primary, Some(sub), Some(until))?);
+        } else {
+            sigs.extend(ka.set_expiration_time(&mut primary, None, Some(until))?);
+        }
+    }
+    let renewed = first.insert_packets(sigs)?.0;
+    let mut armored = String::from_utf8(renewed.as_tsk().armored().to_vec()?)?;
+    for c in &certs {
+        armored.push_str(&String::from_utf8(c.as_tsk().armored().to_vec()?)?);
+    }
+    Ok((armored, renewed, until))
 }
 
 fn rotate(cfg: &crate::config::Config, out: &mut dyn Write) -> Result<i32> {
@@ -220,7 +321,7 @@ fn reporter(cmd: &ReporterCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn 
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
                 for (a, c) in rows {
-                    writeln!(out, "{}  {}  {}", a, c.fingerprint, c.source.as_str())?;
+                    writeln!(out, "{}  {}  {}", super::term::escape(&a), c.fingerprint, c.source.as_str())?;
                 }
             }
             Ok(EXIT_OK)
@@ -328,4 +429,48 @@ pub fn security_txt(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     let signed = keys.sign_cleartext(text.as_bytes(), now.into())?;
     out.write_all(&signed)?;
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sequoia_openpgp::cert::prelude::*;
+    use sequoia_openpgp::parse::Parse;
+    use sequoia_openpgp::serialize::SerializeInto;
+    use std::time::Duration;
+
+    const DAY: Duration = Duration::from_secs(86400);
+
+    /// An intake key made 10 days ago, valid for 5: expired now.
+    fn expired_key(passphrase: Option<&str>) -> Vec<u8> {
+        let mut b = CertBuilder::general_purpose(Some("Security <security@x.test>"))
+            .set_creation_time(SystemTime::now() - 10 * DAY)
+            .set_validity_period(5 * DAY);
+        if let Some(pw) = passphrase {
+            b = b.set_password(Some(pw.into()));
+        }
+        b.generate().unwrap().0.as_tsk().armored().to_vec().unwrap()
+    }
+
+    /// Issue 10: an intake key past its expiry had no way back but a new key; `keys
+    /// renew` extends it (same fingerprint), and the renewed file loads.
+    #[test]
+    fn expired_intake_key_is_renewed_and_loads_again() {
+        for pw in [None, Some("correct horse")] {
+            let old = expired_key(pw);
+            assert!(pgp::IntakeKeys::from_bytes(&old, pw).is_err(), "the expired key does not load for signing");
+            let (armored, cert, until) = renew_tsk(&old, pw, 730 * DAY, SystemTime::now()).unwrap();
+            let keys = pgp::IntakeKeys::from_bytes(armored.as_bytes(), pw).unwrap();
+            assert_eq!(keys.fingerprint(), Cert::from_bytes(&old).unwrap().fingerprint());
+            // The new self-signatures are made at the clock's now.
+            let policy = pgp::policy();
+            let vc = cert.with_policy(&policy, SystemTime::now()).unwrap();
+            assert!(vc.alive().is_ok());
+            assert!(vc.keys().for_signing().alive().next().is_some() && vc.keys().for_transport_encryption().alive().next().is_some());
+            assert!(cert.with_policy(&policy, until + DAY).unwrap().alive().is_err(), "it expires again when asked");
+            if pw.is_some() {
+                assert!(cert.keys().secret().all(|k| k.key().secret().is_encrypted()), "secrets stay encrypted");
+            }
+        }
+    }
 }

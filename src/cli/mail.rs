@@ -6,6 +6,7 @@ use anyhow::Result;
 use chrono::Utc;
 use clap::Subcommand;
 
+use super::term::escape;
 use super::{Ctx, EXIT_OK, table, usage};
 use crate::case::rfc3339;
 
@@ -77,19 +78,19 @@ pub fn execute_mail(cmd: &MailCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i32
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&m)?)?;
             } else {
-                writeln!(out, "Message-ID:  {}", m.message_id)?;
+                writeln!(out, "Message-ID:  {}", escape(&m.message_id))?;
                 writeln!(out, "Received:    {}", rfc3339(&m.received_at))?;
-                writeln!(out, "From:        {}", m.from)?;
-                writeln!(out, "SHA-256:     {}", m.sha256)?;
+                writeln!(out, "From:        {}", escape(&m.from))?;
+                writeln!(out, "SHA-256:     {}", escape(&m.sha256))?;
                 writeln!(out, "Disposition: {}", m.disposition.as_str())?;
                 if let Some(c) = &m.case_id {
-                    writeln!(out, "Case:        {c}")?;
+                    writeln!(out, "Case:        {}", escape(c))?;
                 }
                 if let Some(q) = &m.quarantine_id {
-                    writeln!(out, "Quarantine:  {q}")?;
+                    writeln!(out, "Quarantine:  {}", escape(q))?;
                 }
                 if let Some(r) = &m.reason {
-                    writeln!(out, "Reason:      {r}")?;
+                    writeln!(out, "Reason:      {}", escape(r))?;
                 }
             }
             Ok(EXIT_OK)
@@ -127,14 +128,14 @@ pub fn execute_quarantine(cmd: &QuarantineCmd, ctx: &Ctx, out: &mut dyn Write) -
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
             } else {
-                writeln!(out, "Quarantine:  {}", e.id)?;
-                writeln!(out, "Reason:      {}", e.reason)?;
-                writeln!(out, "Detail:      {}", e.detail)?;
-                writeln!(out, "Message-ID:  {}", e.message_id)?;
-                writeln!(out, "From:        {}", e.from)?;
+                writeln!(out, "Quarantine:  {}", escape(&e.id))?;
+                writeln!(out, "Reason:      {}", escape(&e.reason))?;
+                writeln!(out, "Detail:      {}", escape(&e.detail))?;
+                writeln!(out, "Message-ID:  {}", escape(&e.message_id))?;
+                writeln!(out, "From:        {}", escape(&e.from))?;
                 writeln!(out, "Received:    {}", rfc3339(&e.received_at))?;
                 writeln!(out, "Encrypted:   {}", e.encrypted)?;
-                writeln!(out, "SHA-256:     {}", e.sha256)?;
+                writeln!(out, "SHA-256:     {}", escape(&e.sha256))?;
             }
             Ok(EXIT_OK)
         }
@@ -144,24 +145,27 @@ pub fn execute_quarantine(cmd: &QuarantineCmd, ctx: &Ctx, out: &mut dyn Write) -
             }
             let p = ctx.pipeline()?;
             let o = p.retry_quarantined(qid, Utc::now())?;
-            writeln!(
-                out,
-                "{}: {}{}",
-                qid,
-                o.disposition.as_str(),
-                o.case_id.map(|c| format!(" {c}")).or(o.reason.map(|r| format!(" ({r})"))).unwrap_or_default()
-            )?;
+            let what = o.case_id.map(|c| format!(" {c}")).or(o.reason.map(|r| format!(" ({r})"))).unwrap_or_default();
+            writeln!(out, "{}: {}{}", qid, o.disposition.as_str(), escape(&what))?;
             Ok(EXIT_OK)
         }
     }
 }
 
+/// One message from an MTA pipe (or a file). A message over `limits.max_message_bytes`
+/// is refused (the pipeline would keep only its hash, and a piped message has no other
+/// copy): the MTA bounces it to the sender with the reason.
 pub fn ingest(ctx: &Ctx, raw: &[u8], out: &mut dyn Write) -> Result<i32> {
+    let limit = ctx.cfg.limits.max_message_bytes;
+    if raw.len() as u64 > limit {
+        return Err(super::Exit(super::EXIT_DATAERR, super::too_large(raw.len() as u64, limit)).into());
+    }
     let p = ctx.pipeline()?;
     let now = Utc::now();
     let o = p.ingest(raw, None, now, now)?;
     let target = o.case_id.clone().or(o.quarantine_id.clone()).unwrap_or_else(|| "-".into());
-    writeln!(out, "{} {}{}", o.disposition.as_str(), target, o.reason.map(|r| format!(" ({r})")).unwrap_or_default())?;
+    let reason = o.reason.map(|r| format!(" ({r})")).unwrap_or_default();
+    writeln!(out, "{} {}{}", o.disposition.as_str(), escape(&target), escape(&reason))?;
     Ok(EXIT_OK)
 }
 
@@ -234,7 +238,7 @@ pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
                 d.last_imap_sync.as_ref().map(rfc3339).unwrap_or_else(|| "never".into()))?;
             writeln!(out, "Waiting:     {} message(s)", d.messages_waiting)?;
             for (task, e) in &d.last_errors {
-                writeln!(out, "Last error:  {task} at {}: {}", rfc3339(&e.at), e.error)?;
+                writeln!(out, "Last error:  {task} at {}: {}", rfc3339(&e.at), escape(&e.error))?;
             }
         }
         writeln!(out, "Outbox:      {} queued{}, {} failed", queued.len(), oldest.map(|o| format!(" (oldest {})", rfc3339(&o))).unwrap_or_default(), failed)?;

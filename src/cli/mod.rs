@@ -9,6 +9,7 @@ pub mod case;
 pub mod check;
 pub mod keys;
 pub mod mail;
+pub mod term;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,9 +26,14 @@ use crate::store::Store;
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAIL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
-/// `ingest` could not store the message (store busy, disk): EX_TEMPFAIL, so an MTA
-/// delivering through a pipe keeps the message and retries instead of bouncing it.
+/// `ingest` could not store the message (store busy, disk, the daemon's store failing,
+/// an invalid config): EX_TEMPFAIL, so an MTA delivering through a pipe keeps the
+/// message and retries instead of bouncing it.
 pub const EXIT_TEMPFAIL: i32 = 75;
+/// `ingest` refuses the message for good (over `limits.max_message_bytes`): EX_DATAERR.
+/// Its stderr starts with an RFC 3463 status code (`5.2.3`), which Postfix's pipe(8)
+/// puts in the bounce in place of the exit status's generic one.
+pub const EXIT_DATAERR: i32 = 65;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -188,13 +194,22 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
         Ok(c) => c,
         Err(e) => return control::Response { code: EXIT_USAGE, stdout: String::new(), stderr: e.to_string() },
     };
-    let input = req.input.and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
+    let input = match req.input.map(|s| base64::engine::general_purpose::STANDARD.decode(s)).transpose() {
+        Ok(i) => i,
+        Err(e) => {
+            let code = if matches!(cli.command, Command::Ingest { .. }) { EXIT_TEMPFAIL } else { EXIT_FAIL };
+            return control::Response { code, stdout: String::new(), stderr: format!("secintake: bad input in the control request: {e}\n") };
+        }
+    };
     let ctx = Ctx { cfg: shared.cfg(), store: shared.store.clone(), shared: Some(shared.clone()), user: req.user };
     let mut out = Vec::new();
     let (code, stderr) = match execute(&cli.command, &ctx, input, &mut out) {
         Ok(code) => (code, String::new()),
         Err(e) => error_code(&e),
     };
+    // A message the daemon could not store (its store failing, say) is the MTA's to
+    // retry, exactly as when `ingest` runs locally.
+    let code = if code == EXIT_FAIL && matches!(cli.command, Command::Ingest { .. }) { EXIT_TEMPFAIL } else { code };
     if matches!(
         cli.command,
         Command::Ingest { .. } | Command::Quarantine(mail::QuarantineCmd::Retry { .. }) | Command::Case(case::CaseCmd::Reply { .. })
@@ -204,14 +219,19 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
     control::Response { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr }
 }
 
+/// An error's exit code and its message, escaped for the terminal (errors quote
+/// server answers, file names, ids).
 fn error_code(e: &anyhow::Error) -> (i32, String) {
-    if let Some(Exit(code, msg)) = e.downcast_ref::<Exit>() {
-        return (*code, format!("secintake: {msg}\n"));
-    }
-    if let Some(crate::service::StartError::Config(msg)) = e.downcast_ref::<crate::service::StartError>() {
-        return (EXIT_USAGE, format!("secintake: {msg}\n"));
-    }
-    (EXIT_FAIL, format!("secintake: {e:#}\n"))
+    let (code, msg) = if let Some(Exit(code, msg)) = e.downcast_ref::<Exit>() {
+        (*code, msg.clone())
+    } else if let Some(crate::service::StartError::Config(msg)) = e.downcast_ref::<crate::service::StartError>() {
+        (EXIT_USAGE, msg.clone())
+    } else {
+        (EXIT_FAIL, format!("{e:#}"))
+    };
+    let msg = term::lines(msg.trim_end()).collect::<Vec<_>>().join("\n");
+    // A refusal starts with its status code, for the MTA's bounce (see EXIT_DATAERR).
+    if code == EXIT_DATAERR { (code, format!("{msg}\n")) } else { (code, format!("secintake: {msg}\n")) }
 }
 
 /// Entry point from main: returns the process exit code.
@@ -228,6 +248,10 @@ pub async fn main(cli: Cli) -> i32 {
                 Ok(c) => Arc::new(c),
                 Err(code) => return code,
             };
+            if let Some(msg) = foreign_store(&cfg.store_path) {
+                eprintln!("secintake: {msg}");
+                return EXIT_FAIL;
+            }
             let (tx, rx) = tokio::sync::watch::channel(false);
             let reload = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let wake = Arc::new(tokio::sync::Notify::new());
@@ -246,14 +270,21 @@ pub async fn main(cli: Cli) -> i32 {
         _ => {}
     }
     // Commands on the user's own files run here, as the user, never in the daemon.
-    if let Command::Keys(k @ (keys::KeysCmd::ImportTeam { .. } | keys::KeysCmd::Wkd { .. })) = &cli.command {
+    if let Command::Keys(k @ (keys::KeysCmd::ImportTeam { .. } | keys::KeysCmd::Wkd { .. } | keys::KeysCmd::Renew { .. })) = &cli.command {
         let cfg = match load_config(&cli) {
             Ok(c) => c,
             Err(code) => return code,
         };
         return report(keys::execute_local(k, &cfg, &mut std::io::stdout().lock()));
     }
-    // Input is read here, once, whether the daemon or this process will use it.
+    let is_ingest = matches!(cli.command, Command::Ingest { .. });
+    // `ingest` is an MTA's delivery: whatever keeps it from storing the message now is
+    // temporary (75, the MTA retries), except a refusal for good (65, the MTA bounces).
+    let fail = if is_ingest { EXIT_TEMPFAIL } else { EXIT_FAIL };
+    let cfg_path = config_path(&cli);
+    let loaded = Config::load(&cfg_path);
+    // Input is read here, once, whether the daemon or this process will use it, and
+    // never more than the limit allows: a message over it is refused unread.
     let input_file: Option<String> = match &cli.command {
         Command::Ingest { file } | Command::Case(case::CaseCmd::Reply { file, .. }) => Some(file.clone()),
         Command::Keys(keys::KeysCmd::Reporter(keys::ReporterCmd::Set { file, .. })) => Some(file.clone()),
@@ -261,11 +292,27 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Case(case::CaseCmd::Note { file: None, text, .. }) if text.is_empty() => Some("-".into()),
         _ => None,
     };
-    let input = match input_file.as_deref().map(read_input) {
-        Some(Ok(b)) => Some(b),
+    let limit = match &loaded {
+        Ok(c) => c.limits.max_message_bytes,
+        Err(_) => crate::config::DEFAULT_MAX_MESSAGE_BYTES,
+    };
+    let input = match input_file.as_deref().map(|f| read_input(f, limit)) {
+        Some(Ok(Input::Whole(b))) => Some(b),
+        Some(Ok(Input::TooLarge(n))) => {
+            if !is_ingest {
+                eprintln!("secintake: the input is {n} bytes, over limits.max_message_bytes ({limit} bytes)");
+                return EXIT_USAGE;
+            }
+            if loaded.is_err() {
+                eprintln!("secintake: the input is over {limit} bytes and the config does not load, so its limit is unknown; fix the config");
+                return fail;
+            }
+            eprintln!("{}", too_large(n, limit));
+            return EXIT_DATAERR;
+        }
         Some(Err(e)) => {
             eprintln!("secintake: {e:#}");
-            return EXIT_FAIL;
+            return fail;
         }
         None => None,
     };
@@ -281,8 +328,6 @@ pub async fn main(cli: Cli) -> i32 {
         }),
         user: os_user(),
     };
-    let cfg_path = config_path(&cli);
-    let loaded = Config::load(&cfg_path);
     let socket = match &loaded {
         Ok(c) => Some(control::socket_path(c)),
         Err(_) => Config::store_path_hint(&cfg_path).map(|p| p.join("control.sock")),
@@ -300,7 +345,7 @@ pub async fn main(cli: Cli) -> i32 {
             Ok(None) => {}
             Err(e) => {
                 eprintln!("secintake: talking to the running daemon: {e:#}");
-                return EXIT_FAIL;
+                return fail;
             }
         }
     }
@@ -308,9 +353,13 @@ pub async fn main(cli: Cli) -> i32 {
         Ok(c) => Arc::new(c),
         Err(e) => {
             eprint!("secintake: {e}");
-            return EXIT_USAGE;
+            return if is_ingest { EXIT_TEMPFAIL } else { EXIT_USAGE };
         }
     };
+    if let Some(msg) = foreign_store(&cfg.store_path) {
+        eprintln!("secintake: {msg}");
+        return fail;
+    }
     // Locally. If the store is held (the daemon starting, another command), wait a
     // little, asking the socket again in case the daemon came up meanwhile.
     let start = std::time::Instant::now();
@@ -356,6 +405,45 @@ pub async fn main(cli: Cli) -> i32 {
     code
 }
 
+/// Our effective uid, read from /proc so no libc call is needed.
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+}
+
+/// A user name for `uid` from /etc/passwd (systemd's dynamic users are not there).
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
+}
+
+/// Why this process must not open the store at `path` itself: it belongs to another
+/// user (the service's), and sled would leave files that user cannot open (root's,
+/// say, after `sudo secintake case list` while the service is stopped). `None` when
+/// it is ours or does not exist yet.
+fn foreign_store(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(path).ok()?.uid();
+    let me = current_uid();
+    if owner == me {
+        return None;
+    }
+    let (who, sudo) = match user_name(owner) {
+        Some(n) => (format!("{n} (uid {owner})"), format!("sudo -u {n}")),
+        None => (format!("uid {owner}"), format!("sudo -u '#{owner}'")),
+    };
+    Some(format!(
+        "the store {} (store.path) belongs to {who}, and this command runs as uid {me}: it would leave files \
+         the service cannot open. Run it as that user ({sudo} secintake ...), or start the service \
+         (while it runs, commands go through its socket)",
+        path.display()
+    ))
+}
+
 /// Man pages (one per command, `secintake.1`, `secintake-case.1`, ...) and bash, zsh
 /// and fish completions, generated from the same clap definitions the binary parses.
 fn assets(out: &std::path::Path) -> Result<i32> {
@@ -384,15 +472,45 @@ fn report(r: Result<i32>) -> i32 {
     }
 }
 
-fn read_input(file: &str) -> Result<Vec<u8>> {
+/// What was read from a command's input file or stdin.
+enum Input {
+    Whole(Vec<u8>),
+    /// Over the limit: this many bytes (stdin is read to its end, not kept, so the
+    /// writer, an MTA, sees its message consumed and reads our answer).
+    TooLarge(u64),
+}
+
+/// Reads `file` (or stdin for `-`), keeping at most `limit` bytes in memory.
+fn read_input(file: &str, limit: u64) -> Result<Input> {
     use std::io::Read;
-    if file == "-" {
+    let read = |r: &mut dyn Read| -> std::io::Result<Input> {
         let mut b = Vec::new();
-        std::io::stdin().read_to_end(&mut b).context("Reading the message from stdin")?;
-        Ok(b)
+        r.take(limit + 1).read_to_end(&mut b)?;
+        if b.len() as u64 <= limit {
+            return Ok(Input::Whole(b));
+        }
+        let rest = std::io::copy(r, &mut std::io::sink())?;
+        Ok(Input::TooLarge(b.len() as u64 + rest))
+    };
+    if file == "-" {
+        read(&mut std::io::stdin().lock()).context("Reading the message from stdin")
     } else {
-        std::fs::read(file).with_context(|| format!("Reading {file}"))
+        let mut f = std::fs::File::open(file).with_context(|| format!("Reading {file}"))?;
+        let size = f.metadata().with_context(|| format!("Reading {file}"))?.len();
+        if size > limit {
+            return Ok(Input::TooLarge(size));
+        }
+        read(&mut f).with_context(|| format!("Reading {file}"))
     }
+}
+
+/// The refusal of a message over the limit, as the sender will read it in the bounce:
+/// an RFC 3463 status code first (5.2.3, message length exceeds administrative limit).
+pub fn too_large(size: u64, limit: u64) -> String {
+    format!(
+        "5.2.3 secintake: the message is {size} bytes, over this address's limit of {limit} bytes \
+         (limits.max_message_bytes); send the report without large attachments, or share them by link"
+    )
 }
 
 /// Drops `--config X` / `--config=X` (the daemon has its own).
@@ -442,14 +560,22 @@ fn spawn_signal_handler(
                 }
             }
         }
+        // The contract's 10 s hold in every state: a loop wedged in the store (sled
+        // can block for good after a disk error) never sees the stop request.
+        std::thread::spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(9500));
+            tracing::error!("Still running 9.5 s after the stop request; exiting");
+            std::process::exit(0);
+        });
         let _ = tx.send(true);
     });
 }
 
-/// Prints rows as an aligned table.
+/// Prints rows as an aligned table; every cell is escaped for the terminal.
 pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| term::escape(c).into_owned()).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
             if i < widths.len() {
                 widths[i] = widths[i].max(c.chars().count());
@@ -467,7 +593,7 @@ pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Resu
     };
     writeln!(out, "{}", line(header.iter().map(|s| s.to_string()).collect()))?;
     for r in rows {
-        writeln!(out, "{}", line(r.clone()))?;
+        writeln!(out, "{}", line(r))?;
     }
     Ok(())
 }

@@ -143,6 +143,10 @@ impl Policy {
     }
 }
 
+/// `limits.max_message_bytes` when the config does not say: large enough for a PoC
+/// video, small enough to hold in memory a few times over.
+pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 50 << 20;
+
 /// `[limits]`: what hostile input may cost us.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -302,7 +306,7 @@ impl Config {
         let templates_dir = r.path_opt("templates.dir", true);
 
         let limits = Limits {
-            max_message_bytes: r.size("limits.max_message_bytes", 50 << 20),
+            max_message_bytes: r.size("limits.max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES),
             max_plaintext_bytes: r.size("limits.max_plaintext_bytes", 200 << 20),
             max_mime_depth: r.count("limits.max_mime_depth", 32),
             acks_per_address_per_hour: r.count("limits.acks_per_address_per_hour", 5),

@@ -25,14 +25,39 @@ use crate::pipeline::{Pipeline, Source};
 use crate::store::Disposition;
 
 /// A connect or login that takes longer than this is treated as a failure, retried.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest a single IMAP command may take (a 50 MiB FETCH on a slow link included);
-/// past it the connection is treated as hung and rebuilt, so the watchdog never fires
-/// on a daemon that is merely waiting on a dead server.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
+/// Below the watchdog (`WatchdogSec=120s` in systemd/secintake.service).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest an IMAP command may go without a byte from the server; past it the
+/// connection is treated as hung and rebuilt. Well below the watchdog (`WatchdogSec=
+/// 120s`), so a dead server costs a reconnect, never a kill. A FETCH that is moving
+/// (every byte beats `crate::heartbeat`) may take longer, up to [`COMMAND_MAX`].
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest any IMAP command may take however it trickles: a batch FETCH of 20
+/// messages of 50 MiB at 1.1 MiB/s.
+pub const COMMAND_MAX: Duration = Duration::from_secs(15 * 60);
 
+/// Every IMAP step goes through here: given up after [`COMMAND_TIMEOUT`] without a
+/// byte from the server, or after [`COMMAND_MAX`] in all.
 async fn bounded<T>(what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    tokio::time::timeout(COMMAND_TIMEOUT, f).await.map_err(|_| anyhow!("IMAP {what} timed out"))?
+    crate::heartbeat::beat();
+    let start = std::time::Instant::now();
+    tokio::pin!(f);
+    loop {
+        tokio::select! {
+            r = &mut f => {
+                crate::heartbeat::beat();
+                return r;
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                if crate::heartbeat::since() > COMMAND_TIMEOUT {
+                    bail!("IMAP {what} timed out: nothing from the server for {COMMAND_TIMEOUT:?}");
+                }
+                if start.elapsed() > COMMAND_MAX {
+                    bail!("IMAP {what} timed out after {COMMAND_MAX:?}");
+                }
+            }
+        }
+    }
 }
 
 /// How many messages are fetched per UID FETCH, bounding memory to about this many
@@ -48,10 +73,16 @@ pub enum Stream {
 
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
+        let before = buf.filled().len();
+        let r = match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        // Bytes from the server are progress: a long FETCH that moves is not hung.
+        if buf.filled().len() > before {
+            crate::heartbeat::beat();
         }
+        r
     }
 }
 
@@ -164,12 +195,13 @@ async fn login(client: Client<Stream>, cfg: &Config) -> Result<ImapSession> {
 
 /// Creates `folder` if it does not exist.
 pub async fn ensure_folder(s: &mut ImapSession, folder: &str) -> Result<()> {
-    let exists = {
+    let exists = bounded("LIST", async {
         let names: Vec<_> = s.list(Some(""), Some(folder)).await?.try_collect().await?;
-        names.iter().any(|n| n.name() == folder)
-    };
+        Ok(names.iter().any(|n| n.name() == folder))
+    })
+    .await?;
     if !exists {
-        s.create(folder).await.with_context(|| format!("Creating IMAP folder {folder}"))?;
+        bounded("CREATE", async { Ok(s.create(folder).await?) }).await.with_context(|| format!("Creating IMAP folder {folder}"))?;
         tracing::info!(folder, "Created IMAP folder");
     }
     Ok(())
@@ -291,6 +323,10 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
                             to_processed.push(uid);
                         }
                     }
+                    // The store cannot write (disk full, I/O error; sled's error then
+                    // sticks): every later message would fail too. Stop the pass; the
+                    // daemon exits and systemd restarts it. The message stays put.
+                    Err(e) if crate::store::is_io_failure(&e) => return Err(e.context(format!("Storing the message with UID {uid}"))),
                     Err(e) => {
                         // Nothing was committed for it: it stays in the mailbox and is
                         // tried again next pass; the messages after it are not held up.
@@ -437,5 +473,5 @@ async fn stream_hash(s: &mut ImapSession, uid: u32) -> Result<(Vec<u8>, String, 
 
 /// Whether the server offers IDLE.
 pub async fn has_idle(s: &mut ImapSession) -> bool {
-    s.capabilities().await.map(|c| c.has_str("IDLE")).unwrap_or(false)
+    bounded("CAPABILITY", async { Ok(s.capabilities().await?) }).await.map(|c| c.has_str("IDLE")).unwrap_or(false)
 }

@@ -661,6 +661,8 @@ impl Pipeline {
         };
         // A report re-sent after one we could not read links that first attempt.
         let resend_of = self.unreadable_from(&from)?;
+        // Capped lists; what a cap dropped is said in the audit log and the summary.
+        let lists = report::lists(&text);
         let case = Case {
             id: id.clone(),
             status: Status::New,
@@ -681,9 +683,9 @@ impl Pipeline {
             decrypted: encrypted,
             signature: verdict,
             cvss: report::cvss(&text),
-            cwe: report::cwes(&text),
+            cwe: lists.cwe,
             tlp: report::tlp(&text),
-            affected_versions: report::affected_versions(&text),
+            affected_versions: lists.affected_versions,
             attachments,
             messages: vec![msg],
             ack: None,
@@ -719,7 +721,7 @@ impl Pipeline {
                 }
             }
         }
-        let summary = notify::summary_text(&case, &sha, &self.team_warnings);
+        let summary = notify::summary_text(&case, &sha, &[&self.team_warnings[..], &lists.warnings[..]].concat());
         if let Some((out, raw_sum)) = self.team_mail(&case, "summary", &format!("[{id}] New report"), &format!("[{id}] {}", case.title), &summary, now, &sha)? {
             ctx.batch.put_out(&out, Some(&raw_sum));
         }
@@ -747,6 +749,10 @@ impl Pipeline {
         log.extend(change.log_entries(&from, now));
         if let Some(why) = withheld {
             log.push(LogEntry { at: now, who: "secintake".into(), action: "ack-withheld".into(), detail: why.to_owned() });
+        }
+        for w in &lists.warnings {
+            tracing::warn!(case = %id, warning = %w, "Report fields truncated");
+            log.push(LogEntry { at: now, who: "secintake".into(), action: "truncated".into(), detail: w.clone() });
         }
         for (n, e) in log.iter().enumerate() {
             ctx.batch.put_log(&id, n as u64, e);

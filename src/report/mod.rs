@@ -1,7 +1,45 @@
 //! Pure extraction of structured fields from a report's text: title, CWE ids, TLP,
 //! affected versions, credit. Unknown or missing fields stay empty: never invent.
+//!
+//! Every function here is linear in the text (one scan, set lookups, no search of
+//! what was already found) and every list it returns is capped: the text is
+//! attacker-controlled. A cap that drops something says so in a warning, never silently.
+
+use std::collections::HashSet;
 
 use crate::case::{Credit, Cvss};
+
+/// Most CWE ids kept from one report. A real report names one to a handful; a hostile
+/// one naming 160,000 would bloat the case, its JSON and every list that shows it.
+pub const MAX_CWES: usize = 64;
+/// Most affected versions kept (the field is at most 300 characters, so 150 at most).
+pub const MAX_VERSIONS: usize = 64;
+/// Most `CVSS:` candidates tried (each costs up to 400 characters and a parse): a text
+/// of repeated `CVSS:` would otherwise cost 400 times its length.
+pub const MAX_CVSS_CANDIDATES: usize = 64;
+
+/// The list fields of a report, capped, with a warning for each cap that dropped ids.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Lists {
+    pub cwe: Vec<String>,
+    pub affected_versions: Vec<String>,
+    /// "only the first 64 were kept", ...: recorded on the case for the team.
+    pub warnings: Vec<String>,
+}
+
+/// CWE ids and affected versions, each capped, with truncation warnings.
+pub fn lists(text: &str) -> Lists {
+    let (cwe, more_cwes) = cwes_capped(text, MAX_CWES);
+    let (affected_versions, more_versions) = versions_capped(text, MAX_VERSIONS);
+    let mut warnings = Vec::new();
+    if more_cwes {
+        warnings.push(format!("the report names more than {MAX_CWES} distinct CWE ids; only the first {MAX_CWES} were kept"));
+    }
+    if more_versions {
+        warnings.push(format!("the report lists more than {MAX_VERSIONS} affected versions; only the first {MAX_VERSIONS} were kept"));
+    }
+    Lists { cwe, affected_versions, warnings }
+}
 
 /// Subjects that mail clients put on the outside of encrypted mail: not a title.
 const PLACEHOLDER_SUBJECTS: &[&str] = &["", "...", "encrypted message", "encrypted email", "pgp message", "(no subject)"];
@@ -38,25 +76,41 @@ pub fn title(protected_subject: Option<&str>, text: &str, outer_subject: &str) -
     "(no subject)".to_owned()
 }
 
-/// CWE ids mentioned anywhere (`CWE-78`), in order, without duplicates.
+/// CWE ids mentioned anywhere (`CWE-78`), in order, without duplicates, at most
+/// [`MAX_CWES`] (see [`lists`] for the truncation warning).
 pub fn cwes(text: &str) -> Vec<String> {
+    cwes_capped(text, MAX_CWES).0
+}
+
+/// The first `cap` distinct CWE ids, and whether the text names more. One scan; the
+/// ids found so far are a set, so each mention costs the same however many came before.
+fn cwes_capped(text: &str, cap: usize) -> (Vec<String>, bool) {
     let mut out: Vec<String> = Vec::new();
-    let upper = text.to_ascii_uppercase();
-    let b = upper.as_bytes();
+    // By number: a mention already kept costs a lookup, no allocation.
+    let mut seen: HashSet<u32> = HashSet::new();
+    let b = text.as_bytes();
     let mut i = 0;
-    while let Some(pos) = upper[i..].find("CWE-") {
-        let at = i + pos;
-        let digits: String = upper[at + 4..].chars().take_while(|c| c.is_ascii_digit()).take(6).collect();
-        let boundary = at == 0 || !b[at - 1].is_ascii_alphanumeric();
-        if boundary && !digits.is_empty() {
-            let id = format!("CWE-{}", digits.trim_start_matches('0'));
-            if id != "CWE-" && !out.contains(&id) {
-                out.push(id);
-            }
+    while i + 4 <= b.len() {
+        // "CWE-", any case, at a word boundary.
+        if b[i + 3] != b'-' || !b[i..i + 3].eq_ignore_ascii_case(b"CWE") || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
         }
-        i = at + 4;
+        let start = i + 4;
+        let len = b[start..].iter().take(6).take_while(|c| c.is_ascii_digit()).count();
+        i = start;
+        // At most 6 ASCII digits: fits a u32.
+        let n = b[start..start + len].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+        if n == 0 || seen.contains(&n) {
+            continue;
+        }
+        if out.len() == cap {
+            return (out, true);
+        }
+        seen.insert(n);
+        out.push(format!("CWE-{n}"));
     }
-    out
+    (out, false)
 }
 
 /// The TLP 2.0 label, without the prefix; TLP:WHITE is CLEAR.
@@ -64,7 +118,7 @@ pub fn tlp(text: &str) -> Option<String> {
     let upper = text.to_ascii_uppercase();
     let pos = upper.find("TLP:")?;
     let rest: String =
-        upper[pos + 4..].trim_start().chars().take_while(|c| c.is_ascii_alphabetic() || *c == '+').collect();
+        upper[pos + 4..].trim_start().chars().take_while(|c| c.is_ascii_alphabetic() || *c == '+').take(16).collect();
     match rest.as_str() {
         "CLEAR" | "WHITE" => Some("CLEAR".into()),
         "GREEN" => Some("GREEN".into()),
@@ -75,11 +129,29 @@ pub fn tlp(text: &str) -> Option<String> {
     }
 }
 
-/// Affected versions from an `Affected Version(s):` style field, split on commas.
+/// Affected versions from an `Affected Version(s):` style field, split on commas,
+/// without duplicates, at most [`MAX_VERSIONS`] (see [`lists`] for the warning).
 pub fn affected_versions(text: &str) -> Vec<String> {
-    field(text, &["affected version(s)", "affected versions", "affected version", "versions affected", "version"])
-        .map(|v| v.split([',', ';']).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default()
+    versions_capped(text, MAX_VERSIONS).0
+}
+
+fn versions_capped(text: &str, cap: usize) -> (Vec<String>, bool) {
+    let Some(v) = field(text, &["affected version(s)", "affected versions", "affected version", "versions affected", "version"]) else {
+        return (Vec::new(), false);
+    };
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for s in v.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()) {
+        if seen.contains(s) {
+            continue;
+        }
+        if out.len() == cap {
+            return (out, true);
+        }
+        seen.insert(s);
+        out.push(s.to_owned());
+    }
+    (out, false)
 }
 
 /// Credit wishes: a name for credits, or anonymity ("N/A", "anonymous").
@@ -116,7 +188,12 @@ pub fn credit(text: &str) -> Credit {
 /// crate: `score` is the base score with one decimal, `severity` lower case.
 pub fn cvss(text: &str) -> Option<Cvss> {
     let mut rest = text;
+    let mut tried = 0;
     while let Some(pos) = rest.find("CVSS:") {
+        if tried == MAX_CVSS_CANDIDATES {
+            return None;
+        }
+        tried += 1;
         let token: String = rest[pos..]
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.'))
@@ -194,5 +271,47 @@ mod tests {
         assert_eq!((c.version.as_str(), c.score, c.severity.as_str()), ("4.0", 9.3, "critical"));
         assert!(cvss("CVSS:3.1/AV:X/garbage").is_none());
         assert!(cvss("no vector here").is_none());
+    }
+
+    /// Issue 10: 10,000 distinct CWE ids were all kept (deduplicated by a linear search
+    /// of the list, so quadratic) and stored in the case. Now the first MAX_CWES are
+    /// kept and a warning says that more were dropped.
+    #[test]
+    fn cwe_flood_is_capped_with_a_warning() {
+        let text: String = (1..=10_000).map(|n| format!("CWE-{n} ")).collect();
+        let l = lists(&text);
+        assert_eq!(l.cwe.len(), MAX_CWES);
+        assert_eq!(l.cwe.first().map(String::as_str), Some("CWE-1"));
+        assert_eq!(l.cwe.last(), Some(&format!("CWE-{MAX_CWES}")));
+        assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+        assert!(l.warnings[0].contains("CWE"), "{:?}", l.warnings);
+        // Exactly at the cap, and repeats of kept ids: nothing dropped, no warning.
+        let text: String = (1..=MAX_CWES).chain(1..=MAX_CWES).map(|n| format!("cwe-{n}, ")).collect();
+        let l = lists(&text);
+        assert_eq!((l.cwe.len(), l.warnings.len()), (MAX_CWES, 0));
+    }
+
+    #[test]
+    fn affected_versions_flood_is_capped_with_a_warning() {
+        let list: Vec<String> = (0..140).map(|n| n.to_string()).collect();
+        let l = lists(&format!("Affected versions: {}\n", list.join(",")));
+        assert_eq!(l.affected_versions.len(), MAX_VERSIONS);
+        assert!(l.warnings.iter().any(|w| w.contains("affected versions")), "{:?}", l.warnings);
+        let l = lists("Affected versions: 1.0, 1.0, 1.1\n");
+        assert_eq!((l.affected_versions, l.warnings.len()), (vec!["1.0".to_owned(), "1.1".to_owned()], 0));
+    }
+
+    #[test]
+    fn cwe_ids_need_a_word_boundary_and_digits() {
+        assert_eq!(cwes("xCWE-1 CWE- CWE-000 CWE-0079 (cwe-20)"), vec!["CWE-79", "CWE-20"]);
+        assert_eq!(cwes("CWE-1234567"), vec!["CWE-123456"]);
+    }
+
+    #[test]
+    fn cvss_tries_a_bounded_number_of_candidates() {
+        let junk = "CVSS:9/ ".repeat(MAX_CVSS_CANDIDATES);
+        let valid = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H";
+        assert!(cvss(&format!("{}{valid}", "CVSS:9/ ".repeat(MAX_CVSS_CANDIDATES - 1))).is_some());
+        assert!(cvss(&format!("{junk}{valid}")).is_none());
     }
 }

@@ -100,8 +100,16 @@ pub struct TaskStatus {
     pub last_errors: std::collections::BTreeMap<String, TaskError>,
 }
 
+/// How long the intake loop may go without a heartbeat (see `crate::heartbeat`)
+/// before the watchdog stops being pinged: longer than any wait of the loop (the ping
+/// interval, WatchdogSec/2, plus IDLE DONE's 10 s) and than [`intake::COMMAND_TIMEOUT`],
+/// below `WatchdogSec` (120 s in systemd/secintake.service).
+pub const STALL: Duration = Duration::from_secs(80);
+
 /// systemd's watchdog: pings at half the interval systemd asked for, from the loop
-/// that does the work, so a wedged loop stops pinging and gets restarted.
+/// that does the work and from a ticker that pings only while the loop makes progress
+/// (a heartbeat within [`STALL`]: a FETCH that is moving counts), so a slow 50 MiB
+/// FETCH is not killed and a wedged loop stops pinging and gets restarted.
 struct Watchdog {
     every: Option<Duration>,
     last: Mutex<std::time::Instant>,
@@ -124,6 +132,21 @@ impl Watchdog {
             sd_notify("WATCHDOG=1");
             *last = std::time::Instant::now();
         }
+    }
+
+    /// Pings every half interval while the heartbeat is fresh, until the process ends.
+    fn spawn_ticker(&self) {
+        let Some(every) = self.every else { return };
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every / 2).await;
+                if crate::heartbeat::since() < STALL {
+                    sd_notify("WATCHDOG=1");
+                } else {
+                    tracing::warn!(stalled_for = ?crate::heartbeat::since(), "Intake makes no progress; no longer pinging the watchdog");
+                }
+            }
+        });
     }
 
     fn cap(&self, d: Duration) -> Duration {
@@ -199,12 +222,16 @@ pub async fn run(
     let drain = Arc::new(AtomicBool::new(false));
     let outbox_task = tokio::spawn(outbox_loop(shared.clone(), stop.clone(), drain.clone()));
 
+    let mut outbox_task = outbox_task;
     let watchdog = Arc::new(Watchdog::from_env());
+    crate::heartbeat::beat();
+    watchdog.spawn_ticker();
     let stop_now = {
         let stop = stop.clone();
         let wd = watchdog.clone();
         // Called between messages: also the watchdog's keep-alive during a backlog.
         move || {
+            crate::heartbeat::beat();
             wd.ping();
             *stop.borrow()
         }
@@ -217,6 +244,14 @@ pub async fn run(
     loop {
         if stop_now() {
             break;
+        }
+        // The outbox task ends early only on a store failure (see `fatal`).
+        if outbox_task.is_finished() {
+            return match (&mut outbox_task).await {
+                Ok(Err(e)) => Err(fatal(e.context("Outbox pass"))),
+                Ok(Ok(())) => Err(anyhow::anyhow!("the outbox task ended")),
+                Err(e) => Err(anyhow::anyhow!("outbox task: {e}")),
+            };
         }
         if shared.reload.swap(false, Ordering::SeqCst) {
             if reload_config(&shared) {
@@ -275,8 +310,8 @@ pub async fn run(
                     shared.set_error("imap", None);
                 }
                 Err(e) => {
-                    if once {
-                        return Err(e.context("IMAP intake pass"));
+                    if once || crate::store::is_io_failure(&e) {
+                        return Err(fatal(e.context("IMAP intake pass")));
                     }
                     tracing::error!(error = %format!("{e:#}"), "IMAP intake pass failed; reconnecting");
                     shared.set_error("imap", Some(format!("{e:#}")));
@@ -288,6 +323,7 @@ pub async fn run(
         let p = pipeline.clone();
         match tokio::task::spawn_blocking(move || p.queue_reminders(Utc::now())).await {
             Ok(Ok(_)) => shared.set_error("sla", None),
+            Ok(Err(e)) if crate::store::is_io_failure(&e) => return Err(fatal(e.context("SLA clock"))),
             Ok(Err(e)) => {
                 tracing::error!(error = %format!("{e:#}"), "SLA clock failed");
                 shared.set_error("sla", Some(format!("{e:#}")));
@@ -298,6 +334,9 @@ pub async fn run(
         // Permanent failures go to the team list (queued now, sent next pass).
         let p = pipeline.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || p.report_failures(Utc::now())).await {
+            if crate::store::is_io_failure(&e) {
+                return Err(fatal(e.context("Reporting failed mail")));
+            }
             tracing::error!(error = %format!("{e:#}"), "Reporting failed mail to the team failed");
         }
         watchdog.ping();
@@ -371,6 +410,18 @@ pub async fn run(
     Ok(())
 }
 
+/// A store I/O error ends the daemon: sled's error sticks (after ENOSPC every later
+/// write fails), so going on would only fail every message while pinging the
+/// watchdog. Exiting non-zero lets systemd restart it (`Restart=on-failure`); the
+/// message in hand was not moved and stays in the mailbox.
+fn fatal(e: anyhow::Error) -> anyhow::Error {
+    if crate::store::is_io_failure(&e) {
+        tracing::error!(error = %format!("{e:#}"), "Store I/O error; exiting so the service is restarted (unprocessed mail stays in the mailbox)");
+        sd_notify("STOPPING=1");
+    }
+    e
+}
+
 /// Re-reads the config, keys and team certs; keeps the running ones when anything is
 /// wrong, saying why. Returns whether the new configuration is now live.
 fn reload_config(shared: &Shared) -> bool {
@@ -422,7 +473,8 @@ async fn outbox_loop(shared: Shared, mut stop: watch::Receiver<bool>, drain: Arc
                 shared.set_error("outbox", if st.retry > 0 { Some(format!("{} mail(s) waiting to retry", st.retry)) } else { None });
             }
             Err(e) => {
-                if draining {
+                // A store failure ends the task, and the main loop ends the daemon.
+                if draining || crate::store::is_io_failure(&e) {
                     return Err(e);
                 }
                 tracing::error!(error = %format!("{e:#}"), "Outbox pass failed");
@@ -463,7 +515,7 @@ async fn idle_wait(
     wake: &Notify,
 ) -> Result<ImapSession> {
     let mut handle = s.idle();
-    handle.init().await.context("IMAP IDLE")?;
+    tokio::time::timeout(intake::COMMAND_TIMEOUT, handle.init()).await.context("IMAP IDLE start timed out")?.context("IMAP IDLE")?;
     {
         let (fut, interrupt) = handle.wait_with_timeout(dur);
         tokio::select! {
@@ -478,4 +530,29 @@ async fn idle_wait(
         .context("IMAP IDLE DONE timed out")?
         .context("IMAP IDLE DONE")?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watchdog_sec() -> Duration {
+        let unit = include_str!("../../systemd/secintake.service");
+        let v = unit.lines().find_map(|l| l.trim().strip_prefix("WatchdogSec=")).expect("WatchdogSec in the unit");
+        humantime::parse_duration(v.trim()).expect("a duration")
+    }
+
+    /// Issue 10: COMMAND_TIMEOUT (300 s) exceeded WatchdogSec (120 s), so a hung IMAP
+    /// server got the daemon killed by the watchdog instead of reconnected.
+    #[test]
+    fn imap_timeouts_are_below_the_watchdog() {
+        let wd = watchdog_sec();
+        assert!(intake::COMMAND_TIMEOUT < STALL, "a command in progress must keep the watchdog pinged");
+        assert!(intake::CONNECT_TIMEOUT < STALL);
+        assert!(intake::COMMAND_TIMEOUT <= wd / 2, "COMMAND_TIMEOUT must be well below WatchdogSec");
+        assert!(STALL < wd, "STALL must be below WatchdogSec");
+        // The loop's longest wait (the ping interval, WatchdogSec/2) plus IDLE DONE's
+        // 10 s stays within STALL, so waiting is never taken for a stall.
+        assert!(wd / 2 + Duration::from_secs(10) < STALL);
+    }
 }

@@ -393,7 +393,7 @@ impl Store {
     /// flush() + fsync of every database file and the folder.
     pub fn sync(&self) -> Result<()> {
         self.db.flush().context("Flushing the store")?;
-        fsync_tree(&self.dir).context("Syncing the store files to disk")
+        fsync_tree(&self.dir).map_err(SyncFailure).context("Syncing the store files to disk")
     }
 
     fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
@@ -624,6 +624,19 @@ impl Store {
 }
 
 /// fsyncs every regular file below `dir`, then each folder.
+/// Syncing the store's files failed (a full or dying disk).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SyncFailure(#[source] std::io::Error);
+
+/// Whether `e` is the store failing to read or write (sled's error, or syncing its
+/// files: a full disk, a dying one), as opposed to a bad entry or a message problem.
+/// After such an error sled fails every later operation: the daemon must exit and be
+/// restarted.
+pub fn is_io_failure(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<sled::Error>() || c.is::<SyncFailure>())
+}
+
 fn fsync_tree(dir: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -640,6 +653,16 @@ fn fsync_tree(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_failures_are_told_apart_from_other_errors() {
+        let sled_err = anyhow::Error::from(sled::Error::Unsupported("x".into())).context("Writing to the store");
+        assert!(is_io_failure(&sled_err));
+        let sync = Err::<(), _>(SyncFailure(std::io::Error::from_raw_os_error(28))).context("Syncing").unwrap_err();
+        assert!(is_io_failure(&sync));
+        let other = anyhow::Error::from(std::io::Error::from_raw_os_error(2)).context("Reading smtp.ca_file");
+        assert!(!is_io_failure(&other));
+    }
 
     #[test]
     fn second_open_is_reported_as_locked() {
