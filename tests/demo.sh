@@ -49,6 +49,8 @@ gpgh team --quick-gen-key "Team Member <carol@team.test>" future-default default
 gpgh team --armor --export carol@team.test > "$DEPLOY/team/carol.asc"
 gpgh reporter --quick-gen-key "Alice Reporter <alice@reporter.test>" future-default default never 2>/dev/null
 gpgh reporter --import "$DEPLOY/keys/intake.pub.asc" 2>/dev/null
+# The team knows the intake key too: it verifies the summaries' signatures.
+gpgh team --import "$DEPLOY/keys/intake.pub.asc" 2>/dev/null
 echo "intake key $INTAKE_FPR"
 
 install -m 600 /dev/null "$DEPLOY/imap-password"
