@@ -47,7 +47,8 @@ fn validate(format: &str, doc: &[u8]) -> (i32, String) {
 /// The CSAF validator answers one document per line; loading it takes seconds, so one
 /// process (`node csaf.mjs --lines`) serves the whole test binary and ends with it (EOF).
 fn validate_csaf(doc: &[u8]) -> (i32, String) {
-    type Server = (std::process::ChildStdin, BufReader<std::process::ChildStdout>);
+    /// The process is kept (never waited for): it exits at EOF, when this binary does.
+    type Server = (std::process::Child, std::process::ChildStdin, BufReader<std::process::ChildStdout>);
     static SERVER: OnceLock<Mutex<Server>> = OnceLock::new();
     let server = SERVER.get_or_init(|| {
         let mut child = Command::new("node")
@@ -57,7 +58,9 @@ fn validate_csaf(doc: &[u8]) -> (i32, String) {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("running node for the CSAF validator: {e}; run tests/lib/install-deps.sh (tests/run-all.sh does)"));
-        Mutex::new((child.stdin.take().unwrap(), BufReader::new(child.stdout.take().unwrap())))
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Mutex::new((child, stdin, stdout))
     });
     // One line per document: JSON re-serialised compactly; anything else sent as it is.
     let line = match serde_json::from_slice::<Value>(doc) {
@@ -65,7 +68,7 @@ fn validate_csaf(doc: &[u8]) -> (i32, String) {
         Err(_) => String::from_utf8_lossy(doc).replace(['\r', '\n'], " "),
     };
     let mut guard = server.lock().unwrap_or_else(|e| e.into_inner());
-    let (stdin, stdout) = &mut *guard;
+    let (_, stdin, stdout) = &mut *guard;
     writeln!(stdin, "{line}").and_then(|_| stdin.flush()).expect("the CSAF validator stopped (see its stderr above)");
     let mut answer = String::new();
     stdout.read_line(&mut answer).unwrap();
