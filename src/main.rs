@@ -33,8 +33,10 @@ const CHATTY: &[&str] = &["async_imap", "imap_proto", "lettre", "rustls", "tokio
 
 /// Logs to stderr; `SECINTAKE_LOG` or `RUST_LOG` filter (default `info`);
 /// `SECINTAKE_LOG_FORMAT=json` for JSON lines. Under journald (`JOURNAL_STREAM` set)
-/// timestamps are left to the journal.
+/// timestamps are left to the journal. Colour only when stderr is a terminal (and
+/// `NO_COLOR` is unset): escape codes in a log file, a pipe or the journal are noise.
 fn init_logging() {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("SECINTAKE_LOG")
         .ok()
@@ -48,11 +50,13 @@ fn init_logging() {
         .collect();
     directives.extend(CHATTY.iter().map(|c| format!("{c}=warn")));
     let filter = EnvFilter::try_new(directives.join(",")).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi);
     let json = std::env::var("SECINTAKE_LOG_FORMAT").map(|f| f == "json").unwrap_or(false);
     match (json, std::env::var_os("JOURNAL_STREAM").is_some()) {
         (true, _) => builder.json().init(),
-        (false, true) => builder.without_time().with_ansi(false).init(),
+        (false, true) => builder.without_time().init(),
         (false, false) => builder.init(),
     }
 }

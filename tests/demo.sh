@@ -5,15 +5,22 @@
 #   3. makes an intake key (secintake keys generate), a team key and a reporter key (gpg);
 #   4. the reporter sends a gpg-encrypted, signed PGP/MIME report through SMTP;
 #   5. `secintake run --once` fetches it, opens a case, acks the reporter, briefs the team;
-#   6. prints the case list, the case, and the ack as the reporter's gpg decrypts and
-#      verifies it; then stops everything it started.
+#   6. prints the case list, the case, the ack as the reporter's gpg decrypts and verifies
+#      it, and the team summary as a team member's gpg decrypts and verifies it; then stops
+#      everything it started.
 # Needs root (Postfix's master runs as root). Nothing leaves 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 . tests/lib/install-deps.sh
 install_deps
-cargo build --quiet
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# The first build compiles every dependency (minutes on 2 cores): cargo shows each crate.
+step "Building secintake (cargo build; the first time takes a few minutes)"
+started=$(date +%s)
+cargo build --locked --bin secintake
+echo "built in $(( $(date +%s) - started )) s"
 BIN=$REPO/target/debug/secintake
 
 WORK=$(mktemp -d /tmp/secintake-demo.XXXXXX)
@@ -25,7 +32,6 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "Starting a private mail stack (Dovecot IMAP + Postfix SMTP on loopback)"
 tests/mailstack/mailstack.sh start "$STACK" >/dev/null
@@ -43,6 +49,8 @@ gpgh team --quick-gen-key "Team Member <carol@team.test>" future-default default
 gpgh team --armor --export carol@team.test > "$DEPLOY/team/carol.asc"
 gpgh reporter --quick-gen-key "Alice Reporter <alice@reporter.test>" future-default default never 2>/dev/null
 gpgh reporter --import "$DEPLOY/keys/intake.pub.asc" 2>/dev/null
+# The team knows the intake key too: it verifies the summaries' signatures.
+gpgh team --import "$DEPLOY/keys/intake.pub.asc" 2>/dev/null
 echo "intake key $INTAKE_FPR"
 
 install -m 600 /dev/null "$DEPLOY/imap-password"
@@ -132,9 +140,19 @@ sed -n '/-----BEGIN PGP MESSAGE-----/,/-----END PGP MESSAGE-----/p' "$WORK/ack/1
 gpgh reporter --decrypt "$WORK/ack.asc" 2> "$WORK/ack.status"
 grep -E 'Good signature|gpg: Signature made' "$WORK/ack.status" || { cat "$WORK/ack.status"; exit 1; }
 
-step "The team's encrypted summary (outer subject only)"
+step "The team's summary on the list, decrypted and verified by a team member's gpg"
 tests/mailstack/mailstack.sh wait "$STACK" team@team.test INBOX 1 30 >/dev/null
 tests/mailstack/mailstack.sh fetch "$STACK" team@team.test INBOX "$WORK/team" >/dev/null
-grep -m1 '^Subject:' "$WORK/team/1.eml"
+echo "On the wire (unencrypted headers):"
+grep -m1 '^Subject:' "$WORK/team/1.eml" | sed 's/^/  /'
+sed -n '/-----BEGIN PGP MESSAGE-----/,/-----END PGP MESSAGE-----/p' "$WORK/team/1.eml" > "$WORK/summary.asc"
+echo "Inside, as carol@team.test's gpg decrypts it (protected Subject, then the summary):"
+gpgh team --decrypt "$WORK/summary.asc" 2> "$WORK/summary.status" > "$WORK/summary.txt"
+grep -q 'Good signature' "$WORK/summary.status" || { cat "$WORK/summary.status"; exit 1; }
+grep -iE '^(Subject|Content-Type):' "$WORK/summary.txt" | head -3 | sed 's/^/  /'
+# The body is quoted-printable: decoded for reading, first lines only.
+python3 -c 'import email,sys; m=email.message_from_binary_file(open(sys.argv[1],"rb")); parts=[p for p in m.walk() if p.get_content_type()=="text/plain"]; print((parts[0].get_payload(decode=True) or b"").decode("utf-8","replace"))' "$WORK/summary.txt" | head -30 | sed 's/^/  | /'
+grep -E 'Good signature' "$WORK/summary.status"
 echo
-echo "Demo done: the report became $ID, the reporter got a signed and encrypted receipt."
+echo "Demo done: the report became $ID, the reporter got a signed and encrypted receipt,"
+echo "and the team an encrypted, signed summary whose title only shows inside."

@@ -456,12 +456,21 @@ pub fn csaf(case: &Case, project: &str, now: DateTime<Utc>) -> Value {
     if let Some(cve) = &case.cve {
         vuln.insert("cve".into(), json!(cve));
     }
-    if let Some(id) = cwe_ids(case).first() {
-        let name = cwe_name(id).map(str::to_owned).unwrap_or_else(|| to_fill(&format!("name of {id}")));
+    // CSAF's mandatory test 6.1.11 requires `cwe.name` to be the CWE catalogue's name for
+    // the id: without a known name the id goes into a note for the team to complete.
+    let cwe = cwe_ids(case).first().map(|id| (*id, cwe_name(id)));
+    if let Some((id, Some(name))) = cwe {
         vuln.insert("cwe".into(), json!({ "id": id, "name": name }));
     }
     vuln.insert("title".into(), json!(title));
     let mut notes = vec![json!({ "category": "description", "text": details_placeholder(&project) })];
+    if let Some((id, None)) = cwe {
+        notes.push(json!({
+            "category": "other",
+            "title": "CWE",
+            "text": format!("{id}: {}", to_fill(&format!("add cwe {{id, name}} with the CWE catalogue's name of {id}"))),
+        }));
+    }
     let score = score(case);
     if let Some(s) = &score {
         if s.version == "4.0" {

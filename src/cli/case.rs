@@ -10,31 +10,44 @@ use super::term::{escape, lines};
 use super::{Ctx, EXIT_OK, table, usage};
 use crate::case::{Status, rfc3339};
 
+/// `--status` values: the case lifecycle's statuses, listed by `--help` and checked by clap.
+fn statuses() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str))
+}
+/// `--reason` values, from the one list the case rules check against.
+fn reject_reasons() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::case::REJECT_REASONS.iter().copied())
+}
+/// `--severity` values: CVSS qualitative ratings.
+const SEVERITIES: [&str; 5] = ["none", "low", "medium", "high", "critical"];
+
 #[derive(Subcommand, Debug)]
 pub enum CaseCmd {
     /// List cases, next due first
     #[command(after_help = "Examples:\n  secintake case list\n  secintake case list --status new --json")]
     List {
-        /// Only cases in this status (new, acknowledged, triaged, accepted, fixing, disclosed, closed, rejected)
-        #[arg(long)]
+        /// Only cases in this status
+        #[arg(long, value_parser = statuses())]
         status: Option<String>,
-        /// Only cases with this TLP label (CLEAR, GREEN, AMBER, AMBER+STRICT, RED)
-        #[arg(long)]
+        /// Only cases with this TLP label: CLEAR, GREEN, AMBER, AMBER+STRICT, RED (a TLP: prefix is fine)
+        #[arg(long, value_name = "LABEL")]
         tlp: Option<String>,
-        /// Only cases with this CVSS severity (none, low, medium, high, critical)
-        #[arg(long)]
+        /// Only cases with this CVSS severity
+        #[arg(long, value_parser = SEVERITIES, ignore_case = true)]
         severity: Option<String>,
         /// Only cases with a deadline passed
         #[arg(long)]
         overdue: bool,
         /// Print a JSON array
-        #[arg(long)]
+                #[arg(long)]
         json: bool,
     },
     /// Open cases that resemble this one (text, CWE, versions), as duplicate candidates
     #[command(after_help = "Example:\n  secintake case similar SEC-2026-0007")]
     Similar {
+        /// The case id, e.g. SEC-2026-0007
         id: String,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -45,6 +58,7 @@ pub enum CaseCmd {
     /// Add a note to a case's audit log (text, --file, or stdin)
     #[command(after_help = "Examples:\n  secintake case note SEC-2026-0001 Reproduced on 2.3.1\n  secintake case note SEC-2026-0001 --file notes.txt\n  echo 'Fix merged' | secintake case note SEC-2026-0001")]
     Note {
+        /// The case id
         id: String,
         /// Read the note from a file (- for stdin; stdin is also read when no text is given)
         #[arg(long)]
@@ -58,7 +72,9 @@ pub enum CaseCmd {
     /// A case's audit log: every change, note, mail in and out
     #[command(after_help = "Example:\n  secintake case log SEC-2026-0001 --json")]
     Log {
+        /// The case id
         id: String,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -67,6 +83,7 @@ pub enum CaseCmd {
     Show {
         /// The case id, e.g. SEC-2026-0001
         id: String,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -101,13 +118,14 @@ pub enum CaseCmd {
         #[arg(long, value_name = "DATE")]
         since: Option<String>,
         /// Print a JSON array of the lines
-        #[arg(long)]
+                #[arg(long)]
         json: bool,
     },
     /// Send the reporter a message threaded to the case (signed; encrypted when their
     /// key is known; refused unencrypted for TLP:AMBER and above)
     #[command(after_help = "Examples:\n  secintake case reply SEC-2026-0001 --file update.txt\n  echo 'We reproduced it.' | secintake case reply SEC-2026-0001")]
     Reply {
+        /// The case id
         id: String,
         /// The message text; - (the default) reads stdin
         #[arg(long, value_name = "FILE", default_value = "-")]
@@ -122,15 +140,16 @@ pub enum CaseCmd {
 pub struct SetArgs {
     /// The case id
     pub id: String,
-    /// New status (transitions are enforced)
-    #[arg(long)]
+    /// New status (transitions are enforced; rejected needs --reason)
+    #[arg(long, value_parser = statuses())]
     pub status: Option<String>,
-    /// Rejection reason: out-of-scope, duplicate, not-reproducible, spam, invalid
-    #[arg(long)]
+    /// Why a case is rejected (with --status rejected)
+    #[arg(long, value_parser = reject_reasons())]
     pub reason: Option<String>,
     /// With --reason duplicate: the original case
     #[arg(long, value_name = "ID")]
     pub duplicate_of: Option<String>,
+    /// A new title (the team's wording; never sent to the reporter unencrypted)
     #[arg(long)]
     pub title: Option<String>,
     /// A CVSS 3.0/3.1/4.0 vector (scored; "none" clears)
@@ -139,8 +158,8 @@ pub struct SetArgs {
     /// CWE ids (repeatable; replaces the list)
     #[arg(long)]
     pub cwe: Vec<String>,
-    /// TLP label: CLEAR, GREEN, AMBER, AMBER+STRICT, RED ("none" clears)
-    #[arg(long)]
+    /// TLP label: CLEAR, GREEN, AMBER, AMBER+STRICT, RED (a TLP: prefix is fine; "none" clears)
+    #[arg(long, value_name = "LABEL")]
     pub tlp: Option<String>,
     /// Affected versions (repeatable; replaces the list)
     #[arg(long)]
@@ -154,7 +173,8 @@ pub struct SetArgs {
     /// The reporter asked to stay anonymous
     #[arg(long)]
     pub anonymous: bool,
-    #[arg(long)]
+    /// Who on the team handles the case
+    #[arg(long, value_name = "NAME")]
     pub assignee: Option<String>,
     /// CVE id, e.g. CVE-2026-12345
     #[arg(long)]

@@ -1,27 +1,48 @@
-//! `secintake check [--online]`: everything that would stop `run`, reported before it runs.
+//! `secintake check [--online]`: everything that would stop `run`, reported before it runs,
+//! all in one run: the config's own problems, then the keys, certs, templates and store it
+//! names (each unless its config key is already reported), then, online, the servers.
 
 use std::time::SystemTime;
+
+use sequoia_openpgp::cert::amalgamation::key::PrimaryKey;
 
 use super::{EXIT_OK, EXIT_USAGE};
 use crate::config::Config;
 use crate::openpgp as pgp;
 
-/// Validates keys, certs and the store location (and, online, logs in). Prints every
-/// problem; exit 2 when there is one. What degrades the service without stopping it (an
-/// expired or revoked team cert, an intake key about to expire) is a warning, exit 0:
-/// `check` runs as the unit's ExecStartPre, and failing it would stop intake.
-pub async fn check(cfg: &Config, online: bool) -> i32 {
-    let mut problems: Vec<String> = Vec::new();
+/// Days before the intake key expires from which `check` warns.
+const EXPIRY_WARNING_DAYS: u64 = 30;
+
+/// Validates keys, certs and the store location (and, online, logs in), given the config
+/// and the problems found in it (see `Config::load_lenient`). Prints every problem; exit 2
+/// when there is one. What degrades the service without stopping it (an expired or
+/// revoked team cert, an intake key about to expire) is a warning, exit 0: `check` runs as
+/// the unit's ExecStartPre, and failing it would stop intake.
+pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> i32 {
+    // A key whose config entry is already reported is not checked again (that would only
+    // repeat the same problem in other words).
+    let reported = |key: &str| config_problems.iter().any(|p| p.starts_with(&format!("{key}:")));
+    let mut problems: Vec<String> = config_problems.clone();
     let mut notes: Vec<String> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
-    let keys = match crate::pipeline::load_intake_keys(cfg) {
-        Ok(k) => {
-            notes.push(format!("intake key {} loads and unlocks", k.fingerprint().to_hex()));
-            Some(k)
-        }
-        Err(e) => {
-            problems.push(format!("keys.intake_secret: {e:#}"));
-            None
+    if let Some(dir) = &cfg.credentials_source {
+        notes.push(format!(
+            "$CREDENTIALS_DIRECTORY is not set (not under systemd): secrets read from {}, where the unit's LoadCredential= reads them",
+            dir.display()
+        ));
+    }
+    let keys = if reported("keys.intake_secret") || reported("keys.passphrase_file") {
+        None
+    } else {
+        match crate::pipeline::load_intake_keys(cfg) {
+            Ok(k) => {
+                notes.push(format!("intake key {} loads and unlocks", k.fingerprint().to_hex()));
+                Some(k)
+            }
+            Err(e) => {
+                problems.push(format!("keys.intake_secret: {e:#}"));
+                None
+            }
         }
     };
     // Self-test: what a reporter encrypts to our published key, we can open.
@@ -49,24 +70,15 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
                 )),
             }
         }
-        // check warns when the key expires within 30 days.
-        let p = pgp::policy();
-        if let Ok(vc) = k.certs()[0].with_policy(&p, None) {
-            if let Some(exp) = vc.primary_key().key_expiration_time() {
-                let left = exp.duration_since(SystemTime::now()).unwrap_or_default();
-                if left < std::time::Duration::from_secs(30 * 86400) {
-                    warnings.push(format!(
-                        "keys.intake_secret: the intake key {} expires in {} days ({}); extend it with `secintake keys renew` \
-                         and republish it (security.txt, WKD)",
-                        k.fingerprint().to_hex(),
-                        left.as_secs() / 86400,
-                        crate::case::rfc3339(&chrono::DateTime::<chrono::Utc>::from(exp))
-                    ));
-                }
-            }
+        if let Some(w) = expiry_warning(k.certs().first(), SystemTime::now()) {
+            warnings.push(w);
         }
     }
-    let (team, team_problems) = crate::pipeline::read_cert_dir(&cfg.keys.team_certs);
+    let (team, team_problems) = if reported("keys.team_certs") {
+        (Vec::new(), Vec::new())
+    } else {
+        crate::pipeline::read_cert_dir(&cfg.keys.team_certs)
+    };
     for p in team_problems {
         problems.push(format!("keys.team_certs: {p}"));
     }
@@ -89,7 +101,7 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
             )),
         }
     }
-    if team.is_empty() {
+    if team.is_empty() && !reported("keys.team_certs") {
         problems.push(format!(
             "keys.team_certs: no team cert in {}; add the team's armored certs (gpg --export --armor)",
             cfg.keys.team_certs.display()
@@ -103,7 +115,7 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
     } else {
         notes.push(format!("{usable} usable team cert(s)"));
     }
-    match crate::notify::Templates::load(cfg.templates_dir.as_deref()) {
+    match crate::notify::Templates::load(cfg.templates_dir.as_deref().filter(|_| !reported("templates.dir"))) {
         Ok(_) => {
             if let Some(d) = &cfg.templates_dir {
                 notes.push(format!("templates in {} render", d.display()));
@@ -111,15 +123,17 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
         }
         Err(e) => problems.push(format!("templates.dir: {e}; fix the template or remove it to use the built-in wording")),
     }
-    if let Some(dir) = &cfg.keys.keyring {
+    if let Some(dir) = cfg.keys.keyring.as_ref().filter(|_| !reported("keys.keyring")) {
         let (_, p) = crate::pipeline::read_cert_dir(dir);
         problems.extend(p.into_iter().map(|p| format!("keys.keyring: {p}")));
     }
     let parent = cfg.store_path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-    if !cfg.store_path.exists() && !parent.exists() {
+    if !reported("store.path") && !cfg.store_path.exists() && !parent.exists() {
         problems.push(format!("store.path: neither {} nor its parent exists; create it", cfg.store_path.display()));
     }
-    if online {
+    if online && !config_problems.is_empty() {
+        problems.push("--online: the servers were not tried; fix the config problems above first".into());
+    } else if online {
         match crate::intake::connect(cfg).await {
             Ok(mut s) => {
                 notes.push(format!("IMAP login to {}:{} ok", cfg.imap.host, cfg.imap.port));
@@ -153,6 +167,9 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
     for w in &warnings {
         eprintln!("warning: {}", super::term::escape(w));
     }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     if problems.is_empty() {
         println!("config {} is valid", cfg.file.display());
         EXIT_OK
@@ -162,5 +179,31 @@ pub async fn check(cfg: &Config, online: bool) -> i32 {
             eprintln!("  - {}", super::term::escape(p));
         }
         EXIT_USAGE
+    }
+}
+
+/// A warning when the intake key (its primary key, or a subkey it signs or decrypts with)
+/// expires within [`EXPIRY_WARNING_DAYS`] of `now`: after that, reporters' software refuses
+/// to encrypt to it and acks no longer verify. Renewal: README, "Key lifetime".
+pub fn expiry_warning(cert: Option<&sequoia_openpgp::Cert>, now: SystemTime) -> Option<String> {
+    let p = pgp::policy();
+    let vc = cert?.with_policy(&p, now).ok()?;
+    let soonest = vc
+        .keys()
+        .revoked(false)
+        .filter(|k| k.primary() || k.for_signing() || k.for_transport_encryption() || k.for_storage_encryption())
+        .filter_map(|k| k.key_expiration_time())
+        .min()?;
+    let date = crate::case::rfc3339(&chrono::DateTime::<chrono::Utc>::from(soonest));
+    let fpr = vc.fingerprint().to_hex();
+    let fix = "extend it with `secintake keys renew` (or gpg --quick-set-expire) and republish it (security.txt, WKD): README, \"Key lifetime\"";
+    match soonest.duration_since(now) {
+        // Expired: reports still decrypt (decryption ignores expiry), but acks cannot be
+        // signed until it is renewed.
+        Err(_) => Some(format!("keys.intake_secret: the intake key {fpr} EXPIRED on {date}; reports still open, acks are held; {fix}")),
+        Ok(left) if left < std::time::Duration::from_secs(EXPIRY_WARNING_DAYS * 86400) => {
+            Some(format!("keys.intake_secret: the intake key {fpr} expires in {} days ({date}); {fix}", left.as_secs() / 86400))
+        }
+        Ok(_) => None,
     }
 }

@@ -14,7 +14,7 @@ use crate::openpgp as pgp;
 #[derive(Subcommand, Debug)]
 pub enum KeysCmd {
     /// Generate a new intake key (Cv25519) into DIR
-    #[command(after_help = "Example:\n  secintake keys generate --uid \"Security <security@example.org>\" --out /etc/secintake/keys")]
+    #[command(after_help = "Example:\n  secintake keys generate --uid \"Security <security@example.org>\" --out /etc/secintake/credentials")]
     Generate {
         /// The User ID, e.g. "Security <security@example.org>"
         #[arg(long)]
@@ -35,12 +35,14 @@ pub enum KeysCmd {
     /// The team certs with their usability (expired, revoked, no encryption subkey)
     #[command(after_help = "Example:\n  secintake keys list-team --json")]
     ListTeam {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Write the Web Key Directory for the intake key (advanced and direct layouts)
     #[command(after_help = "Example:\n  secintake keys wkd --out /var/www/example.org\n  # then serve DIR/.well-known/openpgpkey/ over https")]
     Wkd {
+        /// The web root to write .well-known/openpgpkey/ into
         #[arg(long, value_name = "DIR")]
         out: std::path::PathBuf,
     },
@@ -90,11 +92,16 @@ pub enum ReporterCmd {
 }
 
 pub fn generate(uid: &str, out: &Path) -> Result<i32> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     if !uid.contains('@') || uid.chars().any(|c| c.is_control()) {
         return Err(super::usage(format!("--uid {uid:?} must hold an address, e.g. \"Security <security@example.org>\"")));
     }
-    std::fs::create_dir_all(out).with_context(|| format!("Creating {}", out.display()))?;
+    // A directory made here holds a secret key: owner only (an existing one is left as is).
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(out)
+        .with_context(|| format!("Creating {}", out.display()))?;
     let secret = out.join("intake.key.asc");
     let public = out.join("intake.pub.asc");
     if secret.exists() {

@@ -15,6 +15,7 @@ pub enum MailCmd {
     /// Every message seen, with its disposition
     #[command(after_help = "Example:\n  secintake mail list --json")]
     List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -23,6 +24,7 @@ pub enum MailCmd {
     Show {
         /// The Message-ID (without angle brackets) or sha256:<hex>
         message_id: String,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -33,19 +35,25 @@ pub enum QuarantineCmd {
     /// Quarantined messages
     #[command(after_help = "Example:\n  secintake quarantine list --json")]
     List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// One quarantine entry
     #[command(after_help = "Example:\n  secintake quarantine show Q-0123456789abcdef")]
     Show {
+        /// The quarantine id, e.g. Q-0123456789abcdef
         qid: String,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Process a quarantined message again (after adding a key, say)
     #[command(after_help = "Example:\n  secintake quarantine retry Q-0123456789abcdef")]
-    Retry { qid: String },
+    Retry {
+        /// The quarantine id, e.g. Q-0123456789abcdef
+        qid: String,
+    },
 }
 
 pub fn execute_mail(cmd: &MailCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {

@@ -85,6 +85,7 @@ pub enum Command {
     /// What is due and overdue
     #[command(after_help = "Example:\n  secintake sla --json")]
     Sla {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -101,12 +102,14 @@ pub enum Command {
     /// Write the man pages and shell completions into DIR (packaging)
     #[command(hide = true)]
     Assets {
+        /// Where man/ and completions/ are written
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
     /// The running daemon's state: last sync, queues, errors, overdue cases
     #[command(after_help = "Example:\n  secintake status --json")]
     Status {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -236,6 +239,15 @@ fn error_code(e: &anyhow::Error) -> (i32, String) {
 
 /// Entry point from main: returns the process exit code.
 pub async fn main(cli: Cli) -> i32 {
+    let ingest = matches!(cli.command, Command::Ingest { .. });
+    let code = run_command(cli).await;
+    // `ingest` is an MTA's delivery command: whatever stopped it (config, store, daemon),
+    // the message was not stored, so EX_TEMPFAIL makes the MTA keep it and retry instead
+    // of bouncing a report back to its sender.
+    if ingest && code != EXIT_OK { EXIT_TEMPFAIL } else { code }
+}
+
+async fn run_command(cli: Cli) -> i32 {
     match &cli.command {
         Command::Keys(keys::KeysCmd::Generate { uid, out }) => {
             return report(keys::generate(uid, out));
@@ -261,11 +273,16 @@ pub async fn main(cli: Cli) -> i32 {
             return report(service::run(cfg, *once, rx, handler, reload, wake).await.map(|_| EXIT_OK));
         }
         Command::Check { online } => {
-            let cfg = match load_config(&cli) {
+            // A config with problems is still checked as far as it goes: keys and certs
+            // too, so an admin sees everything in one run.
+            let (cfg, problems) = match Config::load_lenient(&config_path(&cli)) {
                 Ok(c) => c,
-                Err(code) => return code,
+                Err(e) => {
+                    eprint!("secintake: {e}");
+                    return EXIT_USAGE;
+                }
             };
-            return check::check(&cfg, *online).await;
+            return check::check(&cfg, problems, *online).await;
         }
         _ => {}
     }
@@ -618,5 +635,44 @@ mod tests {
         let mut missing = Vec::new();
         walk(&Cli::command(), "secintake".into(), &mut missing);
         assert!(missing.is_empty(), "no example in the help of: {missing:#?}");
+    }
+
+    /// Every flag and argument says what it is for, and flags that take one of a fixed set
+    /// of values list them in --help (clap checks them too).
+    #[test]
+    fn every_flag_has_help_and_fixed_values_are_listed() {
+        use clap::CommandFactory;
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in c.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for s in c.get_subcommands() {
+                walk(s, &format!("{path} {}", s.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let cmd = Cli::command();
+        walk(&cmd, "secintake", &mut missing);
+        assert!(missing.is_empty(), "no help text for: {missing:#?}");
+
+        let find = |path: &[&str], arg: &str| -> Vec<String> {
+            let mut c = &cmd;
+            for p in path {
+                c = c.find_subcommand(p).unwrap_or_else(|| panic!("no subcommand {p}"));
+            }
+            let a = c.get_arguments().find(|a| a.get_id() == arg).unwrap_or_else(|| panic!("no --{arg}"));
+            a.get_possible_values().iter().map(|v| v.get_name().to_owned()).collect()
+        };
+        assert_eq!(find(&["case", "set"], "status"), crate::case::Status::ALL.map(|s| s.as_str().to_owned()));
+        assert_eq!(find(&["case", "list"], "status").len(), 8);
+        assert_eq!(find(&["case", "set"], "reason"), crate::case::REJECT_REASONS);
+        assert_eq!(find(&["case", "list"], "severity"), ["none", "low", "medium", "high", "critical"]);
+        assert_eq!(find(&["case", "export"], "format"), ["osv", "cve5", "csaf"]);
     }
 }

@@ -174,6 +174,9 @@ pub struct Config {
     /// `[templates] dir` (extension): an admin's `ack.txt` overriding the built-in wording.
     pub templates_dir: Option<PathBuf>,
     pub limits: Limits,
+    /// Set when a `$CREDENTIALS_DIRECTORY/...` path was read outside systemd, from the
+    /// credentials' source directory instead; `check` says so.
+    pub credentials_source: Option<PathBuf>,
 }
 
 /// Every problem found in a config file.
@@ -198,17 +201,40 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads and validates the config at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let text = Self::read(path)?;
+        Self::parse(&text, path)
+    }
+
+    /// Like [`Config::load`], but a config with problems still comes back (unset or
+    /// invalid values left at their defaults) with its problem list, so `check` can go on
+    /// to test the keys and certs it names. Err only when the file cannot be read or is
+    /// not TOML.
+    pub fn load_lenient(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+        let text = Self::read(path)?;
+        Self::parse_lenient(&text, path)
+    }
+
+    fn read(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_owned(),
             problems: vec![format!(
                 "cannot read the config file: {e}; pass --config FILE or set SECINTAKE_CONFIG"
             )],
-        })?;
-        Self::parse(&text, path)
+        })
     }
 
     /// Validates config text; `path` locates relative paths and names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let (config, problems) = Self::parse_lenient(text, path)?;
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { file: path.to_owned(), problems })
+        }
+    }
+
+    /// The config and every problem found in it (see [`Config::load_lenient`]).
+    pub fn parse_lenient(text: &str, path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
         let table: Table = toml::from_str(text).map_err(|e| ConfigError {
             file: path.to_owned(),
             problems: vec![format!("not valid TOML: {}", e.to_string().trim())],
@@ -219,7 +245,7 @@ impl Config {
             .unwrap_or(Path::new("."))
             .to_path_buf();
         let base = std::fs::canonicalize(&base).unwrap_or(base);
-        let mut r = Reader { root: &table, base, problems: Vec::new() };
+        let mut r = Reader { root: &table, base, problems: Vec::new(), credentials_source: None };
         r.check_known();
 
         let intake = Intake {
@@ -313,10 +339,7 @@ impl Config {
             acks_per_hour: r.count("limits.acks_per_hour", 200),
         };
 
-        if !r.problems.is_empty() {
-            return Err(ConfigError { file: path.to_owned(), problems: r.problems });
-        }
-        Ok(Config {
+        let config = Config {
             file: path.to_owned(),
             intake,
             imap,
@@ -327,7 +350,9 @@ impl Config {
             store_path,
             templates_dir,
             limits,
-        })
+            credentials_source: r.credentials_source,
+        };
+        Ok((config, r.problems))
     }
 
     /// Where the state directory is according to a config file that may be invalid
@@ -384,11 +409,17 @@ const KNOWN: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The directory beside the config file that holds the secrets systemd passes to the
+/// unit: `LoadCredential=NAME:/etc/secintake/credentials/NAME` in systemd/secintake.service.
+pub const CREDENTIALS_SOURCE_DIR: &str = "credentials";
+
 /// Walks the TOML table, collecting problems instead of stopping at the first.
 struct Reader<'a> {
     root: &'a Table,
     base: PathBuf,
     problems: Vec<String>,
+    /// Where `$CREDENTIALS_DIRECTORY` pointed when it was not set (see `resolve`).
+    credentials_source: Option<PathBuf>,
 }
 
 impl Reader<'_> {
@@ -572,7 +603,12 @@ impl Reader<'_> {
         }
     }
 
-    fn resolve(&self, s: &str) -> Result<PathBuf, String> {
+    /// A path from the config: relative to the config's folder, and `$CREDENTIALS_DIRECTORY/NAME`
+    /// expanded. Under the unit systemd sets that variable; in a root shell it is unset, and
+    /// the name is read from where the unit's `LoadCredential=` lines load it from: the
+    /// `credentials` directory beside the config file (/etc/secintake/credentials). So one
+    /// config works for the daemon and for every command an admin runs by hand.
+    fn resolve(&mut self, s: &str) -> Result<PathBuf, String> {
         let expanded = if let Some(rest) = s
             .strip_prefix("$CREDENTIALS_DIRECTORY/")
             .or_else(|| s.strip_prefix("${CREDENTIALS_DIRECTORY}/"))
@@ -580,9 +616,17 @@ impl Reader<'_> {
             match std::env::var_os("CREDENTIALS_DIRECTORY") {
                 Some(dir) => PathBuf::from(dir).join(rest),
                 None => {
-                    return Err("refers to $CREDENTIALS_DIRECTORY, which is not set \
-                                (it is set by systemd's LoadCredential=); run under the unit or use a plain path"
-                        .into());
+                    let source = self.base.join(CREDENTIALS_SOURCE_DIR);
+                    if !source.is_dir() {
+                        return Err(format!(
+                            "refers to $CREDENTIALS_DIRECTORY, which is not set outside systemd, and {} \
+                             (where the unit's LoadCredential= reads from) does not exist; create it (mode 700) \
+                             and put the secret there, or use a plain path",
+                            source.display()
+                        ));
+                    }
+                    self.credentials_source = Some(source.clone());
+                    source.join(rest)
                 }
             }
         } else {
