@@ -27,32 +27,21 @@ const MAX_PLAINTEXT: u64 = 200 << 20;
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, tsk, team, dir, n] = &args[..] else {
-        return Err(anyhow!(
-            "usage: bench_floor INTAKE_KEY.asc TEAM_CERT.asc DIR N"
-        ));
+        return Err(anyhow!("usage: bench_floor INTAKE_KEY.asc TEAM_CERT.asc DIR N"));
     };
     let n: usize = n.parse().context("N must be a number")?;
-    let keys = IntakeKeys::from_bytes(
-        &std::fs::read(tsk).with_context(|| format!("reading {tsk}"))?,
-        None,
-    )?;
+    let keys = IntakeKeys::from_bytes(&std::fs::read(tsk).with_context(|| format!("reading {tsk}"))?, None)?;
     let team = parse_certs(&std::fs::read(team).with_context(|| format!("reading {team}"))?);
     if team.is_empty() {
         return Err(anyhow!("no cert in the team cert file"));
     }
     let mut msgs = Vec::with_capacity(n);
     for i in 1..=n {
-        let ct = std::fs::read(format!("{dir}/ct/{i:06}.asc"))
-            .with_context(|| format!("message {i}"))?;
-        let cert =
-            std::fs::read(format!("{dir}/cert/{i:06}.pgp")).with_context(|| format!("cert {i}"))?;
+        let ct = std::fs::read(format!("{dir}/ct/{i:06}.asc")).with_context(|| format!("message {i}"))?;
+        let cert = std::fs::read(format!("{dir}/cert/{i:06}.pgp")).with_context(|| format!("cert {i}"))?;
         msgs.push((ct, cert));
     }
-    let w = Work {
-        keys: &keys,
-        team: &team,
-        msgs: &msgs,
-    };
+    let w = Work { keys: &keys, team: &team, msgs: &msgs };
     // One untimed warm-up message (page faults, lazy statics).
     w.one(0, true)?;
     // Best of a few rounds (fewer for big N): the floor is what the machine can do, and
@@ -68,22 +57,16 @@ fn main() -> Result<()> {
                         .map(|t| {
                             let w = &w;
                             s.spawn(move || -> Result<()> {
-                                (0..n)
-                                    .filter(|i| i % threads == t)
-                                    .try_for_each(|i| w.one(i, full))
+                                (0..n).filter(|i| i % threads == t).try_for_each(|i| w.one(i, full))
                             })
                         })
                         .collect();
-                    hs.into_iter()
-                        .try_for_each(|h| h.join().map_err(|_| anyhow!("worker panicked"))?)
+                    hs.into_iter().try_for_each(|h| h.join().map_err(|_| anyhow!("worker panicked"))?)
                 })?;
                 best = best.min(t0.elapsed().as_secs_f64());
             }
             let secs = best;
-            println!(
-                "floor {name} {threads} {n} {secs:.3} {:.1}",
-                n as f64 / secs
-            );
+            println!("floor {name} {threads} {n} {secs:.3} {:.1}", n as f64 / secs);
         }
     }
     Ok(())
@@ -101,16 +84,9 @@ impl Work<'_> {
         let (ct, cert) = &self.msgs[i];
         let certs = parse_certs(cert);
         let plaintext = match self.keys.decrypt_message(ct, &certs, MAX_PLAINTEXT, now) {
-            Decryption::Ok {
-                plaintext,
-                verification,
-            } if verification.verdict == Verdict::Good => plaintext,
+            Decryption::Ok { plaintext, verification } if verification.verdict == Verdict::Good => plaintext,
             Decryption::Ok { verification, .. } => {
-                return Err(anyhow!(
-                    "message {}: signature {:?}",
-                    i + 1,
-                    verification.verdict
-                ));
+                return Err(anyhow!("message {}: signature {:?}", i + 1, verification.verdict));
             }
             other => return Err(anyhow!("message {}: {other:?}", i + 1)),
         };

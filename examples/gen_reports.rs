@@ -94,28 +94,20 @@ fn main() -> Result<()> {
     for d in ["eml", "ct", "cert"] {
         std::fs::create_dir_all(out.join(d))?;
     }
-    let run_id = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)?
-        .as_micros();
+    let run_id = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_micros();
     let threads = 2;
     let armored: Vec<Vec<u8>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (intake, out) = (&intake, &out);
                 s.spawn(move || -> Result<Vec<(usize, Vec<u8>)>> {
-                    (0..n)
-                        .filter(|i| i % threads == t)
-                        .map(|i| Ok((i, one(i, intake, out, run_id)?)))
-                        .collect()
+                    (0..n).filter(|i| i % threads == t).map(|i| Ok((i, one(i, intake, out, run_id)?))).collect()
                 })
             })
             .collect();
         let mut all = Vec::new();
         for h in handles {
-            all.extend(
-                h.join()
-                    .map_err(|_| anyhow!("generator thread panicked"))??,
-            );
+            all.extend(h.join().map_err(|_| anyhow!("generator thread panicked"))??);
         }
         all.sort_by_key(|(i, _)| *i);
         Ok::<_, anyhow::Error>(all.into_iter().map(|(_, a)| a).collect())
@@ -155,13 +147,7 @@ fn one(i: usize, intake: &Cert, out: &Path, run_id: u128) -> Result<Vec<u8>> {
         .revoked(false)
         .for_transport_encryption()
         .for_storage_encryption()
-        .map(|ka| {
-            Recipient::new(
-                Features::empty().set_seipdv1(),
-                KeyHandle::from(ka.key().keyid()),
-                ka.key(),
-            )
-        })
+        .map(|ka| Recipient::new(Features::empty().set_seipdv1(), KeyHandle::from(ka.key().keyid()), ka.key()))
         .collect();
     let signer = reporter
         .keys()
@@ -183,19 +169,13 @@ fn one(i: usize, intake: &Cert, out: &Path, run_id: u128) -> Result<Vec<u8>> {
         lit.write_all(inner.as_bytes())?;
         lit.finalize()?;
     }
-    let ct = String::from_utf8(ct)?
-        .replace("\r\n", "\n")
-        .replace('\n', "\r\n");
+    let ct = String::from_utf8(ct)?.replace("\r\n", "\n").replace('\n', "\r\n");
 
     let public = reporter.clone().strip_secret_key_material();
     let mut binary = Vec::new();
     public.serialize(&mut binary)?;
     let keydata = base64::engine::general_purpose::STANDARD.encode(&binary);
-    let folded: Vec<&str> = keydata
-        .as_bytes()
-        .chunks(76)
-        .map(|c| std::str::from_utf8(c).unwrap_or(""))
-        .collect();
+    let folded: Vec<&str> = keydata.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap_or("")).collect();
     let date = chrono::DateTime::<chrono::Utc>::from(now).to_rfc2822();
     let b = format!("------------enc{i}");
     let eml = format!(

@@ -29,7 +29,8 @@ fn main() {
 /// Libraries whose debug/trace output carries protocol traffic: async-imap traces every
 /// command (LOGIN with the password) and every response (message bodies). They are
 /// capped at `warn` whatever the filter asks: secrets never reach the logs.
-const CHATTY: &[&str] = &["async_imap", "imap_proto", "lettre", "rustls", "tokio_rustls", "sequoia_openpgp", "sled", "mail_parser"];
+const CHATTY: &[&str] =
+    &["async_imap", "imap_proto", "lettre", "rustls", "tokio_rustls", "sequoia_openpgp", "sled", "mail_parser"];
 
 /// Logs to stderr; `SECINTAKE_LOG` or `RUST_LOG` filter (default `info`);
 /// `SECINTAKE_LOG_FORMAT=json` for JSON lines. Under journald (`JOURNAL_STREAM` set)
@@ -38,10 +39,8 @@ const CHATTY: &[&str] = &["async_imap", "imap_proto", "lettre", "rustls", "tokio
 fn init_logging() {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("SECINTAKE_LOG")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".into());
+    let filter =
+        std::env::var("SECINTAKE_LOG").ok().or_else(|| std::env::var("RUST_LOG").ok()).unwrap_or_else(|| "info".into());
     let mut directives: Vec<String> = filter
         .split(',')
         .map(str::trim)
@@ -51,8 +50,11 @@ fn init_logging() {
     directives.extend(CHATTY.iter().map(|c| format!("{c}=warn")));
     let filter = EnvFilter::try_new(directives.join(",")).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi);
     let json = std::env::var("SECINTAKE_LOG_FORMAT").map(|f| f == "json").unwrap_or(false);
     match (json, std::env::var_os("JOURNAL_STREAM").is_some()) {
         (true, _) => builder.json().init(),

@@ -12,21 +12,11 @@ use std::process::{Command, Output};
 use support::*;
 
 fn secintake(cfg: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("--config")
-        .arg(cfg)
-        .args(args)
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .output()
-        .unwrap()
+    Command::new(bin()).arg("--config").arg(cfg).args(args).env_remove("CREDENTIALS_DIRECTORY").output().unwrap()
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 /// The README's systemd layout in `dir`: secintake.toml naming its secrets as
@@ -39,17 +29,10 @@ fn systemd_layout(dir: &Path) -> std::path::PathBuf {
     std::fs::create_dir(&creds).unwrap();
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::rename(dir.join("pw"), creds.join("imap-password")).unwrap();
-    std::fs::rename(
-        dir.join("keys/intake.key.asc"),
-        creds.join("intake.key.asc"),
-    )
-    .unwrap();
+    std::fs::rename(dir.join("keys/intake.key.asc"), creds.join("intake.key.asc")).unwrap();
     let text = std::fs::read_to_string(&plain)
         .unwrap()
-        .replace(
-            "password_file = \"pw\"",
-            "password_file = \"$CREDENTIALS_DIRECTORY/imap-password\"",
-        )
+        .replace("password_file = \"pw\"", "password_file = \"$CREDENTIALS_DIRECTORY/imap-password\"")
         .replace(
             "intake_secret = \"keys/intake.key.asc\"",
             "intake_secret = \"$CREDENTIALS_DIRECTORY/intake.key.asc\"",
@@ -67,19 +50,11 @@ fn systemd_config_works_from_a_root_shell() {
     let out = secintake(&cfg, &["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains(&format!(
-            "secrets read from {}",
-            d.path().join("credentials").display()
-        )),
+        text(&out).contains(&format!("secrets read from {}", d.path().join("credentials").display())),
         "{}",
         text(&out)
     );
-    for args in [
-        &["keys", "show"][..],
-        &["case", "list"],
-        &["mail", "list", "--json"],
-        &["security-txt"],
-    ] {
+    for args in [&["keys", "show"][..], &["case", "list"], &["mail", "list", "--json"], &["security-txt"]] {
         let out = secintake(&cfg, args);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
     }
@@ -95,21 +70,13 @@ fn systemd_config_works_from_a_root_shell() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        text(&out).contains(&run_creds.join("imap-password").display().to_string()),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains(&run_creds.join("imap-password").display().to_string()), "{}", text(&out));
 
     // Without the source directory either, the error says where secrets are looked for.
     std::fs::rename(d.path().join("credentials"), d.path().join("elsewhere")).unwrap();
     let out = secintake(&cfg, &["check"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out).contains("LoadCredential") && text(&out).contains("imap.password_file"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("LoadCredential") && text(&out).contains("imap.password_file"), "{}", text(&out));
 }
 
 #[test]
@@ -121,23 +88,12 @@ fn check_reports_config_and_key_problems_in_one_run() {
     let out = secintake(&cfg, &["check"]);
     assert_eq!(out.status.code(), Some(2));
     let all = text(&out);
-    for key in [
-        "imap.poll_interval:",
-        "keys.intake_secret:",
-        "keys.team_certs:",
-    ] {
-        assert!(
-            all.contains(key),
-            "{key} missing from one run of check:\n{all}"
-        );
+    for key in ["imap.poll_interval:", "keys.intake_secret:", "keys.team_certs:"] {
+        assert!(all.contains(key), "{key} missing from one run of check:\n{all}");
     }
     // --online does not try the servers with a broken config, and says so.
     let out = secintake(&cfg, &["check", "--online"]);
-    assert!(
-        text(&out).contains("--online: the servers were not tried"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("--online: the servers were not tried"), "{}", text(&out));
 }
 
 #[test]
@@ -145,11 +101,7 @@ fn check_warns_30_days_before_the_intake_key_expires() {
     let d = tempdir("admin");
     let cfg = write_config(d.path(), "");
     let out = secintake(&cfg, &["check"]);
-    assert!(
-        !text(&out).contains("expires in"),
-        "a 3-year key is no reason to warn:\n{}",
-        text(&out)
-    );
+    assert!(!text(&out).contains("expires in"), "a 3-year key is no reason to warn:\n{}", text(&out));
 
     // An intake key from gpg that expires in 20 days.
     let g = Gpg::new("Security <security@intake.test>");
@@ -158,17 +110,10 @@ fn check_warns_30_days_before_the_intake_key_expires() {
     let tsk = g.run(&["--armor", "--export-secret-keys", &g.fpr]).stdout;
     std::fs::write(d.path().join("keys/intake.key.asc"), tsk).unwrap();
     let out = secintake(&cfg, &["check"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "a warning is not an error:\n{}",
-        text(&out)
-    );
+    assert_eq!(out.status.code(), Some(0), "a warning is not an error:\n{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("warning: keys.intake_secret")
-            && err.contains(&g.fpr)
-            && err.contains("expires in 19 days"),
+        err.contains("warning: keys.intake_secret") && err.contains(&g.fpr) && err.contains("expires in 19 days"),
         "{err}"
     );
 }
@@ -178,7 +123,11 @@ fn logs_have_no_colour_codes_off_a_terminal() {
     let d = tempdir("admin");
     let cfg = write_config(d.path(), "");
     let msg = d.path().join("m.eml");
-    std::fs::write(&msg, "From: a@reporter.test\r\nTo: security@intake.test\r\nSubject: x\r\nMessage-ID: <c@r.test>\r\n\r\nHello\r\n").unwrap();
+    std::fs::write(
+        &msg,
+        "From: a@reporter.test\r\nTo: security@intake.test\r\nSubject: x\r\nMessage-ID: <c@r.test>\r\n\r\nHello\r\n",
+    )
+    .unwrap();
     // Debug level so that something is surely logged.
     let out = Command::new(bin())
         .arg("--config")
@@ -191,14 +140,8 @@ fn logs_have_no_colour_codes_off_a_terminal() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !err.trim().is_empty(),
-        "nothing was logged, so the test proves nothing"
-    );
-    assert!(
-        !err.contains('\x1b'),
-        "escape codes in piped logs:\n{err:?}"
-    );
+    assert!(!err.trim().is_empty(), "nothing was logged, so the test proves nothing");
+    assert!(!err.contains('\x1b'), "escape codes in piped logs:\n{err:?}");
 }
 
 #[test]
@@ -206,11 +149,11 @@ fn case_set_help_lists_the_statuses_and_refuses_others() {
     let d = tempdir("admin");
     let cfg = write_config(d.path(), "");
     let help = text(&secintake(&cfg, &["case", "set", "--help"]));
-    assert!(help.contains("[possible values: new, acknowledged, triaged, accepted, fixing, disclosed, closed, rejected]"), "{help}");
     assert!(
-        help.contains("out-of-scope, duplicate, not-reproducible, spam, invalid"),
+        help.contains("[possible values: new, acknowledged, triaged, accepted, fixing, disclosed, closed, rejected]"),
         "{help}"
     );
+    assert!(help.contains("out-of-scope, duplicate, not-reproducible, spam, invalid"), "{help}");
     let out = secintake(&cfg, &["case", "set", "SEC-2026-0001", "--status", "done"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("possible values"), "{}", text(&out));

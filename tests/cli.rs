@@ -63,7 +63,11 @@ fn ingest_and_case_commands_without_daemon() {
     let list = run(&["case", "list", "--json"]);
     assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), "[]");
     let msg = d.path().join("m.eml");
-    std::fs::write(&msg, plain_report("bob@reporter.test", "Open redirect", "Redirects anywhere.\n", "cli-1@reporter.test")).unwrap();
+    std::fs::write(
+        &msg,
+        plain_report("bob@reporter.test", "Open redirect", "Redirects anywhere.\n", "cli-1@reporter.test"),
+    )
+    .unwrap();
     // SMTP on port 1 is down: the case is still opened, the ack stays queued.
     let out = Command::new(bin()).arg("--config").arg(&cfg).arg("ingest").arg(&msg).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -122,7 +126,11 @@ fn case_set_note_log_enforce_rules_and_audit() {
     let cfg = write_config(d.path(), "");
     let run = |args: &[&str]| Command::new(bin()).arg("--config").arg(&cfg).args(args).output().unwrap();
     let msg = d.path().join("m.eml");
-    std::fs::write(&msg, plain_report("bob@reporter.test", "Open redirect", "Redirects anywhere.\n", "set-1@reporter.test")).unwrap();
+    std::fs::write(
+        &msg,
+        plain_report("bob@reporter.test", "Open redirect", "Redirects anywhere.\n", "set-1@reporter.test"),
+    )
+    .unwrap();
     let out = run(&["ingest", msg.to_str().unwrap()]);
     let id = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_owned();
 
@@ -138,8 +146,26 @@ fn case_set_note_log_enforce_rules_and_audit() {
     assert_eq!(bad.status.code(), Some(2));
 
     let ok = run(&[
-        "case", "set", &id, "--status", "triaged", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--cwe", "CWE-601",
-        "--tlp", "amber", "--affected", "1.0", "--affected", "1.1", "--anonymous", "--cve", "CVE-2026-12345", "--as", "alice",
+        "case",
+        "set",
+        &id,
+        "--status",
+        "triaged",
+        "--cvss",
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "--cwe",
+        "CWE-601",
+        "--tlp",
+        "amber",
+        "--affected",
+        "1.0",
+        "--affected",
+        "1.1",
+        "--anonymous",
+        "--cve",
+        "CVE-2026-12345",
+        "--as",
+        "alice",
     ]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     let c: serde_json::Value = serde_json::from_slice(&run(&["case", "show", &id, "--json"]).stdout).unwrap();
@@ -158,7 +184,9 @@ fn case_set_note_log_enforce_rules_and_audit() {
     let log: serde_json::Value = serde_json::from_slice(&run(&["case", "log", &id, "--json"]).stdout).unwrap();
     let log = log.as_array().unwrap();
     assert_eq!(log[0]["action"], "opened");
-    assert!(log.iter().any(|e| e["action"] == "set" && e["who"] == "alice" && e["detail"].as_str().unwrap().contains("status new -> triaged")));
+    assert!(log.iter().any(|e| e["action"] == "set"
+        && e["who"] == "alice"
+        && e["detail"].as_str().unwrap().contains("status new -> triaged")));
     assert!(log.iter().any(|e| e["action"] == "note" && e["who"] == "bob" && e["detail"] == "Reproduced on 1.1"));
 }
 
@@ -171,7 +199,11 @@ fn quarantine_retry_after_the_key_is_added() {
     let run = |args: &[&str]| Command::new(bin()).arg("--config").arg(&cfg).args(args).output().unwrap();
     let fixture = repo().join("fixtures/pgpmime/encrypted-unsigned.eml");
     let out = run(&["ingest", fixture.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("quarantine Q-"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("quarantine Q-"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let q: serde_json::Value = serde_json::from_slice(&run(&["quarantine", "list", "--json"]).stdout).unwrap();
     assert_eq!(q[0]["reason"], "no-key");
     assert_eq!(q[0]["encrypted"], true);
@@ -212,8 +244,15 @@ fn man_pages_and_completions_are_generated() {
 #[test]
 fn every_subcommand_help_reads_well_with_an_example() {
     for args in [
-        vec!["--help"], vec!["run", "--help"], vec!["check", "--help"], vec!["case", "list", "--help"], vec!["case", "show", "--help"],
-        vec!["case", "set", "--help"], vec!["case", "reply", "--help"], vec!["case", "export", "--help"], vec!["ingest", "--help"],
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["check", "--help"],
+        vec!["case", "list", "--help"],
+        vec!["case", "show", "--help"],
+        vec!["case", "set", "--help"],
+        vec!["case", "reply", "--help"],
+        vec!["case", "export", "--help"],
+        vec!["ingest", "--help"],
     ] {
         let out = Command::new(bin()).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}");
@@ -233,7 +272,10 @@ fn team_certs_import_list_and_wkd() {
     let out = run(&["keys", "import-team", f.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows: serde_json::Value = serde_json::from_slice(&run(&["keys", "list-team", "--json"]).stdout).unwrap();
-    assert!(rows.as_array().unwrap().iter().any(|r| r["fingerprint"] == carol.fpr.as_str() && r["usable"] == true), "{rows:#}");
+    assert!(
+        rows.as_array().unwrap().iter().any(|r| r["fingerprint"] == carol.fpr.as_str() && r["usable"] == true),
+        "{rows:#}"
+    );
     // An expired cert is refused with the reason.
     let old = Gpg::new("Old <old@team.test>");
     old.run(&["--quick-set-expire", &old.fpr, "seconds=1"]);
@@ -261,8 +303,16 @@ fn case_list_filters_and_similar() {
     let cfg = write_config(d.path(), "");
     let run = |args: &[&str]| Command::new(bin()).arg("--config").arg(&cfg).args(args).output().unwrap();
     let reports = [
-        ("sim-1", "SQL injection in login", "The login form builds SQL from the user name. CWE-89 TLP:AMBER\nAffected versions: 1.2\nCVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
-        ("sim-2", "SQLi in the login page", "The login page builds SQL from the user name field. CWE-89\nAffected versions: 1.2"),
+        (
+            "sim-1",
+            "SQL injection in login",
+            "The login form builds SQL from the user name. CWE-89 TLP:AMBER\nAffected versions: 1.2\nCVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        ),
+        (
+            "sim-2",
+            "SQLi in the login page",
+            "The login page builds SQL from the user name field. CWE-89\nAffected versions: 1.2",
+        ),
         ("sim-3", "Typo on the website", "There is a typo in the footer."),
     ];
     for (id, subject, body) in reports {
@@ -281,7 +331,10 @@ fn case_list_filters_and_similar() {
     assert!(list(&["--overdue"]).is_empty());
     assert_eq!(run(&["case", "list", "--tlp", "PURPLE"]).status.code(), Some(2));
     let all: serde_json::Value = serde_json::from_slice(&run(&["case", "list", "--json"]).stdout).unwrap();
-    let first = all.as_array().unwrap().iter().find(|c| c["title"] == "SQL injection in login").unwrap()["id"].as_str().unwrap().to_owned();
+    let first = all.as_array().unwrap().iter().find(|c| c["title"] == "SQL injection in login").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let sim: serde_json::Value = serde_json::from_slice(&run(&["case", "similar", &first, "--json"]).stdout).unwrap();
     let sim = sim.as_array().unwrap();
     assert_eq!(sim.len(), 1, "{sim:#?}");
@@ -299,7 +352,11 @@ fn check_catches_a_broken_ack_template() {
     std::fs::write(&cfg, &text).unwrap();
     let out = Command::new(bin()).arg("--config").arg(&cfg).arg("check").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("templates.dir: ack.txt"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("templates.dir: ack.txt"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(d.path().join("tpl/ack.txt"), "Thanks from {{ project }} for {{ case_id }}\n").unwrap();
     let out = Command::new(bin()).arg("--config").arg(&cfg).arg("check").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -316,7 +373,14 @@ fn signed_then_encrypted_report_verifies_the_inner_signature() {
     alice.import(&d.path().join("keys/intake.pub.asc"));
     let intake_fpr = {
         let out = alice.run(&["--with-colons", "--list-keys", "security@intake.test"]);
-        String::from_utf8_lossy(&out.stdout).lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_owned()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .unwrap()
+            .split(':')
+            .nth(9)
+            .unwrap()
+            .to_owned()
     };
     let part = "Content-Type: text/plain; charset=utf-8\r\n\r\nTitle: Signed then encrypted\r\nThe report body.";
     let sig = alice.detach_sign(part.as_bytes());
@@ -344,8 +408,10 @@ fn signed_then_encrypted_report_verifies_the_inner_signature() {
         panic!("{said}: {}", String::from_utf8_lossy(&q.stdout));
     }
     let id = said.split_whitespace().nth(1).unwrap().to_owned();
-    let c: serde_json::Value =
-        serde_json::from_slice(&Command::new(bin()).arg("--config").arg(&cfg).args(["case", "show", &id, "--json"]).output().unwrap().stdout).unwrap();
+    let c: serde_json::Value = serde_json::from_slice(
+        &Command::new(bin()).arg("--config").arg(&cfg).args(["case", "show", &id, "--json"]).output().unwrap().stdout,
+    )
+    .unwrap();
     assert_eq!(c["encrypted"], true);
     assert_eq!(c["signature"], "good", "{c:#}");
     assert_eq!(c["messages"][0]["signer_fingerprint"], alice.fpr.as_str());

@@ -37,7 +37,9 @@ fn validate(format: &str, doc: &[u8]) -> (i32, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("running the {format} validator: {e}; run tests/lib/install-deps.sh (tests/run-all.sh does)"));
+        .unwrap_or_else(|e| {
+            panic!("running the {format} validator: {e}; run tests/lib/install-deps.sh (tests/run-all.sh does)")
+        });
     child.stdin.take().unwrap().write_all(doc).unwrap();
     let out = child.wait_with_output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -57,7 +59,11 @@ fn validate_csaf(doc: &[u8]) -> (i32, String) {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("running node for the CSAF validator: {e}; run tests/lib/install-deps.sh (tests/run-all.sh does)"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "running node for the CSAF validator: {e}; run tests/lib/install-deps.sh (tests/run-all.sh does)"
+                )
+            });
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         Mutex::new((child, stdin, stdout))
@@ -72,18 +78,14 @@ fn validate_csaf(doc: &[u8]) -> (i32, String) {
     writeln!(stdin, "{line}").and_then(|_| stdin.flush()).expect("the CSAF validator stopped (see its stderr above)");
     let mut answer = String::new();
     stdout.read_line(&mut answer).unwrap();
-    let v: Value = serde_json::from_str(&answer).unwrap_or_else(|e| panic!("the CSAF validator answered {answer:?}: {e}"));
+    let v: Value =
+        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("the CSAF validator answered {answer:?}: {e}"));
     (v["code"].as_i64().unwrap_or(-1) as i32, v["text"].as_str().unwrap_or_default().to_owned())
 }
 
 fn assert_valid(format: &str, doc: &[u8]) {
     let (code, text) = validate(format, doc);
-    assert_eq!(
-        code,
-        0,
-        "{format} export does not validate:\n{text}\n{}",
-        String::from_utf8_lossy(doc)
-    );
+    assert_eq!(code, 0, "{format} export does not validate:\n{text}\n{}", String::from_utf8_lossy(doc));
 }
 
 /// `doc` changed by `f` must be rejected (exit 1, not 2) with `reason` in the output.
@@ -91,14 +93,8 @@ fn assert_rejected(format: &str, doc: &Value, reason: &str, f: impl FnOnce(&mut 
     let mut broken = doc.clone();
     f(&mut broken);
     let (code, text) = validate(format, &serde_json::to_vec(&broken).unwrap());
-    assert_eq!(
-        code, 1,
-        "{format}: a broken export must be rejected:\n{text}"
-    );
-    assert!(
-        text.contains(reason),
-        "{format}: expected {reason:?} in:\n{text}"
-    );
+    assert_eq!(code, 1, "{format}: a broken export must be rejected:\n{text}");
+    assert!(text.contains(reason), "{format}: expected {reason:?} in:\n{text}");
 }
 
 /// One temporary deployment and its binary.
@@ -162,12 +158,7 @@ fn validators_reject_broken_exports() {
     // missing required field (OSV, CVE), a score out of range (the CSAF schema) and a
     // product id that is never defined (CSAF mandatory test 6.1.1, beyond any schema).
     let env = Env::new();
-    let id = env.report(
-        "Bob <bob@reporter.test>",
-        "XSS in search",
-        "Reflected.\n",
-        "broken@reporter.test",
-    );
+    let id = env.report("Bob <bob@reporter.test>", "XSS in search", "Reflected.\n", "broken@reporter.test");
     env.run_ok(&[
         "case",
         "set",
@@ -187,17 +178,13 @@ fn validators_reject_broken_exports() {
         d.as_object_mut().unwrap().remove("modified");
     });
     assert_rejected("cve5", &cve, "'references' is a required property", |d| {
-        d["containers"]["cna"]
-            .as_object_mut()
-            .unwrap()
-            .remove("references");
+        d["containers"]["cna"].as_object_mut().unwrap().remove("references");
     });
     assert_rejected("csaf", &csaf, "must be <= 10", |d| {
         d["vulnerabilities"][0]["scores"][0]["cvss_v3"]["baseScore"] = serde_json::json!(11.0);
     });
     assert_rejected("csaf", &csaf, "mandatoryTest_6_1_1", |d| {
-        d["vulnerabilities"][0]["product_status"]["known_affected"] =
-            serde_json::json!(["CSAFPID-UNDEFINED"]);
+        d["vulnerabilities"][0]["product_status"]["known_affected"] = serde_json::json!(["CSAFPID-UNDEFINED"]);
     });
     // Not JSON at all is "cannot validate" (2), never "valid" nor merely "invalid".
     for format in ["osv", "cve5", "csaf"] {
@@ -209,15 +196,38 @@ fn validators_reject_broken_exports() {
 #[test]
 fn cvss31_case_exports_validate_in_all_formats() {
     let env = Env::new();
-    let id = env.report("Bob Reporter <bob@reporter.test>", "XSS in search", "The q parameter is reflected.\nSECRET-POC-7731\n", "x31@reporter.test");
+    let id = env.report(
+        "Bob Reporter <bob@reporter.test>",
+        "XSS in search",
+        "The q parameter is reflected.\nSECRET-POC-7731\n",
+        "x31@reporter.test",
+    );
     env.run_ok(&[
-        "case", "set", &id, "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--cwe", "CWE-79", "--affected", "1.0",
-        "--credit", "Jane Doe", "--cve", "CVE-2026-12345", "--tlp", "amber+strict", "--fixed", "1.1",
+        "case",
+        "set",
+        &id,
+        "--cvss",
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "--cwe",
+        "CWE-79",
+        "--affected",
+        "1.0",
+        "--credit",
+        "Jane Doe",
+        "--cve",
+        "CVE-2026-12345",
+        "--tlp",
+        "amber+strict",
+        "--fixed",
+        "1.1",
     ]);
     let [(osv, osv_raw), (cve, cve_raw), (csaf, csaf_raw)] = env.export_all_valid(&id);
 
     assert_eq!(osv["id"], "CVE-2026-12345");
-    assert_eq!(osv["severity"][0], serde_json::json!({"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}));
+    assert_eq!(
+        osv["severity"][0],
+        serde_json::json!({"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"})
+    );
     assert_eq!(osv["affected"][0]["versions"], serde_json::json!(["1.0"]));
     assert_eq!(osv["credits"][0]["name"], "Jane Doe");
     assert_eq!(osv["summary"], "XSS in search");
@@ -263,8 +273,25 @@ fn cvss40_case_exports_validate_in_all_formats() {
     let env = Env::new();
     let id = env.report("Bob <bob@reporter.test>", "RCE in upload", "Upload a .py and it runs.\n", "x40@reporter.test");
     env.run_ok(&[
-        "case", "set", &id, "--cvss", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", "--cwe", "CWE-434",
-        "--cwe", "CWE-94", "--affected", "2.0", "--affected", "2.1", "--credit", "Jane Doe", "--cve", "CVE-2026-4242", "--tlp", "clear",
+        "case",
+        "set",
+        &id,
+        "--cvss",
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+        "--cwe",
+        "CWE-434",
+        "--cwe",
+        "CWE-94",
+        "--affected",
+        "2.0",
+        "--affected",
+        "2.1",
+        "--credit",
+        "Jane Doe",
+        "--cve",
+        "CVE-2026-4242",
+        "--tlp",
+        "clear",
     ]);
     let [(osv, _), (cve, _), (csaf, _)] = env.export_all_valid(&id);
     assert_eq!(osv["severity"][0]["type"], "CVSS_V4");
@@ -314,7 +341,17 @@ fn anonymous_reporter_is_never_named() {
         "anon@reporter.test",
     );
     // A name given first, then anonymity asked for: the name must go too.
-    env.run_ok(&["case", "set", &id, "--credit", "Jane Doe", "--cve", "CVE-2026-20001", "--cvss", "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"]);
+    env.run_ok(&[
+        "case",
+        "set",
+        &id,
+        "--credit",
+        "Jane Doe",
+        "--cve",
+        "CVE-2026-20001",
+        "--cvss",
+        "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
+    ]);
     env.run_ok(&["case", "set", &id, "--anonymous"]);
     let exports = env.export_all_valid(&id);
     let announce = env.run_ok(&["case", "announce", &id, "--force"]);
@@ -325,7 +362,10 @@ fn anonymous_reporter_is_never_named() {
         env.run_ok(&["case", "set", &id, "--status", status]);
     }
     let credits = String::from_utf8_lossy(&env.run_ok(&["case", "credits"]).stdout).into_owned();
-    assert!(credits.contains("Thanks to an anonymous reporter for reporting Auth bypass (CVE-2026-20001)."), "{credits}");
+    assert!(
+        credits.contains("Thanks to an anonymous reporter for reporting Auth bypass (CVE-2026-20001)."),
+        "{credits}"
+    );
 
     let mut all = announce.clone();
     all.push_str(&credits);
@@ -342,8 +382,21 @@ fn announce_refuses_under_embargo_unless_forced_and_credits_follow_disclosure() 
     let env = Env::new();
     let id = env.report("Bob <bob@reporter.test>", "SQL injection in login", "' OR 1=1 --\n", "emb@reporter.test");
     env.run_ok(&[
-        "case", "set", &id, "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--cwe", "CWE-89", "--affected", "3.0",
-        "--fixed", "3.0.1", "--credit", "Jane Doe", "--cve", "CVE-2026-31337",
+        "case",
+        "set",
+        &id,
+        "--cvss",
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "--cwe",
+        "CWE-89",
+        "--affected",
+        "3.0",
+        "--fixed",
+        "3.0.1",
+        "--credit",
+        "Jane Doe",
+        "--cve",
+        "CVE-2026-31337",
     ]);
     // Received now, so the policy's 90 days have not passed: embargoed.
     let refused = env.run(&["case", "announce", &id]);
@@ -377,7 +430,8 @@ fn announce_refuses_under_embargo_unless_forced_and_credits_follow_disclosure() 
     for status in ["triaged", "accepted", "disclosed"] {
         env.run_ok(&["case", "set", &id, "--status", status]);
     }
-    let credits = String::from_utf8_lossy(&env.run_ok(&["case", "credits", "--since", "2026-01-01"]).stdout).into_owned();
+    let credits =
+        String::from_utf8_lossy(&env.run_ok(&["case", "credits", "--since", "2026-01-01"]).stdout).into_owned();
     assert_eq!(credits, "Thanks to Jane Doe for reporting SQL injection in login (CVE-2026-31337).\n");
     assert!(env.run_ok(&["case", "credits", "--since", "2026-02-01"]).stdout.is_empty());
     assert_eq!(env.run(&["case", "credits", "--since", "January"]).status.code(), Some(2));

@@ -13,19 +13,11 @@ use std::time::Duration;
 use support::*;
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 fn run(cfg: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("--config")
-        .arg(cfg)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    Command::new(bin()).arg("--config").arg(cfg).args(args).stdin(Stdio::null()).output().unwrap()
 }
 
 fn run_stdin(cfg: &Path, args: &[&str], input: &[u8]) -> Output {
@@ -56,52 +48,27 @@ fn terminal_escapes_in_a_report_are_not_printed_raw() {
     let cfg = write_config(d.path(), "");
     let body = "Title: \x1b[2J\x07Pwned \u{202e}fdp.exe\nCWE-79\n\x1b]0;owned\x07 and a\rcarriage return\n";
     let msg = d.path().join("esc.eml");
-    std::fs::write(
-        &msg,
-        plain_report("eve@reporter.test", "Report", body, "esc-1@reporter.test"),
-    )
-    .unwrap();
+    std::fs::write(&msg, plain_report("eve@reporter.test", "Report", body, "esc-1@reporter.test")).unwrap();
     let out = run(&cfg, &["ingest", msg.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let id = text(&out.stdout)
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let id = text(&out.stdout).split_whitespace().nth(1).unwrap().to_owned();
     let raw = |b: &[u8]| {
         let t = text(b);
         t.contains('\x1b') || t.contains('\x07') || t.contains('\r') || t.contains('\u{202e}')
     };
-    for args in [
-        vec!["case", "list"],
-        vec!["case", "show", &id],
-        vec!["case", "similar", &id],
-        vec!["case", "log", &id],
-    ] {
+    for args in
+        [vec!["case", "list"], vec!["case", "show", &id], vec!["case", "similar", &id], vec!["case", "log", &id]]
+    {
         let out = run(&cfg, &args);
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-        assert!(
-            !raw(&out.stdout),
-            "{args:?} printed control characters raw: {:?}",
-            text(&out.stdout)
-        );
+        assert!(!raw(&out.stdout), "{args:?} printed control characters raw: {:?}", text(&out.stdout));
     }
     let show = text(&run(&cfg, &["case", "show", &id]).stdout);
-    assert!(
-        show.contains("\\x1b[2J\\x07Pwned \\u{202e}fdp.exe"),
-        "{show}"
-    );
-    assert!(
-        show.contains("\\x1b]0;owned\\x07 and a\\x0dcarriage return"),
-        "{show}"
-    );
+    assert!(show.contains("\\x1b[2J\\x07Pwned \\u{202e}fdp.exe"), "{show}");
+    assert!(show.contains("\\x1b]0;owned\\x07 and a\\x0dcarriage return"), "{show}");
     // JSON keeps the exact title, JSON-escaped (C0 controls; bidi marks are text to JSON).
     let json = run(&cfg, &["case", "show", &id, "--json"]);
-    assert!(
-        !text(&json.stdout).contains(['\x1b', '\x07', '\r']),
-        "{}",
-        text(&json.stdout)
-    );
+    assert!(!text(&json.stdout).contains(['\x1b', '\x07', '\r']), "{}", text(&json.stdout));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["title"], "\x1b[2J\x07Pwned \u{202e}fdp.exe");
 }
@@ -111,16 +78,9 @@ fn limited_config(dir: &Path) -> std::path::PathBuf {
 }
 
 fn big_report(n: usize) -> Vec<u8> {
-    let mut m = plain_report(
-        "bob@reporter.test",
-        "Huge PoC",
-        "See below.\n",
-        "big-1@reporter.test",
-    );
+    let mut m = plain_report("bob@reporter.test", "Huge PoC", "See below.\n", "big-1@reporter.test");
     while m.len() < n {
-        m.extend_from_slice(
-            b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n",
-        );
+        m.extend_from_slice(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n");
     }
     m
 }
@@ -134,32 +94,15 @@ fn ingest_of_oversized_mail_is_refused_for_a_bounce_not_dropped() {
     let cfg = limited_config(d.path());
     let big = big_report(200 << 10);
     let out = run_stdin(&cfg, &["ingest", "-"], &big);
-    assert_eq!(
-        out.status.code(),
-        Some(65),
-        "stdout {} stderr {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stderr).starts_with("5.2.3 "),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stderr).contains("limits.max_message_bytes"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(65), "stdout {} stderr {}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stderr).starts_with("5.2.3 "), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("limits.max_message_bytes"), "{}", text(&out.stderr));
     let f = d.path().join("big.eml");
     std::fs::write(&f, &big).unwrap();
     let out = run(&cfg, &["ingest", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(65), "{}", text(&out.stderr));
     // Nothing recorded as if it had been kept.
-    assert_eq!(
-        text(&run(&cfg, &["mail", "list", "--json"]).stdout).trim(),
-        "[]"
-    );
+    assert_eq!(text(&run(&cfg, &["mail", "list", "--json"]).stdout).trim(), "[]");
     // Just under the limit: kept.
     let out = run_stdin(&cfg, &["ingest", "-"], &big_report(60 << 10));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -180,9 +123,7 @@ impl Daemon {
             .spawn()
             .unwrap();
         assert!(
-            eventually(Duration::from_secs(20), || state
-                .join("control.sock")
-                .exists()),
+            eventually(Duration::from_secs(20), || state.join("control.sock").exists()),
             "daemon did not serve its socket"
         );
         Daemon(child)
@@ -203,13 +144,7 @@ impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(dir).unwrap();
         let ok = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
             .arg(dir)
             .status()
             .unwrap();
@@ -251,30 +186,15 @@ fn ingest_through_the_daemon_exits_75_when_its_store_fails() {
     let out = run_stdin(&cfg, &["ingest", "-"], &msg);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     fs.fill();
-    let msg = plain_report(
-        "bob@reporter.test",
-        "Two",
-        &"Second report. ".repeat(20_000),
-        "tf-2@reporter.test",
-    );
+    let msg = plain_report("bob@reporter.test", "Two", &"Second report. ".repeat(20_000), "tf-2@reporter.test");
     let out = run_stdin(&cfg, &["ingest", "-"], &msg);
-    assert_eq!(
-        out.status.code(),
-        Some(75),
-        "stdout {} stderr {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(75), "stdout {} stderr {}", text(&out.stdout), text(&out.stderr));
     // The daemon does not go on as if nothing happened: it exits (store I/O error), or
     // at the latest 10 s after SIGTERM even when sled blocks.
     let mut daemon = daemon;
     let _ = Command::new("kill").arg(daemon.0.id().to_string()).status();
     assert!(
-        eventually(Duration::from_secs(12), || daemon
-            .0
-            .try_wait()
-            .unwrap()
-            .is_some()),
+        eventually(Duration::from_secs(12), || daemon.0.try_wait().unwrap().is_some()),
         "daemon still running 12 s after SIGTERM"
     );
 }
@@ -293,50 +213,18 @@ fn cli_as_another_user_than_the_store_owner_refuses_and_creates_nothing() {
     let state = d.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
-    for args in [
-        vec!["case", "list"],
-        vec!["mail", "list", "--json"],
-        vec!["run", "--once"],
-    ] {
+    for args in [vec!["case", "list"], vec!["mail", "list", "--json"], vec!["run", "--once"]] {
         let out = run(&cfg, &args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
         let err = text(&out.stderr);
-        assert!(
-            err.contains("sudo -u nobody") && err.contains("store.path"),
-            "{args:?}: {err}"
-        );
+        assert!(err.contains("sudo -u nobody") && err.contains("store.path"), "{args:?}: {err}");
     }
     let msg = d.path().join("m.eml");
-    std::fs::write(
-        &msg,
-        plain_report(
-            "bob@reporter.test",
-            "Hi",
-            "Report.\n",
-            "own-1@reporter.test",
-        ),
-    )
-    .unwrap();
+    std::fs::write(&msg, plain_report("bob@reporter.test", "Hi", "Report.\n", "own-1@reporter.test")).unwrap();
     let out = run(&cfg, &["ingest", msg.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(75),
-        "an MTA retries once the owner is fixed: {}",
-        text(&out.stderr)
-    );
-    let left: Vec<_> = std::fs::read_dir(&state)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(
-        left.is_empty(),
-        "files created in the foreign store: {left:?}"
-    );
+    assert_eq!(out.status.code(), Some(75), "an MTA retries once the owner is fixed: {}", text(&out.stderr));
+    let left: Vec<_> = std::fs::read_dir(&state).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "files created in the foreign store: {left:?}");
 }
 
 mod keys_made_now {
@@ -353,11 +241,7 @@ mod keys_made_now {
             .set_validity_period(validity)
             .generate()
             .unwrap();
-        (
-            c.fingerprint().to_hex(),
-            c.as_tsk().armored().to_vec().unwrap(),
-            c.armored().to_vec().unwrap(),
-        )
+        (c.fingerprint().to_hex(), c.as_tsk().armored().to_vec().unwrap(), c.armored().to_vec().unwrap())
     }
 }
 
@@ -373,10 +257,7 @@ fn check_warns_instead_of_failing_on_an_expired_team_cert_among_several() {
     let out = run(&cfg, &["check"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(
-        err.contains("warning") && err.contains(&fpr) && err.contains("expired.asc"),
-        "{err}"
-    );
+    assert!(err.contains("warning") && err.contains(&fpr) && err.contains("expired.asc"), "{err}");
 }
 
 /// Issue 10: `check` warned of a soon-expiring intake key with a command that does not
@@ -391,12 +272,7 @@ fn check_warns_30_days_before_the_intake_key_expires() {
     let out = run(&cfg, &["check"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(
-        err.contains(&fpr)
-            && err.contains("expires in 9 days")
-            && err.contains("secintake keys renew"),
-        "{err}"
-    );
+    assert!(err.contains(&fpr) && err.contains("expires in 9 days") && err.contains("secintake keys renew"), "{err}");
 }
 
 /// Issue 10: an intake key past its expiry (keys from `keys generate` expire after 3
@@ -415,34 +291,15 @@ fn keys_renew_extends_an_expired_intake_key_without_overwriting_it() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(text(&out.stdout).trim(), fpr);
-    assert!(
-        err.contains("security-txt") && err.contains("wkd"),
-        "guidance to republish: {err}"
-    );
-    assert_eq!(
-        std::fs::read(&old).unwrap(),
-        tsk,
-        "the old key file is untouched"
-    );
+    assert!(err.contains("security-txt") && err.contains("wkd"), "guidance to republish: {err}");
+    assert_eq!(std::fs::read(&old).unwrap(), tsk, "the old key file is untouched");
     let renewed = d.path().join("keys/intake.key.renewed.asc");
-    assert_eq!(
-        std::fs::metadata(&renewed).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&renewed).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(d.path().join("keys/intake.key.renewed.pub.asc").exists());
     let again = run(&cfg, &["keys", "renew"]);
-    assert_eq!(
-        again.status.code(),
-        Some(1),
-        "never overwrites: {}",
-        text(&again.stderr)
-    );
+    assert_eq!(again.status.code(), Some(1), "never overwrites: {}", text(&again.stderr));
     std::fs::copy(&renewed, &old).unwrap();
     let check = run(&cfg, &["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
-    assert!(
-        !text(&check.stderr).contains("expires in"),
-        "{}",
-        text(&check.stderr)
-    );
+    assert!(!text(&check.stderr).contains("expires in"), "{}", text(&check.stderr));
 }

@@ -60,7 +60,8 @@ fn run(template: &Pipeline, fixture: &Path, lf: bool) -> Value {
     }
     let outcome = pipeline.ingest(&raw, None, when(), now()).unwrap();
     let case = outcome.case_id.as_ref().map(|id| store.case(id).unwrap().unwrap().to_json(true));
-    let quarantine = outcome.quarantine_id.as_ref().map(|q| serde_json::to_value(store.quarantine(q).unwrap().unwrap()).unwrap());
+    let quarantine =
+        outcome.quarantine_id.as_ref().map(|q| serde_json::to_value(store.quarantine(q).unwrap().unwrap()).unwrap());
     json!({
         "outcome": {
             "disposition": outcome.disposition.as_str(),
@@ -121,7 +122,11 @@ fn every_fixture_matches_its_golden_json_in_crlf_and_lf() {
                 }
                 Err(_) => {
                     std::fs::write(&actual_path, &pretty).unwrap();
-                    failures.push(format!("{}: no golden JSON; review {} and bless", f.display(), actual_path.display()));
+                    failures.push(format!(
+                        "{}: no golden JSON; review {} and bless",
+                        f.display(),
+                        actual_path.display()
+                    ));
                 }
             }
         }

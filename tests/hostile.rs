@@ -9,9 +9,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use sequoia_openpgp as openpgp;
 use openpgp::parse::Parse;
 use openpgp::serialize::stream::{Armorer, Compressor, Encryptor, LiteralWriter, Message};
+use sequoia_openpgp as openpgp;
 
 /// Bytes of all files below `dir`.
 fn du(dir: &Path) -> u64 {
@@ -55,7 +55,11 @@ fn run_measured(cfg: &Path, args: &[&str], input: &[u8]) -> (bool, Vec<u8>, u64)
     let mut peak = 0u64;
     loop {
         if let Ok(s) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = s.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()) {
+            if let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
                 peak = peak.max(kb * 1024);
             }
         }
@@ -92,7 +96,8 @@ fn control_byte_flood_costs_bounded_store_memory_and_listing() {
     // 19 MiB of control characters (every byte that JSON must escape), compressed.
     let flood: Vec<u8> = (0..19 * MIB as usize).map(|i| [0x01u8, 0x1b, 0x07, 0x00, 0x1f, b'\t'][i % 6]).collect();
     let policy = openpgp::policy::StandardPolicy::new();
-    let recipients = intake.keys().with_policy(&policy, None).supported().alive().revoked(false).for_transport_encryption();
+    let recipients =
+        intake.keys().with_policy(&policy, None).supported().alive().revoked(false).for_transport_encryption();
     let mut armored = Vec::new();
     {
         let msg = Message::new(&mut armored);
@@ -137,7 +142,11 @@ fn control_byte_flood_costs_bounded_store_memory_and_listing() {
     assert!(list_rss < base_rss + 16 * MIB, "case list peak RSS {base_rss} -> {list_rss}");
     // The text is all there for `case show`.
     let cases: serde_json::Value = serde_json::from_slice(&list).unwrap();
-    let id = cases.as_array().unwrap().iter().find(|c| c["reporter"]["address"] == "mallory@reporter.test").unwrap()["id"].as_str().unwrap().to_owned();
+    let id =
+        cases.as_array().unwrap().iter().find(|c| c["reporter"]["address"] == "mallory@reporter.test").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     let (ok, show, _) = run_measured(&cfg, &["case", "show", &id, "--json"], b"");
     assert!(ok);
     let shown: serde_json::Value = serde_json::from_slice(&show).unwrap();

@@ -27,14 +27,7 @@ fn uid_gid(user: &str) -> (u32, u32) {
 /// `secintake ARGS` as the pipe's user, the way an admin would look at the deployment.
 fn secintake_as_pipe_user(cfg: &Path, args: &[&str]) -> Output {
     let (uid, gid) = uid_gid(PIPE_USER);
-    Command::new(bin())
-        .arg("--config")
-        .arg(cfg)
-        .args(args)
-        .uid(uid)
-        .gid(gid)
-        .output()
-        .unwrap()
+    Command::new(bin()).arg("--config").arg(cfg).args(args).uid(uid).gid(gid).output().unwrap()
 }
 
 fn postfix_log(stack: &MailStack) -> String {
@@ -43,11 +36,7 @@ fn postfix_log(stack: &MailStack) -> String {
 
 fn run_ok(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -58,11 +47,7 @@ fn postfix_pipe_to_ingest_defers_on_exit_75_then_delivers_once() {
     let state = d.path().join("state");
     // The store is unavailable to the pipe's user (root's, mode 0700): ingest must defer.
     std::fs::create_dir(&state).unwrap();
-    run_ok(
-        Command::new("chown")
-            .args(["-R", &format!("{PIPE_USER}:")])
-            .arg(d.path()),
-    );
+    run_ok(Command::new("chown").args(["-R", &format!("{PIPE_USER}:")]).arg(d.path()));
     run_ok(Command::new("chown").arg("root:").arg(&state));
     run_ok(Command::new("chmod").arg("700").arg(&state));
 
@@ -83,13 +68,7 @@ fn postfix_pipe_to_ingest_defers_on_exit_75_then_delivers_once() {
             .arg("-e")
             .arg(format!("transport_maps = texthash:{}", transport.display())),
     );
-    run_ok(
-        Command::new("postconf")
-            .arg("-c")
-            .arg(&pf)
-            .arg("-M")
-            .arg(format!("secintake/unix={service}")),
-    );
+    run_ok(Command::new("postconf").arg("-c").arg(&pf).arg("-M").arg(format!("secintake/unix={service}")));
     // Postfix waits for a just-written main.cf to "cool down"; backdate it.
     run_ok(
         Command::new("touch")
@@ -109,50 +88,27 @@ fn postfix_pipe_to_ingest_defers_on_exit_75_then_delivers_once() {
     assert!(
         eventually(Duration::from_secs(30), || {
             let log = postfix_log(&stack);
-            log.lines()
-                .any(|l| l.contains("relay=secintake") && l.contains("status=deferred"))
+            log.lines().any(|l| l.contains("relay=secintake") && l.contains("status=deferred"))
         }),
         "no deferral by the pipe in the Postfix log:\n{}",
         postfix_log(&stack)
     );
     let log = postfix_log(&stack);
-    assert!(
-        !log.lines()
-            .any(|l| l.contains("relay=secintake") && l.contains("status=bounced")),
-        "{log}"
-    );
-    assert_eq!(
-        std::fs::read_dir(&state).unwrap().count(),
-        0,
-        "nothing may be stored while deferring"
-    );
-    assert_eq!(
-        stack.count("alice@reporter.test", "INBOX"),
-        0,
-        "no bounce to the reporter"
-    );
+    assert!(!log.lines().any(|l| l.contains("relay=secintake") && l.contains("status=bounced")), "{log}");
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "nothing may be stored while deferring");
+    assert_eq!(stack.count("alice@reporter.test", "INBOX"), 0, "no bounce to the reporter");
 
     // The store comes back: Postfix's next retry (seconds here) delivers the report.
-    run_ok(
-        Command::new("chown")
-            .arg(format!("{PIPE_USER}:"))
-            .arg(&state),
-    );
+    run_ok(Command::new("chown").arg(format!("{PIPE_USER}:")).arg(&state));
     assert!(
         eventually(Duration::from_secs(60), || {
-            postfix_log(&stack)
-                .lines()
-                .any(|l| l.contains("relay=secintake") && l.contains("status=sent"))
+            postfix_log(&stack).lines().any(|l| l.contains("relay=secintake") && l.contains("status=sent"))
         }),
         "the deferred report was not delivered on retry:\n{}",
         postfix_log(&stack)
     );
     let out = secintake_as_pipe_user(&cfg, &["case", "list", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cases: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cases.as_array().unwrap().len(), 1, "{cases}");
     assert_eq!(cases[0]["reporter"]["address"], "alice@reporter.test");
@@ -170,17 +126,8 @@ fn postfix_pipe_to_ingest_defers_on_exit_75_then_delivers_once() {
     );
     let out = secintake_as_pipe_user(&cfg, &["mail", "list", "--json"]);
     let mail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let dispositions: Vec<&str> = mail
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["disposition"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        dispositions.len(),
-        1,
-        "one record for one Message-ID: {mail}"
-    );
+    let dispositions: Vec<&str> = mail.as_array().unwrap().iter().map(|m| m["disposition"].as_str().unwrap()).collect();
+    assert_eq!(dispositions.len(), 1, "one record for one Message-ID: {mail}");
     let out = secintake_as_pipe_user(&cfg, &["case", "list", "--json"]);
     let cases: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cases.as_array().unwrap().len(), 1, "{cases}");

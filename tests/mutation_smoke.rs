@@ -57,7 +57,10 @@ fn mutated_fixtures_never_panic() {
                 }
                 _ => {
                     let p = (next() as usize) % (m.len() + 1);
-                    m.splice(p..p, b"\r\n--\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\n".iter().copied());
+                    m.splice(
+                        p..p,
+                        b"\r\n--\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\n".iter().copied(),
+                    );
                 }
             }
             let _ = secintake::pipeline::examine(&m, &keys, 4 << 20, 32, now);

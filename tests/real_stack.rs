@@ -29,7 +29,12 @@ fn encrypted_and_plain_reports_become_cases_with_acks_and_summaries() {
         true,
     );
     stack.send("alice@reporter.test", "security@intake.test", &report);
-    let plain = plain_report("bob@reporter.test", "XSS in search", "The search box reflects input.\n", "report-2@reporter.test");
+    let plain = plain_report(
+        "bob@reporter.test",
+        "XSS in search",
+        "The search box reflects input.\n",
+        "report-2@reporter.test",
+    );
     stack.send("bob@reporter.test", "security@intake.test", &plain);
     stack.wait("security@intake.test", "INBOX", 2, 30);
 
@@ -118,7 +123,13 @@ fn encrypted_and_plain_reports_become_cases_with_acks_and_summaries() {
 
     // A reply to Alice (key known from her Autocrypt header) arrives encrypted and
     // threaded; gpg decrypts and verifies it.
-    let mut reply = dep.cmd().args(["case", "reply", &id, "--as", "carol"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut reply = dep
+        .cmd()
+        .args(["case", "reply", &id, "--as", "carol"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     {
         use std::io::Write;
         reply.stdin.take().unwrap().write_all(b"We reproduced the injection; a fix is planned for 1.2.2.\n").unwrap();
@@ -178,7 +189,13 @@ fn daemon_serves_cli_over_socket_picks_up_mail_and_stops_on_sigterm() {
 
     // check --online logs in to IMAP and SMTP (and works while the daemon runs).
     let out = dep.run(&["check", "--online"]);
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("IMAP login") && said.contains("SMTP connection") && said.contains("self-test"), "{said}");
 
@@ -278,7 +295,12 @@ fn kill_9_during_backlog_loses_nothing_and_counts_nothing_twice() {
     for i in 0..N {
         stack.deliver(
             "security@intake.test",
-            &plain_report("bob@reporter.test", &format!("Report {i}"), &format!("Body {i}\n"), &format!("crash-{i}@reporter.test")),
+            &plain_report(
+                "bob@reporter.test",
+                &format!("Report {i}"),
+                &format!("Body {i}\n"),
+                &format!("crash-{i}@reporter.test"),
+            ),
         );
     }
     // Two messages without Message-ID: recognised by content hash.
@@ -313,7 +335,10 @@ fn kill_9_during_backlog_loses_nothing_and_counts_nothing_twice() {
     // counted first, so its mail waits out its backoff (10 s) before the next try.
     dep.run_ok(&["run", "--once"]);
     let start = std::time::Instant::now();
-    let depth = || -> serde_json::Value { serde_json::from_slice::<serde_json::Value>(&dep.run(&["status", "--json"]).stdout).unwrap()["outbox_depth"].clone() };
+    let depth = || -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&dep.run(&["status", "--json"]).stdout).unwrap()["outbox_depth"]
+            .clone()
+    };
     while depth() != 0 {
         assert!(start.elapsed() < Duration::from_secs(120), "outbox never drained");
         std::thread::sleep(Duration::from_secs(2));
@@ -435,7 +460,9 @@ fn every_fixture_form_end_to_end_through_dovecot() {
     let pass = dep.dir.path().join("pass");
     std::fs::copy(keys.join("test-intake-protected.passphrase"), &pass).unwrap();
     std::fs::set_permissions(&pass, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let cfg = std::fs::read_to_string(&dep.config).unwrap().replace("team_certs = \"team\"", "team_certs = \"team\"\npassphrase_file = \"pass\"");
+    let cfg = std::fs::read_to_string(&dep.config)
+        .unwrap()
+        .replace("team_certs = \"team\"", "team_certs = \"team\"\npassphrase_file = \"pass\"");
     std::fs::write(&dep.config, cfg).unwrap();
 
     let mut fixtures = fixture_files();
@@ -454,7 +481,8 @@ fn every_fixture_form_end_to_end_through_dovecot() {
     assert_eq!(mails.len(), fixtures.len(), "one record per message");
     let mut quarantined = 0;
     for f in &fixtures {
-        let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.with_extension("json")).unwrap()).unwrap();
+        let golden: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(f.with_extension("json")).unwrap()).unwrap();
         let raw = std::fs::read(f).unwrap();
         // One store for all: interop/msgid-collision reuses another fixture's
         // Message-ID; whichever of the two arrives second is kept apart under its body
@@ -470,11 +498,20 @@ fn every_fixture_form_end_to_end_through_dovecot() {
                 let mid = mid.trim_matches(['<', '>']).to_owned();
                 let same: Vec<&serde_json::Value> = mails
                     .iter()
-                    .filter(|m| m["message_id"] == mid.as_str() || m["reason"].as_str().is_some_and(|r| r.contains(&format!("<{mid}>"))))
+                    .filter(|m| {
+                        m["message_id"] == mid.as_str()
+                            || m["reason"].as_str().is_some_and(|r| r.contains(&format!("<{mid}>")))
+                    })
                     .collect();
-                if same.len() > 1 { same.into_iter().find(|m| title_of(m) == golden["case"]["title"]) } else { same.into_iter().next() }
+                if same.len() > 1 {
+                    same.into_iter().find(|m| title_of(m) == golden["case"]["title"])
+                } else {
+                    same.into_iter().next()
+                }
             }
-            None => mails.iter().find(|m| m["message_id"].as_str().unwrap().starts_with("sha256:") && m["reason"].is_null()),
+            None => {
+                mails.iter().find(|m| m["message_id"].as_str().unwrap().starts_with("sha256:") && m["reason"].is_null())
+            }
         }
         .unwrap_or_else(|| panic!("{}: no record", f.display()));
         let name = f.display();
@@ -501,7 +538,8 @@ fn every_fixture_form_end_to_end_through_dovecot() {
                 || c["attachments"].as_array().unwrap().iter().any(|a| a["signed"] == false);
             let expected = if f.ends_with("interop/forged-from-mallory.eml") {
                 "key-conflict"
-            } else if golden["case"]["signature"] == "unknown-key" && c["reporter"]["address"] == "alice@reporter.test" {
+            } else if golden["case"]["signature"] == "unknown-key" && c["reporter"]["address"] == "alice@reporter.test"
+            {
                 if f.ends_with("legacy/sha1-signed.eml") {
                     "bad"
                 } else if unsigned {
@@ -534,10 +572,17 @@ fn uidvalidity_change_creates_nothing_twice() {
     // The same message is back in the INBOX under a new UIDVALIDITY, with a new one.
     stack.deliver("security@intake.test", &a);
     stack.set_uidvalidity("security@intake.test", "INBOX", 4242);
-    stack.deliver("security@intake.test", &plain_report("bob@reporter.test", "Second", "Two.\n", "uidv-2@reporter.test"));
+    stack.deliver(
+        "security@intake.test",
+        &plain_report("bob@reporter.test", "Second", "Two.\n", "uidv-2@reporter.test"),
+    );
     let out = dep.run(&["run", "--once"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("UIDVALIDITY changed"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("UIDVALIDITY changed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(dep.json(&["case", "list", "--json"]).as_array().unwrap().len(), 2);
     assert_eq!(stack.count("security@intake.test", "INBOX"), 0);
     stack.wait("bob@reporter.test", "INBOX", 2, 30);
@@ -581,7 +626,10 @@ fn quarantine_retry_after_key_rotation_moves_the_imap_copy() {
     let stack = MailStack::start();
     let team = Gpg::new("Team Member <carol@team.test>");
     let dep = Deployment::new(&stack, &[&team], "");
-    stack.deliver("security@intake.test", &std::fs::read(repo().join("fixtures/pgpmime/encrypted-unsigned.eml")).unwrap());
+    stack.deliver(
+        "security@intake.test",
+        &std::fs::read(repo().join("fixtures/pgpmime/encrypted-unsigned.eml")).unwrap(),
+    );
     dep.run_ok(&["run", "--once"]);
     let q = dep.json(&["quarantine", "list", "--json"]);
     assert_eq!(q[0]["reason"], "no-key");
@@ -607,14 +655,24 @@ fn message_that_keeps_crashing_the_daemon_is_quarantined_and_intake_goes_on() {
     let stack = MailStack::start();
     let team = Gpg::new("Team Member <carol@team.test>");
     let dep = Deployment::new(&stack, &[&team], "");
-    stack.deliver("security@intake.test", &plain_report("bob@reporter.test", "Poison", "Kills the parser.\n", "poison-1@reporter.test"));
-    stack.deliver("security@intake.test", &plain_report("bob@reporter.test", "Next", "An ordinary report.\n", "next-1@reporter.test"));
+    stack.deliver(
+        "security@intake.test",
+        &plain_report("bob@reporter.test", "Poison", "Kills the parser.\n", "poison-1@reporter.test"),
+    );
+    stack.deliver(
+        "security@intake.test",
+        &plain_report("bob@reporter.test", "Next", "An ordinary report.\n", "next-1@reporter.test"),
+    );
     stack.set_uidvalidity("security@intake.test", "INBOX", 777);
     // As if processing UID 1 had been attempted MAX_ATTEMPTS times, the process dying
     // each time before an outcome was recorded.
     {
         let store = secintake::store::Store::open(&dep.dir.path().join("state")).unwrap();
-        let p = secintake::pipeline::Pipeline::load(std::sync::Arc::new(secintake::config::Config::load(&dep.config).unwrap()), store).unwrap();
+        let p = secintake::pipeline::Pipeline::load(
+            std::sync::Arc::new(secintake::config::Config::load(&dep.config).unwrap()),
+            store,
+        )
+        .unwrap();
         let src = secintake::pipeline::Source { mailbox: "INBOX".into(), uidvalidity: 777, uid: 1 };
         for _ in 0..secintake::pipeline::MAX_ATTEMPTS {
             p.count_attempts(std::slice::from_ref(&src)).unwrap();
@@ -690,9 +748,13 @@ fn smtp_blackhole_never_stops_intake_and_acks_go_out_after() {
     assert!(up, "daemon not up: {}", std::fs::read_to_string(&log).unwrap());
     // Reports arrive while SMTP hangs: each becomes a case within seconds.
     for i in 0..3 {
-        stack.deliver("security@intake.test", &plain_report("bob@reporter.test", &format!("Hang {i}"), "Body.\n", &format!("hang-{i}@reporter.test")));
+        stack.deliver(
+            "security@intake.test",
+            &plain_report("bob@reporter.test", &format!("Hang {i}"), "Body.\n", &format!("hang-{i}@reporter.test")),
+        );
         assert!(
-            eventually(Duration::from_secs(15), || dep.json(&["case", "list", "--json"]).as_array().unwrap().len() == i + 1),
+            eventually(Duration::from_secs(15), || dep.json(&["case", "list", "--json"]).as_array().unwrap().len()
+                == i + 1),
             "intake stalled behind a hanging SMTP server: {}",
             std::fs::read_to_string(&log).unwrap()
         );
@@ -723,7 +785,15 @@ fn imap_server_killed_mid_pass_loses_nothing() {
     let team = Gpg::new("Team Member <carol@team.test>");
     let dep = Deployment::new(&stack, &[&team], "[limits]\nacks_per_address_per_hour = 1000\nacks_per_hour = 1000\n");
     for i in 0..N {
-        stack.deliver("security@intake.test", &plain_report("bob@reporter.test", &format!("Report {i}"), "Body.\n", &format!("imapkill-{i}@reporter.test")));
+        stack.deliver(
+            "security@intake.test",
+            &plain_report(
+                "bob@reporter.test",
+                &format!("Report {i}"),
+                "Body.\n",
+                &format!("imapkill-{i}@reporter.test"),
+            ),
+        );
     }
     let log = dep.dir.path().join("daemon.log");
     let mut child = dep.cmd().arg("run").stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
@@ -749,5 +819,8 @@ fn imap_server_killed_mid_pass_loses_nothing() {
     let cases = dep.json(&["case", "list", "--json"]);
     assert_eq!(cases.as_array().unwrap().len(), N, "one case per report");
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("reconnecting") || text.contains("IMAP connection failed"), "the outage was not noticed:\n{text}");
+    assert!(
+        text.contains("reconnecting") || text.contains("IMAP connection failed"),
+        "the outage was not noticed:\n{text}"
+    );
 }

@@ -104,13 +104,18 @@ fn acks_are_rate_limited_per_address_and_what_is_held_back_is_recorded() {
     let now = Utc::now();
     let mut ids = Vec::new();
     for i in 0..7 {
-        let raw = format!("From: flood@reporter.test\r\nTo: security@intake.test\r\nSubject: Flood {i}\r\nMessage-ID: <flood-{i}@reporter.test>\r\n\r\nReport {i}.\r\n");
+        let raw = format!(
+            "From: flood@reporter.test\r\nTo: security@intake.test\r\nSubject: Flood {i}\r\nMessage-ID: <flood-{i}@reporter.test>\r\n\r\nReport {i}.\r\n"
+        );
         ids.push(p.ingest(raw.as_bytes(), None, now, now).unwrap().case_id.unwrap());
     }
     let acks = p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "ack").count();
     assert_eq!(acks, 5, "limits.acks_per_address_per_hour defaults to 5");
     let log = p.store.log(&ids[6]).unwrap();
-    assert!(log.iter().any(|e| e.action == "ack-withheld" && e.detail.contains("acks_per_address_per_hour")), "{log:?}");
+    assert!(
+        log.iter().any(|e| e.action == "ack-withheld" && e.detail.contains("acks_per_address_per_hour")),
+        "{log:?}"
+    );
     // Every report still became a case and briefed the team.
     assert_eq!(p.store.cases().unwrap().len(), 7);
     assert_eq!(p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "summary").count(), 7);
@@ -136,7 +141,9 @@ fn held_ack_is_given_up_when_due() {
     let now = Utc::now();
     let mut ids = Vec::new();
     for i in 0..6 {
-        let raw = format!("From: flood@reporter.test\r\nTo: security@intake.test\r\nSubject: Flood {i}\r\nMessage-ID: <gu-{i}@reporter.test>\r\n\r\nReport {i}.\r\n");
+        let raw = format!(
+            "From: flood@reporter.test\r\nTo: security@intake.test\r\nSubject: Flood {i}\r\nMessage-ID: <gu-{i}@reporter.test>\r\n\r\nReport {i}.\r\n"
+        );
         ids.push(p.ingest(raw.as_bytes(), None, now, now).unwrap().case_id.unwrap());
     }
     let past_due = now + chrono::Duration::hours(25);

@@ -95,12 +95,17 @@ fn forged_from_with_own_cert_does_not_rekey_the_reporter() {
     let ct = encrypted_payload(&acks[0].1);
     let n = SystemTime::from(now());
     assert!(matches!(secret("reporter-alice.key.asc").decrypt_message(&ct, &[], 1 << 20, n), Decryption::Ok { .. }));
-    assert!(matches!(secret("reporter-mallory.key.asc").decrypt_message(&ct, &[], 1 << 20, n), Decryption::NoKey { .. }));
+    assert!(matches!(
+        secret("reporter-mallory.key.asc").decrypt_message(&ct, &[], 1 << 20, n),
+        Decryption::NoKey { .. }
+    ));
     // The team summary says so.
     let sums = w.out("summary", forged.case_id.as_deref());
     assert_eq!(sums.len(), 1);
     let team = secret("team.key.asc");
-    let Decryption::Ok { plaintext, .. } = team.decrypt_message(&encrypted_payload(&sums[0].1), &[], 1 << 20, n) else { panic!() };
+    let Decryption::Ok { plaintext, .. } = team.decrypt_message(&encrypted_payload(&sums[0].1), &[], 1 << 20, n) else {
+        panic!()
+    };
     let text = String::from_utf8_lossy(&plaintext);
     assert!(text.contains("key-conflict") && text.contains(&mallory), "{text}");
 }
@@ -124,7 +129,9 @@ fn unsigned_content_is_kept_and_marked() {
     let w = world();
     let c = w.case(&w.fixture("interop/partly-signed.eml"));
     assert_eq!(c["signature"], "partial");
-    assert!(c["text"].as_str().unwrap().contains("[unsigned text outside the signed part]\nAlso: here is more, unsigned"));
+    assert!(
+        c["text"].as_str().unwrap().contains("[unsigned text outside the signed part]\nAlso: here is more, unsigned")
+    );
     assert_eq!(c["attachments"][0]["name"], "extra.txt");
     assert_eq!(c["attachments"][0]["signed"], false);
     let c = w.case(&w.fixture("interop/inline-with-attachments.eml"));
@@ -219,7 +226,9 @@ fn v6_reporter_is_pinned_and_answered_encrypted() {
     assert!(acks[0].0.encrypted);
     let ct = encrypted_payload(&acks[0].1);
     match secret("reporter-v6.key.asc").decrypt_message(&ct, &[], 1 << 20, SystemTime::from(now())) {
-        Decryption::Ok { plaintext, .. } => assert!(String::from_utf8_lossy(&plaintext).contains(o.case_id.as_deref().unwrap())),
+        Decryption::Ok { plaintext, .. } => {
+            assert!(String::from_utf8_lossy(&plaintext).contains(o.case_id.as_deref().unwrap()))
+        }
         other => panic!("the v6 reporter cannot read the ack: {other:?}"),
     }
 }
@@ -261,7 +270,11 @@ fn run(cmd: &mut std::process::Command, input: &[u8]) -> Vec<u8> {
 /// The installed OpenPGP.js modules (fixtures/interop/js, `npm ci` by the test set-up).
 fn node_pgp(dir: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
     let js = repo().join("fixtures/interop/js");
-    assert!(js.join("node_modules/openpgp6").exists(), "run `npm ci` in {} (tests/lib/install-deps.sh does)", js.display());
+    assert!(
+        js.join("node_modules/openpgp6").exists(),
+        "run `npm ci` in {} (tests/lib/install-deps.sh does)",
+        js.display()
+    );
     run(std::process::Command::new("node").arg(js.join("pgp.mjs")).args(args).current_dir(dir), input)
 }
 
@@ -280,11 +293,21 @@ fn generated_key_reads_what_current_clients_send_it() {
     std::fs::write(&pubf, &public).unwrap();
     let text = b"Title: interop probe\n";
     let mut messages: Vec<(&str, Vec<u8>)> = Vec::new();
-    messages.push(("openpgp.js 6", node_pgp(dir.path(), &["encrypt", "--lib", "6", "--to", pubf.to_str().unwrap()], text)));
-    messages.push(("openpgp.js 5", node_pgp(dir.path(), &["encrypt", "--lib", "5", "--to", pubf.to_str().unwrap()], text)));
+    messages
+        .push(("openpgp.js 6", node_pgp(dir.path(), &["encrypt", "--lib", "6", "--to", pubf.to_str().unwrap()], text)));
+    messages
+        .push(("openpgp.js 5", node_pgp(dir.path(), &["encrypt", "--lib", "5", "--to", pubf.to_str().unwrap()], text)));
     let home = dir.path().join("rnp");
     std::fs::create_dir(&home).unwrap();
-    run(std::process::Command::new("rnpkeys").args(["--homedir", home.to_str().unwrap(), "--import", pubf.to_str().unwrap()]), b"");
+    run(
+        std::process::Command::new("rnpkeys").args([
+            "--homedir",
+            home.to_str().unwrap(),
+            "--import",
+            pubf.to_str().unwrap(),
+        ]),
+        b"",
+    );
     let fpr = keys.fingerprint().to_hex();
     for aead in [None, Some("ocb"), Some("eax")] {
         let mut cmd = std::process::Command::new("rnp");

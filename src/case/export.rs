@@ -503,10 +503,8 @@ pub fn csaf(case: &Case, project: &str, now: DateTime<Utc>) -> Value {
     document.insert("category".into(), json!("csaf_security_advisory"));
     document.insert("csaf_version".into(), json!("2.0"));
     document.insert("lang".into(), json!("en"));
-    document.insert(
-        "publisher".into(),
-        json!({ "category": "vendor", "name": project, "namespace": PLACEHOLDER_BASE }),
-    );
+    document
+        .insert("publisher".into(), json!({ "category": "vendor", "name": project, "namespace": PLACEHOLDER_BASE }));
     document.insert("title".into(), json!(title));
     document.insert(
         "tracking".into(),
@@ -730,7 +728,10 @@ mod tests {
         assert!(cve5(&c, "Demo", "Demo", now)["containers"]["cna"].get("credits").is_none());
         assert!(csaf(&c, "Demo", now)["vulnerabilities"][0].get("acknowledgments").is_none());
         assert!(announce(&c, "Demo", now).contains("Thanks to an anonymous reporter"));
-        assert_eq!(credits(&[c], None), vec!["Thanks to an anonymous reporter for reporting XSS in the search form (CVE-2026-12345)."]);
+        assert_eq!(
+            credits(&[c], None),
+            vec!["Thanks to an anonymous reporter for reporting XSS in the search form (CVE-2026-12345)."]
+        );
     }
 
     #[test]
@@ -760,7 +761,10 @@ mod tests {
         let mut clear = c.clone();
         clear.tlp = Some("CLEAR".into());
         let doc = csaf(&clear, "Demo", at("2026-05-01T00:00:00Z"));
-        assert_eq!(doc["document"]["distribution"], json!({ "tlp": { "label": "WHITE", "url": "https://www.first.org/tlp/" } }));
+        assert_eq!(
+            doc["document"]["distribution"],
+            json!({ "tlp": { "label": "WHITE", "url": "https://www.first.org/tlp/" } })
+        );
         clear.tlp = None;
         assert!(csaf(&clear, "Demo", at("2026-05-01T00:00:00Z"))["document"].get("distribution").is_none());
     }
@@ -779,7 +783,12 @@ mod tests {
         let rec = cve5(&c, "Demo", "Demo", now);
         assert_eq!(rec["cveMetadata"]["cveId"], PLACEHOLDER_CVE);
         assert!(valid_cve(PLACEHOLDER_CVE));
-        assert!(rec["containers"]["cna"]["x_draft"]["placeholders"].as_array().unwrap().contains(&json!("cveMetadata.cveId")));
+        assert!(
+            rec["containers"]["cna"]["x_draft"]["placeholders"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("cveMetadata.cveId"))
+        );
         assert_eq!(rec["cveMetadata"]["assignerOrgId"], PLACEHOLDER_ORG_ID);
         assert_eq!(rec["containers"]["cna"]["references"][0]["url"], "https://example.invalid/security/SEC-2026-0001");
         assert!(csaf(&c, "Demo", now)["vulnerabilities"][0].get("cve").is_none());

@@ -43,10 +43,8 @@ pub mod ts {
 
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
             let s = Option::<String>::deserialize(d)?;
-            s.map(|s| {
-                DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
-            })
-            .transpose()
+            s.map(|s| DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom))
+                .transpose()
         }
     }
 }

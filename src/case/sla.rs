@@ -28,11 +28,19 @@ pub fn due(case: &Case, sent: &[String], now: DateTime<Utc>) -> Vec<Reminder> {
     for (clock, due) in case.deadlines() {
         match clock {
             "ack" => {
-                add("ack-1h", due - Duration::hours(1), format!("No acknowledgement delivered yet; due {}", rfc3339(&due)));
+                add(
+                    "ack-1h",
+                    due - Duration::hours(1),
+                    format!("No acknowledgement delivered yet; due {}", rfc3339(&due)),
+                );
                 add("ack-overdue", due, format!("Acknowledgement OVERDUE since {}", rfc3339(&due)));
             }
             "update" => {
-                add("update-1d", due - Duration::days(1), format!("Status update to the reporter due {}", rfc3339(&due)));
+                add(
+                    "update-1d",
+                    due - Duration::days(1),
+                    format!("Status update to the reporter due {}", rfc3339(&due)),
+                );
                 add("update-overdue", due, format!("Status update OVERDUE since {}", rfc3339(&due)));
             }
             _ => {
@@ -76,7 +84,13 @@ mod tests {
             id: "SEC-2026-0001".into(),
             status: Status::New,
             title: "t".into(),
-            reporter: Reporter { address: "a@b.test".into(), name: String::new(), key_fingerprint: None, key_source: None, key_conflict: None },
+            reporter: Reporter {
+                address: "a@b.test".into(),
+                name: String::new(),
+                key_fingerprint: None,
+                key_source: None,
+                key_conflict: None,
+            },
             credit: Credit::default(),
             received_at: received,
             encrypted: false,

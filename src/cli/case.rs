@@ -39,7 +39,7 @@ pub enum CaseCmd {
         #[arg(long)]
         overdue: bool,
         /// Print a JSON array
-                #[arg(long)]
+        #[arg(long)]
         json: bool,
     },
     /// Open cases that resemble this one (text, CWE, versions), as duplicate candidates
@@ -52,11 +52,15 @@ pub enum CaseCmd {
         json: bool,
     },
     /// Change fields of a case (each change goes to its audit log)
-    #[command(after_help = "Examples:\n  secintake case set SEC-2026-0001 --status triaged --cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\n  \
-                  secintake case set SEC-2026-0002 --status rejected --reason duplicate --duplicate-of SEC-2026-0001")]
+    #[command(
+        after_help = "Examples:\n  secintake case set SEC-2026-0001 --status triaged --cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\n  \
+                  secintake case set SEC-2026-0002 --status rejected --reason duplicate --duplicate-of SEC-2026-0001"
+    )]
     Set(SetArgs),
     /// Add a note to a case's audit log (text, --file, or stdin)
-    #[command(after_help = "Examples:\n  secintake case note SEC-2026-0001 Reproduced on 2.3.1\n  secintake case note SEC-2026-0001 --file notes.txt\n  echo 'Fix merged' | secintake case note SEC-2026-0001")]
+    #[command(
+        after_help = "Examples:\n  secintake case note SEC-2026-0001 Reproduced on 2.3.1\n  secintake case note SEC-2026-0001 --file notes.txt\n  echo 'Fix merged' | secintake case note SEC-2026-0001"
+    )]
     Note {
         /// The case id
         id: String,
@@ -118,12 +122,14 @@ pub enum CaseCmd {
         #[arg(long, value_name = "DATE")]
         since: Option<String>,
         /// Print a JSON array of the lines
-                #[arg(long)]
+        #[arg(long)]
         json: bool,
     },
     /// Send the reporter a message threaded to the case (signed; encrypted when their
     /// key is known; refused unencrypted for TLP:AMBER and above)
-    #[command(after_help = "Examples:\n  secintake case reply SEC-2026-0001 --file update.txt\n  echo 'We reproduced it.' | secintake case reply SEC-2026-0001")]
+    #[command(
+        after_help = "Examples:\n  secintake case reply SEC-2026-0001 --file update.txt\n  echo 'We reproduced it.' | secintake case reply SEC-2026-0001"
+    )]
     Reply {
         /// The case id
         id: String,
@@ -200,20 +206,23 @@ fn parse_date(s: &str) -> Option<chrono::DateTime<Utc>> {
 fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     use crate::case::{LogEntry, REJECT_REASONS, valid_cve};
     let _g = ctx.store.lock.lock().unwrap_or_else(|e| e.into_inner());
-    let mut c = ctx.store.case_meta(&a.id)?.ok_or_else(|| usage(format!("no case {}; see `secintake case list`", a.id)))?;
+    let mut c =
+        ctx.store.case_meta(&a.id)?.ok_or_else(|| usage(format!("no case {}; see `secintake case list`", a.id)))?;
     let mut changes: Vec<String> = Vec::new();
     if let Some(s) = &a.status {
         let to = Status::parse(s).ok_or_else(|| usage(format!("unknown status {s:?}")))?;
         c.status.transition(to).map_err(|e| usage(format!("{}: {e}", c.id)))?;
         if to == Status::Rejected {
-            let reason = a.reason.as_deref().ok_or_else(|| {
-                usage(format!("rejecting needs --reason ({})", REJECT_REASONS.join(", ")))
-            })?;
+            let reason = a
+                .reason
+                .as_deref()
+                .ok_or_else(|| usage(format!("rejecting needs --reason ({})", REJECT_REASONS.join(", "))))?;
             if !REJECT_REASONS.contains(&reason) {
                 return Err(usage(format!("unknown reason {reason:?}; use one of {}", REJECT_REASONS.join(", "))));
             }
             let full = if reason == "duplicate" {
-                let orig = a.duplicate_of.as_deref().ok_or_else(|| usage("--reason duplicate needs --duplicate-of ID"))?;
+                let orig =
+                    a.duplicate_of.as_deref().ok_or_else(|| usage("--reason duplicate needs --duplicate-of ID"))?;
                 if orig == c.id || ctx.store.case_meta(orig)?.is_none() {
                     return Err(usage(format!("--duplicate-of {orig}: no such other case")));
                 }
@@ -311,12 +320,16 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     }
     let mut b = crate::store::Batch::default();
     b.put_case(&c);
-    b.put_log(&c.id, ctx.store.log_len(&c.id)?, &LogEntry {
-        at: Utc::now(),
-        who: a.who.clone().unwrap_or_else(|| ctx.user.clone()),
-        action: "set".into(),
-        detail: changes.join("; "),
-    });
+    b.put_log(
+        &c.id,
+        ctx.store.log_len(&c.id)?,
+        &LogEntry {
+            at: Utc::now(),
+            who: a.who.clone().unwrap_or_else(|| ctx.user.clone()),
+            action: "set".into(),
+            detail: changes.join("; "),
+        },
+    );
     ctx.store.commit(b)?;
     writeln!(out, "{}: {}", c.id, escape(&changes.join("; ")))?;
     Ok(EXIT_OK)
@@ -341,12 +354,16 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 return Err(usage(format!("no case {id}; see `secintake case list`")));
             }
             let mut b = crate::store::Batch::default();
-            b.put_log(id, ctx.store.log_len(id)?, &crate::case::LogEntry {
-                at: Utc::now(),
-                who: who.clone().unwrap_or_else(|| ctx.user.clone()),
-                action: "note".into(),
-                detail: body.trim_end().to_owned(),
-            });
+            b.put_log(
+                id,
+                ctx.store.log_len(id)?,
+                &crate::case::LogEntry {
+                    at: Utc::now(),
+                    who: who.clone().unwrap_or_else(|| ctx.user.clone()),
+                    action: "note".into(),
+                    detail: body.trim_end().to_owned(),
+                },
+            );
             ctx.store.commit(b)?;
             writeln!(out, "{id}: note added")?;
             Ok(EXIT_OK)
@@ -387,16 +404,23 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 let v: Vec<_> = scored.iter().map(|(s, c)| serde_json::json!({"id": c.id, "score": (s * 100.0).round() / 100.0, "title": c.title})).collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
-                let rows: Vec<Vec<String>> = scored.iter().map(|(s, c)| vec![c.id.clone(), format!("{s:.2}"), c.title.chars().take(60).collect()]).collect();
+                let rows: Vec<Vec<String>> = scored
+                    .iter()
+                    .map(|(s, c)| vec![c.id.clone(), format!("{s:.2}"), c.title.chars().take(60).collect()])
+                    .collect();
                 table(out, &["ID", "SCORE", "TITLE"], &rows)?;
             }
             Ok(EXIT_OK)
         }
         CaseCmd::List { status, tlp, severity, overdue, json } => {
             let now = Utc::now();
-            let tlp = tlp.as_deref().map(|t| {
-                crate::report::tlp(&format!("TLP:{}", t.trim_start_matches("TLP:"))).ok_or_else(|| usage(format!("--tlp {t:?}: use CLEAR, GREEN, AMBER, AMBER+STRICT or RED")))
-            }).transpose()?;
+            let tlp = tlp
+                .as_deref()
+                .map(|t| {
+                    crate::report::tlp(&format!("TLP:{}", t.trim_start_matches("TLP:")))
+                        .ok_or_else(|| usage(format!("--tlp {t:?}: use CLEAR, GREEN, AMBER, AMBER+STRICT or RED")))
+                })
+                .transpose()?;
             let severity = severity.as_deref().map(|s| s.to_ascii_lowercase());
             let filter = match status {
                 Some(s) => Some(Status::parse(s).ok_or_else(|| {
@@ -449,9 +473,22 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 writeln!(out, "Reporter:   {} <{}>", escape(&c.reporter.name), escape(&c.reporter.address))?;
                 writeln!(out, "Key:        {}", escape(c.reporter.key_fingerprint.as_deref().unwrap_or("none")))?;
                 writeln!(out, "Received:   {}", rfc3339(&c.received_at))?;
-                writeln!(out, "Encrypted:  {}  decrypted: {}  signature: {}", c.encrypted, c.decrypted, c.signature.as_str())?;
+                writeln!(
+                    out,
+                    "Encrypted:  {}  decrypted: {}  signature: {}",
+                    c.encrypted,
+                    c.decrypted,
+                    c.signature.as_str()
+                )?;
                 if let Some(cv) = &c.cvss {
-                    writeln!(out, "CVSS {}:   {} {} ({})", escape(&cv.version), cv.score, escape(&cv.severity), escape(&cv.vector))?;
+                    writeln!(
+                        out,
+                        "CVSS {}:   {} {} ({})",
+                        escape(&cv.version),
+                        cv.score,
+                        escape(&cv.severity),
+                        escape(&cv.vector)
+                    )?;
                 }
                 if !c.cwe.is_empty() {
                     writeln!(out, "CWE:        {}", escape(&c.cwe.join(", ")))?;
@@ -463,9 +500,22 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                     Some(a) => writeln!(out, "Ack:        sent {} (encrypted: {})", rfc3339(&a.sent_at), a.encrypted)?,
                     None => writeln!(out, "Ack:        not sent yet")?,
                 }
-                writeln!(out, "Due:        ack {}  update {}  disclosure {}", rfc3339(&c.due.ack), rfc3339(&c.due.update), rfc3339(&c.due.disclosure))?;
+                writeln!(
+                    out,
+                    "Due:        ack {}  update {}  disclosure {}",
+                    rfc3339(&c.due.ack),
+                    rfc3339(&c.due.update),
+                    rfc3339(&c.due.disclosure)
+                )?;
                 for a in &c.attachments {
-                    writeln!(out, "Attachment: {}  {} bytes  {}  {}", escape(&a.name), a.size, escape(&a.content_type), escape(&a.sha256))?;
+                    writeln!(
+                        out,
+                        "Attachment: {}  {} bytes  {}  {}",
+                        escape(&a.name),
+                        a.size,
+                        escape(&a.content_type),
+                        escape(&a.sha256)
+                    )?;
                 }
                 writeln!(out, "Messages:   {}", c.messages.len())?;
                 writeln!(out)?;
@@ -520,7 +570,8 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             Ok(EXIT_OK)
         }
         CaseCmd::Reply { id, who, .. } => {
-            let text = String::from_utf8(input.unwrap_or_default()).map_err(|_| usage("the reply must be UTF-8 text"))?;
+            let text =
+                String::from_utf8(input.unwrap_or_default()).map_err(|_| usage("the reply must be UTF-8 text"))?;
             if text.trim().is_empty() {
                 return Err(usage("empty reply; give --file FILE or text on stdin"));
             }

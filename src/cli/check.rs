@@ -50,7 +50,9 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
         let me = k.public_cert();
         match k.encrypt_and_sign(b"secintake self-test", std::slice::from_ref(&me), SystemTime::now()) {
             Ok(ct) => match k.decrypt_message(&ct, std::slice::from_ref(&me), 1 << 20, SystemTime::now()) {
-                pgp::Decryption::Ok { plaintext, verification } if plaintext == b"secintake self-test" && verification.verdict == pgp::Verdict::Good => {
+                pgp::Decryption::Ok { plaintext, verification }
+                    if plaintext == b"secintake self-test" && verification.verdict == pgp::Verdict::Good =>
+                {
                     notes.push("intake key decrypts and verifies a self-test message".into());
                 }
                 other => problems.push(format!("keys.intake_secret: self-test failed: {other:?}")),
@@ -121,7 +123,9 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
                 notes.push(format!("templates in {} render", d.display()));
             }
         }
-        Err(e) => problems.push(format!("templates.dir: {e}; fix the template or remove it to use the built-in wording")),
+        Err(e) => {
+            problems.push(format!("templates.dir: {e}; fix the template or remove it to use the built-in wording"))
+        }
     }
     if let Some(dir) = cfg.keys.keyring.as_ref().filter(|_| !reported("keys.keyring")) {
         let (_, p) = crate::pipeline::read_cert_dir(dir);
@@ -142,10 +146,15 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
                 }
                 // The folders handled mail is moved to: created when missing (the
                 // daemon would create them too), so a permission problem shows now.
-                for (key, folder) in [("imap.processed_folder", &cfg.imap.processed_folder), ("imap.quarantine_folder", &cfg.imap.quarantine_folder)] {
+                for (key, folder) in [
+                    ("imap.processed_folder", &cfg.imap.processed_folder),
+                    ("imap.quarantine_folder", &cfg.imap.quarantine_folder),
+                ] {
                     match crate::intake::ensure_folder(&mut s, folder).await {
                         Ok(()) => notes.push(format!("IMAP folder {folder:?} exists")),
-                        Err(e) => problems.push(format!("{key}: {folder:?} does not exist and cannot be created: {e:#}")),
+                        Err(e) => {
+                            problems.push(format!("{key}: {folder:?} does not exist and cannot be created: {e:#}"))
+                        }
                     }
                 }
                 let _ = s.logout().await;
@@ -155,8 +164,13 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
         match crate::outbox::transport(cfg) {
             Ok(t) => match t.test_connection().await {
                 Ok(true) => notes.push(format!("SMTP connection to {}:{} ok", cfg.smtp.host, cfg.smtp.port)),
-                Ok(false) => problems.push(format!("smtp: {}:{} did not accept a connection", cfg.smtp.host, cfg.smtp.port)),
-                Err(e) => problems.push(format!("smtp: {}:{}: {e}; check smtp.host, smtp.port, smtp.tls and the credentials", cfg.smtp.host, cfg.smtp.port)),
+                Ok(false) => {
+                    problems.push(format!("smtp: {}:{} did not accept a connection", cfg.smtp.host, cfg.smtp.port))
+                }
+                Err(e) => problems.push(format!(
+                    "smtp: {}:{}: {e}; check smtp.host, smtp.port, smtp.tls and the credentials",
+                    cfg.smtp.host, cfg.smtp.port
+                )),
             },
             Err(e) => problems.push(format!("smtp: {e:#}")),
         }
@@ -200,10 +214,13 @@ pub fn expiry_warning(cert: Option<&sequoia_openpgp::Cert>, now: SystemTime) -> 
     match soonest.duration_since(now) {
         // Expired: reports still decrypt (decryption ignores expiry), but acks cannot be
         // signed until it is renewed.
-        Err(_) => Some(format!("keys.intake_secret: the intake key {fpr} EXPIRED on {date}; reports still open, acks are held; {fix}")),
-        Ok(left) if left < std::time::Duration::from_secs(EXPIRY_WARNING_DAYS * 86400) => {
-            Some(format!("keys.intake_secret: the intake key {fpr} expires in {} days ({date}); {fix}", left.as_secs() / 86400))
-        }
+        Err(_) => Some(format!(
+            "keys.intake_secret: the intake key {fpr} EXPIRED on {date}; reports still open, acks are held; {fix}"
+        )),
+        Ok(left) if left < std::time::Duration::from_secs(EXPIRY_WARNING_DAYS * 86400) => Some(format!(
+            "keys.intake_secret: the intake key {fpr} expires in {} days ({date}); {fix}",
+            left.as_secs() / 86400
+        )),
         Ok(_) => None,
     }
 }

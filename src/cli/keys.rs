@@ -14,7 +14,9 @@ use crate::openpgp as pgp;
 #[derive(Subcommand, Debug)]
 pub enum KeysCmd {
     /// Generate a new intake key (Cv25519) into DIR
-    #[command(after_help = "Example:\n  secintake keys generate --uid \"Security <security@example.org>\" --out /etc/secintake/credentials")]
+    #[command(
+        after_help = "Example:\n  secintake keys generate --uid \"Security <security@example.org>\" --out /etc/secintake/credentials"
+    )]
     Generate {
         /// The User ID, e.g. "Security <security@example.org>"
         #[arg(long)]
@@ -27,7 +29,9 @@ pub enum KeysCmd {
     #[command(after_help = "Example:\n  secintake keys show")]
     Show,
     /// Add a team member's cert to keys.team_certs (validated first)
-    #[command(after_help = "Example:\n  gpg --export --armor carol@example.org > carol.asc\n  secintake keys import-team carol.asc")]
+    #[command(
+        after_help = "Example:\n  gpg --export --armor carol@example.org > carol.asc\n  secintake keys import-team carol.asc"
+    )]
     ImportTeam {
         /// An armored or binary cert file
         file: std::path::PathBuf,
@@ -40,7 +44,9 @@ pub enum KeysCmd {
         json: bool,
     },
     /// Write the Web Key Directory for the intake key (advanced and direct layouts)
-    #[command(after_help = "Example:\n  secintake keys wkd --out /var/www/example.org\n  # then serve DIR/.well-known/openpgpkey/ over https")]
+    #[command(
+        after_help = "Example:\n  secintake keys wkd --out /var/www/example.org\n  # then serve DIR/.well-known/openpgpkey/ over https"
+    )]
     Wkd {
         /// The web root to write .well-known/openpgpkey/ into
         #[arg(long, value_name = "DIR")]
@@ -51,7 +57,9 @@ pub enum KeysCmd {
     Rotate,
     /// Extend the intake key's expiry (new self-signatures, same fingerprint); writes the
     /// renewed key to a new file, never over the old one
-    #[command(after_help = "Examples:\n  secintake keys renew\n  secintake keys renew --for 1y --out /etc/secintake/keys/intake.renewed.key.asc")]
+    #[command(
+        after_help = "Examples:\n  secintake keys renew\n  secintake keys renew --for 1y --out /etc/secintake/keys/intake.renewed.key.asc"
+    )]
     Renew {
         /// How long the key stays valid from now (e.g. 2y, 18months, 400d)
         #[arg(long = "for", value_name = "DURATION", default_value = "2y", value_parser = humantime::parse_duration)]
@@ -61,7 +69,10 @@ pub enum KeysCmd {
         out: Option<std::path::PathBuf>,
     },
     /// Reporter certs secintake holds (pinned on first use): list, set, forget
-    #[command(subcommand, after_help = "Example:\n  secintake keys reporter list\n  secintake keys reporter set alice@example.net alice.asc")]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  secintake keys reporter list\n  secintake keys reporter set alice@example.net alice.asc"
+    )]
     Reporter(ReporterCmd),
 }
 
@@ -94,7 +105,9 @@ pub enum ReporterCmd {
 pub fn generate(uid: &str, out: &Path) -> Result<i32> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     if !uid.contains('@') || uid.chars().any(|c| c.is_control()) {
-        return Err(super::usage(format!("--uid {uid:?} must hold an address, e.g. \"Security <security@example.org>\"")));
+        return Err(super::usage(format!(
+            "--uid {uid:?} must hold an address, e.g. \"Security <security@example.org>\""
+        )));
     }
     // A directory made here holds a secret key: owner only (an existing one is left as is).
     std::fs::DirBuilder::new()
@@ -108,7 +121,11 @@ pub fn generate(uid: &str, out: &Path) -> Result<i32> {
         bail!("{} exists; refusing to overwrite an intake key (move it away first)", secret.display());
     }
     let (cert, tsk, pubkey) = pgp::generate(uid)?;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&secret)
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&secret)
         .with_context(|| format!("Creating {}", secret.display()))?;
     f.write_all(tsk.as_bytes())?;
     f.sync_all()?;
@@ -128,7 +145,12 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
             let keys = crate::pipeline::load_intake_keys(&ctx.cfg)?;
             let p = pgp::policy();
             for (i, c) in keys.certs().iter().enumerate() {
-                writeln!(out, "intake key {}{}", c.fingerprint().to_hex(), if i == 0 { " (signs; decrypts)" } else { " (decrypts)" })?;
+                writeln!(
+                    out,
+                    "intake key {}{}",
+                    c.fingerprint().to_hex(),
+                    if i == 0 { " (signs; decrypts)" } else { " (decrypts)" }
+                )?;
                 for u in c.userids() {
                     writeln!(out, "  uid   {}", super::term::escape(&String::from_utf8_lossy(u.userid().value())))?;
                 }
@@ -136,10 +158,18 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
                     let exp = c
                         .with_policy(&p, None)
                         .ok()
-                        .and_then(|vc| vc.keys().key_handle(k.key().fingerprint()).next().and_then(|ka| ka.key_expiration_time()))
+                        .and_then(|vc| {
+                            vc.keys().key_handle(k.key().fingerprint()).next().and_then(|ka| ka.key_expiration_time())
+                        })
                         .map(|t| crate::case::rfc3339(&DateTime::<Utc>::from(t)))
                         .unwrap_or_else(|| "never".into());
-                    writeln!(out, "  key   {} {:?} expires {}", k.key().fingerprint().to_hex(), k.key().pk_algo(), exp)?;
+                    writeln!(
+                        out,
+                        "  key   {} {:?} expires {}",
+                        k.key().fingerprint().to_hex(),
+                        k.key().pk_algo(),
+                        exp
+                    )?;
                 }
             }
             let (team, problems) = crate::pipeline::read_cert_dir(&ctx.cfg.keys.team_certs);
@@ -167,7 +197,11 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
                         "{}  {}  {}",
                         r["fingerprint"].as_str().unwrap_or("-"),
                         r["email"].as_str().unwrap_or("-"),
-                        if r["usable"] == true { "usable".to_owned() } else { format!("UNUSABLE: {}", r["problem"].as_str().unwrap_or("")) }
+                        if r["usable"] == true {
+                            "usable".to_owned()
+                        } else {
+                            format!("UNUSABLE: {}", r["problem"].as_str().unwrap_or(""))
+                        }
                     );
                     writeln!(out, "{}", super::term::escape(&line))?;
                 }
@@ -192,8 +226,9 @@ pub fn execute_local(cmd: &KeysCmd, cfg: &crate::config::Config, out: &mut dyn W
                 return Err(super::usage(format!("{} holds no OpenPGP cert", file.display())));
             }
             for c in &certs {
-                pgp::can_encrypt(c, SystemTime::now())
-                    .map_err(|e| super::usage(format!("{} ({}) is unusable: {e}", file.display(), c.fingerprint().to_hex())))?;
+                pgp::can_encrypt(c, SystemTime::now()).map_err(|e| {
+                    super::usage(format!("{} ({}) is unusable: {e}", file.display(), c.fingerprint().to_hex()))
+                })?;
                 let name = format!("{}.asc", c.fingerprint().to_hex());
                 let dest = cfg.keys.team_certs.join(&name);
                 std::fs::write(&dest, pgp::armor_cert(c)?).with_context(|| format!("Writing {}", dest.display()))?;
@@ -211,23 +246,27 @@ pub fn execute_local(cmd: &KeysCmd, cfg: &crate::config::Config, out: &mut dyn W
 
 /// `keys renew`: the intake key file with its first (signing) key renewed, written to
 /// `file` or beside the old file; the old file is left as it is.
-fn renew(cfg: &crate::config::Config, valid_for: std::time::Duration, file: Option<&Path>, out: &mut dyn Write) -> Result<i32> {
+fn renew(
+    cfg: &crate::config::Config,
+    valid_for: std::time::Duration,
+    file: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<i32> {
     use std::os::unix::fs::OpenOptionsExt;
     let old = &cfg.keys.intake_secret;
     let tsk = std::fs::read(old).with_context(|| format!("Reading keys.intake_secret {}", old.display()))?;
-    let (armored, cert, until) = renew_tsk(&tsk, cfg.keys.passphrase.as_ref().map(|p| p.expose()), valid_for, SystemTime::now())
-        .with_context(|| format!("Renewing {}", old.display()))?;
+    let (armored, cert, until) =
+        renew_tsk(&tsk, cfg.keys.passphrase.as_ref().map(|p| p.expose()), valid_for, SystemTime::now())
+            .with_context(|| format!("Renewing {}", old.display()))?;
     let secret = match file {
         Some(p) => p.to_path_buf(),
         None => old.with_extension("renewed.asc"),
     };
     let public = secret.with_extension("pub.asc");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&secret)
-        .with_context(|| format!("Creating {} (an existing file is never overwritten; move it away or pass --out)", secret.display()))?;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&secret).with_context(|| {
+            format!("Creating {} (an existing file is never overwritten; move it away or pass --out)", secret.display())
+        })?;
     f.write_all(armored.as_bytes())?;
     f.sync_all()?;
     std::fs::write(&public, pgp::armor_cert(&cert.clone().strip_secret_key_material())?)
@@ -238,8 +277,14 @@ fn renew(cfg: &crate::config::Config, valid_for: std::time::Duration, file: Opti
     eprintln!("secret key: {} (mode 600; {} is unchanged)", secret.display(), old.display());
     eprintln!("public key: {}", public.display());
     eprintln!("next:");
-    eprintln!("  1. install it: cp {} {} (keep a copy of the old file); secintake check; systemctl reload secintake", secret.display(), old.display());
-    eprintln!("  2. republish the public key, or reporters' copies stay expired: secintake security-txt > .../.well-known/security.txt;");
+    eprintln!(
+        "  1. install it: cp {} {} (keep a copy of the old file); secintake check; systemctl reload secintake",
+        secret.display(),
+        old.display()
+    );
+    eprintln!(
+        "  2. republish the public key, or reporters' copies stay expired: secintake security-txt > .../.well-known/security.txt;"
+    );
     eprintln!("     secintake keys wkd --out DIR; re-upload it wherever it was published (keys.openpgp.org)");
     Ok(EXIT_OK)
 }
@@ -249,17 +294,28 @@ fn renew(cfg: &crate::config::Config, valid_for: std::time::Duration, file: Opti
 /// subkeys are left alone). The other certs (older keys kept for decryption) are
 /// copied unchanged; secret key material stays as it was (encrypted stays encrypted).
 /// Returns the armored file, the renewed cert and its new expiry.
-pub fn renew_tsk(tsk: &[u8], passphrase: Option<&str>, valid_for: std::time::Duration, now: SystemTime) -> Result<(String, sequoia_openpgp::Cert, SystemTime)> {
+pub fn renew_tsk(
+    tsk: &[u8],
+    passphrase: Option<&str>,
+    valid_for: std::time::Duration,
+    now: SystemTime,
+) -> Result<(String, sequoia_openpgp::Cert, SystemTime)> {
     use sequoia_openpgp::cert::prelude::*;
     use sequoia_openpgp::crypto::{KeyPair, Password};
     use sequoia_openpgp::packet::key::{KeyParts, KeyRole};
     use sequoia_openpgp::parse::Parse;
     use sequoia_openpgp::serialize::SerializeInto;
-    fn keypair<P: KeyParts, R: KeyRole>(key: &sequoia_openpgp::packet::Key<P, R>, passphrase: Option<&str>) -> Result<KeyPair> {
+    fn keypair<P: KeyParts, R: KeyRole>(
+        key: &sequoia_openpgp::packet::Key<P, R>,
+        passphrase: Option<&str>,
+    ) -> Result<KeyPair> {
         let mut key = key.clone().parts_into_secret().context("the intake key file holds no secret key")?;
         if key.secret().is_encrypted() {
-            let pw = passphrase.ok_or_else(|| anyhow::anyhow!("the key is passphrase-protected; set keys.passphrase_file"))?;
-            key = key.decrypt_secret(&Password::from(pw)).map_err(|_| anyhow::anyhow!("keys.passphrase_file does not unlock the key"))?;
+            let pw = passphrase
+                .ok_or_else(|| anyhow::anyhow!("the key is passphrase-protected; set keys.passphrase_file"))?;
+            key = key
+                .decrypt_secret(&Password::from(pw))
+                .map_err(|_| anyhow::anyhow!("keys.passphrase_file does not unlock the key"))?;
         }
         key.into_keypair()
     }
@@ -297,7 +353,11 @@ pub fn renew_tsk(tsk: &[u8], passphrase: Option<&str>, valid_for: std::time::Dur
 fn rotate(cfg: &crate::config::Config, out: &mut dyn Write) -> Result<i32> {
     writeln!(out, "Rotating the intake key without losing old reports:")?;
     writeln!(out, "  1. secintake keys generate --uid \"Security <{}>\" --out NEWDIR", cfg.intake.address)?;
-    writeln!(out, "  2. cat NEWDIR/intake.key.asc {} > combined.asc; chmod 600 combined.asc", cfg.keys.intake_secret.display())?;
+    writeln!(
+        out,
+        "  2. cat NEWDIR/intake.key.asc {} > combined.asc; chmod 600 combined.asc",
+        cfg.keys.intake_secret.display()
+    )?;
     writeln!(out, "     (the first key signs and is advertised; every key in the file decrypts)")?;
     writeln!(out, "  3. point keys.intake_secret at combined.asc; secintake check; systemctl reload secintake")?;
     writeln!(out, "  4. publish the new key: secintake security-txt, secintake keys wkd --out DIR")?;
@@ -313,7 +373,16 @@ fn reporter(cmd: &ReporterCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn 
     let log = |b: &mut Batch, address: &str, action: &str, detail: String| -> Result<()> {
         for c in ctx.store.cases()?.iter().filter(|c| c.reporter.address.eq_ignore_ascii_case(address)) {
             let n = ctx.store.log_len(&c.id)?;
-            b.put_log(&c.id, n, &crate::case::LogEntry { at: now, who: ctx.user.clone(), action: action.into(), detail: detail.clone() });
+            b.put_log(
+                &c.id,
+                n,
+                &crate::case::LogEntry {
+                    at: now,
+                    who: ctx.user.clone(),
+                    action: action.into(),
+                    detail: detail.clone(),
+                },
+            );
         }
         Ok(())
     };
@@ -350,7 +419,14 @@ fn reporter(cmd: &ReporterCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn 
             let old = ctx.store.cert(&address)?.map(|c| c.fingerprint).unwrap_or_else(|| "none".into());
             let fpr = cert.fingerprint().to_hex();
             let mut b = Batch::default();
-            b.put_cert(&address, &StoredCert { fingerprint: fpr.clone(), source: crate::case::KeySource::Team, armored: pgp::armor_cert(cert)? });
+            b.put_cert(
+                &address,
+                &StoredCert {
+                    fingerprint: fpr.clone(),
+                    source: crate::case::KeySource::Team,
+                    armored: pgp::armor_cert(cert)?,
+                },
+            );
             log(&mut b, &address, "reporter-key-set", format!("{address}: {old} -> {fpr} by the team"))?;
             ctx.store.commit(b)?;
             tracing::info!(address = %address, fingerprint = %fpr, user = %ctx.user, "Reporter cert set by the team");
@@ -365,7 +441,12 @@ fn reporter(cmd: &ReporterCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn 
             };
             let mut b = Batch::default();
             b.remove_cert(&address);
-            log(&mut b, &address, "reporter-key-forgotten", format!("{address}: {} forgotten by the team", old.fingerprint))?;
+            log(
+                &mut b,
+                &address,
+                "reporter-key-forgotten",
+                format!("{address}: {} forgotten by the team", old.fingerprint),
+            )?;
             ctx.store.commit(b)?;
             tracing::info!(address = %address, fingerprint = %old.fingerprint, user = %ctx.user, "Reporter cert forgotten by the team");
             writeln!(out, "{address}: {} forgotten", old.fingerprint)?;
@@ -407,8 +488,16 @@ fn wkd(cfg: &crate::config::Config, out_dir: &Path, out: &mut dyn Write) -> Resu
         // An empty policy file says "this domain supports WKD".
         std::fs::write(base.join("policy"), b"")?;
     }
-    writeln!(out, "advanced: {}/hu/{hash}  (https://openpgpkey.{domain}/.well-known/openpgpkey/{domain}/hu/{hash}?l={local})", advanced.display())?;
-    writeln!(out, "direct:   {}/hu/{hash}  (https://{domain}/.well-known/openpgpkey/hu/{hash}?l={local})", direct.display())?;
+    writeln!(
+        out,
+        "advanced: {}/hu/{hash}  (https://openpgpkey.{domain}/.well-known/openpgpkey/{domain}/hu/{hash}?l={local})",
+        advanced.display()
+    )?;
+    writeln!(
+        out,
+        "direct:   {}/hu/{hash}  (https://{domain}/.well-known/openpgpkey/hu/{hash}?l={local})",
+        direct.display()
+    )?;
     Ok(EXIT_OK)
 }
 
@@ -473,7 +562,10 @@ mod tests {
             let policy = pgp::policy();
             let vc = cert.with_policy(&policy, SystemTime::now()).unwrap();
             assert!(vc.alive().is_ok());
-            assert!(vc.keys().for_signing().alive().next().is_some() && vc.keys().for_transport_encryption().alive().next().is_some());
+            assert!(
+                vc.keys().for_signing().alive().next().is_some()
+                    && vc.keys().for_transport_encryption().alive().next().is_some()
+            );
             assert!(cert.with_policy(&policy, until + DAY).unwrap().alive().is_err(), "it expires again when asked");
             if pw.is_some() {
                 assert!(cert.keys().secret().all(|k| k.key().secret().is_encrypted()), "secrets stay encrypted");

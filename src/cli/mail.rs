@@ -82,7 +82,8 @@ pub fn execute_mail(cmd: &MailCmd, ctx: &Ctx, out: &mut dyn Write) -> Result<i32
         }
         MailCmd::Show { message_id, json } => {
             let key = message_id.trim().trim_start_matches('<').trim_end_matches('>');
-            let m = ctx.store.mail(key)?.ok_or_else(|| usage(format!("no message {key}; see `secintake mail list`")))?;
+            let m =
+                ctx.store.mail(key)?.ok_or_else(|| usage(format!("no message {key}; see `secintake mail list`")))?;
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&m)?)?;
             } else {
@@ -125,14 +126,25 @@ pub fn execute_quarantine(cmd: &QuarantineCmd, ctx: &Ctx, out: &mut dyn Write) -
             } else {
                 let rows: Vec<Vec<String>> = q
                     .iter()
-                    .map(|e| vec![e.id.clone(), e.reason.clone(), rfc3339(&e.received_at), e.from.clone(), e.message_id.clone()])
+                    .map(|e| {
+                        vec![
+                            e.id.clone(),
+                            e.reason.clone(),
+                            rfc3339(&e.received_at),
+                            e.from.clone(),
+                            e.message_id.clone(),
+                        ]
+                    })
                     .collect();
                 table(out, &["QID", "REASON", "RECEIVED", "FROM", "MESSAGE-ID"], &rows)?;
             }
             Ok(EXIT_OK)
         }
         QuarantineCmd::Show { qid, json } => {
-            let e = ctx.store.quarantine(qid)?.ok_or_else(|| usage(format!("no quarantine entry {qid}; see `secintake quarantine list`")))?;
+            let e = ctx
+                .store
+                .quarantine(qid)?
+                .ok_or_else(|| usage(format!("no quarantine entry {qid}; see `secintake quarantine list`")))?;
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
             } else {
@@ -241,15 +253,25 @@ pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
             None => writeln!(out, "secintake is not running (store read directly)")?,
         }
         if let Some(d) = &daemon {
-            writeln!(out, "IMAP:        {} ({}), last sync {}", if d.imap_connected { "connected" } else { "disconnected" },
+            writeln!(
+                out,
+                "IMAP:        {} ({}), last sync {}",
+                if d.imap_connected { "connected" } else { "disconnected" },
                 if d.idle { "IDLE" } else { "polling" },
-                d.last_imap_sync.as_ref().map(rfc3339).unwrap_or_else(|| "never".into()))?;
+                d.last_imap_sync.as_ref().map(rfc3339).unwrap_or_else(|| "never".into())
+            )?;
             writeln!(out, "Waiting:     {} message(s)", d.messages_waiting)?;
             for (task, e) in &d.last_errors {
                 writeln!(out, "Last error:  {task} at {}: {}", rfc3339(&e.at), escape(&e.error))?;
             }
         }
-        writeln!(out, "Outbox:      {} queued{}, {} failed", queued.len(), oldest.map(|o| format!(" (oldest {})", rfc3339(&o))).unwrap_or_default(), failed)?;
+        writeln!(
+            out,
+            "Outbox:      {} queued{}, {} failed",
+            queued.len(),
+            oldest.map(|o| format!(" (oldest {})", rfc3339(&o))).unwrap_or_default(),
+            failed
+        )?;
         writeln!(out, "Quarantine:  {quarantine}")?;
         writeln!(out, "SLA overdue: {overdue} case(s)")?;
     }

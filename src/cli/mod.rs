@@ -71,16 +71,25 @@ pub enum Command {
         online: bool,
     },
     /// Intake key management
-    #[command(subcommand, after_help = "Examples:\n  secintake keys generate --uid \"Security <security@example.org>\" --out DIR\n  secintake keys show")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  secintake keys generate --uid \"Security <security@example.org>\" --out DIR\n  secintake keys show"
+    )]
     Keys(keys::KeysCmd),
     /// Work cases
-    #[command(subcommand, after_help = "Examples:\n  secintake case list --status new\n  secintake case show SEC-2026-0001 --json\n  secintake case set SEC-2026-0001 --status triaged")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  secintake case list --status new\n  secintake case show SEC-2026-0001 --json\n  secintake case set SEC-2026-0001 --status triaged"
+    )]
     Case(case::CaseCmd),
     /// Every message secintake has seen and where it went
     #[command(subcommand, after_help = "Example:\n  secintake mail list --json")]
     Mail(mail::MailCmd),
     /// Messages that could not be handled
-    #[command(subcommand, after_help = "Examples:\n  secintake quarantine list\n  secintake quarantine retry Q-0123456789abcdef")]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  secintake quarantine list\n  secintake quarantine retry Q-0123456789abcdef"
+    )]
     Quarantine(mail::QuarantineCmd),
     /// What is due and overdue
     #[command(after_help = "Example:\n  secintake sla --json")]
@@ -201,7 +210,11 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
         Ok(i) => i,
         Err(e) => {
             let code = if matches!(cli.command, Command::Ingest { .. }) { EXIT_TEMPFAIL } else { EXIT_FAIL };
-            return control::Response { code, stdout: String::new(), stderr: format!("secintake: bad input in the control request: {e}\n") };
+            return control::Response {
+                code,
+                stdout: String::new(),
+                stderr: format!("secintake: bad input in the control request: {e}\n"),
+            };
         }
     };
     let ctx = Ctx { cfg: shared.cfg(), store: shared.store.clone(), shared: Some(shared.clone()), user: req.user };
@@ -215,7 +228,9 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
     let code = if code == EXIT_FAIL && matches!(cli.command, Command::Ingest { .. }) { EXIT_TEMPFAIL } else { code };
     if matches!(
         cli.command,
-        Command::Ingest { .. } | Command::Quarantine(mail::QuarantineCmd::Retry { .. }) | Command::Case(case::CaseCmd::Reply { .. })
+        Command::Ingest { .. }
+            | Command::Quarantine(mail::QuarantineCmd::Retry { .. })
+            | Command::Case(case::CaseCmd::Reply { .. })
     ) {
         shared.wake.notify_one();
     }
@@ -287,7 +302,10 @@ async fn run_command(cli: Cli) -> i32 {
         _ => {}
     }
     // Commands on the user's own files run here, as the user, never in the daemon.
-    if let Command::Keys(k @ (keys::KeysCmd::ImportTeam { .. } | keys::KeysCmd::Wkd { .. } | keys::KeysCmd::Renew { .. })) = &cli.command {
+    if let Command::Keys(
+        k @ (keys::KeysCmd::ImportTeam { .. } | keys::KeysCmd::Wkd { .. } | keys::KeysCmd::Renew { .. }),
+    ) = &cli.command
+    {
         let cfg = match load_config(&cli) {
             Ok(c) => c,
             Err(code) => return code,
@@ -321,7 +339,9 @@ async fn run_command(cli: Cli) -> i32 {
                 return EXIT_USAGE;
             }
             if loaded.is_err() {
-                eprintln!("secintake: the input is over {limit} bytes and the config does not load, so its limit is unknown; fix the config");
+                eprintln!(
+                    "secintake: the input is over {limit} bytes and the config does not load, so its limit is unknown; fix the config"
+                );
                 return fail;
             }
             eprintln!("{}", too_large(n, limit));
@@ -412,7 +432,9 @@ async fn run_command(cli: Cli) -> i32 {
     if code == EXIT_OK
         && matches!(
             cli.command,
-            Command::Ingest { .. } | Command::Quarantine(mail::QuarantineCmd::Retry { .. }) | Command::Case(case::CaseCmd::Reply { .. })
+            Command::Ingest { .. }
+                | Command::Quarantine(mail::QuarantineCmd::Retry { .. })
+                | Command::Case(case::CaseCmd::Reply { .. })
         )
     {
         if let Err(e) = crate::outbox::send_due(&store, &cfg, chrono::Utc::now()).await {
@@ -590,7 +612,8 @@ fn spawn_signal_handler(
 
 /// Prints rows as an aligned table; every cell is escaped for the terminal.
 pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
-    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| term::escape(c).into_owned()).collect()).collect();
+    let rows: Vec<Vec<String>> =
+        rows.iter().map(|r| r.iter().map(|c| term::escape(c).into_owned()).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (i, c) in r.iter().enumerate() {

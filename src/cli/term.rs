@@ -38,8 +38,7 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 /// Multi-line text (a report, a note), one escaped line at a time: LF and CRLF end
 /// lines, any other control character is escaped.
 pub fn lines(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
-    text.split('\n')
-        .map(|l| escape(l.strip_suffix('\r').unwrap_or(l)))
+    text.split('\n').map(|l| escape(l.strip_suffix('\r').unwrap_or(l)))
 }
 
 #[cfg(test)]
@@ -50,15 +49,9 @@ mod tests {
     fn escapes_c0_c1_del_and_bidi_but_not_text() {
         assert_eq!(escape("plain — Ünïcode\ttab"), "plain — Ünïcode\ttab");
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
-        assert_eq!(
-            escape("a\x1b[2Jb\x07c\rd\ne\x7f"),
-            "a\\x1b[2Jb\\x07c\\x0dd\\x0ae\\x7f"
-        );
+        assert_eq!(escape("a\x1b[2Jb\x07c\rd\ne\x7f"), "a\\x1b[2Jb\\x07c\\x0dd\\x0ae\\x7f");
         assert_eq!(escape("x\u{9b}31m"), "x\\u{9b}31m");
-        assert_eq!(
-            escape("evil\u{202e}exe.txt\u{2066}\u{2069}"),
-            "evil\\u{202e}exe.txt\\u{2066}\\u{2069}"
-        );
+        assert_eq!(escape("evil\u{202e}exe.txt\u{2066}\u{2069}"), "evil\\u{202e}exe.txt\\u{2066}\\u{2069}");
     }
 
     #[test]

@@ -217,20 +217,14 @@ impl Config {
     fn read(path: &Path) -> Result<String, ConfigError> {
         std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.to_owned(),
-            problems: vec![format!(
-                "cannot read the config file: {e}; pass --config FILE or set SECINTAKE_CONFIG"
-            )],
+            problems: vec![format!("cannot read the config file: {e}; pass --config FILE or set SECINTAKE_CONFIG")],
         })
     }
 
     /// Validates config text; `path` locates relative paths and names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let (config, problems) = Self::parse_lenient(text, path)?;
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError { file: path.to_owned(), problems })
-        }
+        if problems.is_empty() { Ok(config) } else { Err(ConfigError { file: path.to_owned(), problems }) }
     }
 
     /// The config and every problem found in it (see [`Config::load_lenient`]).
@@ -248,10 +242,7 @@ impl Config {
         let mut r = Reader { root: &table, base, problems: Vec::new(), credentials_source: None };
         r.check_known();
 
-        let intake = Intake {
-            address: r.address("intake.address").unwrap_or_default(),
-            case_prefix: r.case_prefix(),
-        };
+        let intake = Intake { address: r.address("intake.address").unwrap_or_default(), case_prefix: r.case_prefix() };
 
         let imap_tls = r.tls("imap.tls", Tls::Implicit);
         let imap_host = r.string("imap.host", None).unwrap_or_default();
@@ -270,7 +261,10 @@ impl Config {
             poll_interval: r.duration("imap.poll_interval", "60s"),
         };
         if imap.processed_folder == imap.mailbox || imap.quarantine_folder == imap.mailbox {
-            r.problem("imap.processed_folder", "must differ from imap.mailbox, or handled mail would be read again; name another folder");
+            r.problem(
+                "imap.processed_folder",
+                "must differ from imap.mailbox, or handled mail would be read again; name another folder",
+            );
         }
 
         let smtp_tls = r.tls("smtp.tls", Tls::Starttls);
@@ -390,8 +384,17 @@ const KNOWN: &[(&str, &[&str])] = &[
     (
         "imap",
         &[
-            "host", "port", "tls", "ca_file", "username", "password_file", "mailbox",
-            "processed_folder", "quarantine_folder", "idle", "poll_interval",
+            "host",
+            "port",
+            "tls",
+            "ca_file",
+            "username",
+            "password_file",
+            "mailbox",
+            "processed_folder",
+            "quarantine_folder",
+            "idle",
+            "poll_interval",
         ],
     ),
     ("smtp", &["host", "port", "tls", "ca_file", "username", "password_file"]),
@@ -402,10 +405,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("templates", &["dir"]),
     (
         "limits",
-        &[
-            "max_message_bytes", "max_plaintext_bytes", "max_mime_depth",
-            "acks_per_address_per_hour", "acks_per_hour",
-        ],
+        &["max_message_bytes", "max_plaintext_bytes", "max_mime_depth", "acks_per_address_per_hour", "acks_per_hour"],
     ),
 ];
 
@@ -442,10 +442,7 @@ impl Reader<'_> {
             };
             for k in t.keys() {
                 if !keys.contains(&k.as_str()) {
-                    self.problems.push(format!(
-                        "{section}.{k}: unknown key; [{section}] takes {}",
-                        keys.join(", ")
-                    ));
+                    self.problems.push(format!("{section}.{k}: unknown key; [{section}] takes {}", keys.join(", ")));
                 }
             }
         }
@@ -499,10 +496,7 @@ impl Reader<'_> {
     fn case_prefix(&mut self) -> String {
         let key = "intake.case_prefix";
         let s = self.string(key, Some("SEC")).unwrap_or_default();
-        if s.is_empty()
-            || s.len() > 16
-            || !s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        {
+        if s.is_empty() || s.len() > 16 || !s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
             self.problem(key, "must be 1 to 16 upper-case letters or digits, e.g. \"SEC\"");
         }
         s
@@ -609,9 +603,8 @@ impl Reader<'_> {
     /// `credentials` directory beside the config file (/etc/secintake/credentials). So one
     /// config works for the daemon and for every command an admin runs by hand.
     fn resolve(&mut self, s: &str) -> Result<PathBuf, String> {
-        let expanded = if let Some(rest) = s
-            .strip_prefix("$CREDENTIALS_DIRECTORY/")
-            .or_else(|| s.strip_prefix("${CREDENTIALS_DIRECTORY}/"))
+        let expanded = if let Some(rest) =
+            s.strip_prefix("$CREDENTIALS_DIRECTORY/").or_else(|| s.strip_prefix("${CREDENTIALS_DIRECTORY}/"))
         {
             match std::env::var_os("CREDENTIALS_DIRECTORY") {
                 Some(dir) => PathBuf::from(dir).join(rest),
@@ -705,11 +698,7 @@ pub fn check_secret_file(p: &Path) -> Result<(), String> {
 /// True for hosts that never leave the machine.
 pub fn is_loopback(host: &str) -> bool {
     host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
+        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
 }
 
 /// A plain `local@domain` address, with nothing a header could be injected with.
@@ -785,8 +774,15 @@ x = 1
         let err = Config::parse(text, Path::new("/tmp/x.toml")).unwrap_err();
         let all = err.to_string();
         for key in [
-            "intake.address", "imap.tls", "imap.port", "imap.username", "imap.password_file",
-            "keys.intake_secret", "keys.team_certs", "policy.ack_within", "bogus",
+            "intake.address",
+            "imap.tls",
+            "imap.port",
+            "imap.username",
+            "imap.password_file",
+            "keys.intake_secret",
+            "keys.team_certs",
+            "policy.ack_within",
+            "bogus",
         ] {
             assert!(all.contains(&format!("{key}:")), "{key} missing from:\n{all}");
         }

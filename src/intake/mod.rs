@@ -187,10 +187,9 @@ async fn connect_inner(cfg: &Config) -> Result<ImapSession> {
 }
 
 async fn login(client: Client<Stream>, cfg: &Config) -> Result<ImapSession> {
-    client
-        .login(&cfg.imap.username, cfg.imap.password.expose())
-        .await
-        .map_err(|(e, _)| anyhow!("IMAP login as {} failed: {e}; check imap.username and imap.password_file", cfg.imap.username))
+    client.login(&cfg.imap.username, cfg.imap.password.expose()).await.map_err(|(e, _)| {
+        anyhow!("IMAP login as {} failed: {e}; check imap.username and imap.password_file", cfg.imap.username)
+    })
 }
 
 /// Creates `folder` if it does not exist.
@@ -201,7 +200,9 @@ pub async fn ensure_folder(s: &mut ImapSession, folder: &str) -> Result<()> {
     })
     .await?;
     if !exists {
-        bounded("CREATE", async { Ok(s.create(folder).await?) }).await.with_context(|| format!("Creating IMAP folder {folder}"))?;
+        bounded("CREATE", async { Ok(s.create(folder).await?) })
+            .await
+            .with_context(|| format!("Creating IMAP folder {folder}"))?;
         tracing::info!(folder, "Created IMAP folder");
     }
     Ok(())
@@ -220,7 +221,12 @@ pub struct PassStats {
 /// One full pass over the mailbox: every message is processed, made durable, then
 /// moved. Returns when the mailbox is empty of handled mail. `stop` is checked
 /// between messages only: a message in hand is always finished.
-pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> bool, queued: &dyn Fn()) -> Result<PassStats> {
+pub async fn pass(
+    s: &mut ImapSession,
+    pipeline: &Pipeline,
+    stop: &dyn Fn() -> bool,
+    queued: &dyn Fn(),
+) -> Result<PassStats> {
     let cfg = &pipeline.cfg;
     let mb = bounded("SELECT", async { Ok(s.select(&cfg.imap.mailbox).await?) })
         .await
@@ -238,7 +244,8 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
         b.put_uidvalidity(&cfg.imap.mailbox, uidvalidity);
         pipeline.store.commit(b)?;
     }
-    let mut uids: Vec<u32> = bounded("UID SEARCH", async { Ok(s.uid_search("ALL").await?) }).await?.into_iter().collect();
+    let mut uids: Vec<u32> =
+        bounded("UID SEARCH", async { Ok(s.uid_search("ALL").await?) }).await?.into_iter().collect();
     uids.sort_unstable();
     let mut stats = PassStats { seen: uids.len(), ..Default::default() };
     if uids.is_empty() {
@@ -254,8 +261,10 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
         let set = chunk.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
         // Sizes first: a message over the limit is quarantined without downloading it.
         let sizes: Vec<(u32, u32, Option<DateTime<Utc>>)> = {
-            let fetches: Vec<_> =
-                bounded("UID FETCH", async { Ok(s.uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE)").await?.try_collect::<Vec<_>>().await?) }).await?;
+            let fetches: Vec<_> = bounded("UID FETCH", async {
+                Ok(s.uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE)").await?.try_collect::<Vec<_>>().await?)
+            })
+            .await?;
             fetches
                 .iter()
                 .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0), f.internal_date().map(|d| d.with_timezone(&Utc)))))
@@ -268,8 +277,14 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
             let received_at = date.unwrap_or_else(Utc::now);
             let src = Source { mailbox: cfg.imap.mailbox.clone(), uidvalidity, uid };
             // Handled before (a crash between the commit and the move): move it on.
-            if let Some(rec) = pipeline.store.uid(&src.mailbox, uidvalidity, uid)?.and_then(|k| pipeline.store.mail(&k).ok().flatten()) {
-                if rec.disposition == Disposition::Quarantine { to_quarantine.push(uid) } else { to_processed.push(uid) }
+            if let Some(rec) =
+                pipeline.store.uid(&src.mailbox, uidvalidity, uid)?.and_then(|k| pipeline.store.mail(&k).ok().flatten())
+            {
+                if rec.disposition == Disposition::Quarantine {
+                    to_quarantine.push(uid)
+                } else {
+                    to_processed.push(uid)
+                }
                 continue;
             }
             if u64::from(size) > cfg.limits.max_message_bytes {
@@ -280,9 +295,11 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
                 // carries the hash of the bytes the server holds), keep the header.
                 let (head, sha, body_sha) = stream_hash(s, uid).await?;
                 let p = pipeline.clone();
-                let out = tokio::task::spawn_blocking(move || p.ingest_oversized(&head, &sha, &body_sha, u64::from(size), Some(&src), received_at))
-                    .await
-                    .context("Pipeline task")??;
+                let out = tokio::task::spawn_blocking(move || {
+                    p.ingest_oversized(&head, &sha, &body_sha, u64::from(size), Some(&src), received_at)
+                })
+                .await
+                .context("Pipeline task")??;
                 tracing::info!(uid, disposition = out.disposition.as_str(), "Oversized message recorded");
                 if out.disposition == Disposition::Quarantine {
                     to_quarantine.push(uid);
@@ -296,8 +313,10 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
         if !small.is_empty() && !stop() {
             // One FETCH for the whole batch (pipelined on the server side).
             let set = small.iter().map(|(u, _, _)| u.to_string()).collect::<Vec<_>>().join(",");
-            let fetched: Vec<_> =
-                bounded("UID FETCH", async { Ok(s.uid_fetch(&set, "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await?) }).await?;
+            let fetched: Vec<_> = bounded("UID FETCH", async {
+                Ok(s.uid_fetch(&set, "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await?)
+            })
+            .await?;
             let mut bodies: std::collections::HashMap<u32, Vec<u8>> =
                 fetched.iter().filter_map(|f| Some((f.uid?, f.body()?.to_vec()))).collect();
             let mut items = Vec::new();
@@ -316,7 +335,12 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
                         if !out.seen_before {
                             stats.new += 1;
                         }
-                        tracing::info!(uid, disposition = out.disposition.as_str(), case = out.case_id.as_deref().unwrap_or("-"), "Message handled");
+                        tracing::info!(
+                            uid,
+                            disposition = out.disposition.as_str(),
+                            case = out.case_id.as_deref().unwrap_or("-"),
+                            "Message handled"
+                        );
                         if out.disposition == Disposition::Quarantine {
                             to_quarantine.push(uid);
                         } else {
@@ -326,7 +350,9 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
                     // The store cannot write (disk full, I/O error; sled's error then
                     // sticks): every later message would fail too. Stop the pass; the
                     // daemon exits and systemd restarts it. The message stays put.
-                    Err(e) if crate::store::is_io_failure(&e) => return Err(e.context(format!("Storing the message with UID {uid}"))),
+                    Err(e) if crate::store::is_io_failure(&e) => {
+                        return Err(e.context(format!("Storing the message with UID {uid}")));
+                    }
                     Err(e) => {
                         // Nothing was committed for it: it stays in the mailbox and is
                         // tried again next pass; the messages after it are not held up.
@@ -337,7 +363,9 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
             }
         }
         // Outcomes are durable (the group commit synced); now move the batch.
-        for (uids, folder) in [(&to_processed, &cfg.imap.processed_folder), (&to_quarantine, &cfg.imap.quarantine_folder)] {
+        for (uids, folder) in
+            [(&to_processed, &cfg.imap.processed_folder), (&to_quarantine, &cfg.imap.quarantine_folder)]
+        {
             if uids.is_empty() {
                 continue;
             }
@@ -357,7 +385,10 @@ pub async fn pass(s: &mut ImapSession, pipeline: &Pipeline, stop: &dyn Fn() -> b
 /// its neighbours down with it again), the rest in one group; a message that crashed
 /// or hung [`crate::pipeline::MAX_ATTEMPTS`] times is quarantined unread. Returns
 /// (uid, outcome) in order.
-async fn process(pipeline: &Pipeline, items: Vec<(Vec<u8>, Option<Source>, DateTime<Utc>)>) -> Result<Vec<(u32, Result<crate::pipeline::Outcome>)>> {
+async fn process(
+    pipeline: &Pipeline,
+    items: Vec<(Vec<u8>, Option<Source>, DateTime<Utc>)>,
+) -> Result<Vec<(u32, Result<crate::pipeline::Outcome>)>> {
     let p = pipeline.clone();
     tokio::task::spawn_blocking(move || -> Result<Vec<(u32, Result<crate::pipeline::Outcome>)>> {
         let now = Utc::now();
@@ -373,14 +404,22 @@ async fn process(pipeline: &Pipeline, items: Vec<(Vec<u8>, Option<Source>, DateT
             // Alone this time, its own attempt counted, so only the culprit adds up.
             let n = p.count_attempts(std::slice::from_ref(&src))?[0];
             if n > crate::pipeline::MAX_ATTEMPTS {
-                tracing::error!(uid = src.uid, attempts = n - 1, "Message crashed or hung processing before; quarantined unread");
+                tracing::error!(
+                    uid = src.uid,
+                    attempts = n - 1,
+                    "Message crashed or hung processing before; quarantined unread"
+                );
                 let r = p.quarantine_after_panic(&item.0, Some(&src), item.2, "processing-failed");
                 if r.is_ok() {
                     p.clear_attempts(std::slice::from_ref(&src))?;
                 }
                 out.push((src.uid, r));
             } else {
-                tracing::warn!(uid = src.uid, attempt = n, "Message was being processed when the daemon stopped; trying it alone");
+                tracing::warn!(
+                    uid = src.uid,
+                    attempt = n,
+                    "Message was being processed when the daemon stopped; trying it alone"
+                );
                 let r = p.ingest_group(std::slice::from_ref(&item), now)?;
                 out.extend(r.into_iter().map(|o| (src.uid, o)));
             }
@@ -411,7 +450,8 @@ async fn move_resolved(s: &mut ImapSession, pipeline: &Pipeline) -> Result<usize
     for key in keys {
         if let Some(mid) = crate::mime::clean_msgid(&key).filter(|k| !k.starts_with("sha256:")) {
             let q = format!("HEADER Message-ID \"{mid}\"");
-            let uids: Vec<u32> = bounded("UID SEARCH", async { Ok(s.uid_search(&q).await?) }).await?.into_iter().collect();
+            let uids: Vec<u32> =
+                bounded("UID SEARCH", async { Ok(s.uid_search(&q).await?) }).await?.into_iter().collect();
             if !uids.is_empty() {
                 let set = uids.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
                 bounded("UID MOVE", async { Ok(s.uid_mv(&set, &cfg.imap.processed_folder).await?) }).await?;
@@ -442,7 +482,9 @@ async fn stream_hash(s: &mut ImapSession, uid: u32) -> Result<(Vec<u8>, String, 
     let mut offset = 0usize;
     loop {
         let q = format!("(UID BODY.PEEK[]<{offset}.{HASH_CHUNK}>)");
-        let f: Vec<_> = bounded("UID FETCH", async { Ok(s.uid_fetch(uid.to_string(), &q).await?.try_collect::<Vec<_>>().await?) }).await?;
+        let f: Vec<_> =
+            bounded("UID FETCH", async { Ok(s.uid_fetch(uid.to_string(), &q).await?.try_collect::<Vec<_>>().await?) })
+                .await?;
         let chunk = f.first().and_then(|f| f.body()).map(|b| b.to_vec()).unwrap_or_default();
         all.update(&chunk);
         match &head {

@@ -106,11 +106,7 @@ pub fn clean_msgid(s: &str) -> Option<String> {
     if s.is_empty() || s.len() > 250 {
         return None;
     }
-    if s.chars().all(|c| c.is_ascii_graphic() && !"<>()[]\\,;:\" ".contains(c)) {
-        Some(s.to_owned())
-    } else {
-        None
-    }
+    if s.chars().all(|c| c.is_ascii_graphic() && !"<>()[]\\,;:\" ".contains(c)) { Some(s.to_owned()) } else { None }
 }
 
 fn header_list(v: &HeaderValue) -> Vec<String> {
@@ -123,10 +119,7 @@ fn header_list(v: &HeaderValue) -> Vec<String> {
 
 fn first_addr(a: Option<&Address>) -> (Option<String>, String) {
     let Some(addr) = a.and_then(|a| a.first()) else { return (None, String::new()) };
-    let address = addr
-        .address()
-        .map(|s| clean(s).to_ascii_lowercase())
-        .filter(|s| crate::config::valid_address(s));
+    let address = addr.address().map(|s| clean(s).to_ascii_lowercase()).filter(|s| crate::config::valid_address(s));
     (address, addr.name().map(clean).unwrap_or_default())
 }
 
@@ -235,7 +228,10 @@ pub fn parse(raw: &[u8]) -> Parsed {
     let root_ct = msg.root_part().content_type();
     let root_type = ctype_of(msg.root_part());
     env.is_dsn = root_type == "multipart/report"
-        && root_ct.and_then(|c| c.attribute("report-type")).map(|r| r.eq_ignore_ascii_case("delivery-status")).unwrap_or(false);
+        && root_ct
+            .and_then(|c| c.attribute("report-type"))
+            .map(|r| r.eq_ignore_ascii_case("delivery-status"))
+            .unwrap_or(false);
 
     parsed.depth = depth(&msg);
 
@@ -384,7 +380,8 @@ pub fn is_encrypted_attachment(a: &Part) -> bool {
     let lower = a.name.to_ascii_lowercase();
     let named = lower.ends_with(".gpg") || lower.ends_with(".pgp") || lower.ends_with(".asc");
     let armored = a.bytes.windows(ARMOR_BEGIN.len()).take(4096).any(|w| w == ARMOR_BEGIN.as_bytes());
-    (named || a.content_type == "application/pgp-encrypted") && a.content_type != "application/pgp-keys"
+    (named || a.content_type == "application/pgp-encrypted")
+        && a.content_type != "application/pgp-keys"
         && (armored || (!lower.ends_with(".asc") && a.bytes.first().map(|b| b & 0x80 != 0).unwrap_or(false)))
 }
 
@@ -416,7 +413,9 @@ fn collect_content(msg: &Message, parsed: &mut Parsed, skip: &std::collections::
     parsed.text = text.replace("\r\n", "\n");
     for (i, p) in kept(&msg.attachments).iter().filter_map(part).enumerate() {
         let ct = ctype_of(p);
-        let control = ct == "application/pgp-encrypted" && p.contents().trim_ascii().starts_with(b"Version:") && p.contents().len() < 64;
+        let control = ct == "application/pgp-encrypted"
+            && p.contents().trim_ascii().starts_with(b"Version:")
+            && p.contents().len() < 64;
         if ct == "application/pgp-signature" || control {
             continue;
         }
@@ -427,7 +426,8 @@ fn collect_content(msg: &Message, parsed: &mut Parsed, skip: &std::collections::
                 None => p.contents().to_vec(),
             },
         };
-        let name = p.attachment_name().map(clean).filter(|n| !n.is_empty()).unwrap_or_else(|| format!("attachment-{}", i + 1));
+        let name =
+            p.attachment_name().map(clean).filter(|n| !n.is_empty()).unwrap_or_else(|| format!("attachment-{}", i + 1));
         let is_key = ct == "application/pgp-keys"
             || bytes.windows(36).take(4096).any(|w| w == b"-----BEGIN PGP PUBLIC KEY BLOCK-----");
         if is_key {

@@ -166,9 +166,13 @@ pub fn verdict_meaning(v: crate::openpgp::Verdict) -> &'static str {
     use crate::openpgp::Verdict::*;
     match v {
         Good => "valid signature by the cert held for the From address, over everything kept from the message",
-        Partial => "valid signature by the From address's cert, but some content lies outside the signed part (marked UNSIGNED)",
+        Partial => {
+            "valid signature by the From address's cert, but some content lies outside the signed part (marked UNSIGNED)"
+        }
         SignerMismatch => "valid signature, but by a cert that does not carry the From address: the From may be forged",
-        KeyConflict => "valid signature by a cert naming the From address, but another cert is held for it: possibly a forged From",
+        KeyConflict => {
+            "valid signature by a cert naming the From address, but another cert is held for it: possibly a forged From"
+        }
         Bad => "a signature does not verify: altered in transit, or made with a rejected algorithm",
         UnknownKey => "signed by a key secintake does not hold",
         None => "not signed",
@@ -337,7 +341,13 @@ mod tests {
             id: "SEC-2026-0001".into(),
             status: Status::New,
             title: "RCE in the secret parser".into(),
-            reporter: Reporter { address: "a@b.test".into(), name: "A".into(), key_fingerprint: None, key_source: None, key_conflict: None },
+            reporter: Reporter {
+                address: "a@b.test".into(),
+                name: "A".into(),
+                key_fingerprint: None,
+                key_source: None,
+                key_conflict: None,
+            },
             credit: Credit::default(),
             received_at: now,
             encrypted: true,
@@ -374,7 +384,11 @@ mod tests {
         assert!(t.contains("RCE in the secret parser") && t.contains("exploit-parser.py"));
         // An admin template that asks for the title cannot get it unencrypted.
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ack.txt"), "{{ project }}: {{ case_id }} {{ title }} {% for a in attachments %}{{ a.name }}{% endfor %}").unwrap();
+        std::fs::write(
+            dir.path().join("ack.txt"),
+            "{{ project }}: {{ case_id }} {{ title }} {% for a in attachments %}{{ a.name }}{% endfor %}",
+        )
+        .unwrap();
         let tpl = Templates::load(Some(dir.path())).unwrap();
         let t = tpl.ack(&case, "Demo", "ff", "FPR", false);
         assert_eq!(t.trim(), "Demo: SEC-2026-0001");

@@ -106,7 +106,8 @@ fn seal_or_open(
             let a = <$aead>::new_from_slice(key).map_err(|_| Error("bad session key length".into()))?;
             let nonce = GenericArray::from_slice(nonce);
             if encrypt {
-                let t = a.encrypt_in_place_detached(nonce, ad, buf).map_err(|_| Error("AEAD encryption failed".into()))?;
+                let t =
+                    a.encrypt_in_place_detached(nonce, ad, buf).map_err(|_| Error("AEAD encryption failed".into()))?;
                 tag.copy_from_slice(&t);
                 Ok(())
             } else {
@@ -137,7 +138,13 @@ fn nonce_v2(prefix: &[u8], index: u64) -> Vec<u8> {
 const SEIPD_TAG_OCTET: u8 = 0xC0 | 18;
 
 /// Derives the message key and nonce prefix of a SEIPDv2 packet.
-fn seipdv2_keys(cipher: u8, mode: Mode, chunk_octet: u8, salt: &[u8; 32], session_key: &[u8]) -> Result<(Vec<u8>, Vec<u8>, [u8; 5]), Error> {
+fn seipdv2_keys(
+    cipher: u8,
+    mode: Mode,
+    chunk_octet: u8,
+    salt: &[u8; 32],
+    session_key: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>, [u8; 5]), Error> {
     let klen = key_len(cipher).ok_or_else(|| Error(format!("cipher {cipher} is not AES")))?;
     if session_key.len() != klen {
         return Err(Error("session key length does not fit the cipher".into()));
@@ -204,7 +211,14 @@ pub fn decrypt_seipdv2(
 
 /// Encrypts into SEIPDv2 chunks (the inverse of [`decrypt_seipdv2`]): for `check`'s
 /// self-test of a mode the backend cannot write, and round-trip tests.
-pub fn encrypt_seipdv2(cipher: u8, mode: Mode, chunk_octet: u8, salt: &[u8; 32], session_key: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+pub fn encrypt_seipdv2(
+    cipher: u8,
+    mode: Mode,
+    chunk_octet: u8,
+    salt: &[u8; 32],
+    session_key: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, Error> {
     let (key, prefix, info) = seipdv2_keys(cipher, mode, chunk_octet, salt, session_key)?;
     let mut out = Vec::new();
     let mut index = 0u64;
@@ -267,7 +281,12 @@ pub fn header(body: &[u8]) -> Result<Header, Error> {
 /// Decrypts a tag-20 packet body with `session_key`. The output is the packet stream
 /// inside (compressed, signed, literal), at most `max` bytes; `Ok(None)` when it would
 /// be more (the caller quarantines as plaintext-limit).
-pub fn decrypt(body: &[u8], cipher_from_pkesk: Option<u8>, session_key: &[u8], max: u64) -> Result<Option<Vec<u8>>, Error> {
+pub fn decrypt(
+    body: &[u8],
+    cipher_from_pkesk: Option<u8>,
+    session_key: &[u8],
+    max: u64,
+) -> Result<Option<Vec<u8>>, Error> {
     let h = header(body)?;
     if let Some(c) = cipher_from_pkesk {
         if c != h.cipher {

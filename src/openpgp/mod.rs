@@ -17,12 +17,12 @@ use openpgp::crypto::{KeyPair, Password, SessionKey};
 use openpgp::packet::{PKESK, SKESK};
 use openpgp::parse::Parse;
 use openpgp::parse::stream::{
-    DecryptionHelper, DecryptorBuilder, DetachedVerifierBuilder, MessageLayer, MessageStructure,
-    VerificationError, VerificationHelper,
+    DecryptionHelper, DecryptorBuilder, DetachedVerifierBuilder, MessageLayer, MessageStructure, VerificationError,
+    VerificationHelper,
 };
 use openpgp::policy::{Policy, StandardPolicy};
-use openpgp::serialize::{Serialize, SerializeInto};
 use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Signer};
+use openpgp::serialize::{Serialize, SerializeInto};
 use openpgp::types::SymmetricAlgorithm;
 use openpgp::{Cert, Fingerprint, KeyHandle};
 
@@ -248,28 +248,21 @@ impl IntakeKeys {
     /// Decrypts `ciphertext` (armored or binary) with the intake keys, verifying any
     /// signature against `signer_certs`, and stops once more than `max_plaintext`
     /// bytes came out.
-    pub fn decrypt(
-        &self,
-        ciphertext: &[u8],
-        signer_certs: &[Cert],
-        max_plaintext: u64,
-        now: SystemTime,
-    ) -> Decryption {
+    pub fn decrypt(&self, ciphertext: &[u8], signer_certs: &[Cert], max_plaintext: u64, now: SystemTime) -> Decryption {
         let p = policy();
-        let helper = Helper { keys: self, checker: Checker { certs: signer_certs, verification: Verification::none() } };
+        let helper =
+            Helper { keys: self, checker: Checker { certs: signer_certs, verification: Verification::none() } };
         let builder = match DecryptorBuilder::from_bytes(ciphertext) {
             Ok(b) => b,
             Err(e) => return Decryption::Failed(format!("not an OpenPGP message: {e}")),
         };
-        let mut dec = match builder
-            .buffer_size(DECRYPT_BUFFER.min(max_plaintext as usize).max(1))
-            .with_policy(&p, now, helper)
-        {
-            Ok(d) => d,
-            Err(e) => {
-                return Decryption::Failed(format!("{e:#}"));
-            }
-        };
+        let mut dec =
+            match builder.buffer_size(DECRYPT_BUFFER.min(max_plaintext as usize).max(1)).with_policy(&p, now, helper) {
+                Ok(d) => d,
+                Err(e) => {
+                    return Decryption::Failed(format!("{e:#}"));
+                }
+            };
         let plaintext = match read_capped(&mut dec, max_plaintext) {
             Ok(Some(p)) => p,
             Ok(None) => return Decryption::TooLarge,
@@ -292,11 +285,9 @@ impl IntakeKeys {
         // Sequoia 2.4 can panic on some truncated messages (an unwrap in
         // PacketParser::decrypt_, found by our mutation test): a hostile message must
         // not take the daemon down, so a panic here is a failed decryption.
-        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            match fallback_parts(ciphertext) {
-                Some(f) => self.decrypt_fallback(&f, signer_certs, max_plaintext, now),
-                None => self.decrypt(ciphertext, signer_certs, max_plaintext, now),
-            }
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match fallback_parts(ciphertext) {
+            Some(f) => self.decrypt_fallback(&f, signer_certs, max_plaintext, now),
+            None => self.decrypt(ciphertext, signer_certs, max_plaintext, now),
         }))
         .unwrap_or_else(|_| Decryption::Failed("the OpenPGP parser failed on this message (internal panic)".into()));
         match attempt {
@@ -356,9 +347,9 @@ impl IntakeKeys {
         };
         use openpgp::parse::stream::VerifierBuilder;
         let checker = Checker { certs: signer_certs, verification: Verification::none() };
-        let mut v = match VerifierBuilder::from_bytes(&inner)
-            .and_then(|b| b.buffer_size(DECRYPT_BUFFER.min(max_plaintext as usize).max(1)).with_policy(&p, now, checker))
-        {
+        let mut v = match VerifierBuilder::from_bytes(&inner).and_then(|b| {
+            b.buffer_size(DECRYPT_BUFFER.min(max_plaintext as usize).max(1)).with_policy(&p, now, checker)
+        }) {
             Ok(v) => v,
             Err(e) => return Decryption::Failed(format!("LibrePGP AEAD content: {e:#}")),
         };
@@ -400,26 +391,30 @@ impl IntakeKeys {
                 };
                 out.push(FormatCheck { key: key.clone(), format, result });
             };
-            let sequoia = |features: Features, aead: Option<(SymmetricAlgorithm, AEADAlgorithm)>| -> openpgp::Result<Vec<u8>> {
-                let mut sink = Vec::new();
-                {
-                    let msg = Message::new(&mut sink);
-                    let r = Recipient::new(features, enc.key_handle(), &enc);
-                    let mut e = Encryptor::for_recipients(msg, vec![r]);
-                    if let Some((sym, aead)) = aead {
-                        e = e.symmetric_algo(sym).aead_algo(aead);
+            let sequoia =
+                |features: Features, aead: Option<(SymmetricAlgorithm, AEADAlgorithm)>| -> openpgp::Result<Vec<u8>> {
+                    let mut sink = Vec::new();
+                    {
+                        let msg = Message::new(&mut sink);
+                        let r = Recipient::new(features, enc.key_handle(), &enc);
+                        let mut e = Encryptor::for_recipients(msg, vec![r]);
+                        if let Some((sym, aead)) = aead {
+                            e = e.symmetric_algo(sym).aead_algo(aead);
+                        }
+                        let mut lit = LiteralWriter::new(e.build()?).build()?;
+                        lit.write_all(TEST)?;
+                        lit.finalize()?;
                     }
-                    let mut lit = LiteralWriter::new(e.build()?).build()?;
-                    lit.write_all(TEST)?;
-                    lit.finalize()?;
-                }
-                Ok(sink)
-            };
+                    Ok(sink)
+                };
             if features.supports_seipdv1() || !features.supports_seipdv2() {
                 run("SEIPDv1".into(), sequoia(Features::empty().set_seipdv1(), None));
             }
             if features.supports_seipdv2() {
-                let suites = vc.preferred_aead_ciphersuites().map(|s| s.to_vec()).unwrap_or_else(|| vec![(SymmetricAlgorithm::AES128, AEADAlgorithm::OCB)]);
+                let suites = vc
+                    .preferred_aead_ciphersuites()
+                    .map(|s| s.to_vec())
+                    .unwrap_or_else(|| vec![(SymmetricAlgorithm::AES128, AEADAlgorithm::OCB)]);
                 for (sym, aead) in suites {
                     let ct = if aead.is_supported() {
                         sequoia(Features::empty().set_seipdv2(), Some((sym, aead)))
@@ -438,11 +433,9 @@ impl IntakeKeys {
                     .primary_userid()
                     .ok()
                     .and_then(|u| {
-                        u.binding_signature().subpacket(tag34).map(|sp| {
-                            match sp.value() {
-                                openpgp::packet::signature::subpacket::SubpacketValue::Unknown { body, .. } => body.clone(),
-                                _ => Vec::new(),
-                            }
+                        u.binding_signature().subpacket(tag34).map(|sp| match sp.value() {
+                            openpgp::packet::signature::subpacket::SubpacketValue::Unknown { body, .. } => body.clone(),
+                            _ => Vec::new(),
                         })
                     })
                     .unwrap_or_default();
@@ -462,9 +455,10 @@ impl IntakeKeys {
     fn holds_any(&self, recipients: &[String]) -> bool {
         recipients.iter().any(|r| {
             r == "*"
-                || self.certs.iter().any(|c| {
-                    c.keys().any(|k| k.key().keyid().to_hex() == *r || k.key().fingerprint().to_hex() == *r)
-                })
+                || self
+                    .certs
+                    .iter()
+                    .any(|c| c.keys().any(|k| k.key().keyid().to_hex() == *r || k.key().fingerprint().to_hex() == *r))
         })
     }
 }
@@ -520,7 +514,8 @@ fn seipdv2_test_message<P: openpgp::packet::key::KeyParts, R: openpgp::packet::k
     let mut salt = [0u8; 32];
     openpgp::crypto::random(&mut salt)?;
     let chunk_octet = 6;
-    let chunks = librepgp::encrypt_seipdv2(u8::from(sym), mode, chunk_octet, &salt, &sk, &lit).map_err(|e| anyhow!("{e}"))?;
+    let chunks =
+        librepgp::encrypt_seipdv2(u8::from(sym), mode, chunk_octet, &salt, &sk, &lit).map_err(|e| anyhow!("{e}"))?;
     let mut body = vec![2, u8::from(sym), u8::from(aead), chunk_octet];
     body.extend_from_slice(&salt);
     body.extend_from_slice(&chunks);
@@ -612,7 +607,10 @@ fn fallback_parts(ciphertext: &[u8]) -> Option<Fallback> {
                 let mode = librepgp::Mode::from_id(u8::from(s.aead()))?;
                 let (cipher, chunk_size, salt) = (u8::from(s.symmetric_algo()), s.chunk_size(), *s.salt());
                 let body = pp.buffer_unread_content().ok()?.to_vec();
-                return Some(Fallback { pkesks, layer: FallbackLayer::Seipd2 { cipher, mode, chunk_size, salt, body } });
+                return Some(Fallback {
+                    pkesks,
+                    layer: FallbackLayer::Seipd2 { cipher, mode, chunk_size, salt, body },
+                });
             }
             _ => return None,
         }
@@ -629,9 +627,9 @@ fn recipients_of(ciphertext: &[u8]) -> Vec<String> {
     let Ok(mut ppr) = PacketParser::from_bytes(ciphertext) else { return out };
     while let PacketParserResult::Some(pp) = ppr {
         match &pp.packet {
-            Packet::PKESK(p) => out.push(
-                p.recipient().map(|h| KeyHandle::from(h).to_hex()).unwrap_or_else(|| "*".into()),
-            ),
+            Packet::PKESK(p) => {
+                out.push(p.recipient().map(|h| KeyHandle::from(h).to_hex()).unwrap_or_else(|| "*".into()))
+            }
             Packet::SKESK(_) => {}
             _ => break,
         }
@@ -705,14 +703,9 @@ fn issuer_of(sig: &openpgp::packet::Signature) -> Option<String> {
     sig.get_issuers().into_iter().find(|h| matches!(h, KeyHandle::Fingerprint(_))).map(|h| h.to_hex())
 }
 
-fn verification_of(
-    r: &std::result::Result<openpgp::parse::stream::GoodChecksum, VerificationError>,
-) -> Verification {
+fn verification_of(r: &std::result::Result<openpgp::parse::stream::GoodChecksum, VerificationError>) -> Verification {
     match r {
-        Ok(good) => Verification {
-            verdict: Verdict::Good,
-            signer: Some(good.ka.cert().fingerprint().to_hex()),
-        },
+        Ok(good) => Verification { verdict: Verdict::Good, signer: Some(good.ka.cert().fingerprint().to_hex()) },
         Err(VerificationError::MissingKey { sig }) => {
             Verification { verdict: Verdict::UnknownKey, signer: issuer_of(sig) }
         }
@@ -766,7 +759,8 @@ impl DecryptionHelper for Helper<'_> {
 /// returns the signed text (at most `max` bytes) and the verdict. None when it is not
 /// a readable signed message.
 pub fn verify_inline(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -> Option<(Vec<u8>, Verification)> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_inline_inner(signed, certs, max, now))).unwrap_or(None)
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_inline_inner(signed, certs, max, now)))
+        .unwrap_or(None)
 }
 
 fn verify_inline_inner(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -> Option<(Vec<u8>, Verification)> {
@@ -852,15 +846,7 @@ pub fn can_encrypt(cert: &Cert, now: SystemTime) -> Result<()> {
         return Err(anyhow!("revoked"));
     }
     vc.alive().context("expired")?;
-    if vc
-        .keys()
-        .supported()
-        .alive()
-        .revoked(false)
-        .for_transport_encryption()
-        .for_storage_encryption()
-        .next()
-        .is_none()
+    if vc.keys().supported().alive().revoked(false).for_transport_encryption().for_storage_encryption().next().is_none()
     {
         return Err(anyhow!("no usable encryption subkey"));
     }
@@ -869,9 +855,7 @@ pub fn can_encrypt(cert: &Cert, now: SystemTime) -> Result<()> {
 
 /// Whether `cert` has a User ID with `address` (case-insensitive).
 pub fn has_address(cert: &Cert, address: &str) -> bool {
-    cert.userids().any(|u| {
-        u.userid().email().ok().flatten().map(|e| e.eq_ignore_ascii_case(address)).unwrap_or(false)
-    })
+    cert.userids().any(|u| u.userid().email().ok().flatten().map(|e| e.eq_ignore_ascii_case(address)).unwrap_or(false))
 }
 
 /// Whether `cert` has a User ID for `address` whose binding is valid under our policy
@@ -880,9 +864,9 @@ pub fn has_address(cert: &Cert, address: &str) -> bool {
 pub fn bound_to(cert: &Cert, address: &str, now: SystemTime) -> bool {
     let p = policy();
     let Ok(vc) = cert.with_policy(&p, now) else { return false };
-    vc.userids().revoked(false).any(|u| {
-        u.userid().email().ok().flatten().map(|e| e.eq_ignore_ascii_case(address)).unwrap_or(false)
-    })
+    vc.userids()
+        .revoked(false)
+        .any(|u| u.userid().email().ok().flatten().map(|e| e.eq_ignore_ascii_case(address)).unwrap_or(false))
 }
 
 /// Armored public cert.
@@ -902,9 +886,7 @@ pub fn binary_cert(cert: &Cert) -> Result<Vec<u8>> {
 /// in the first three years (Sequoia's general-purpose default). Returns the armored
 /// TSK and the armored public cert.
 pub fn generate(uid: &str) -> Result<(Cert, String, String)> {
-    let (cert, _rev) = CertBuilder::general_purpose(Some(uid))
-        .set_cipher_suite(CipherSuite::Cv25519)
-        .generate()?;
+    let (cert, _rev) = CertBuilder::general_purpose(Some(uid)).set_cipher_suite(CipherSuite::Cv25519).generate()?;
     let tsk = String::from_utf8(cert.as_tsk().armored().to_vec()?)?;
     let public = armor_cert(&cert)?;
     Ok((cert, tsk, public))
@@ -1001,7 +983,8 @@ mod tests {
         use openpgp::armor::{Kind, Reader, ReaderMode};
         // gpg's SEIPDv1 with MDC is where the panic lives: use a gpg-made fixture.
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let keys = IntakeKeys::from_bytes(&std::fs::read(root.join("keys/test-intake.key.asc")).unwrap(), None).unwrap();
+        let keys =
+            IntakeKeys::from_bytes(&std::fs::read(root.join("keys/test-intake.key.asc")).unwrap(), None).unwrap();
         let me: Vec<Cert> = Vec::new();
         let eml = std::fs::read_to_string(root.join("fixtures/pgpmime/encrypted-unsigned.eml")).unwrap();
         let (_, ct, _) = crate::mime::find_armor(&eml).unwrap();

@@ -107,11 +107,8 @@ const RECORD_BATCH: usize = 32;
 /// out over up to [`SMTP_CONNECTIONS`] reused connections; results are recorded in
 /// group commits. A mail is marked sent only after the server accepted it.
 pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result<PassStats> {
-    let mut due: Vec<OutMail> = store
-        .queued()?
-        .into_iter()
-        .filter(|o| o.status == OutStatus::Queued && is_due(o.next_attempt, now))
-        .collect();
+    let mut due: Vec<OutMail> =
+        store.queued()?.into_iter().filter(|o| o.status == OutStatus::Queued && is_due(o.next_attempt, now)).collect();
     let mut stats = PassStats::default();
     if due.is_empty() {
         return Ok(stats);
@@ -208,12 +205,16 @@ fn record(store: &Store, results: Vec<(OutMail, SendResult)>, now: DateTime<Utc>
                     }
                 }
                 if let Some(cid) = &item.case_id {
-                    b.put_log(cid, log_n(cid)?, &crate::case::LogEntry {
-                        at: item.sent_at.unwrap_or(now),
-                        who: "secintake".into(),
-                        action: "mail-out".into(),
-                        detail: format!("{} {} to {}", item.kind, item.id, item.to.join(", ")),
-                    });
+                    b.put_log(
+                        cid,
+                        log_n(cid)?,
+                        &crate::case::LogEntry {
+                            at: item.sent_at.unwrap_or(now),
+                            who: "secintake".into(),
+                            action: "mail-out".into(),
+                            detail: format!("{} {} to {}", item.kind, item.id, item.to.join(", ")),
+                        },
+                    );
                 }
                 tracing::info!(mail = %item.id, kind = %item.kind, case = item.case_id.as_deref().unwrap_or("-"), "Mail sent");
             }
@@ -225,12 +226,16 @@ fn record(store: &Store, results: Vec<(OutMail, SendResult)>, now: DateTime<Utc>
             SendResult::Failed(e) => {
                 tracing::error!(mail = %item.id, error = %e, "Send failed permanently");
                 if let Some(cid) = &item.case_id {
-                    b.put_log(cid, log_n(cid)?, &crate::case::LogEntry {
-                        at: now,
-                        who: "secintake".into(),
-                        action: "mail-failed".into(),
-                        detail: format!("{} {} to {}: {e}", item.kind, item.id, item.to.join(", ")),
-                    });
+                    b.put_log(
+                        cid,
+                        log_n(cid)?,
+                        &crate::case::LogEntry {
+                            at: now,
+                            who: "secintake".into(),
+                            action: "mail-failed".into(),
+                            detail: format!("{} {} to {}: {e}", item.kind, item.id, item.to.join(", ")),
+                        },
+                    );
                 }
                 item.status = OutStatus::Failed;
                 item.last_error = Some(e);
@@ -259,13 +264,23 @@ impl tokio::io::AsyncRead for SmtpStream {
 }
 
 impl tokio::io::AsyncWrite for SmtpStream {
-    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
         std::pin::Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
     }
-    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.get_mut().0).poll_flush(cx)
     }
-    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }
@@ -311,10 +326,13 @@ impl Smtp {
             crate::intake::Stream::Plain(tcp)
         };
         let hello = ClientId::default();
-        let mut conn = tokio::time::timeout(SMTP_TIMEOUT, AsyncSmtpConnection::connect_with_transport(Box::new(SmtpStream(stream)), &hello))
-            .await
-            .map_err(|_| "SMTP greeting timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
+        let mut conn = tokio::time::timeout(
+            SMTP_TIMEOUT,
+            AsyncSmtpConnection::connect_with_transport(Box::new(SmtpStream(stream)), &hello),
+        )
+        .await
+        .map_err(|_| "SMTP greeting timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
         if s.tls == Tls::Starttls {
             let params = tls_parameters(s).map_err(|e| format!("{e:#}"))?;
             tokio::time::timeout(SMTP_TIMEOUT, conn.starttls(params, &hello))
@@ -324,10 +342,13 @@ impl Smtp {
         }
         if let (Some(u), Some(p)) = (&s.username, &s.password) {
             let creds = Credentials::new(u.clone(), p.expose().to_owned());
-            tokio::time::timeout(SMTP_TIMEOUT, conn.auth(lettre::transport::smtp::authentication::DEFAULT_MECHANISMS, &creds))
-                .await
-                .map_err(|_| "SMTP AUTH timed out".to_owned())?
-                .map_err(|e| format!("SMTP AUTH: {e}"))?;
+            tokio::time::timeout(
+                SMTP_TIMEOUT,
+                conn.auth(lettre::transport::smtp::authentication::DEFAULT_MECHANISMS, &creds),
+            )
+            .await
+            .map_err(|_| "SMTP AUTH timed out".to_owned())?
+            .map_err(|e| format!("SMTP AUTH: {e}"))?;
         }
         Ok(conn)
     }
@@ -387,7 +408,9 @@ fn tls_parameters(s: &crate::config::Smtp) -> Result<TlsParameters> {
     if let Some(ca) = &s.ca_file {
         let pem = std::fs::read(ca).with_context(|| format!("Reading smtp.ca_file {}", ca.display()))?;
         for block in pem_blocks(&pem) {
-            tp = tp.add_root_certificate(Certificate::from_pem(&block).map_err(|e| anyhow!("smtp.ca_file {}: {e}", ca.display()))?);
+            tp = tp.add_root_certificate(
+                Certificate::from_pem(&block).map_err(|e| anyhow!("smtp.ca_file {}: {e}", ca.display()))?,
+            );
         }
     }
     tp.build_rustls().context("Setting up TLS for SMTP")

@@ -116,8 +116,17 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
         }
         Form::Inline { ciphertext, before, after } => {
             open_encrypted(ciphertext, None, cx, &mut r)?;
-            let around = [before.as_str(), after.as_str()].iter().filter(|s| !s.trim().is_empty()).cloned().collect::<Vec<_>>().join("\n");
-            r.texts.push(TextPiece { text: around, coverage: Coverage { encrypted: false, signed: false }, note: Some(UNENCRYPTED_NOTE) });
+            let around = [before.as_str(), after.as_str()]
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n");
+            r.texts.push(TextPiece {
+                text: around,
+                coverage: Coverage { encrypted: false, signed: false },
+                note: Some(UNENCRYPTED_NOTE),
+            });
             // Files beside the armor: encrypted ones are opened, the rest kept as
             // they came (unencrypted, unsigned).
             for a in &parsed.attachments {
@@ -132,7 +141,11 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
             let outer = pgp::verify_detached(signed, signature, cx.certs, cx.now);
             let part = mime::parse(signed);
             if part.depth + 1 > cx.max_depth {
-                return Err(Unreadable { reason: "mime-depth", encrypted: false, detail: "signed part nested too deep".into() });
+                return Err(Unreadable {
+                    reason: "mime-depth",
+                    encrypted: false,
+                    detail: "signed part nested too deep".into(),
+                });
             }
             r.keys.extend(part.keys.iter().cloned());
             match &part.form {
@@ -140,13 +153,19 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
                 // open it and keep both results.
                 Form::PgpMime { ciphertext } => {
                     // Keys carried beside the signature may be the signer's.
-                    let certs: Vec<Cert> = cx.certs.iter().cloned().chain(r.keys.iter().flat_map(|k| pgp::parse_certs(k))).collect();
-                    let outer = if outer.verdict == Verdict::UnknownKey { pgp::verify_detached(signed, signature, &certs, cx.now) } else { outer };
+                    let certs: Vec<Cert> =
+                        cx.certs.iter().cloned().chain(r.keys.iter().flat_map(|k| pgp::parse_certs(k))).collect();
+                    let outer = if outer.verdict == Verdict::UnknownKey {
+                        pgp::verify_detached(signed, signature, &certs, cx.now)
+                    } else {
+                        outer
+                    };
                     r.signatures.push(outer);
                     open_encrypted(ciphertext, Some(true), cx, &mut r)?;
                 }
                 _ => {
-                    let certs: Vec<Cert> = cx.certs.iter().cloned().chain(part.keys.iter().flat_map(|k| pgp::parse_certs(k))).collect();
+                    let certs: Vec<Cert> =
+                        cx.certs.iter().cloned().chain(part.keys.iter().flat_map(|k| pgp::parse_certs(k))).collect();
                     let outer = if outer.verdict == Verdict::UnknownKey && !part.keys.is_empty() {
                         pgp::verify_detached(signed, signature, &certs, cx.now)
                     } else {
@@ -163,16 +182,34 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
             match pgp::verify_inline(armored, cx.certs, cx.max_plaintext, cx.now) {
                 Some((signed_text, v)) => {
                     r.signatures.push(v);
-                    r.texts.push(TextPiece { text: mime::decode_text(&signed_text), coverage: Coverage { encrypted: false, signed: true }, note: None });
-                    let around = [before.as_str(), after.as_str()].iter().filter(|s| !s.trim().is_empty()).cloned().collect::<Vec<_>>().join("\n");
-                    r.texts.push(TextPiece { text: around, coverage: Coverage { encrypted: false, signed: false }, note: Some(UNSIGNED_CLEARTEXT_NOTE) });
+                    r.texts.push(TextPiece {
+                        text: mime::decode_text(&signed_text),
+                        coverage: Coverage { encrypted: false, signed: true },
+                        note: None,
+                    });
+                    let around = [before.as_str(), after.as_str()]
+                        .iter()
+                        .filter(|s| !s.trim().is_empty())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    r.texts.push(TextPiece {
+                        text: around,
+                        coverage: Coverage { encrypted: false, signed: false },
+                        note: Some(UNSIGNED_CLEARTEXT_NOTE),
+                    });
                 }
                 None => {
                     r.signatures.push(Verification { verdict: Verdict::Bad, signer: None });
-                    r.texts.push(TextPiece { text: parsed.text.clone(), coverage: Coverage { encrypted: false, signed: false }, note: None });
+                    r.texts.push(TextPiece {
+                        text: parsed.text.clone(),
+                        coverage: Coverage { encrypted: false, signed: false },
+                        note: None,
+                    });
                 }
             }
-            r.attachments.extend(parsed.attachments.iter().map(|a| (a.clone(), Coverage { encrypted: false, signed: false })));
+            r.attachments
+                .extend(parsed.attachments.iter().map(|a| (a.clone(), Coverage { encrypted: false, signed: false })));
         }
         Form::Plain => {
             r.push_content(parsed.content(), Coverage { encrypted: false, signed: false }, None);
@@ -184,14 +221,20 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
 
 /// Decrypts the report's ciphertext and reads the MIME inside. `outer_signed`: the
 /// whole entity is covered by an outer signature (encrypted, then signed).
-fn open_encrypted(ciphertext: &[u8], outer_signed: Option<bool>, cx: &Context<'_>, r: &mut Reading) -> Result<(), Unreadable> {
+fn open_encrypted(
+    ciphertext: &[u8],
+    outer_signed: Option<bool>,
+    cx: &Context<'_>,
+    r: &mut Reading,
+) -> Result<(), Unreadable> {
     let mut certs: Vec<Cert> = cx.certs.to_vec();
     certs.extend(r.keys.iter().flat_map(|k| pgp::parse_certs(k)));
     let mut dec = cx.keys.decrypt_message(ciphertext, &certs, cx.max_plaintext, cx.now);
     // A signer key attached inside the encryption: verify again with it.
     if let Decryption::Ok { plaintext, verification } = &dec {
         if verification.verdict == Verdict::UnknownKey {
-            let extra: Vec<Cert> = mime::parse_inner(plaintext).content.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect();
+            let extra: Vec<Cert> =
+                mime::parse_inner(plaintext).content.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect();
             if !extra.is_empty() {
                 certs.extend(extra);
                 dec = cx.keys.decrypt_message(ciphertext, &certs, cx.max_plaintext, cx.now);
@@ -201,10 +244,18 @@ fn open_encrypted(ciphertext: &[u8], outer_signed: Option<bool>, cx: &Context<'_
     let (plaintext, verification) = match dec {
         Decryption::Ok { plaintext, verification } => (plaintext, verification),
         Decryption::NoKey { recipients } => {
-            return Err(Unreadable { reason: "no-key", encrypted: true, detail: format!("encrypted to {}", recipients.join(", ")) });
+            return Err(Unreadable {
+                reason: "no-key",
+                encrypted: true,
+                detail: format!("encrypted to {}", recipients.join(", ")),
+            });
         }
         Decryption::TooLarge => {
-            return Err(Unreadable { reason: "plaintext-limit", encrypted: true, detail: "decrypted output passed limits.max_plaintext_bytes".into() });
+            return Err(Unreadable {
+                reason: "plaintext-limit",
+                encrypted: true,
+                detail: "decrypted output passed limits.max_plaintext_bytes".into(),
+            });
         }
         Decryption::Failed(e) => return Err(Unreadable { reason: "decrypt-failed", encrypted: true, detail: e }),
     };
@@ -235,14 +286,23 @@ fn open_encrypted(ciphertext: &[u8], outer_signed: Option<bool>, cx: &Context<'_
     let covered = openpgp_signed || outer || inner.signed.is_some();
     r.push_content(inner.content, Coverage { encrypted: true, signed: covered }, None);
     if !inner.outside.is_empty() {
-        r.push_content(inner.outside, Coverage { encrypted: true, signed: openpgp_signed || outer }, Some(UNSIGNED_NOTE));
+        r.push_content(
+            inner.outside,
+            Coverage { encrypted: true, signed: openpgp_signed || outer },
+            Some(UNSIGNED_NOTE),
+        );
     }
     Ok(())
 }
 
 /// Opens an encrypted attachment beside an inline report. What cannot be opened is
 /// kept as it came, with a warning.
-fn open_attachment(a: &Part, cx: &Context<'_>, sigs: &mut Vec<Verification>, warnings: &mut Vec<String>) -> (Part, Coverage) {
+fn open_attachment(
+    a: &Part,
+    cx: &Context<'_>,
+    sigs: &mut Vec<Verification>,
+    warnings: &mut Vec<String>,
+) -> (Part, Coverage) {
     match cx.keys.decrypt_message(&a.bytes, cx.certs, cx.max_plaintext, cx.now) {
         Decryption::Ok { plaintext, verification } => {
             let signed = verification.verdict != Verdict::None;
@@ -255,7 +315,10 @@ fn open_attachment(a: &Part, cx: &Context<'_>, sigs: &mut Vec<Verification>, war
                 .find(|s| lower.ends_with(*s) && a.name.len() > s.len())
                 .map(|s| a.name[..a.name.len() - s.len()].to_owned())
                 .unwrap_or_else(|| a.name.clone());
-            (Part { name, content_type: "application/octet-stream".into(), bytes: plaintext }, Coverage { encrypted: true, signed })
+            (
+                Part { name, content_type: "application/octet-stream".into(), bytes: plaintext },
+                Coverage { encrypted: true, signed },
+            )
         }
         other => {
             let why = match other {

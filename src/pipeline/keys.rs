@@ -45,13 +45,13 @@ pub fn decide(
     if from.is_empty() {
         return Change::None;
     }
-    let offered: Vec<&(Cert, KeySource)> = candidates
-        .iter()
-        .filter(|(c, s)| *s != KeySource::Keyring && pgp::bound_to(c, from, now))
-        .collect();
+    let offered: Vec<&(Cert, KeySource)> =
+        candidates.iter().filter(|(c, s)| *s != KeySource::Keyring && pgp::bound_to(c, from, now)).collect();
     if in_keyring {
         // The keyring is the team's word; a learned cert that differs is a conflict.
-        return match offered.iter().find(|(c, _)| !candidates.iter().any(|(k, s)| *s == KeySource::Keyring && k.fingerprint() == c.fingerprint())) {
+        return match offered.iter().find(|(c, _)| {
+            !candidates.iter().any(|(k, s)| *s == KeySource::Keyring && k.fingerprint() == c.fingerprint())
+        }) {
             Some((c, _)) => Change::Conflict(c.fingerprint().to_hex()),
             None => Change::None,
         };
@@ -60,7 +60,8 @@ pub fn decide(
     match pinned {
         None => {
             // The signer's cert if it signed well, else the first one offered.
-            let by_signer = offered.iter().find(|(c, _)| signed_well && Some(c.fingerprint().to_hex().as_str()) == signer);
+            let by_signer =
+                offered.iter().find(|(c, _)| signed_well && Some(c.fingerprint().to_hex().as_str()) == signer);
             match by_signer.or(offered.first()) {
                 Some((c, s)) => Change::Pin(c.clone(), *s),
                 None => Change::None,
@@ -71,7 +72,9 @@ pub fn decide(
             let other = offered.iter().find(|(c, _)| c.fingerprint().to_hex() != p.fingerprint);
             let by_pinned = signed_well && signer == Some(p.fingerprint.as_str());
             match (other, same) {
-                (Some((c, s)), _) if by_pinned => Change::Replace { old: p.fingerprint.clone(), new: c.clone(), source: *s },
+                (Some((c, s)), _) if by_pinned => {
+                    Change::Replace { old: p.fingerprint.clone(), new: c.clone(), source: *s }
+                }
                 (Some((c, _)), _) => Change::Conflict(c.fingerprint().to_hex()),
                 (None, Some((c, _))) => Change::Refresh(c.clone()),
                 (None, None) => Change::None,
@@ -84,9 +87,8 @@ impl Change {
     /// The cert held for the address after this change (none for a conflict: the
     /// pinned one stays), with where it first came from.
     pub fn held_after(&self, pinned: Option<&StoredCert>) -> Option<(Cert, KeySource)> {
-        let stored = || {
-            pinned.and_then(|p| pgp::parse_certs(p.armored.as_bytes()).into_iter().next().map(|c| (c, p.source)))
-        };
+        let stored =
+            || pinned.and_then(|p| pgp::parse_certs(p.armored.as_bytes()).into_iter().next().map(|c| (c, p.source)));
         match self {
             Change::Pin(c, s) => Some((c.clone(), *s)),
             Change::Replace { new, source, .. } => Some((new.clone(), *source)),
@@ -101,7 +103,8 @@ impl Change {
     /// The audit-log lines this change writes (every change of a held key, and every
     /// conflict, is logged).
     pub fn log_entries(&self, address: &str, now: DateTime<Utc>) -> Vec<LogEntry> {
-        let entry = |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
+        let entry =
+            |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
         match self {
             Change::Pin(c, s) => vec![entry(
                 "reporter-key-pinned",
@@ -109,11 +112,17 @@ impl Change {
             )],
             Change::Replace { old, new, source } => vec![entry(
                 "reporter-key-replaced",
-                format!("{address}: {old} replaced by {} ({}), announced in a message signed by {old}", new.fingerprint().to_hex(), source.as_str()),
+                format!(
+                    "{address}: {old} replaced by {} ({}), announced in a message signed by {old}",
+                    new.fingerprint().to_hex(),
+                    source.as_str()
+                ),
             )],
             Change::Conflict(f) => vec![entry(
                 "reporter-key-conflict",
-                format!("{address}: another cert {f} claims this address; kept out, not used (`secintake keys reporter set` to accept it)"),
+                format!(
+                    "{address}: another cert {f} claims this address; kept out, not used (`secintake keys reporter set` to accept it)"
+                ),
             )],
             Change::None | Change::Refresh(_) => Vec::new(),
         }
@@ -130,7 +139,11 @@ mod tests {
     }
 
     fn stored(c: &Cert) -> StoredCert {
-        StoredCert { fingerprint: c.fingerprint().to_hex(), source: KeySource::Attached, armored: pgp::armor_cert(c).unwrap() }
+        StoredCert {
+            fingerprint: c.fingerprint().to_hex(),
+            source: KeySource::Attached,
+            armored: pgp::armor_cert(c).unwrap(),
+        }
     }
 
     /// Regression (issue 9): a forged From carrying and signed by the attacker's own
@@ -141,7 +154,15 @@ mod tests {
         let alice = cert("Alice <alice@r.test>");
         let mallory = cert("Mallory <alice@r.test>");
         let fpr = mallory.fingerprint().to_hex();
-        let change = decide("alice@r.test", Verdict::KeyConflict, Some(&fpr), &[(mallory, KeySource::Attached)], false, Some(&stored(&alice)), now);
+        let change = decide(
+            "alice@r.test",
+            Verdict::KeyConflict,
+            Some(&fpr),
+            &[(mallory, KeySource::Attached)],
+            false,
+            Some(&stored(&alice)),
+            now,
+        );
         assert!(matches!(&change, Change::Conflict(f) if *f == fpr));
         let held = change.held_after(Some(&stored(&alice))).unwrap();
         assert_eq!(held.0.fingerprint(), alice.fingerprint());
@@ -153,7 +174,15 @@ mod tests {
         let old = cert("Alice <alice@r.test>");
         let new = cert("Alice <alice@r.test>");
         let signer = old.fingerprint().to_hex();
-        let c = decide("alice@r.test", Verdict::Good, Some(&signer), &[(old.clone(), KeySource::Attached), (new.clone(), KeySource::Attached)], false, Some(&stored(&old)), now);
+        let c = decide(
+            "alice@r.test",
+            Verdict::Good,
+            Some(&signer),
+            &[(old.clone(), KeySource::Attached), (new.clone(), KeySource::Attached)],
+            false,
+            Some(&stored(&old)),
+            now,
+        );
         assert!(matches!(c, Change::Replace { ref new, .. } if new.fingerprint() == new.fingerprint()));
         assert_eq!(c.held_after(Some(&stored(&old))).unwrap().0.fingerprint(), new.fingerprint());
     }
@@ -162,9 +191,15 @@ mod tests {
     fn first_contact_pins_only_a_cert_bound_to_the_address() {
         let now = SystemTime::now();
         let other = cert("Bob <bob@r.test>");
-        assert!(matches!(decide("alice@r.test", Verdict::SignerMismatch, None, &[(other, KeySource::Attached)], false, None, now), Change::None));
+        assert!(matches!(
+            decide("alice@r.test", Verdict::SignerMismatch, None, &[(other, KeySource::Attached)], false, None, now),
+            Change::None
+        ));
         let alice = cert("Alice <alice@r.test>");
-        assert!(matches!(decide("alice@r.test", Verdict::None, None, &[(alice, KeySource::Autocrypt)], false, None, now), Change::Pin(_, KeySource::Autocrypt)));
+        assert!(matches!(
+            decide("alice@r.test", Verdict::None, None, &[(alice, KeySource::Autocrypt)], false, None, now),
+            Change::Pin(_, KeySource::Autocrypt)
+        ));
     }
 
     #[test]
@@ -172,7 +207,15 @@ mod tests {
         let now = SystemTime::now();
         let ring = cert("Alice <alice@r.test>");
         let learned = cert("Alice <alice@r.test>");
-        let c = decide("alice@r.test", Verdict::Good, None, &[(ring, KeySource::Keyring), (learned.clone(), KeySource::Attached)], true, None, now);
+        let c = decide(
+            "alice@r.test",
+            Verdict::Good,
+            None,
+            &[(ring, KeySource::Keyring), (learned.clone(), KeySource::Attached)],
+            true,
+            None,
+            now,
+        );
         assert!(matches!(c, Change::Conflict(f) if f == learned.fingerprint().to_hex()));
     }
 }

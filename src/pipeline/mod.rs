@@ -40,7 +40,8 @@ struct Prepared {
     parsed: Option<mime::Parsed>,
     /// The held cert's fingerprint it was read against, the candidate certs, and what
     /// reading gave.
-    read: Option<(Option<String>, Vec<(Cert, KeySource)>, std::result::Result<classify::Reading, classify::Unreadable>)>,
+    read:
+        Option<(Option<String>, Vec<(Cert, KeySource)>, std::result::Result<classify::Reading, classify::Unreadable>)>,
 }
 
 /// Where a message came from on IMAP.
@@ -142,7 +143,8 @@ impl Pipeline {
                 Ok(()) => team.push(c),
                 Err(e) => {
                     tracing::warn!(file = %file, cert = %c.fingerprint(), error = %e, "Skipping unusable team cert");
-                    team_warnings.push(format!("team cert {} ({file}) is skipped: {e}; replace it", c.fingerprint().to_hex()));
+                    team_warnings
+                        .push(format!("team cert {} ({file}) is skipped: {e}; replace it", c.fingerprint().to_hex()));
                 }
             }
         }
@@ -153,8 +155,17 @@ impl Pipeline {
             Some(dir) => read_cert_dir(dir).0.into_iter().map(|(_, c)| c).collect(),
             None => Vec::new(),
         };
-        let templates = notify::Templates::load(cfg.templates_dir.as_deref()).map_err(|e| anyhow::anyhow!("templates.dir: {e}"))?;
-        Ok(Pipeline { cfg, keys: Arc::new(keys), team: Arc::new(team), keyring: Arc::new(keyring), templates: Arc::new(templates), team_warnings: Arc::new(team_warnings), store })
+        let templates =
+            notify::Templates::load(cfg.templates_dir.as_deref()).map_err(|e| anyhow::anyhow!("templates.dir: {e}"))?;
+        Ok(Pipeline {
+            cfg,
+            keys: Arc::new(keys),
+            team: Arc::new(team),
+            keyring: Arc::new(keyring),
+            templates: Arc::new(templates),
+            team_warnings: Arc::new(team_warnings),
+            store,
+        })
     }
 
     /// Processes one message and commits its outcome durably.
@@ -167,7 +178,9 @@ impl Pipeline {
     ) -> Result<Outcome> {
         // A parser panic on hostile input must neither stop the daemon nor leave the
         // message to be retried forever: it is quarantined as malformed, by its hash.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ingest_inner(raw, source, received_at, now, false, None))) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.ingest_inner(raw, source, received_at, now, false, None)
+        })) {
             Ok(r) => r,
             Err(_) => self.quarantine_after_panic(raw, source, received_at, "malformed"),
         }
@@ -178,7 +191,11 @@ impl Pipeline {
     /// then each is decided and recorded in order, one at a time, as [`Self::ingest`]
     /// would; then the group is made durable at once. The caller moves the messages on
     /// IMAP only after this returns Ok. One outcome per message, in order.
-    pub fn ingest_group(&self, items: &[(Vec<u8>, Option<Source>, DateTime<Utc>)], now: DateTime<Utc>) -> Result<Vec<Result<Outcome>>> {
+    pub fn ingest_group(
+        &self,
+        items: &[(Vec<u8>, Option<Source>, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<Outcome>>> {
         let n = items.len();
         let workers = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1).min(n).max(1);
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -193,7 +210,9 @@ impl Pipeline {
                         }
                         // A panic here only costs the head start: the serial step
                         // reads the message again and quarantines it if it panics.
-                        let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.prepare(&items[i].0, now))).ok();
+                        let p =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.prepare(&items[i].0, now)))
+                                .ok();
                         if let Ok(mut slot) = slots[i].lock() {
                             *slot = p;
                         }
@@ -207,14 +226,17 @@ impl Pipeline {
                 .zip(slots)
                 .map(|((raw, src, at), slot)| {
                     let pre = slot.into_inner().ok().flatten();
-                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ingest_inner(raw, src.as_ref(), *at, now, false, pre))) {
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.ingest_inner(raw, src.as_ref(), *at, now, false, pre)
+                    })) {
                         Ok(r) => r,
                         Err(_) => self.quarantine_after_panic(raw, src.as_ref(), *at, "malformed"),
                     }
                 })
                 .collect();
             // Handled: their crash-loop counts go, in the same group commit.
-            let done: Vec<Source> = items.iter().zip(&out).filter(|(_, o)| o.is_ok()).filter_map(|((_, s, _), _)| s.clone()).collect();
+            let done: Vec<Source> =
+                items.iter().zip(&out).filter(|(_, o)| o.is_ok()).filter_map(|((_, s, _), _)| s.clone()).collect();
             if let Err(e) = self.clear_attempts(&done) {
                 tracing::warn!(error = %format!("{e:#}"), "Could not clear attempt counts");
             }
@@ -230,7 +252,10 @@ impl Pipeline {
             return Prepared::default();
         }
         let parsed = mime::parse(raw);
-        if parsed.unparseable || parsed.depth > self.cfg.limits.max_mime_depth || non_report_reason(&parsed.envelope, &self.cfg.intake.address).is_some() {
+        if parsed.unparseable
+            || parsed.depth > self.cfg.limits.max_mime_depth
+            || non_report_reason(&parsed.envelope, &self.cfg.intake.address).is_some()
+        {
             return Prepared { parsed: Some(parsed), read: None };
         }
         // Already handled (a re-delivery): nothing to decrypt.
@@ -301,16 +326,31 @@ impl Pipeline {
             source,
         };
         // The lock stays held through the write: quarantine() itself does not lock.
-        self.quarantine(ctx, "too-large", false, &env, None, &format!("{size} bytes > limits.max_message_bytes; not downloaded"))
+        self.quarantine(
+            ctx,
+            "too-large",
+            false,
+            &env,
+            None,
+            &format!("{size} bytes > limits.max_message_bytes; not downloaded"),
+        )
     }
 
     /// Quarantines a message that could not be processed: a panic while reading it
     /// (`malformed`), or one that crashed or hung the process too often
     /// (`processing-failed`, see [`Self::count_attempts`]).
-    pub fn quarantine_after_panic(&self, raw: &[u8], source: Option<&Source>, received_at: DateTime<Utc>, reason: &str) -> Result<Outcome> {
+    pub fn quarantine_after_panic(
+        &self,
+        raw: &[u8],
+        source: Option<&Source>,
+        received_at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<Outcome> {
         let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
         let sha = mime::sha256_hex(raw);
-        let parsed_id = std::panic::catch_unwind(|| mime::parse(&raw[..raw.len().min(256 << 10)]).envelope.message_id).ok().flatten();
+        let parsed_id = std::panic::catch_unwind(|| mime::parse(&raw[..raw.len().min(256 << 10)]).envelope.message_id)
+            .ok()
+            .flatten();
         let key = parsed_id.unwrap_or_else(|| format!("sha256:{}", mime::sha256_hex(mime::body_of(raw))));
         if let Some(rec) = self.store.mail(&key)? {
             return Ok(Outcome::of(&rec, true));
@@ -357,12 +397,16 @@ impl Pipeline {
     /// Processes a quarantined message again (after a key was added, say).
     pub fn retry_quarantined(&self, qid: &str, now: DateTime<Utc>) -> Result<Outcome> {
         let q = self.store.quarantine(qid)?.with_context(|| format!("no quarantine entry {qid}"))?;
-        let raw = self
-            .store
-            .quarantine_raw(qid)?
-            .with_context(|| format!("quarantine entry {qid} has no stored copy (reason {}); it stays in the quarantine folder", q.reason))?;
-        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.ingest_inner(&raw, None, q.received_at, now, true, None)))
-            .map_err(|_| anyhow::anyhow!("internal failure while parsing {qid} (panic); it stays quarantined"))??;
+        let raw = self.store.quarantine_raw(qid)?.with_context(|| {
+            format!(
+                "quarantine entry {qid} has no stored copy (reason {}); it stays in the quarantine folder",
+                q.reason
+            )
+        })?;
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.ingest_inner(&raw, None, q.received_at, now, true, None)
+        }))
+        .map_err(|_| anyhow::anyhow!("internal failure while parsing {qid} (panic); it stays quarantined"))??;
         if out.disposition != Disposition::Quarantine {
             // Resolved: the entry leaves the quarantine list (the mail record now says
             // where the message went); intake moves the IMAP copy to processed.
@@ -418,7 +462,8 @@ impl Pipeline {
         let mut collision = None;
         if let Some(first) = self.store.mail(&key)? {
             if first.body_sha256.as_ref().is_some_and(|b| *b != body_sha) {
-                collision = Some(format!("message-id-reused: <{key}> was first seen on another message ({})", first.sha256));
+                collision =
+                    Some(format!("message-id-reused: <{key}> was first seen on another message ({})", first.sha256));
                 key = format!("sha256:{body_sha}");
             }
         }
@@ -466,10 +511,25 @@ impl Pipeline {
             }
         }
 
-        let mut ctx = Commit { batch: Batch::default(), key: key.clone(), sha: sha.clone(), body_sha: Some(body_sha.clone()), from: from.clone(), received_at, source };
+        let mut ctx = Commit {
+            batch: Batch::default(),
+            key: key.clone(),
+            sha: sha.clone(),
+            body_sha: Some(body_sha.clone()),
+            from: from.clone(),
+            received_at,
+            source,
+        };
 
         let Some(parsed) = parsed else {
-            return self.quarantine(ctx, "too-large", false, &env, None, &format!("{} bytes > limits.max_message_bytes", raw.len()));
+            return self.quarantine(
+                ctx,
+                "too-large",
+                false,
+                &env,
+                None,
+                &format!("{} bytes > limits.max_message_bytes", raw.len()),
+            );
         };
         if parsed.unparseable || raw.iter().all(|b| b.is_ascii_whitespace()) {
             return self.quarantine(ctx, "malformed", false, &env, Some(raw), "not a parseable message");
@@ -513,7 +573,9 @@ impl Pipeline {
         // Read in parallel ahead of time, against the cert held then: still valid when
         // the same cert is held now (an earlier message of the group may have pinned one).
         let (candidates, read) = match pre_read {
-            Some((fpr, candidates, read)) if fpr == held_cert.as_ref().map(|h| h.fingerprint.clone()) => (candidates, read),
+            Some((fpr, candidates, read)) if fpr == held_cert.as_ref().map(|h| h.fingerprint.clone()) => {
+                (candidates, read)
+            }
             _ => {
                 let candidates = self.candidate_certs(&parsed, &from, held_cert.as_ref());
                 let certs: Vec<Cert> = candidates.iter().map(|(c, _)| c.clone()).collect();
@@ -543,22 +605,39 @@ impl Pipeline {
                 }
             }
         }
-        let keyring_fprs: Vec<String> =
-            self.keyring.iter().filter(|c| pgp::bound_to(c, &from, sys_now)).map(|c| c.fingerprint().to_hex()).collect();
+        let keyring_fprs: Vec<String> = self
+            .keyring
+            .iter()
+            .filter(|c| pgp::bound_to(c, &from, sys_now))
+            .map(|c| c.fingerprint().to_hex())
+            .collect();
         let held_fprs = if keyring_fprs.is_empty() {
             held_cert.iter().map(|h| h.fingerprint.clone()).collect()
         } else {
             keyring_fprs.clone()
         };
-        let (verdict, signer) =
-            classify::verdict(&reading, &from, &classify::Held { fingerprints: held_fprs, candidates: &candidates }, sys_now);
-        let change = keys::decide(&from, verdict, signer.as_deref(), &candidates, !keyring_fprs.is_empty(), held_cert.as_ref(), sys_now);
+        let (verdict, signer) = classify::verdict(
+            &reading,
+            &from,
+            &classify::Held { fingerprints: held_fprs, candidates: &candidates },
+            sys_now,
+        );
+        let change = keys::decide(
+            &from,
+            verdict,
+            signer.as_deref(),
+            &candidates,
+            !keyring_fprs.is_empty(),
+            held_cert.as_ref(),
+            sys_now,
+        );
         // The cert acks and replies are encrypted to: the keyring's, else the pinned
         // one after this message. A conflicting cert is never used.
-        let reporter_cert: Option<(Cert, KeySource)> = match self.keyring.iter().find(|c| pgp::bound_to(c, &from, sys_now)) {
-            Some(c) => Some((c.clone(), KeySource::Keyring)),
-            None => change.held_after(held_cert.as_ref()),
-        };
+        let reporter_cert: Option<(Cert, KeySource)> =
+            match self.keyring.iter().find(|c| pgp::bound_to(c, &from, sys_now)) {
+                Some(c) => Some((c.clone(), KeySource::Keyring)),
+                None => change.held_after(held_cert.as_ref()),
+            };
         let encrypted = reading.encrypted;
         let text = reading.text();
         let protected_subject = reading.protected_subject.clone();
@@ -599,7 +678,10 @@ impl Pipeline {
                     reason: collision.clone(),
                 };
                 let (outer, inner_subject) = if third_party {
-                    (format!("[{}] Follow-up from a third party", c.id), format!("[{}] Follow-up from {from} (not the reporter): {}", c.id, c.title))
+                    (
+                        format!("[{}] Follow-up from a third party", c.id),
+                        format!("[{}] Follow-up from {from} (not the reporter): {}", c.id, c.title),
+                    )
                 } else {
                     (format!("[{}] Follow-up from reporter", c.id), format!("[{}] Follow-up: {}", c.id, c.title))
                 };
@@ -615,12 +697,19 @@ impl Pipeline {
                 self.apply_key_change(&mut ctx.batch, &from, &change)?;
                 ctx.batch.put_case(&c);
                 ctx.batch.put_mail(&key, &rec);
-                ctx.batch.put_log(&case_id, log_n, &LogEntry {
-                    at: now,
-                    who: "secintake".into(),
-                    action: "mail-in".into(),
-                    detail: format!("follow-up {key} from {from}{}", if third_party { " (third party)" } else { "" }),
-                });
+                ctx.batch.put_log(
+                    &case_id,
+                    log_n,
+                    &LogEntry {
+                        at: now,
+                        who: "secintake".into(),
+                        action: "mail-in".into(),
+                        detail: format!(
+                            "follow-up {key} from {from}{}",
+                            if third_party { " (third party)" } else { "" }
+                        ),
+                    },
+                );
                 ctx.index();
                 self.store.commit(ctx.batch)?;
                 tracing::info!(case = %case_id, third_party, "Follow-up joined its case");
@@ -644,10 +733,11 @@ impl Pipeline {
                 signed: cov.signed,
             })
             .collect();
-        let title = report::title(protected_subject.as_deref(), &text, if encrypted { "" } else { &parsed.envelope.subject })
-            .chars()
-            .take(300)
-            .collect::<String>();
+        let title =
+            report::title(protected_subject.as_deref(), &text, if encrypted { "" } else { &parsed.envelope.subject })
+                .chars()
+                .take(300)
+                .collect::<String>();
         let title = if encrypted && title == "(no subject)" {
             report::title(None, "", &parsed.envelope.subject)
         } else {
@@ -655,7 +745,9 @@ impl Pipeline {
         };
         let reporter_source = match (&reporter_cert, &held_cert) {
             (Some((c, KeySource::Keyring)), _) => Some((c.fingerprint().to_hex(), KeySource::Keyring)),
-            (Some((c, _)), Some(h)) if h.fingerprint == c.fingerprint().to_hex() => Some((h.fingerprint.clone(), h.source)),
+            (Some((c, _)), Some(h)) if h.fingerprint == c.fingerprint().to_hex() => {
+                Some((h.fingerprint.clone(), h.source))
+            }
             (Some((c, s)), _) => Some((c.fingerprint().to_hex(), *s)),
             (None, _) => None,
         };
@@ -722,7 +814,15 @@ impl Pipeline {
             }
         }
         let summary = notify::summary_text(&case, &sha, &[&self.team_warnings[..], &lists.warnings[..]].concat());
-        if let Some((out, raw_sum)) = self.team_mail(&case, "summary", &format!("[{id}] New report"), &format!("[{id}] {}", case.title), &summary, now, &sha)? {
+        if let Some((out, raw_sum)) = self.team_mail(
+            &case,
+            "summary",
+            &format!("[{id}] New report"),
+            &format!("[{id}] {}", case.title),
+            &summary,
+            now,
+            &sha,
+        )? {
             ctx.batch.put_out(&out, Some(&raw_sum));
         }
         self.apply_key_change(&mut ctx.batch, &from, &change)?;
@@ -739,16 +839,36 @@ impl Pipeline {
         };
         ctx.batch.put_case(&case);
         ctx.batch.put_mail(&key, &rec);
-        let mut log = vec![LogEntry { at: now, who: "secintake".into(), action: "opened".into(), detail: format!("report {key} from {from}") }];
+        let mut log = vec![LogEntry {
+            at: now,
+            who: "secintake".into(),
+            action: "opened".into(),
+            detail: format!("report {key} from {from}"),
+        }];
         if let Some(c) = &collision {
-            log.push(LogEntry { at: now, who: "secintake".into(), action: "message-id-reused".into(), detail: c.clone() });
+            log.push(LogEntry {
+                at: now,
+                who: "secintake".into(),
+                action: "message-id-reused".into(),
+                detail: c.clone(),
+            });
         }
         for q in &resend_of {
-            log.push(LogEntry { at: now, who: "secintake".into(), action: "resend-of".into(), detail: format!("re-sent after {q}, which could not be read") });
+            log.push(LogEntry {
+                at: now,
+                who: "secintake".into(),
+                action: "resend-of".into(),
+                detail: format!("re-sent after {q}, which could not be read"),
+            });
         }
         log.extend(change.log_entries(&from, now));
         if let Some(why) = withheld {
-            log.push(LogEntry { at: now, who: "secintake".into(), action: "ack-withheld".into(), detail: why.to_owned() });
+            log.push(LogEntry {
+                at: now,
+                who: "secintake".into(),
+                action: "ack-withheld".into(),
+                detail: why.to_owned(),
+            });
         }
         for w in &lists.warnings {
             tracing::warn!(case = %id, warning = %w, "Report fields truncated");
@@ -790,15 +910,22 @@ impl Pipeline {
             body.push_str(&format!("\nsecintake case show {}\n", c.id));
             let keys: Vec<&str> = due.iter().map(|r| r.key).collect();
             let seed = format!("{}-{}-{}", c.id, keys.join(","), sent.len());
-            if let Some((out, raw)) = self.team_mail(&c, "reminder", &format!("[{}] SLA reminder", c.id), &format!("[{}] Reminder: {}", c.id, c.title), &body, now, &seed)? {
+            if let Some((out, raw)) = self.team_mail(
+                &c,
+                "reminder",
+                &format!("[{}] SLA reminder", c.id),
+                &format!("[{}] Reminder: {}", c.id, c.title),
+                &body,
+                now,
+                &seed,
+            )? {
                 b.put_out(&out, Some(&raw));
             }
-            b.put_log(&c.id, self.store.log_len(&c.id)?, &LogEntry {
-                at: now,
-                who: "secintake".into(),
-                action: "reminder".into(),
-                detail: keys.join(", "),
-            });
+            b.put_log(
+                &c.id,
+                self.store.log_len(&c.id)?,
+                &LogEntry { at: now, who: "secintake".into(), action: "reminder".into(), detail: keys.join(", ") },
+            );
             self.store.commit(b)?;
             tracing::info!(case = %c.id, reminders = %keys.join(","), "SLA reminder queued");
             n += 1;
@@ -811,12 +938,21 @@ impl Pipeline {
     /// reminder tells the team). Either way once.
     fn retry_held_ack(&self, c: &Case, now: DateTime<Utc>) -> Result<()> {
         let mut b = Batch::default();
-        let log = |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
+        let log =
+            |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
         if c.ack.is_some() {
             b.put_reminder(&c.id, ACK_HELD_DONE);
         } else if now > c.due.ack {
             tracing::warn!(case = %c.id, "Held acknowledgement given up: the rate limits stayed reached until it was due");
-            b.put_log(&c.id, self.store.log_len(&c.id)?, &log("ack-given-up", "the rate limits stayed reached until the acknowledgement was due; reach the reporter another way".into()));
+            b.put_log(
+                &c.id,
+                self.store.log_len(&c.id)?,
+                &log(
+                    "ack-given-up",
+                    "the rate limits stayed reached until the acknowledgement was due; reach the reporter another way"
+                        .into(),
+                ),
+            );
             b.put_reminder(&c.id, ACK_HELD_DONE);
         } else if self.ack_refusal(&c.reporter.address, now)?.is_none() {
             let Some(full) = self.store.case(&c.id)? else { return Ok(()) };
@@ -827,21 +963,31 @@ impl Pipeline {
                 ..mime::Envelope::default()
             };
             let sys_now: SystemTime = now.into();
-            let cert = self
-                .keyring
-                .iter()
-                .find(|k| pgp::bound_to(k, &c.reporter.address, sys_now))
-                .cloned()
-                .or_else(|| self.store.cert(&c.reporter.address).ok().flatten().and_then(|h| pgp::parse_certs(h.armored.as_bytes()).into_iter().next()));
+            let cert =
+                self.keyring.iter().find(|k| pgp::bound_to(k, &c.reporter.address, sys_now)).cloned().or_else(|| {
+                    self.store
+                        .cert(&c.reporter.address)
+                        .ok()
+                        .flatten()
+                        .and_then(|h| pgp::parse_certs(h.armored.as_bytes()).into_iter().next())
+                });
             match self.ack_mail(&full, &env, &first.sha256, cert.as_ref(), now) {
                 Ok((out, raw)) => {
                     b.put_out(&out, Some(&raw));
-                    b.put_log(&c.id, self.store.log_len(&c.id)?, &log("ack-released", "the rate limits allow it now; acknowledgement queued".into()));
+                    b.put_log(
+                        &c.id,
+                        self.store.log_len(&c.id)?,
+                        &log("ack-released", "the rate limits allow it now; acknowledgement queued".into()),
+                    );
                     tracing::info!(case = %c.id, "Held acknowledgement queued");
                 }
                 Err(e) => {
                     tracing::error!(case = %c.id, error = %format!("{e:#}"), "Held acknowledgement could not be built");
-                    b.put_log(&c.id, self.store.log_len(&c.id)?, &log("ack-given-up", format!("the acknowledgement could not be built: {e:#}")));
+                    b.put_log(
+                        &c.id,
+                        self.store.log_len(&c.id)?,
+                        &log("ack-given-up", format!("the acknowledgement could not be built: {e:#}")),
+                    );
                 }
             }
             b.put_reminder(&c.id, ACK_HELD_DONE);
@@ -878,7 +1024,15 @@ impl Pipeline {
             let mut b = Batch::default();
             b.put_reminder(cid, &marker);
             if o.to.iter().all(|t| !t.eq_ignore_ascii_case(&self.cfg.team_list_address)) {
-                if let Some((out, raw)) = self.team_mail(&c, "failure", &format!("[{}] Mail delivery failed", c.id), &format!("[{}] Mail delivery failed", c.id), &body, now, &o.id)? {
+                if let Some((out, raw)) = self.team_mail(
+                    &c,
+                    "failure",
+                    &format!("[{}] Mail delivery failed", c.id),
+                    &format!("[{}] Mail delivery failed", c.id),
+                    &body,
+                    now,
+                    &o.id,
+                )? {
                     b.put_out(&out, Some(&raw));
                 }
             }
@@ -904,7 +1058,13 @@ impl Pipeline {
             .iter()
             .find(|k| pgp::bound_to(k, &to, sys_now))
             .cloned()
-            .or_else(|| self.store.cert(&to).ok().flatten().and_then(|sc| pgp::parse_certs(sc.armored.as_bytes()).into_iter().next()))
+            .or_else(|| {
+                self.store
+                    .cert(&to)
+                    .ok()
+                    .flatten()
+                    .and_then(|sc| pgp::parse_certs(sc.armored.as_bytes()).into_iter().next())
+            })
             .filter(|k| pgp::can_encrypt(k, sys_now).is_ok());
         let strict_tlp = matches!(c.tlp.as_deref(), Some("AMBER" | "AMBER+STRICT" | "RED"));
         if cert.is_none() && strict_tlp {
@@ -915,10 +1075,12 @@ impl Pipeline {
             );
         }
         let seed = mime::sha256_hex(format!("{case_id}{}{text}", now.timestamp_nanos_opt().unwrap_or(0)).as_bytes());
-        let mut h = self.headers(vec![to.clone()], &format!("[{case_id}] Update on your report"), "reply", case_id, &seed, now);
+        let mut h =
+            self.headers(vec![to.clone()], &format!("[{case_id}] Update on your report"), "reply", case_id, &seed, now);
         let first = c.messages.first().map(|m| m.message_id.clone()).filter(|m| !m.starts_with("sha256:"));
         h.in_reply_to = first.clone();
-        let mut refs: Vec<String> = c.messages.iter().map(|m| m.message_id.clone()).filter(|m| !m.starts_with("sha256:")).collect();
+        let mut refs: Vec<String> =
+            c.messages.iter().map(|m| m.message_id.clone()).filter(|m| !m.starts_with("sha256:")).collect();
         if let Some(a) = &c.ack {
             refs.push(a.message_id.clone());
         }
@@ -937,17 +1099,22 @@ impl Pipeline {
         let out = self.out_mail(&h, "reply", case_id, encrypted, now);
         let mut b = Batch::default();
         b.put_out(&out, Some(&raw));
-        c.due.update = now + chrono::Duration::from_std(self.cfg.policy.update_within).unwrap_or(chrono::Duration::days(7));
+        c.due.update =
+            now + chrono::Duration::from_std(self.cfg.policy.update_within).unwrap_or(chrono::Duration::days(7));
         for k in case::sla::UPDATE_KEYS {
             b.remove_reminder(case_id, k);
         }
         b.put_case(&c);
-        b.put_log(case_id, self.store.log_len(case_id)?, &LogEntry {
-            at: now,
-            who: who.to_owned(),
-            action: "reply".into(),
-            detail: format!("reply {} to {to} queued (encrypted: {encrypted})", out.id),
-        });
+        b.put_log(
+            case_id,
+            self.store.log_len(case_id)?,
+            &LogEntry {
+                at: now,
+                who: who.to_owned(),
+                action: "reply".into(),
+                detail: format!("reply {} to {to} queued (encrypted: {encrypted})", out.id),
+            },
+        );
         self.store.commit(b)?;
         Ok(out.id)
     }
@@ -1038,7 +1205,15 @@ impl Pipeline {
         Ok(None)
     }
 
-    fn headers(&self, to: Vec<String>, subject: &str, kind: &str, case_id: &str, sha: &str, now: DateTime<Utc>) -> build::Headers {
+    fn headers(
+        &self,
+        to: Vec<String>,
+        subject: &str,
+        kind: &str,
+        case_id: &str,
+        sha: &str,
+        now: DateTime<Utc>,
+    ) -> build::Headers {
         let autocrypt = pgp::binary_cert(&self.keys.public_cert())
             .ok()
             .map(|k| build::autocrypt_value(&self.cfg.intake.address, &k));
@@ -1064,7 +1239,14 @@ impl Pipeline {
         reporter_cert: Option<&Cert>,
         now: DateTime<Utc>,
     ) -> Result<(OutMail, Vec<u8>)> {
-        let mut h = self.headers(vec![case.reporter.address.clone()], &format!("[{}] Report received", case.id), "ack", &case.id, sha, now);
+        let mut h = self.headers(
+            vec![case.reporter.address.clone()],
+            &format!("[{}] Report received", case.id),
+            "ack",
+            &case.id,
+            sha,
+            now,
+        );
         h.auto_submitted = true;
         if let Some(mid) = &env.message_id {
             h.in_reply_to = Some(mid.clone());
@@ -1231,7 +1413,14 @@ impl Pipeline {
     ) -> Result<(OutMail, Vec<u8>)> {
         let to = env.from_address.clone().unwrap_or_default();
         let seed = format!("unread{sha}");
-        let mut h = self.headers(vec![to], "Your message could not be read", "unread", "intake", &mime::sha256_hex(seed.as_bytes()), now);
+        let mut h = self.headers(
+            vec![to],
+            "Your message could not be read",
+            "unread",
+            "intake",
+            &mime::sha256_hex(seed.as_bytes()),
+            now,
+        );
         h.auto_submitted = true;
         if let Some(mid) = &env.message_id {
             h.in_reply_to = Some(mid.clone());
@@ -1269,7 +1458,12 @@ impl Pipeline {
                     if let Some(ack) = c.ack.as_mut() {
                         ack.undelivered = true;
                     } else {
-                        c.ack = Some(Ack { sent_at: out.created_at, message_id: out.id.clone(), encrypted: out.encrypted, undelivered: true });
+                        c.ack = Some(Ack {
+                            sent_at: out.created_at,
+                            message_id: out.id.clone(),
+                            encrypted: out.encrypted,
+                            undelivered: true,
+                        });
                     }
                     tracing::warn!(case = %cid, "Acknowledgement bounced");
                     let body = format!(
@@ -1277,15 +1471,27 @@ impl Pipeline {
                          The reporter has not received their receipt: reach them another way.\n",
                         c.id, c.reporter.address
                     );
-                    if let Some((o, r)) = self.team_mail(&c, "bounce", &format!("[{}] Acknowledgement bounced", c.id), &format!("[{}] Acknowledgement bounced", c.id), &body, now, bounce_key)? {
+                    if let Some((o, r)) = self.team_mail(
+                        &c,
+                        "bounce",
+                        &format!("[{}] Acknowledgement bounced", c.id),
+                        &format!("[{}] Acknowledgement bounced", c.id),
+                        &body,
+                        now,
+                        bounce_key,
+                    )? {
                         b.put_out(&o, Some(&r));
                     }
-                    b.put_log(&c.id, self.store.log_len(&c.id)?, &LogEntry {
-                        at: now,
-                        who: "secintake".into(),
-                        action: "bounce".into(),
-                        detail: format!("ack {} bounced ({bounce_key})", out.id),
-                    });
+                    b.put_log(
+                        &c.id,
+                        self.store.log_len(&c.id)?,
+                        &LogEntry {
+                            at: now,
+                            who: "secintake".into(),
+                            action: "bounce".into(),
+                            detail: format!("ack {} bounced ({bounce_key})", out.id),
+                        },
+                    );
                     b.put_case(&c);
                 }
             }
@@ -1293,7 +1499,6 @@ impl Pipeline {
         Ok(())
     }
 }
-
 
 /// What the pure stages make of raw bytes, without a store: parse, then the same
 /// classification the pipeline uses ([`classify::read`] and [`classify::verdict`]),
@@ -1316,10 +1521,17 @@ pub fn examine(raw: &[u8], keys: &IntakeKeys, max_plaintext: u64, max_depth: u32
         Ok(r) => r,
         Err(u) => return u.reason.into(),
     };
-    let (verdict, _) = classify::verdict(&reading, &from, &classify::Held { fingerprints: Vec::new(), candidates: &candidates }, now);
+    let (verdict, _) =
+        classify::verdict(&reading, &from, &classify::Held { fingerprints: Vec::new(), candidates: &candidates }, now);
     let text = reading.text();
     let title = report::title(reading.protected_subject.as_deref(), &text, &parsed.envelope.subject);
-    let _ = (report::cvss(&text), report::cwes(&text), report::tlp(&text), report::affected_versions(&text), report::credit(&text));
+    let _ = (
+        report::cvss(&text),
+        report::cwes(&text),
+        report::tlp(&text),
+        report::affected_versions(&text),
+        report::credit(&text),
+    );
     format!("case:{}:{}", verdict.as_str(), title.len())
 }
 
@@ -1332,10 +1544,17 @@ fn ack_ids_in(text: &str) -> Vec<String> {
         from = p + 5;
         let start = text[..p].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).map(|i| i + 1).unwrap_or(0);
         let hex_end = p + 5 + 16;
-        if start == p || hex_end >= b.len() || !b[p + 5..hex_end].iter().all(u8::is_ascii_hexdigit) || b[hex_end] != b'@' {
+        if start == p
+            || hex_end >= b.len()
+            || !b[p + 5..hex_end].iter().all(u8::is_ascii_hexdigit)
+            || b[hex_end] != b'@'
+        {
             continue;
         }
-        let end = text[hex_end + 1..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-')).map(|i| i + hex_end + 1).unwrap_or(b.len());
+        let end = text[hex_end + 1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .map(|i| i + hex_end + 1)
+            .unwrap_or(b.len());
         out.push(text[start..end].trim_end_matches('.').to_ascii_lowercase());
         if out.len() >= 16 {
             break;

@@ -33,16 +33,21 @@ pub fn lists(text: &str) -> Lists {
     let (affected_versions, more_versions) = versions_capped(text, MAX_VERSIONS);
     let mut warnings = Vec::new();
     if more_cwes {
-        warnings.push(format!("the report names more than {MAX_CWES} distinct CWE ids; only the first {MAX_CWES} were kept"));
+        warnings.push(format!(
+            "the report names more than {MAX_CWES} distinct CWE ids; only the first {MAX_CWES} were kept"
+        ));
     }
     if more_versions {
-        warnings.push(format!("the report lists more than {MAX_VERSIONS} affected versions; only the first {MAX_VERSIONS} were kept"));
+        warnings.push(format!(
+            "the report lists more than {MAX_VERSIONS} affected versions; only the first {MAX_VERSIONS} were kept"
+        ));
     }
     Lists { cwe, affected_versions, warnings }
 }
 
 /// Subjects that mail clients put on the outside of encrypted mail: not a title.
-const PLACEHOLDER_SUBJECTS: &[&str] = &["", "...", "encrypted message", "encrypted email", "pgp message", "(no subject)"];
+const PLACEHOLDER_SUBJECTS: &[&str] =
+    &["", "...", "encrypted message", "encrypted email", "pgp message", "(no subject)"];
 
 /// Looks for `Label: value` lines (case-insensitive label match); returns the value.
 pub fn field(text: &str, labels: &[&str]) -> Option<String> {
@@ -92,7 +97,8 @@ fn cwes_capped(text: &str, cap: usize) -> (Vec<String>, bool) {
     let mut i = 0;
     while i + 4 <= b.len() {
         // "CWE-", any case, at a word boundary.
-        if b[i + 3] != b'-' || !b[i..i + 3].eq_ignore_ascii_case(b"CWE") || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
+        if b[i + 3] != b'-' || !b[i..i + 3].eq_ignore_ascii_case(b"CWE") || (i > 0 && b[i - 1].is_ascii_alphanumeric())
+        {
             i += 1;
             continue;
         }
@@ -136,7 +142,9 @@ pub fn affected_versions(text: &str) -> Vec<String> {
 }
 
 fn versions_capped(text: &str, cap: usize) -> (Vec<String>, bool) {
-    let Some(v) = field(text, &["affected version(s)", "affected versions", "affected version", "versions affected", "version"]) else {
+    let Some(v) =
+        field(text, &["affected version(s)", "affected versions", "affected version", "versions affected", "version"])
+    else {
         return (Vec::new(), false);
     };
     let mut out = Vec::new();
@@ -175,7 +183,10 @@ pub fn credit(text: &str) -> Credit {
     // Anonymity only when the reporter asks for it, not when a report says that an
     // attacker "can remain anonymous".
     let asks = |l: &str| {
-        (l.contains("anonym") || l.contains("do not credit") || l.contains("don't credit") || l.contains("not be named"))
+        (l.contains("anonym")
+            || l.contains("do not credit")
+            || l.contains("don't credit")
+            || l.contains("not be named"))
             && ["i would", "i'd", "i want", "i prefer", "i wish", "please", "credit"].iter().any(|k| l.contains(k))
     };
     if lower.lines().any(asks) {
@@ -254,7 +265,10 @@ mod tests {
         assert_eq!(tlp("TLP:WHITE").as_deref(), Some("CLEAR"));
         assert_eq!(affected_versions(t), vec!["1.2", "1.3"]);
         assert_eq!(credit(t), Credit { name: None, anonymous: true });
-        assert_eq!(credit("I would like credit as Jane Doe."), Credit { name: Some("Jane Doe".into()), anonymous: false });
+        assert_eq!(
+            credit("I would like credit as Jane Doe."),
+            Credit { name: Some("Jane Doe".into()), anonymous: false }
+        );
         assert_eq!(credit("nothing"), Credit::default());
         assert_eq!(credit("The attacker can remain anonymous."), Credit::default());
         assert_eq!(credit("I would like to remain anonymous."), Credit { name: None, anonymous: true });

@@ -69,14 +69,19 @@ pub fn socket_path(cfg: &Config) -> PathBuf {
 }
 
 /// Binds the socket and serves it until `stop`.
-pub async fn serve(shared: Shared, handler: Handler, mut stop: watch::Receiver<bool>) -> Result<tokio::task::JoinHandle<()>> {
+pub async fn serve(
+    shared: Shared,
+    handler: Handler,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
     use std::os::unix::fs::PermissionsExt;
     let path = socket_path(&shared.cfg());
     if UnixStream::connect(&path).await.is_ok() {
         anyhow::bail!("another secintake is already serving {}", path.display());
     }
     let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).with_context(|| format!("Binding the control socket {}", path.display()))?;
+    let listener =
+        UnixListener::bind(&path).with_context(|| format!("Binding the control socket {}", path.display()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     let me = unsafe_free_uid();
     Ok(tokio::spawn(async move {
@@ -116,7 +121,11 @@ async fn handle(conn: UnixStream, shared: Shared, handler: Handler) -> Result<()
         Err(e) => {
             // Said to the client too, so it does not wait for an answer that never comes.
             tracing::warn!(error = %format!("{e:#}"), "Control socket: request refused");
-            Response { code: 1, stdout: String::new(), stderr: format!("secintake: the daemon refused the request: {e:#}\n") }
+            Response {
+                code: 1,
+                stdout: String::new(),
+                stderr: format!("secintake: the daemon refused the request: {e:#}\n"),
+            }
         }
     };
     let mut out = serde_json::to_vec(&resp)?;
@@ -131,7 +140,11 @@ async fn handle(conn: UnixStream, shared: Shared, handler: Handler) -> Result<()
 }
 
 /// Reads one request line of at most `cap` bytes within `timeout`.
-async fn read_request(rd: impl tokio::io::AsyncRead + Unpin, cap: u64, timeout: std::time::Duration) -> Result<Request> {
+async fn read_request(
+    rd: impl tokio::io::AsyncRead + Unpin,
+    cap: u64,
+    timeout: std::time::Duration,
+) -> Result<Request> {
     let mut line = Vec::new();
     let n = tokio::time::timeout(timeout, BufReader::new(rd).take(cap).read_until(b'\n', &mut line))
         .await

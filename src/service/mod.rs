@@ -470,7 +470,10 @@ async fn outbox_loop(shared: Shared, mut stop: watch::Receiver<bool>, drain: Arc
                 if st.sent + st.retry + st.failed > 0 {
                     tracing::info!(sent = st.sent, retry = st.retry, failed = st.failed, "Outbox pass done");
                 }
-                shared.set_error("outbox", if st.retry > 0 { Some(format!("{} mail(s) waiting to retry", st.retry)) } else { None });
+                shared.set_error(
+                    "outbox",
+                    if st.retry > 0 { Some(format!("{} mail(s) waiting to retry", st.retry)) } else { None },
+                );
             }
             Err(e) => {
                 // A store failure ends the task, and the main loop ends the daemon.
@@ -515,7 +518,10 @@ async fn idle_wait(
     wake: &Notify,
 ) -> Result<ImapSession> {
     let mut handle = s.idle();
-    tokio::time::timeout(intake::COMMAND_TIMEOUT, handle.init()).await.context("IMAP IDLE start timed out")?.context("IMAP IDLE")?;
+    tokio::time::timeout(intake::COMMAND_TIMEOUT, handle.init())
+        .await
+        .context("IMAP IDLE start timed out")?
+        .context("IMAP IDLE")?;
     {
         let (fut, interrupt) = handle.wait_with_timeout(dur);
         tokio::select! {

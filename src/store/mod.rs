@@ -343,7 +343,8 @@ impl Store {
         // them: a crash in between leaves an unnamed file that the retry overwrites.
         let grouped = GROUP.with(|g| g.borrow().is_some());
         for (rel, bytes) in &batch.texts {
-            self.write_text(rel, bytes, !grouped).with_context(|| format!("Writing {}", self.texts.join(rel).display()))?;
+            self.write_text(rel, bytes, !grouped)
+                .with_context(|| format!("Writing {}", self.texts.join(rel).display()))?;
             if grouped {
                 GROUP.with(|g| g.borrow_mut().as_mut().map(|v| v.push(self.texts.join(rel))));
             }
@@ -610,7 +611,11 @@ impl Store {
 
     /// The UIDVALIDITY last seen for a mailbox.
     pub fn uidvalidity(&self, mailbox: &str) -> Result<Option<u32>> {
-        Ok(self.db.get(format!("uidv/{mailbox}"))?.and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok()).map(u32::from_be_bytes))
+        Ok(self
+            .db
+            .get(format!("uidv/{mailbox}"))?
+            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+            .map(u32::from_be_bytes))
     }
 
     pub fn seq(&self, name: &str) -> Result<u64> {

@@ -118,12 +118,15 @@ impl MailStack {
 
     /// Sets a mailbox's UIDVALIDITY (as a server migration or re-creation would).
     pub fn set_uidvalidity(&self, user: &str, mailbox: &str, value: u32) {
-        run_ok(
-            Command::new("doveadm")
-                .arg("-c")
-                .arg(&self.env["DOVECOT_CONF"])
-                .args(["mailbox", "update", "-u", user, "--uid-validity", &value.to_string(), mailbox]),
-        );
+        run_ok(Command::new("doveadm").arg("-c").arg(&self.env["DOVECOT_CONF"]).args([
+            "mailbox",
+            "update",
+            "-u",
+            user,
+            "--uid-validity",
+            &value.to_string(),
+            mailbox,
+        ]));
     }
 
     /// Kills the IMAP server outright (SIGKILL to Dovecot's whole process group, its
@@ -224,7 +227,19 @@ impl Gpg {
         std::fs::write(&f, data).unwrap();
         let out = run_ok(
             self.cmd()
-                .args(["--trust-model", "always", "--armor", "--encrypt", "--sign", "--recipient", recipient, "--local-user", &self.fpr, "--output", "-"])
+                .args([
+                    "--trust-model",
+                    "always",
+                    "--armor",
+                    "--encrypt",
+                    "--sign",
+                    "--recipient",
+                    recipient,
+                    "--local-user",
+                    &self.fpr,
+                    "--output",
+                    "-",
+                ])
                 .arg(&f),
         );
         out.stdout
@@ -234,14 +249,33 @@ impl Gpg {
     pub fn detach_sign(&self, data: &[u8]) -> Vec<u8> {
         let f = self.home.path().join(format!("ds-{}", rand_tag()));
         std::fs::write(&f, data).unwrap();
-        run_ok(self.cmd().args(["--armor", "--detach-sign", "--digest-algo", "SHA256", "--local-user", &self.fpr, "--output", "-"]).arg(&f)).stdout
+        run_ok(
+            self.cmd()
+                .args([
+                    "--armor",
+                    "--detach-sign",
+                    "--digest-algo",
+                    "SHA256",
+                    "--local-user",
+                    &self.fpr,
+                    "--output",
+                    "-",
+                ])
+                .arg(&f),
+        )
+        .stdout
     }
 
     /// `gpg --encrypt --armor` (no signature) of `data` to `recipient`.
     pub fn encrypt_only(&self, data: &[u8], recipient: &str) -> Vec<u8> {
         let f = self.home.path().join(format!("eo-{}", rand_tag()));
         std::fs::write(&f, data).unwrap();
-        run_ok(self.cmd().args(["--trust-model", "always", "--armor", "--encrypt", "--recipient", recipient, "--output", "-"]).arg(&f)).stdout
+        run_ok(
+            self.cmd()
+                .args(["--trust-model", "always", "--armor", "--encrypt", "--recipient", recipient, "--output", "-"])
+                .arg(&f),
+        )
+        .stdout
     }
 
     /// `gpg --decrypt`: (plaintext, status lines).
@@ -359,13 +393,22 @@ path = "state"
 
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.run_ok(args);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
     }
 }
 
 /// A PGP/MIME encrypted report as Thunderbird sends it: protected Subject inside,
 /// "..." outside, the sender's key in an Autocrypt header.
-pub fn pgp_mime_report(reporter: &Gpg, from: &str, intake_fpr: &str, subject: &str, body: &str, msgid: &str, autocrypt: bool) -> Vec<u8> {
+pub fn pgp_mime_report(
+    reporter: &Gpg,
+    from: &str,
+    intake_fpr: &str,
+    subject: &str,
+    body: &str,
+    msgid: &str,
+    autocrypt: bool,
+) -> Vec<u8> {
     use base64::Engine;
     let inner = format!(
         "Content-Type: text/plain; charset=utf-8; protected-headers=\"v1\"\r\nSubject: {subject}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}",
@@ -476,7 +519,6 @@ pub fn write_config(dir: &std::path::Path, imap_extra: &str) -> std::path::PathB
     cfg
 }
 
-
 /// Every `fixtures/**/*.eml`, sorted.
 pub fn fixture_files() -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -526,4 +568,3 @@ pub fn fixture_deployment(dir: &Path) -> (std::sync::Arc<secintake::config::Conf
     let store = secintake::store::Store::open(&cfg.store_path).unwrap();
     (cfg, store)
 }
-
