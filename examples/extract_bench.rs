@@ -31,8 +31,11 @@ fn time(text: &str) -> f64 {
     runs[0]
 }
 
+/// An input shape: its name and how to make it with n mentions.
+type Shape = (&'static str, fn(usize) -> String);
+
 fn main() {
-    let shapes: [(&str, fn(usize) -> String); 4] = [
+    let shapes: [Shape; 4] = [
         ("distinct CWE ids", |n| {
             (1..=n).map(|i| format!("CWE-{i} ")).collect()
         }),
