@@ -17,12 +17,8 @@ fn time(text: &str) -> f64 {
         .map(|_| {
             let t = Instant::now();
             let lists = report::lists(text);
-            let all = (
-                report::title(None, text, "Report"),
-                report::tlp(text),
-                report::credit(text),
-                report::cvss(text),
-            );
+            let all =
+                (report::title(None, text, "Report"), report::tlp(text), report::credit(text), report::cvss(text));
             std::hint::black_box((lists, all));
             t.elapsed().as_secs_f64()
         })
@@ -31,26 +27,15 @@ fn time(text: &str) -> f64 {
     runs[0]
 }
 
-/// An input shape: its name and how to make it with n mentions.
-type Shape = (&'static str, fn(usize) -> String);
-
+#[allow(clippy::type_complexity)]
 fn main() {
-    let shapes: [Shape; 4] = [
-        ("distinct CWE ids", |n| {
-            (1..=n).map(|i| format!("CWE-{i} ")).collect()
-        }),
-        ("64 CWE ids repeated", |n| {
-            (0..n).map(|i| format!("cwe-{} ", i % 64 + 1)).collect()
-        }),
+    let shapes: [(&str, fn(usize) -> String); 4] = [
+        ("distinct CWE ids", |n| (1..=n).map(|i| format!("CWE-{i} ")).collect()),
+        ("64 CWE ids repeated", |n| (0..n).map(|i| format!("cwe-{} ", i % 64 + 1)).collect()),
         ("bogus CVSS: vectors", |n| "CVSS:3.1/AV:X ".repeat(n)),
-        ("control bytes + CWE", |n| {
-            (0..n).map(|i| format!("\x1b[2J\x07CWE-{i}\r")).collect()
-        }),
+        ("control bytes + CWE", |n| (0..n).map(|i| format!("\x1b[2J\x07CWE-{i}\r")).collect()),
     ];
-    println!(
-        "{:<22} {:>9} {:>10} {:>11} {:>8}",
-        "input", "mentions", "bytes", "time (ms)", "ns/byte"
-    );
+    println!("{:<22} {:>9} {:>10} {:>11} {:>8}", "input", "mentions", "bytes", "time (ms)", "ns/byte");
     for (name, make) in shapes {
         let mut prev: Option<f64> = None;
         for n in [10_000, 40_000, 160_000] {

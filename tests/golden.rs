@@ -43,7 +43,7 @@ fn run(template: &Pipeline, fixture: &Path, lf: bool) -> Value {
     let mut raw = std::fs::read(fixture).unwrap();
     if lf {
         raw = String::from_utf8_lossy(&raw).replace("\r\n", "\n").into_bytes();
-        if !std::str::from_utf8(&std::fs::read(fixture).unwrap()).is_ok() {
+        if std::str::from_utf8(&std::fs::read(fixture).unwrap()).is_err() {
             // 8-bit fixtures: convert bytewise so non-UTF-8 bytes stay exact.
             let orig = std::fs::read(fixture).unwrap();
             raw = Vec::with_capacity(orig.len());

@@ -54,14 +54,13 @@ fn run_measured(cfg: &Path, args: &[&str], input: &[u8]) -> (bool, Vec<u8>, u64)
     let status_path = format!("/proc/{pid}/status");
     let mut peak = 0u64;
     loop {
-        if let Ok(s) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = s
+        if let Ok(s) = std::fs::read_to_string(&status_path)
+            && let Some(kb) = s
                 .lines()
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kb * 1024);
-            }
+        {
+            peak = peak.max(kb * 1024);
         }
         if child.try_wait().unwrap().is_some() {
             break;

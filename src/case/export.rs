@@ -518,17 +518,17 @@ pub fn csaf(case: &Case, project: &str, now: DateTime<Utc>) -> Value {
             "generator": { "date": at, "engine": { "name": "secintake", "version": env!("CARGO_PKG_VERSION") } },
         }),
     );
-    if let Some(label) = case.tlp.as_deref() {
-        if let Some(v1) = tlp_v1(label) {
-            let mut dist = json!({ "tlp": { "label": v1, "url": "https://www.first.org/tlp/" } });
-            if label == "AMBER+STRICT" {
-                // TLP 1.0 has no STRICT: keep the narrower rule visible to every reader.
-                dist["text"] = json!(
-                    "TLP:AMBER+STRICT: recipients may share this only within their own organization, not with its clients."
-                );
-            }
-            document.insert("distribution".into(), dist);
+    if let Some(label) = case.tlp.as_deref()
+        && let Some(v1) = tlp_v1(label)
+    {
+        let mut dist = json!({ "tlp": { "label": v1, "url": "https://www.first.org/tlp/" } });
+        if label == "AMBER+STRICT" {
+            // TLP 1.0 has no STRICT: keep the narrower rule visible to every reader.
+            dist["text"] = json!(
+                "TLP:AMBER+STRICT: recipients may share this only within their own organization, not with its clients."
+            );
         }
+        document.insert("distribution".into(), dist);
     }
     document.insert("notes".into(), json!([{ "category": "summary", "text": title }]));
     document.insert(

@@ -321,14 +321,12 @@ impl Case {
     /// The JSON of `case show` (`with_text`) or of `case list` (without any text).
     pub fn to_json(&self, with_text: bool) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        if with_text {
-            if let Some(o) = v.as_object_mut() {
-                o.insert("text".into(), self.text.clone().into());
-                if let Some(msgs) = o.get_mut("messages").and_then(|m| m.as_array_mut()) {
-                    for (m, cm) in msgs.iter_mut().zip(&self.messages) {
-                        if let Some(m) = m.as_object_mut() {
-                            m.insert("text".into(), cm.text.clone().into());
-                        }
+        if with_text && let Some(o) = v.as_object_mut() {
+            o.insert("text".into(), self.text.clone().into());
+            if let Some(msgs) = o.get_mut("messages").and_then(|m| m.as_array_mut()) {
+                for (m, cm) in msgs.iter_mut().zip(&self.messages) {
+                    if let Some(m) = m.as_object_mut() {
+                        m.insert("text".into(), cm.text.clone().into());
                     }
                 }
             }
@@ -407,10 +405,8 @@ pub fn find_id(prefix: &str, subject: &str) -> Option<String> {
         let at = start + pos;
         let rest = &subject[at + prefix.len()..];
         let before_ok = at == 0 || !bytes[at - 1].is_ascii_alphanumeric();
-        if before_ok {
-            if let Some(id) = parse_id_tail(rest) {
-                return Some(format!("{prefix}{id}"));
-            }
+        if before_ok && let Some(id) = parse_id_tail(rest) {
+            return Some(format!("{prefix}{id}"));
         }
         start = at + prefix.len();
     }

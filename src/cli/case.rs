@@ -21,6 +21,8 @@ fn reject_reasons() -> clap::builder::PossibleValuesParser {
 /// `--severity` values: CVSS qualitative ratings.
 const SEVERITIES: [&str; 5] = ["none", "low", "medium", "high", "critical"];
 
+// Parsed once per command: a large variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum CaseCmd {
     /// List cases, next due first

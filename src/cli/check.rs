@@ -89,11 +89,10 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
         match pgp::can_encrypt(c, SystemTime::now()) {
             Ok(()) => {
                 usable += 1;
-                if let Some(k) = &keys {
-                    if let Err(e) = k.encrypt_and_sign(b"test", std::slice::from_ref(c), SystemTime::now()) {
+                if let Some(k) = &keys
+                    && let Err(e) = k.encrypt_and_sign(b"test", std::slice::from_ref(c), SystemTime::now()) {
                         problems.push(format!("keys.team_certs: cannot encrypt to {file}: {e:#}"));
                     }
-                }
             }
             // Intake still runs: the summary goes to the other members.
             Err(e) => warnings.push(format!(

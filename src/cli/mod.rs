@@ -54,6 +54,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: a large variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the daemon (or one full pass with --once)
@@ -436,10 +438,9 @@ async fn run_command(cli: Cli) -> i32 {
                 | Command::Quarantine(mail::QuarantineCmd::Retry { .. })
                 | Command::Case(case::CaseCmd::Reply { .. })
         )
+        && let Err(e) = crate::outbox::send_due(&store, &cfg, chrono::Utc::now()).await
     {
-        if let Err(e) = crate::outbox::send_due(&store, &cfg, chrono::Utc::now()).await {
-            tracing::warn!(error = %format!("{e:#}"), "Outbox pass after ingest failed; `run` will retry");
-        }
+        tracing::warn!(error = %format!("{e:#}"), "Outbox pass after ingest failed; `run` will retry");
     }
     code
 }

@@ -645,7 +645,7 @@ impl Reader<'_> {
     }
 
     fn secret_path(&mut self, key: &str) -> Option<PathBuf> {
-        let Some(s) = self.string(key, None) else { return None };
+        let s = self.string(key, None)?;
         let p = match self.resolve(&s) {
             Ok(p) => p,
             Err(e) => {

@@ -181,11 +181,11 @@ fn depth(msg: &Message) -> u32 {
             break;
         }
         max = max.max(d);
-        if let Some(p) = msg.parts.get(id) {
-            if let PartType::Multipart(children) = &p.body {
-                for c in children {
-                    stack.push((*c as usize, d + 1));
-                }
+        if let Some(p) = msg.parts.get(id)
+            && let PartType::Multipart(children) = &p.body
+        {
+            for c in children {
+                stack.push((*c as usize, d + 1));
             }
         }
     }
@@ -251,13 +251,12 @@ pub fn parse(raw: &[u8]) -> Parsed {
     // multipart/signed: the whole message, or (partly signed mail) the first one inside
     // it; what lies outside is collected below and is not covered by the signature.
     let mut skip = std::collections::HashSet::new();
-    if matches!(parsed.form, Form::Plain) {
-        if let Some(id) = first_pgp_signed(&msg) {
-            if let Some((signed, signature)) = signed_pair(&msg, id) {
-                skip = descendants(&msg, id);
-                parsed.form = Form::Signed { signed, signature };
-            }
-        }
+    if matches!(parsed.form, Form::Plain)
+        && let Some(id) = first_pgp_signed(&msg)
+        && let Some((signed, signature)) = signed_pair(&msg, id)
+    {
+        skip = descendants(&msg, id);
+        parsed.form = Form::Signed { signed, signature };
     }
 
     // Bodies and attachments (for plain or signed mail; encrypted mail's parts are
@@ -268,7 +267,7 @@ pub fn parse(raw: &[u8]) -> Parsed {
             parsed.form = Form::Inline { ciphertext: armor.into_bytes(), before, after };
         } else if let Some((before, block, after)) = find_cleartext(&parsed.text) {
             parsed.form = Form::Cleartext { armored: block.into_bytes(), before, after };
-        } else if let Some(i) = parsed.attachments.iter().position(|a| is_encrypted_attachment(a)) {
+        } else if let Some(i) = parsed.attachments.iter().position(is_encrypted_attachment) {
             let a = parsed.attachments.remove(i);
             parsed.form = Form::Inline { ciphertext: a.bytes, before: parsed.text.clone(), after: String::new() };
         }

@@ -627,9 +627,7 @@ fn recipients_of(ciphertext: &[u8]) -> Vec<String> {
     let Ok(mut ppr) = PacketParser::from_bytes(ciphertext) else { return out };
     while let PacketParserResult::Some(pp) = ppr {
         match &pp.packet {
-            Packet::PKESK(p) => {
-                out.push(p.recipient().map(|h| KeyHandle::from(h).to_hex()).unwrap_or_else(|| "*".into()))
-            }
+            Packet::PKESK(p) => out.push(p.recipient().map(|h| h.to_hex()).unwrap_or_else(|| "*".into())),
             Packet::SKESK(_) => {}
             _ => break,
         }
@@ -743,10 +741,10 @@ impl DecryptionHelper for Helper<'_> {
                         continue;
                     }
                     let Ok(mut pair) = ka.key().clone().into_keypair() else { continue };
-                    if let Some((algo, sk)) = pkesk.decrypt(&mut pair, sym_algo) {
-                        if decrypt(algo, &sk) {
-                            return Ok(Some(cert.clone()));
-                        }
+                    if let Some((algo, sk)) = pkesk.decrypt(&mut pair, sym_algo)
+                        && decrypt(algo, &sk)
+                    {
+                        return Ok(Some(cert.clone()));
                     }
                 }
             }

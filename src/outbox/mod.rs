@@ -188,21 +188,20 @@ fn record(store: &Store, results: Vec<(OutMail, SendResult)>, now: DateTime<Utc>
                 item.sent_at = Some(Utc::now().max(now));
                 item.last_error = None;
                 stats.sent += 1;
-                if item.kind == "ack" {
-                    if let Some(cid) = &item.case_id {
-                        if let Some(mut c) = store.case_meta(cid)? {
-                            c.ack = Some(Ack {
-                                sent_at: item.sent_at.unwrap_or(now),
-                                message_id: item.id.clone(),
-                                encrypted: item.encrypted,
-                                undelivered: false,
-                            });
-                            if c.status == Status::New {
-                                c.status = Status::Acknowledged;
-                            }
-                            b.put_case(&c);
-                        }
+                if item.kind == "ack"
+                    && let Some(cid) = &item.case_id
+                    && let Some(mut c) = store.case_meta(cid)?
+                {
+                    c.ack = Some(Ack {
+                        sent_at: item.sent_at.unwrap_or(now),
+                        message_id: item.id.clone(),
+                        encrypted: item.encrypted,
+                        undelivered: false,
+                    });
+                    if c.status == Status::New {
+                        c.status = Status::Acknowledged;
                     }
+                    b.put_case(&c);
                 }
                 if let Some(cid) = &item.case_id {
                     b.put_log(

@@ -231,14 +231,14 @@ fn open_encrypted(
     certs.extend(r.keys.iter().flat_map(|k| pgp::parse_certs(k)));
     let mut dec = cx.keys.decrypt_message(ciphertext, &certs, cx.max_plaintext, cx.now);
     // A signer key attached inside the encryption: verify again with it.
-    if let Decryption::Ok { plaintext, verification } = &dec {
-        if verification.verdict == Verdict::UnknownKey {
-            let extra: Vec<Cert> =
-                mime::parse_inner(plaintext).content.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect();
-            if !extra.is_empty() {
-                certs.extend(extra);
-                dec = cx.keys.decrypt_message(ciphertext, &certs, cx.max_plaintext, cx.now);
-            }
+    if let Decryption::Ok { plaintext, verification } = &dec
+        && verification.verdict == Verdict::UnknownKey
+    {
+        let extra: Vec<Cert> =
+            mime::parse_inner(plaintext).content.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect();
+        if !extra.is_empty() {
+            certs.extend(extra);
+            dec = cx.keys.decrypt_message(ciphertext, &certs, cx.max_plaintext, cx.now);
         }
     }
     let (plaintext, verification) = match dec {

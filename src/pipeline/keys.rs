@@ -92,10 +92,9 @@ impl Change {
         match self {
             Change::Pin(c, s) => Some((c.clone(), *s)),
             Change::Replace { new, source, .. } => Some((new.clone(), *source)),
-            Change::Refresh(c) => match stored() {
-                Some((old, s)) => Some((old.merge_public(c.clone()).unwrap_or_else(|_| c.clone()), s)),
-                None => None,
-            },
+            Change::Refresh(c) => {
+                stored().map(|(old, s)| (old.merge_public(c.clone()).unwrap_or_else(|_| c.clone()), s))
+            }
             Change::None | Change::Conflict(_) => stored(),
         }
     }

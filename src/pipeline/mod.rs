@@ -40,9 +40,15 @@ struct Prepared {
     parsed: Option<mime::Parsed>,
     /// The held cert's fingerprint it was read against, the candidate certs, and what
     /// reading gave.
-    read:
-        Option<(Option<String>, Vec<(Cert, KeySource)>, std::result::Result<classify::Reading, classify::Unreadable>)>,
+    read: Option<PreRead>,
 }
+
+/// The held cert's fingerprint a message was read against, the candidate certs, and
+/// what reading gave.
+type PreRead = (Option<String>, Vec<(Cert, KeySource)>, ReadResult);
+
+/// What reading a message gave.
+type ReadResult = std::result::Result<classify::Reading, classify::Unreadable>;
 
 /// Where a message came from on IMAP.
 #[derive(Clone, Debug)]
@@ -292,12 +298,11 @@ impl Pipeline {
         received_at: DateTime<Utc>,
     ) -> Result<Outcome> {
         let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(src) = source {
-            if let Some(key) = self.store.uid(&src.mailbox, src.uidvalidity, src.uid)? {
-                if let Some(rec) = self.store.mail(&key)? {
-                    return Ok(Outcome::of(&rec, true));
-                }
-            }
+        if let Some(src) = source
+            && let Some(key) = self.store.uid(&src.mailbox, src.uidvalidity, src.uid)?
+            && let Some(rec) = self.store.mail(&key)?
+        {
+            return Ok(Outcome::of(&rec, true));
         }
         let env = std::panic::catch_unwind(|| mime::parse(head).envelope).unwrap_or_default();
         let key = env.message_id.clone().unwrap_or_else(|| format!("sha256:{body_sha}"));
@@ -434,12 +439,11 @@ impl Pipeline {
         let cfg = &self.cfg;
         let sha = mime::sha256_hex(raw);
 
-        if let Some(src) = source {
-            if let Some(key) = self.store.uid(&src.mailbox, src.uidvalidity, src.uid)? {
-                if let Some(rec) = self.store.mail(&key)? {
-                    return Ok(Outcome::of(&rec, true));
-                }
-            }
+        if let Some(src) = source
+            && let Some(key) = self.store.uid(&src.mailbox, src.uidvalidity, src.uid)?
+            && let Some(rec) = self.store.mail(&key)?
+        {
+            return Ok(Outcome::of(&rec, true));
         }
 
         let too_large = raw.len() as u64 > cfg.limits.max_message_bytes;
@@ -460,12 +464,12 @@ impl Pipeline {
         // message of its own, known by its body hash like one without a Message-ID;
         // never folded into the first as a "duplicate".
         let mut collision = None;
-        if let Some(first) = self.store.mail(&key)? {
-            if first.body_sha256.as_ref().is_some_and(|b| *b != body_sha) {
-                collision =
-                    Some(format!("message-id-reused: <{key}> was first seen on another message ({})", first.sha256));
-                key = format!("sha256:{body_sha}");
-            }
+        if let Some(first) = self.store.mail(&key)?
+            && first.body_sha256.as_ref().is_some_and(|b| *b != body_sha)
+        {
+            collision =
+                Some(format!("message-id-reused: <{key}> was first seen on another message ({})", first.sha256));
+            key = format!("sha256:{body_sha}");
         }
 
         // Duplicates: same Message-ID (same body), or same bytes.
@@ -657,64 +661,61 @@ impl Pipeline {
         };
 
         // Follow-up on a case?
-        if let Some(case_id) = self.follow_up_target(&parsed.envelope)? {
-            if let Some(mut c) = self.store.case_meta(&case_id)? {
-                let third_party = !from.eq_ignore_ascii_case(&c.reporter.address);
-                c.messages.push(CaseMessage { third_party, ..msg });
-                if let keys::Change::Conflict(f) = &change {
-                    if !third_party {
-                        c.reporter.key_conflict = Some(f.clone());
-                    }
-                }
-                let rec = MailRecord {
-                    message_id: key.clone(),
-                    received_at,
-                    from: from.clone(),
-                    sha256: sha.clone(),
-                    body_sha256: Some(body_sha.clone()),
-                    disposition: Disposition::FollowUp,
-                    case_id: Some(case_id.clone()),
-                    quarantine_id: None,
-                    reason: collision.clone(),
-                };
-                let (outer, inner_subject) = if third_party {
-                    (
-                        format!("[{}] Follow-up from a third party", c.id),
-                        format!("[{}] Follow-up from {from} (not the reporter): {}", c.id, c.title),
-                    )
-                } else {
-                    (format!("[{}] Follow-up from reporter", c.id), format!("[{}] Follow-up: {}", c.id, c.title))
-                };
-                let body = c.messages.last().map(|m| notify::followup_text(&c, m)).unwrap_or_default();
-                if let Some(n) = self.team_mail(&c, "followup", &outer, &inner_subject, &body, now, &sha)? {
-                    ctx.batch.put_out(&n.0, Some(&n.1));
-                }
-                let mut log_n = self.store.log_len(&case_id)?;
-                for e in change.log_entries(&from, now) {
-                    ctx.batch.put_log(&case_id, log_n, &e);
-                    log_n += 1;
-                }
-                self.apply_key_change(&mut ctx.batch, &from, &change)?;
-                ctx.batch.put_case(&c);
-                ctx.batch.put_mail(&key, &rec);
-                ctx.batch.put_log(
-                    &case_id,
-                    log_n,
-                    &LogEntry {
-                        at: now,
-                        who: "secintake".into(),
-                        action: "mail-in".into(),
-                        detail: format!(
-                            "follow-up {key} from {from}{}",
-                            if third_party { " (third party)" } else { "" }
-                        ),
-                    },
-                );
-                ctx.index();
-                self.store.commit(ctx.batch)?;
-                tracing::info!(case = %case_id, third_party, "Follow-up joined its case");
-                return Ok(Outcome::of(&rec, false));
+        if let Some(case_id) = self.follow_up_target(&parsed.envelope)?
+            && let Some(mut c) = self.store.case_meta(&case_id)?
+        {
+            let third_party = !from.eq_ignore_ascii_case(&c.reporter.address);
+            c.messages.push(CaseMessage { third_party, ..msg });
+            if let keys::Change::Conflict(f) = &change
+                && !third_party
+            {
+                c.reporter.key_conflict = Some(f.clone());
             }
+            let rec = MailRecord {
+                message_id: key.clone(),
+                received_at,
+                from: from.clone(),
+                sha256: sha.clone(),
+                body_sha256: Some(body_sha.clone()),
+                disposition: Disposition::FollowUp,
+                case_id: Some(case_id.clone()),
+                quarantine_id: None,
+                reason: collision.clone(),
+            };
+            let (outer, inner_subject) = if third_party {
+                (
+                    format!("[{}] Follow-up from a third party", c.id),
+                    format!("[{}] Follow-up from {from} (not the reporter): {}", c.id, c.title),
+                )
+            } else {
+                (format!("[{}] Follow-up from reporter", c.id), format!("[{}] Follow-up: {}", c.id, c.title))
+            };
+            let body = c.messages.last().map(|m| notify::followup_text(&c, m)).unwrap_or_default();
+            if let Some(n) = self.team_mail(&c, "followup", &outer, &inner_subject, &body, now, &sha)? {
+                ctx.batch.put_out(&n.0, Some(&n.1));
+            }
+            let mut log_n = self.store.log_len(&case_id)?;
+            for e in change.log_entries(&from, now) {
+                ctx.batch.put_log(&case_id, log_n, &e);
+                log_n += 1;
+            }
+            self.apply_key_change(&mut ctx.batch, &from, &change)?;
+            ctx.batch.put_case(&c);
+            ctx.batch.put_mail(&key, &rec);
+            ctx.batch.put_log(
+                &case_id,
+                log_n,
+                &LogEntry {
+                    at: now,
+                    who: "secintake".into(),
+                    action: "mail-in".into(),
+                    detail: format!("follow-up {key} from {from}{}", if third_party { " (third party)" } else { "" }),
+                },
+            );
+            ctx.index();
+            self.store.commit(ctx.batch)?;
+            tracing::info!(case = %case_id, third_party, "Follow-up joined its case");
+            return Ok(Outcome::of(&rec, false));
         }
 
         // A new case.
@@ -1023,8 +1024,8 @@ impl Pipeline {
             );
             let mut b = Batch::default();
             b.put_reminder(cid, &marker);
-            if o.to.iter().all(|t| !t.eq_ignore_ascii_case(&self.cfg.team_list_address)) {
-                if let Some((out, raw)) = self.team_mail(
+            if o.to.iter().all(|t| !t.eq_ignore_ascii_case(&self.cfg.team_list_address))
+                && let Some((out, raw)) = self.team_mail(
                     &c,
                     "failure",
                     &format!("[{}] Mail delivery failed", c.id),
@@ -1032,9 +1033,9 @@ impl Pipeline {
                     &body,
                     now,
                     &o.id,
-                )? {
-                    b.put_out(&out, Some(&raw));
-                }
+                )?
+            {
+                b.put_out(&out, Some(&raw));
             }
             self.store.commit(b)?;
             n += 1;
@@ -1160,21 +1161,22 @@ impl Pipeline {
 
     fn follow_up_target(&self, env: &mime::Envelope) -> Result<Option<String>> {
         for r in env.in_reply_to.iter().chain(env.references.iter()) {
-            if let Some(rec) = self.store.mail(r)? {
-                if rec.case_id.is_some() && matches!(rec.disposition, Disposition::Case | Disposition::FollowUp) {
-                    return Ok(rec.case_id);
-                }
+            if let Some(rec) = self.store.mail(r)?
+                && rec.case_id.is_some()
+                && matches!(rec.disposition, Disposition::Case | Disposition::FollowUp)
+            {
+                return Ok(rec.case_id);
             }
-            if let Some(out) = self.store.out(r)? {
-                if out.case_id.is_some() {
-                    return Ok(out.case_id);
-                }
+            if let Some(out) = self.store.out(r)?
+                && out.case_id.is_some()
+            {
+                return Ok(out.case_id);
             }
         }
-        if let Some(id) = case::find_id(&self.cfg.intake.case_prefix, &env.subject) {
-            if self.store.case_meta(&id)?.is_some() {
-                return Ok(Some(id));
-            }
+        if let Some(id) = case::find_id(&self.cfg.intake.case_prefix, &env.subject)
+            && self.store.case_meta(&id)?.is_some()
+        {
+            return Ok(Some(id));
         }
         Ok(None)
     }
@@ -1275,6 +1277,7 @@ impl Pipeline {
 
     /// An encrypted mail to the team list; None when no team cert is usable (nothing
     /// is ever sent to the team unencrypted).
+    #[allow(clippy::too_many_arguments)]
     fn team_mail(
         &self,
         case: &Case,
@@ -1332,10 +1335,10 @@ impl Pipeline {
         if let Some(h) = held {
             out.extend(pgp::parse_certs(h.armored.as_bytes()).into_iter().take(1).map(|c| (c, h.source)));
         }
-        if let Some((addr, keydata)) = &parsed.envelope.autocrypt {
-            if addr == from {
-                out.extend(pgp::parse_certs(keydata).into_iter().map(|c| (c, KeySource::Autocrypt)));
-            }
+        if let Some((addr, keydata)) = &parsed.envelope.autocrypt
+            && addr == from
+        {
+            out.extend(pgp::parse_certs(keydata).into_iter().map(|c| (c, KeySource::Autocrypt)));
         }
         for k in &parsed.keys {
             out.extend(pgp::parse_certs(k).into_iter().map(|c| (c, KeySource::Attached)));
@@ -1568,10 +1571,10 @@ pub fn non_report_reason(env: &mime::Envelope, intake: &str) -> Option<&'static 
     if env.is_dsn {
         return Some("bounce");
     }
-    if let Some(a) = &env.auto_submitted {
-        if a != "no" {
-            return Some("auto-reply");
-        }
+    if let Some(a) = &env.auto_submitted
+        && a != "no"
+    {
+        return Some("auto-reply");
     }
     let from = env.from_address.as_deref().unwrap_or("");
     let local = from.split('@').next().unwrap_or("").to_ascii_lowercase();

@@ -163,7 +163,7 @@ pub fn call(cfg: &Config, req: &Request) -> Result<Option<Response>> {
 /// Like [`call`], with the socket path given.
 pub fn call_at(path: &std::path::Path, req: &Request) -> Result<Option<Response>> {
     use std::io::{BufRead, Write};
-    let mut conn = match std::os::unix::net::UnixStream::connect(&path) {
+    let mut conn = match std::os::unix::net::UnixStream::connect(path) {
         Ok(c) => c,
         Err(_) => return Ok(None),
     };

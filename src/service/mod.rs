@@ -253,14 +253,12 @@ pub async fn run(
                 Err(e) => Err(anyhow::anyhow!("outbox task: {e}")),
             };
         }
-        if shared.reload.swap(false, Ordering::SeqCst) {
-            if reload_config(&shared) {
-                // New IMAP settings take effect on the next login.
-                if let Some(mut s) = session.take() {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
-                }
-                idle_ok = None;
+        if shared.reload.swap(false, Ordering::SeqCst) && reload_config(&shared) {
+            // New IMAP settings take effect on the next login.
+            if let Some(mut s) = session.take() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
             }
+            idle_ok = None;
         }
         let pipeline = shared.pipeline();
         let cfg = pipeline.cfg.clone();

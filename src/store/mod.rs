@@ -446,10 +446,10 @@ impl Store {
                 Err(e) => return Err(e).with_context(|| format!("Reading the text of {id} message {n}")),
             }
         }
-        if let Some(first) = c.messages.first() {
-            if !first.text.is_empty() || c.text.is_empty() {
-                c.text = first.text.clone();
-            }
+        if let Some(first) = c.messages.first()
+            && (!first.text.is_empty() || c.text.is_empty())
+        {
+            c.text = first.text.clone();
         }
         Ok(Some(c))
     }
@@ -485,7 +485,7 @@ impl Store {
 
     pub fn outbox(&self) -> Result<Vec<OutMail>> {
         let mut v: Vec<OutMail> = self.scan_json("out/")?;
-        v.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        v.sort_by_key(|a| a.created_at);
         Ok(v)
     }
 
@@ -507,7 +507,7 @@ impl Store {
                 v.push(o);
             }
         }
-        v.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        v.sort_by_key(|a| a.created_at);
         Ok(v)
     }
 

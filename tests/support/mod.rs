@@ -464,11 +464,11 @@ pub fn split_signed(raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let first = text.find(&format!("--{b}\r\n")).unwrap() + b.len() + 4;
     let rest = &text[first..];
     let end = rest.find(&delim).unwrap();
-    let signed = rest[..end].as_bytes().to_vec();
+    let signed = rest.as_bytes()[..end].to_vec();
     let sigpart = &rest[end + delim.len()..];
     let sig_start = sigpart.find("-----BEGIN PGP SIGNATURE-----").unwrap();
     let sig_end = sigpart.find("-----END PGP SIGNATURE-----").unwrap() + "-----END PGP SIGNATURE-----".len();
-    (signed, sigpart[sig_start..sig_end].as_bytes().to_vec())
+    (signed, sigpart.as_bytes()[sig_start..sig_end].to_vec())
 }
 
 /// The armored OpenPGP message inside an RFC 3156 multipart/encrypted message.
@@ -559,11 +559,9 @@ pub fn fixture_deployment(dir: &Path) -> (std::sync::Arc<secintake::config::Conf
     }
     std::fs::create_dir_all(dir.join("team")).unwrap();
     std::fs::copy(keys.join("team.pub.asc"), dir.join("team/team.asc")).unwrap();
-    let text = format!(
-        "[intake]\naddress = \"security@intake.test\"\n[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword_file = \"pw\"\n\
+    let text = "[intake]\naddress = \"security@intake.test\"\n[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword_file = \"pw\"\n\
          [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"intake.key.asc\"\npassphrase_file = \"passphrase\"\nteam_certs = \"team\"\n\
-         [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"Golden\"\n[store]\npath = \"state\"\n[limits]\nmax_plaintext_bytes = \"16MiB\"\n"
-    );
+         [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"Golden\"\n[store]\npath = \"state\"\n[limits]\nmax_plaintext_bytes = \"16MiB\"\n".to_string();
     let cfg = std::sync::Arc::new(secintake::config::Config::parse(&text, &dir.join("secintake.toml")).unwrap());
     let store = secintake::store::Store::open(&cfg.store_path).unwrap();
     (cfg, store)
