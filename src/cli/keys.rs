@@ -554,7 +554,9 @@ mod tests {
     fn expired_intake_key_is_renewed_and_loads_again() {
         for pw in [None, Some("correct horse")] {
             let old = expired_key(pw);
-            assert!(pgp::IntakeKeys::from_bytes(&old, pw).is_err(), "the expired key does not load for signing");
+            // It loads (reports still open) but cannot sign (acks are held).
+            let expired = pgp::IntakeKeys::from_bytes(&old, pw).expect("an expired key still loads");
+            assert!(expired.sign_detached(b"x", SystemTime::now()).is_err(), "the expired key cannot sign");
             let (armored, cert, until) = renew_tsk(&old, pw, 730 * DAY, SystemTime::now()).unwrap();
             let keys = pgp::IntakeKeys::from_bytes(armored.as_bytes(), pw).unwrap();
             assert_eq!(keys.fingerprint(), Cert::from_bytes(&old).unwrap().fingerprint());

@@ -260,8 +260,9 @@ pub async fn main(cli: Cli) -> i32 {
     let code = run_command(cli).await;
     // `ingest` is an MTA's delivery command: whatever stopped it (config, store, daemon),
     // the message was not stored, so EX_TEMPFAIL makes the MTA keep it and retry instead
-    // of bouncing a report back to its sender.
-    if ingest && code != EXIT_OK { EXIT_TEMPFAIL } else { code }
+    // of bouncing a report back to its sender. The one exception is a deliberate
+    // refusal (EX_DATAERR, a message over the size limit), which must bounce.
+    if ingest && code != EXIT_OK && code != EXIT_DATAERR { EXIT_TEMPFAIL } else { code }
 }
 
 async fn run_command(cli: Cli) -> i32 {

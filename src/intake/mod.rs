@@ -394,12 +394,23 @@ async fn process(
         let now = Utc::now();
         let mut out = Vec::new();
         let mut fresh = Vec::new();
+        let mut suspects = Vec::new();
         for item in items {
-            let Some(src) = item.1.clone() else { continue };
+            let Some(src) = item.1.as_ref() else { continue };
             if p.store.attempts(&src.mailbox, src.uidvalidity, src.uid)? == 0 {
                 fresh.push(item);
-                continue;
+            } else {
+                suspects.push(item);
             }
+        }
+        // Suspects in a different order each start: restarts that happen to come at the
+        // same moment after start-up must not keep landing on the same innocent message.
+        let n = suspects.len().max(1);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        suspects.rotate_left(nanos as usize % n);
+        for item in suspects {
+            let Some(src) = item.1.clone() else { continue };
             // Tried before without an outcome: the process died or hung meanwhile.
             // Alone this time, its own attempt counted, so only the culprit adds up.
             let n = p.count_attempts(std::slice::from_ref(&src))?[0];

@@ -131,11 +131,17 @@ impl IntakeKeys {
         let Some(first) = certs.first() else {
             return Err(anyhow!("the key file holds no key"));
         };
-        let vc = first
-            .with_policy(&p, None)
-            .with_context(|| format!("key {} is not valid now (expired or revoked?)", first.fingerprint()))?;
+        let vc = first.with_policy(&p, None).with_context(|| {
+            format!("key {} is not valid under the policy (revoked, or weak algorithms?)", first.fingerprint())
+        })?;
+        // Expiry does not stop the service: an expired intake key still opens reports
+        // (decryption ignores it); what needs a live signing key (acks, notices) fails
+        // per mail, is recorded, and `check` says so loudly until `keys renew`.
+        if vc.keys().secret().for_signing().revoked(false).next().is_none() {
+            return Err(anyhow!("key {} has no signing key", first.fingerprint()));
+        }
         if vc.keys().secret().for_signing().alive().revoked(false).next().is_none() {
-            return Err(anyhow!("key {} has no usable signing key", first.fingerprint()));
+            tracing::warn!(key = %first.fingerprint(), "The intake key has expired: reports still open, acks cannot be signed until `secintake keys renew`");
         }
         if !certs.iter().any(|c| {
             c.keys().secret().with_policy(&p, None).for_storage_encryption().for_transport_encryption().next().is_some()
@@ -947,6 +953,39 @@ mod tests {
             Decryption::Ok { verification, .. } => assert_eq!(verification.verdict, Verdict::UnknownKey),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Regression (issue 10): an intake key past its expiry made every `ingest` exit
+    /// 75 and the daemon refuse to start, although decryption ignores expiry.
+    #[test]
+    fn expired_intake_key_still_loads_and_decrypts() {
+        let created = SystemTime::now() - std::time::Duration::from_secs(400 * 86400);
+        let (cert, _) = CertBuilder::general_purpose(Some("S <s@example.org>"))
+            .set_creation_time(created)
+            .set_validity_period(std::time::Duration::from_secs(365 * 86400))
+            .generate()
+            .unwrap();
+        let tsk = cert.as_tsk().armored().to_vec().unwrap();
+        let keys = IntakeKeys::from_bytes(&tsk, None).expect("an expired intake key loads");
+        // A report encrypted to it while it was valid.
+        let then = created + std::time::Duration::from_secs(86400);
+        let p = policy();
+        let recipients: Vec<_> =
+            cert.keys().with_policy(&p, then).supported().for_transport_encryption().for_storage_encryption().collect();
+        let mut ct = Vec::new();
+        {
+            let msg = Message::new(&mut ct);
+            let msg = Encryptor::for_recipients(msg, recipients).build().unwrap();
+            let mut lit = LiteralWriter::new(msg).build().unwrap();
+            lit.write_all(b"old report").unwrap();
+            lit.finalize().unwrap();
+        }
+        match keys.decrypt_message(&ct, &[], 1 << 20, SystemTime::now()) {
+            Decryption::Ok { plaintext, .. } => assert_eq!(plaintext, b"old report"),
+            other => panic!("{other:?}"),
+        }
+        // Signing needs a live key: it fails, per mail, and says why.
+        assert!(keys.sign_detached(b"x", SystemTime::now()).is_err());
     }
 
     #[test]

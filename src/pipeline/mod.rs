@@ -27,7 +27,7 @@ pub mod keys;
 /// How often a message may crash or hang the process (counted durably before each try,
 /// see [`Pipeline::count_attempts`]) before it is quarantined as `processing-failed`
 /// so the messages after it are processed.
-pub const MAX_ATTEMPTS: u32 = 5;
+pub const MAX_ATTEMPTS: u32 = 8;
 
 /// Reminder markers of an ack held back by the rate limits, and of its end (sent or
 /// given up).
