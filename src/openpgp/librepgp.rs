@@ -180,11 +180,33 @@ pub fn decrypt_seipdv2(
     }
     let chunk_octet = (chunk_size.trailing_zeros() - 6) as u8;
     let (key, prefix, info) = seipdv2_keys(cipher, mode, chunk_octet, salt, session_key)?;
+    open_chunks(cipher, mode, &key, body, chunk_size as usize, max, |index, total| {
+        // SEIPDv2: the index is in the nonce; the final tag's data adds the length.
+        let mut ad = info.to_vec();
+        if let Some(total) = total {
+            ad.extend_from_slice(&total.to_be_bytes());
+        }
+        (nonce_v2(&prefix, index), ad)
+    })
+}
+
+/// The chunk loop both formats share: `chunks` then a final tag; each chunk up to
+/// `chunk` bytes of ciphertext and its tag. `params(index, None)` gives a chunk's nonce
+/// and associated data, `params(n, Some(total))` the final tag's. At most `max` bytes
+/// out (`Ok(None)` past it); nothing is returned unless every tag matched.
+fn open_chunks(
+    cipher: u8,
+    mode: Mode,
+    key: &[u8],
+    body: &[u8],
+    chunk: usize,
+    max: u64,
+    params: impl Fn(u64, Option<u64>) -> (Vec<u8>, Vec<u8>),
+) -> Result<Option<Vec<u8>>, Error> {
     if body.len() < TAG {
-        return Err(Error("SEIPDv2 packet too short".into()));
+        return Err(Error("AEAD packet too short".into()));
     }
     let (chunks, final_tag) = body.split_at(body.len() - TAG);
-    let chunk = chunk_size as usize;
     let mut out = Vec::with_capacity(chunks.len().min(max as usize));
     let mut index: u64 = 0;
     let mut pos = 0;
@@ -200,15 +222,15 @@ pub fn decrypt_seipdv2(
         out.extend_from_slice(&chunks[pos..pos + take - TAG]);
         let mut tag = [0u8; TAG];
         tag.copy_from_slice(&chunks[pos + take - TAG..pos + take]);
-        seal_or_open(cipher, mode, &key, &nonce_v2(&prefix, index), &info, &mut out[start..], &mut tag, false)?;
+        let (nonce, ad) = params(index, None);
+        seal_or_open(cipher, mode, key, &nonce, &ad, &mut out[start..], &mut tag, false)?;
         pos += take;
         index += 1;
     }
-    let mut ad = info.to_vec();
-    ad.extend_from_slice(&(out.len() as u64).to_be_bytes());
+    let (nonce, ad) = params(index, Some(out.len() as u64));
     let mut tag = [0u8; TAG];
     tag.copy_from_slice(final_tag);
-    seal_or_open(cipher, mode, &key, &nonce_v2(&prefix, index), &ad, &mut [], &mut tag, false)
+    seal_or_open(cipher, mode, key, &nonce, &ad, &mut [], &mut tag, false)
         .map_err(|_| Error("AEAD final tag does not match: the message was truncated or altered".into()))?;
     Ok(Some(out))
 }
@@ -306,38 +328,17 @@ pub fn decrypt(
         return Err(Error("AEAD packet too short".into()));
     }
     let (iv, data) = rest.split_at(iv_len);
-    let (chunks, final_tag) = data.split_at(data.len() - TAG);
-    let chunk = 1usize << (h.chunk_octet + 6);
     let prefix = h.prefix();
-    let mut out = Vec::with_capacity(chunks.len().min(max as usize));
-    let mut index: u64 = 0;
-    let mut pos = 0;
-    while pos < chunks.len() {
-        let take = (chunk + TAG).min(chunks.len() - pos);
-        if take <= TAG {
-            return Err(Error("AEAD chunk without data: the message is truncated".into()));
-        }
-        if out.len() as u64 + (take - TAG) as u64 > max {
-            return Ok(None);
-        }
-        let start = out.len();
-        out.extend_from_slice(&chunks[pos..pos + take - TAG]);
-        let mut tag = [0u8; TAG];
-        tag.copy_from_slice(&chunks[pos + take - TAG..pos + take]);
+    open_chunks(h.cipher, h.mode, session_key, data, 1usize << (h.chunk_octet + 6), max, |index, total| {
+        // LibrePGP: the index is XORed into the IV and also bound in the data; the
+        // final tag's data adds the length.
         let mut ad = prefix.to_vec();
         ad.extend_from_slice(&index.to_be_bytes());
-        seal_or_open(h.cipher, h.mode, session_key, &nonce(iv, index), &ad, &mut out[start..], &mut tag, false)?;
-        pos += take;
-        index += 1;
-    }
-    let mut ad = prefix.to_vec();
-    ad.extend_from_slice(&index.to_be_bytes());
-    ad.extend_from_slice(&(out.len() as u64).to_be_bytes());
-    let mut tag = [0u8; TAG];
-    tag.copy_from_slice(final_tag);
-    seal_or_open(h.cipher, h.mode, session_key, &nonce(iv, index), &ad, &mut [], &mut tag, false)
-        .map_err(|_| Error("AEAD final tag does not match: the message was truncated or altered".into()))?;
-    Ok(Some(out))
+        if let Some(total) = total {
+            ad.extend_from_slice(&total.to_be_bytes());
+        }
+        (nonce(iv, index), ad)
+    })
 }
 
 /// Encrypts `plaintext` (an OpenPGP packet stream) into a tag-20 body. The product uses
