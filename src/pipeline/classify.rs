@@ -107,6 +107,12 @@ const UNENCRYPTED_NOTE: &str = "[unencrypted text around the encrypted block]";
 const UNSIGNED_NOTE: &str = "[unsigned text outside the signed part]";
 const UNSIGNED_CLEARTEXT_NOTE: &str = "[unsigned text around the signed block]";
 
+/// The text around an inline or cleartext-signed block: neither encrypted nor signed.
+fn outside(before: &str, after: &str, note: &'static str) -> TextPiece {
+    let text = [before, after].iter().filter(|s| !s.trim().is_empty()).cloned().collect::<Vec<_>>().join("\n");
+    TextPiece { text, coverage: Coverage { encrypted: false, signed: false }, note: Some(note) }
+}
+
 /// Reads a parsed message: decrypts and verifies whatever form it has.
 pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
     let mut r = Reading { keys: parsed.keys.clone(), ..Reading::default() };
@@ -116,17 +122,7 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
         }
         Form::Inline { ciphertext, before, after } => {
             open_encrypted(ciphertext, None, cx, &mut r)?;
-            let around = [before.as_str(), after.as_str()]
-                .iter()
-                .filter(|s| !s.trim().is_empty())
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n");
-            r.texts.push(TextPiece {
-                text: around,
-                coverage: Coverage { encrypted: false, signed: false },
-                note: Some(UNENCRYPTED_NOTE),
-            });
+            r.texts.push(outside(before, after, UNENCRYPTED_NOTE));
             // Files beside the armor: encrypted ones are opened, the rest kept as
             // they came (unencrypted, unsigned).
             for a in &parsed.attachments {
@@ -187,17 +183,7 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
                         coverage: Coverage { encrypted: false, signed: true },
                         note: None,
                     });
-                    let around = [before.as_str(), after.as_str()]
-                        .iter()
-                        .filter(|s| !s.trim().is_empty())
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    r.texts.push(TextPiece {
-                        text: around,
-                        coverage: Coverage { encrypted: false, signed: false },
-                        note: Some(UNSIGNED_CLEARTEXT_NOTE),
-                    });
+                    r.texts.push(outside(before, after, UNSIGNED_CLEARTEXT_NOTE));
                 }
                 None => {
                     r.signatures.push(Verification { verdict: Verdict::Bad, signer: None });
