@@ -551,17 +551,7 @@ impl Pipeline {
 
         // Non-reports: never a case, never an ack (RFC 3834).
         if let Some(reason) = non_report_reason(&parsed.envelope, &cfg.intake.address) {
-            let rec = MailRecord {
-                message_id: key.clone(),
-                received_at,
-                from: from.clone(),
-                sha256: sha.clone(),
-                body_sha256: Some(body_sha.clone()),
-                disposition: Disposition::NonReport,
-                case_id: None,
-                quarantine_id: None,
-                reason: Some(reason.into()),
-            };
+            let rec = ctx.record(Disposition::NonReport, None, None, Some(reason.into()));
             ctx.batch.put_mail(&key, &rec);
             if reason == "bounce" {
                 self.mark_bounced_ack(raw, &mut ctx.batch, &key, now)?;
@@ -671,17 +661,7 @@ impl Pipeline {
             {
                 c.reporter.key_conflict = Some(f.clone());
             }
-            let rec = MailRecord {
-                message_id: key.clone(),
-                received_at,
-                from: from.clone(),
-                sha256: sha.clone(),
-                body_sha256: Some(body_sha.clone()),
-                disposition: Disposition::FollowUp,
-                case_id: Some(case_id.clone()),
-                quarantine_id: None,
-                reason: collision.clone(),
-            };
+            let rec = ctx.record(Disposition::FollowUp, Some(case_id.clone()), None, collision.clone());
             let (outer, inner_subject) = if third_party {
                 (
                     format!("[{}] Follow-up from a third party", c.id),
@@ -827,17 +807,7 @@ impl Pipeline {
             ctx.batch.put_out(&out, Some(&raw_sum));
         }
         self.apply_key_change(&mut ctx.batch, &from, &change)?;
-        let rec = MailRecord {
-            message_id: key.clone(),
-            received_at,
-            from: from.clone(),
-            sha256: sha.clone(),
-            body_sha256: Some(body_sha.clone()),
-            disposition: Disposition::Case,
-            case_id: Some(id.clone()),
-            quarantine_id: None,
-            reason: collision.clone(),
-        };
+        let rec = ctx.record(Disposition::Case, Some(id.clone()), None, collision.clone());
         ctx.batch.put_case(&case);
         ctx.batch.put_mail(&key, &rec);
         let mut log = vec![LogEntry {
@@ -1140,17 +1110,7 @@ impl Pipeline {
             sha256: ctx.sha.clone(),
             detail: detail.chars().take(500).collect(),
         };
-        let rec = MailRecord {
-            message_id: ctx.key.clone(),
-            received_at: ctx.received_at,
-            from: ctx.from.clone(),
-            sha256: ctx.sha.clone(),
-            body_sha256: ctx.body_sha.clone(),
-            disposition: Disposition::Quarantine,
-            case_id: None,
-            quarantine_id: Some(qid.clone()),
-            reason: Some(reason.into()),
-        };
+        let rec = ctx.record(Disposition::Quarantine, None, Some(qid.clone()), Some(reason.into()));
         ctx.batch.put_quarantine(&q, raw);
         ctx.batch.put_mail(&ctx.key.clone(), &rec);
         ctx.index();
@@ -1606,6 +1566,27 @@ struct Commit<'a> {
 }
 
 impl Commit<'_> {
+    /// The mail record of this message with its outcome.
+    fn record(
+        &self,
+        disposition: Disposition,
+        case_id: Option<String>,
+        quarantine_id: Option<String>,
+        reason: Option<String>,
+    ) -> MailRecord {
+        MailRecord {
+            message_id: self.key.clone(),
+            received_at: self.received_at,
+            from: self.from.clone(),
+            sha256: self.sha.clone(),
+            body_sha256: self.body_sha.clone(),
+            disposition,
+            case_id,
+            quarantine_id,
+            reason,
+        }
+    }
+
     fn index(&mut self) {
         self.batch.put_hash(&self.sha, &self.key);
         if let Some(src) = self.source {
