@@ -15,10 +15,11 @@ use secintake::store::Store;
 /// Inputs per store before it is replaced.
 const PER_STORE: u32 = 5_000;
 
+/// Fields drop in order: the store closes before its folder is removed.
 struct World {
-    dir: tempfile::TempDir,
     pipeline: Pipeline,
     runs: u32,
+    dir: tempfile::TempDir,
 }
 
 fn world() -> World {
@@ -27,7 +28,8 @@ fn world() -> World {
     // panics it knows (Sequoia's on some truncated SEIPDv1 packets) and quarantines the
     // message, so that catch must be allowed to happen: a panic that escapes the
     // pipeline still aborts the run.
-    std::panic::set_hook(Box::new(|_| {}));
+    // The message is still printed, so an escaping panic says what it was.
+    std::panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
     // A tmpfs when there is one: the store fsyncs every commit.
     let base = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
     let dir = tempfile::Builder::new().prefix("secintake-fuzz-").tempdir_in(base).expect("temp dir");
@@ -48,7 +50,7 @@ fn world() -> World {
     let cfg = std::sync::Arc::new(Config::parse(text, &d.join("secintake.toml")).expect("config"));
     let store = Store::open(&cfg.store_path).expect("store");
     let pipeline = Pipeline::load(cfg, store).expect("pipeline");
-    World { dir, pipeline, runs: 0 }
+    World { pipeline, runs: 0, dir }
 }
 
 static WORLD: Mutex<Option<World>> = Mutex::new(None);
