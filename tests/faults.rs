@@ -21,15 +21,7 @@ fn run(cfg: &Path, args: &[&str]) -> Output {
 }
 
 fn run_stdin(cfg: &Path, args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(bin())
-        .arg("--config")
-        .arg(cfg)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = support::spawn_piped(cfg, args);
     // The child may stop reading early (a refusal); a broken pipe is its answer.
     let _ = child.stdin.take().unwrap().write_all(input);
     child.wait_with_output().unwrap()

@@ -7,7 +7,6 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use openpgp::parse::Parse;
 use openpgp::serialize::stream::{Armorer, Compressor, Encryptor, LiteralWriter, Message};
@@ -28,15 +27,7 @@ fn du(dir: &Path) -> u64 {
 /// Runs the binary with `input` on stdin; returns (exit ok, stdout, peak RSS in bytes),
 /// the peak read from /proc (VmHWM only grows) until the process exits.
 fn run_measured(cfg: &Path, args: &[&str], input: &[u8]) -> (bool, Vec<u8>, u64) {
-    let mut child = Command::new(support::bin())
-        .arg("--config")
-        .arg(cfg)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = support::spawn_piped(cfg, args);
     let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();

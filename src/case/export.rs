@@ -30,7 +30,7 @@ const PLACEHOLDER_BASE: &str = "https://example.invalid";
 /// not registered, which a project's own intake is.
 const OSV_ID_PREFIX: &str = "x_secintake-";
 
-/// The OSV schema release the exports are checked against (`../shared/schemas`).
+/// The OSV schema release the exports follow (checked by tests/validators).
 const OSV_SCHEMA_VERSION: &str = "1.7.5";
 
 /// A gap for the team, written the same way everywhere so one search finds them all.

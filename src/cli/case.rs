@@ -474,6 +474,9 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 writeln!(out, "{}  [{}]  {}", escape(&c.id), c.status.as_str(), escape(&c.title))?;
                 writeln!(out, "Reporter:   {} <{}>", escape(&c.reporter.name), escape(&c.reporter.address))?;
                 writeln!(out, "Key:        {}", escape(c.reporter.key_fingerprint.as_deref().unwrap_or("none")))?;
+                if let Some(f) = &c.reporter.key_conflict {
+                    writeln!(out, "KEY CONFLICT: another cert {} claims this address; not used", escape(f))?;
+                }
                 writeln!(out, "Received:   {}", rfc3339(&c.received_at))?;
                 writeln!(
                     out,
@@ -482,6 +485,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                     c.decrypted,
                     c.signature.as_str()
                 )?;
+                writeln!(out, "            ({})", crate::notify::verdict_meaning(c.signature))?;
                 if let Some(cv) = &c.cvss {
                     writeln!(
                         out,
@@ -510,9 +514,11 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                     rfc3339(&c.due.disclosure)
                 )?;
                 for a in &c.attachments {
+                    let unsigned =
+                        if c.signature != crate::openpgp::Verdict::None && !a.signed { "  [UNSIGNED]" } else { "" };
                     writeln!(
                         out,
-                        "Attachment: {}  {} bytes  {}  {}",
+                        "Attachment: {}  {} bytes  {}  {}{unsigned}",
                         escape(&a.name),
                         a.size,
                         escape(&a.content_type),
@@ -520,6 +526,15 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                     )?;
                 }
                 writeln!(out, "Messages:   {}", c.messages.len())?;
+                for m in c.messages.iter().filter(|m| m.third_party) {
+                    writeln!(
+                        out,
+                        "            {} from THIRD PARTY {} ({})",
+                        escape(&m.message_id),
+                        escape(&m.from),
+                        m.signature.as_str()
+                    )?;
+                }
                 writeln!(out)?;
                 for line in lines(&c.text) {
                     writeln!(out, "{line}")?;

@@ -566,3 +566,16 @@ pub fn fixture_deployment(dir: &Path) -> (std::sync::Arc<secintake::config::Conf
     let store = secintake::store::Store::open(&cfg.store_path).unwrap();
     (cfg, store)
 }
+
+/// The binary with `--config cfg args`, every stdio piped.
+pub fn spawn_piped(cfg: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(bin())
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
