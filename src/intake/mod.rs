@@ -32,8 +32,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// 120s`), so a dead server costs a reconnect, never a kill. A FETCH that is moving
 /// (every byte beats `crate::heartbeat`) may take longer, up to [`COMMAND_MAX`].
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-/// Longest any IMAP command may take however it trickles: a batch FETCH of 20
-/// messages of 50 MiB at 1.1 MiB/s.
+/// Longest any IMAP command may take however it trickles: a batch FETCH of 32 MiB
+/// plus one message of 50 MiB at 0.1 MiB/s.
 pub const COMMAND_MAX: Duration = Duration::from_secs(15 * 60);
 
 /// Every IMAP step goes through here: given up after [`COMMAND_TIMEOUT`] without a
@@ -59,10 +59,6 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = Result<T>>)
         }
     }
 }
-
-/// How many messages are fetched per UID FETCH, bounding memory to about this many
-/// times `limits.max_message_bytes` in the worst case while keeping round trips few.
-const FETCH_BATCH: usize = 20;
 
 /// Plain or TLS transport under the IMAP client.
 #[derive(Debug)]
@@ -254,130 +250,243 @@ pub async fn pass(
     }
     ensure_folder(s, &cfg.imap.processed_folder).await?;
     ensure_folder(s, &cfg.imap.quarantine_folder).await?;
-    for chunk in uids.chunks(FETCH_BATCH) {
+    // Stages overlap: while one batch is recorded (decided, sealed, made durable), the
+    // next is already read on every core and the one after it fetched; batches are
+    // recorded in mailbox order and each is moved once its outcomes are durable.
+    // Batches start small (the first acks go out at once) and grow.
+    let mut inflight: std::collections::VecDeque<InFlight> = std::collections::VecDeque::new();
+    let mut last_turn: Option<std::sync::mpsc::Receiver<()>> = None;
+    let mut batch_len = FIRST_BATCH;
+    let mut rest: &[u32] = &uids;
+    while !rest.is_empty() && !stop() {
+        let window = &rest[..rest.len().min(SIZE_WINDOW)];
+        rest = &rest[window.len()..];
+        let planned = match plan_window(s, pipeline, uidvalidity, window, stop).await {
+            Ok(p) => p,
+            Err(e) => {
+                // What is being recorded still ends durable (or not at all); its
+                // messages are recognised and moved on the next pass.
+                for f in inflight {
+                    let _ = f.task.await;
+                }
+                return Err(e);
+            }
+        };
+        let (mut to_processed, mut to_quarantine) = (planned.to_processed, planned.to_quarantine);
+        let mut small = planned.small.into_iter().peekable();
+        while small.peek().is_some() || !to_processed.is_empty() || !to_quarantine.is_empty() {
+            if stop() {
+                break;
+            }
+            let mut batch = Vec::new();
+            let mut bytes = 0u64;
+            while let Some(next) = small.next_if(|_| batch.len() < batch_len && bytes < MAX_BATCH_BYTES) {
+                bytes += next.3;
+                batch.push((next.0, next.1, next.2));
+            }
+            let items = match fetch_bodies(s, batch).await {
+                Ok(items) => items,
+                Err(e) => {
+                    for f in inflight {
+                        let _ = f.task.await;
+                    }
+                    return Err(e);
+                }
+            };
+            batch_len = (batch_len * 2).min(MAX_BATCH);
+            // Its turn to record comes when the batch before is recorded (or failed).
+            let (turn_done, turn) = std::sync::mpsc::channel();
+            let task = tokio::spawn(process(pipeline.clone(), items, last_turn.replace(turn), turn_done));
+            inflight.push_back(InFlight {
+                task,
+                to_processed: std::mem::take(&mut to_processed),
+                to_quarantine: std::mem::take(&mut to_quarantine),
+            });
+            while inflight.len() > 1 {
+                if let Some(f) = inflight.pop_front() {
+                    finish(s, cfg, f, &mut stats, queued).await?;
+                }
+            }
+        }
+    }
+    while let Some(f) = inflight.pop_front() {
+        finish(s, cfg, f, &mut stats, queued).await?;
+    }
+    move_resolved(s, pipeline).await?;
+    Ok(stats)
+}
+
+/// Messages whose sizes are fetched per round trip (a few bytes each).
+const SIZE_WINDOW: usize = 500;
+/// The first batch of a pass: small, so the first acks go out within a second.
+const FIRST_BATCH: usize = 8;
+/// Batches double up to this many messages...
+const MAX_BATCH: usize = 128;
+/// ... and this many bytes (a message over it is a batch of its own): memory stays
+/// bounded, and a batch is recorded within seconds.
+const MAX_BATCH_BYTES: u64 = 32 << 20;
+
+/// What a window's sizes said: messages handled before (to move as they are), and
+/// the ones to fetch and process, with their sizes.
+struct Planned {
+    to_processed: Vec<u32>,
+    to_quarantine: Vec<u32>,
+    small: Vec<(u32, Source, DateTime<Utc>, u64)>,
+}
+
+/// A batch being processed, and what to move with it once it is durable.
+struct InFlight {
+    task: tokio::task::JoinHandle<Result<Vec<(u32, Result<crate::pipeline::Outcome>)>>>,
+    to_processed: Vec<u32>,
+    to_quarantine: Vec<u32>,
+}
+
+/// Fetches the sizes of `window`; records oversized messages (streamed only to hash
+/// them) and sorts out those handled before.
+async fn plan_window(
+    s: &mut ImapSession,
+    pipeline: &Pipeline,
+    uidvalidity: u32,
+    window: &[u32],
+    stop: &dyn Fn() -> bool,
+) -> Result<Planned> {
+    let cfg = &pipeline.cfg;
+    let set = window.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
+    // Sizes first: a message over the limit is quarantined without downloading it.
+    let sizes: Vec<(u32, u32, Option<DateTime<Utc>>)> = {
+        let fetches: Vec<_> = bounded("UID FETCH", async {
+            Ok(s.uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE)").await?.try_collect::<Vec<_>>().await?)
+        })
+        .await?;
+        let mut v: Vec<_> = fetches
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0), f.internal_date().map(|d| d.with_timezone(&Utc)))))
+            .collect();
+        v.sort_unstable_by_key(|(u, _, _)| *u);
+        v
+    };
+    let mut out = Planned { to_processed: Vec::new(), to_quarantine: Vec::new(), small: Vec::new() };
+    for (uid, size, date) in sizes {
         if stop() {
             break;
         }
-        let set = chunk.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
-        // Sizes first: a message over the limit is quarantined without downloading it.
-        let sizes: Vec<(u32, u32, Option<DateTime<Utc>>)> = {
-            let fetches: Vec<_> = bounded("UID FETCH", async {
-                Ok(s.uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE)").await?.try_collect::<Vec<_>>().await?)
-            })
-            .await?;
-            fetches
-                .iter()
-                .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0), f.internal_date().map(|d| d.with_timezone(&Utc)))))
-                .collect()
-        };
-        let mut to_processed = Vec::new();
-        let mut to_quarantine = Vec::new();
-        let mut small = Vec::new();
-        for (uid, size, date) in sizes {
-            let received_at = date.unwrap_or_else(Utc::now);
-            let src = Source { mailbox: cfg.imap.mailbox.clone(), uidvalidity, uid };
-            // Handled before (a crash between the commit and the move): move it on.
-            if let Some(rec) =
-                pipeline.store.uid(&src.mailbox, uidvalidity, uid)?.and_then(|k| pipeline.store.mail(&k).ok().flatten())
-            {
-                if rec.disposition == Disposition::Quarantine {
-                    to_quarantine.push(uid)
-                } else {
-                    to_processed.push(uid)
-                }
-                continue;
+        let received_at = date.unwrap_or_else(Utc::now);
+        let src = Source { mailbox: cfg.imap.mailbox.clone(), uidvalidity, uid };
+        // Handled before (a crash between the commit and the move): move it on.
+        if let Some(rec) =
+            pipeline.store.uid(&src.mailbox, uidvalidity, uid)?.and_then(|k| pipeline.store.mail(&k).ok().flatten())
+        {
+            if rec.disposition == Disposition::Quarantine {
+                out.to_quarantine.push(uid)
+            } else {
+                out.to_processed.push(uid)
             }
-            if u64::from(size) > cfg.limits.max_message_bytes {
-                if stop() {
-                    break;
+        } else if u64::from(size) > cfg.limits.max_message_bytes {
+            // Too large to hold: stream it in chunks only to hash it (the record
+            // carries the hash of the bytes the server holds), keep the header.
+            let (head, sha, body_sha) = stream_hash(s, uid).await?;
+            let p = pipeline.clone();
+            let rec = tokio::task::spawn_blocking(move || {
+                p.ingest_oversized(&head, &sha, &body_sha, u64::from(size), Some(&src), received_at)
+            })
+            .await
+            .context("Pipeline task")??;
+            tracing::info!(uid, disposition = rec.disposition.as_str(), "Oversized message recorded");
+            if rec.disposition == Disposition::Quarantine {
+                out.to_quarantine.push(uid);
+            } else {
+                out.to_processed.push(uid);
+            }
+        } else {
+            out.small.push((uid, src, received_at, u64::from(size)));
+        }
+    }
+    Ok(out)
+}
+
+/// One FETCH for a batch's bodies (pipelined on the server side).
+async fn fetch_bodies(
+    s: &mut ImapSession,
+    small: Vec<(u32, Source, DateTime<Utc>)>,
+) -> Result<Vec<(Vec<u8>, Option<Source>, DateTime<Utc>)>> {
+    if small.is_empty() {
+        return Ok(Vec::new());
+    }
+    let set = small.iter().map(|(u, _, _)| u.to_string()).collect::<Vec<_>>().join(",");
+    let fetched: Vec<_> = bounded("UID FETCH", async {
+        Ok(s.uid_fetch(&set, "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await?)
+    })
+    .await?;
+    let mut bodies: std::collections::HashMap<u32, Vec<u8>> =
+        fetched.iter().filter_map(|f| Some((f.uid?, f.body()?.to_vec()))).collect();
+    let mut items = Vec::new();
+    for (uid, src, at) in small {
+        match bodies.remove(&uid) {
+            Some(b) => items.push((b, Some(src), at)),
+            None => tracing::warn!(uid, "Message vanished before it was fetched"),
+        }
+    }
+    Ok(items)
+}
+
+/// Waits for a batch's outcomes to be durable, then moves its messages.
+async fn finish(
+    s: &mut ImapSession,
+    cfg: &Config,
+    f: InFlight,
+    stats: &mut PassStats,
+    queued: &dyn Fn(),
+) -> Result<()> {
+    let InFlight { task, mut to_processed, mut to_quarantine } = f;
+    let outcomes = task.await.context("Pipeline task")??;
+    // The batch's mail is durable: the outbox may send it while we go on.
+    if !outcomes.is_empty() {
+        queued();
+    }
+    for (uid, out) in outcomes {
+        match out {
+            Ok(out) => {
+                if !out.seen_before {
+                    stats.new += 1;
                 }
-                // Too large to hold: stream it in chunks only to hash it (the record
-                // carries the hash of the bytes the server holds), keep the header.
-                let (head, sha, body_sha) = stream_hash(s, uid).await?;
-                let p = pipeline.clone();
-                let out = tokio::task::spawn_blocking(move || {
-                    p.ingest_oversized(&head, &sha, &body_sha, u64::from(size), Some(&src), received_at)
-                })
-                .await
-                .context("Pipeline task")??;
-                tracing::info!(uid, disposition = out.disposition.as_str(), "Oversized message recorded");
+                tracing::info!(
+                    uid,
+                    disposition = out.disposition.as_str(),
+                    case = out.case_id.as_deref().unwrap_or("-"),
+                    "Message handled"
+                );
                 if out.disposition == Disposition::Quarantine {
                     to_quarantine.push(uid);
                 } else {
                     to_processed.push(uid);
                 }
-            } else {
-                small.push((uid, src, received_at));
             }
-        }
-        if !small.is_empty() && !stop() {
-            // One FETCH for the whole batch (pipelined on the server side).
-            let set = small.iter().map(|(u, _, _)| u.to_string()).collect::<Vec<_>>().join(",");
-            let fetched: Vec<_> = bounded("UID FETCH", async {
-                Ok(s.uid_fetch(&set, "(UID BODY.PEEK[])").await?.try_collect::<Vec<_>>().await?)
-            })
-            .await?;
-            let mut bodies: std::collections::HashMap<u32, Vec<u8>> =
-                fetched.iter().filter_map(|f| Some((f.uid?, f.body()?.to_vec()))).collect();
-            let mut items = Vec::new();
-            for (uid, src, at) in small {
-                match bodies.remove(&uid) {
-                    Some(b) => items.push((b, Some(src), at)),
-                    None => tracing::warn!(uid, "Message vanished before it was fetched"),
-                }
+            // The store cannot write (disk full, I/O error; sled's error then
+            // sticks): every later message would fail too. Stop the pass; the
+            // daemon exits and systemd restarts it. The message stays put.
+            Err(e) if crate::store::is_io_failure(&e) => {
+                return Err(e.context(format!("Storing the message with UID {uid}")));
             }
-            let outcomes = process(pipeline, items).await?;
-            // The batch's mail is durable: the outbox may send it while we go on.
-            queued();
-            for (uid, out) in outcomes {
-                match out {
-                    Ok(out) => {
-                        if !out.seen_before {
-                            stats.new += 1;
-                        }
-                        tracing::info!(
-                            uid,
-                            disposition = out.disposition.as_str(),
-                            case = out.case_id.as_deref().unwrap_or("-"),
-                            "Message handled"
-                        );
-                        if out.disposition == Disposition::Quarantine {
-                            to_quarantine.push(uid);
-                        } else {
-                            to_processed.push(uid);
-                        }
-                    }
-                    // The store cannot write (disk full, I/O error; sled's error then
-                    // sticks): every later message would fail too. Stop the pass; the
-                    // daemon exits and systemd restarts it. The message stays put.
-                    Err(e) if crate::store::is_io_failure(&e) => {
-                        return Err(e.context(format!("Storing the message with UID {uid}")));
-                    }
-                    Err(e) => {
-                        // Nothing was committed for it: it stays in the mailbox and is
-                        // tried again next pass; the messages after it are not held up.
-                        tracing::error!(uid, error = %format!("{e:#}"), "Message could not be stored; left in the mailbox for the next pass");
-                        stats.failed += 1;
-                    }
-                }
+            Err(e) => {
+                // Nothing was committed for it: it stays in the mailbox and is
+                // tried again next pass; the messages after it are not held up.
+                tracing::error!(uid, error = %format!("{e:#}"), "Message could not be stored; left in the mailbox for the next pass");
+                stats.failed += 1;
             }
-        }
-        // Outcomes are durable (the group commit synced); now move the batch.
-        for (uids, folder) in
-            [(&to_processed, &cfg.imap.processed_folder), (&to_quarantine, &cfg.imap.quarantine_folder)]
-        {
-            if uids.is_empty() {
-                continue;
-            }
-            let set = uids.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
-            bounded("UID MOVE", async { Ok(s.uid_mv(&set, folder).await?) })
-                .await
-                .with_context(|| format!("Moving messages to {folder}"))?;
-            stats.moved += uids.len();
         }
     }
-    move_resolved(s, pipeline).await?;
-    Ok(stats)
+    // Outcomes are durable (the group commit synced); now move the batch.
+    for (uids, folder) in [(&to_processed, &cfg.imap.processed_folder), (&to_quarantine, &cfg.imap.quarantine_folder)] {
+        if uids.is_empty() {
+            continue;
+        }
+        let set = uids.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
+        bounded("UID MOVE", async { Ok(s.uid_mv(&set, folder).await?) })
+            .await
+            .with_context(|| format!("Moving messages to {folder}"))?;
+        stats.moved += uids.len();
+    }
+    Ok(())
 }
 
 /// Processes fetched messages: their attempts counted first (one commit), then the
@@ -385,12 +494,22 @@ pub async fn pass(
 /// its neighbours down with it again), the rest in one group; a message that crashed
 /// or hung [`crate::pipeline::MAX_ATTEMPTS`] times is quarantined unread. Returns
 /// (uid, outcome) in order.
+/// `prev` ends (sent or dropped) when the batch before is recorded: this one is read
+/// meanwhile, and recorded after it. `done` is dropped when this one is.
 async fn process(
-    pipeline: &Pipeline,
+    p: Pipeline,
     items: Vec<(Vec<u8>, Option<Source>, DateTime<Utc>)>,
+    prev: Option<std::sync::mpsc::Receiver<()>>,
+    done: std::sync::mpsc::Sender<()>,
 ) -> Result<Vec<(u32, Result<crate::pipeline::Outcome>)>> {
-    let p = pipeline.clone();
     tokio::task::spawn_blocking(move || -> Result<Vec<(u32, Result<crate::pipeline::Outcome>)>> {
+        let _done = done;
+        let mut prev = prev;
+        let mut wait_turn = || {
+            if let Some(rx) = prev.take() {
+                let _ = rx.recv();
+            }
+        };
         let now = Utc::now();
         let mut out = Vec::new();
         let mut fresh = Vec::new();
@@ -409,6 +528,9 @@ async fn process(
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         suspects.rotate_left(nanos as usize % n);
+        if !suspects.is_empty() {
+            wait_turn();
+        }
         for item in suspects {
             let Some(src) = item.1.clone() else { continue };
             // Tried before without an outcome: the process died or hung meanwhile.
@@ -438,7 +560,9 @@ async fn process(
         if !fresh.is_empty() {
             let sources: Vec<Source> = fresh.iter().filter_map(|(_, s, _)| s.clone()).collect();
             p.count_attempts(&sources)?;
-            let r = p.ingest_group(&fresh, now)?;
+            let read = p.read_group(&fresh, now);
+            wait_turn();
+            let r = p.record_group(&fresh, read, now)?;
             out.extend(sources.iter().map(|s| s.uid).zip(r));
         }
         Ok(out)

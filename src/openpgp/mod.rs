@@ -171,6 +171,11 @@ impl IntakeKeys {
         armor_cert(&self.public_cert())
     }
 
+    /// Whether the intake key can sign at `now` (an expired one cannot).
+    pub fn can_sign(&self, now: SystemTime) -> Result<()> {
+        self.signing_keypair(&policy(), now).map(|_| ())
+    }
+
     fn signing_keypair(&self, p: &dyn Policy, now: SystemTime) -> Result<KeyPair> {
         let key = self.certs[0]
             .keys()

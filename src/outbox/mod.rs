@@ -73,11 +73,14 @@ pub enum SendResult {
 }
 
 /// Counts of one outbox pass.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct PassStats {
     pub sent: usize,
     pub retry: usize,
     pub failed: usize,
+    /// The server could not be reached: nothing was attempted (nor counted) this pass;
+    /// `retry` holds how many mails wait.
+    pub unreachable: bool,
 }
 
 /// Whether a mail whose next attempt was set to `next` is due at `now`. A backoff is
@@ -113,6 +116,17 @@ pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result
     if due.is_empty() {
         return Ok(stats);
     }
+    // One connection first: with the server down nothing is attempted, so no mail
+    // has an attempt counted, and a growing queue is not written back on every pass.
+    let mut first = Smtp::new(cfg);
+    match first.connect().await {
+        Ok(c) => first.conn = Some(c),
+        Err(e) => {
+            tracing::warn!(waiting = due.len(), error = %e, "SMTP server unreachable; the outbox waits");
+            return Ok(PassStats { retry: due.len(), unreachable: true, ..stats });
+        }
+    }
+    let mut first = Some(first);
     // Count the attempts before making them.
     {
         let _g = store.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -131,7 +145,7 @@ pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result
         let queue = queue.clone();
         let tx = tx.clone();
         let store = store.clone();
-        let smtp = Smtp::new(cfg);
+        let smtp = first.take().unwrap_or_else(|| Smtp::new(cfg));
         workers.push(tokio::spawn(async move {
             let mut smtp = smtp;
             loop {

@@ -19,7 +19,7 @@ use crate::mime::{self, build};
 use crate::notify;
 use crate::openpgp::{self as pgp, IntakeKeys};
 use crate::report;
-use crate::store::{Batch, Disposition, MailRecord, OutMail, OutStatus, QuarantineEntry, Store, StoredCert};
+use crate::store::{Batch, Disposition, MailRecord, OutMail, OutStatus, QuarantineEntry, Seal, Store, StoredCert};
 
 pub mod classify;
 pub mod keys;
@@ -49,6 +49,13 @@ type PreRead = (Option<String>, Vec<(Cert, KeySource)>, ReadResult);
 
 /// What reading a message gave.
 type ReadResult = std::result::Result<classify::Reading, classify::Unreadable>;
+
+/// A message to ingest: its bytes, where it came from, when it arrived.
+pub type Item = (Vec<u8>, Option<Source>, DateTime<Utc>);
+
+/// What [`Pipeline::read_group`] read, one entry per message, for
+/// [`Pipeline::record_group`].
+pub struct GroupRead(Vec<Option<Prepared>>);
 
 /// Where a message came from on IMAP.
 #[derive(Clone, Debug)]
@@ -184,24 +191,33 @@ impl Pipeline {
     ) -> Result<Outcome> {
         // A parser panic on hostile input must neither stop the daemon nor leave the
         // message to be retried forever: it is quarantined as malformed, by its hash.
+        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.ingest_inner(raw, source, received_at, now, false, None)
         })) {
             Ok(r) => r,
-            Err(_) => self.quarantine_after_panic(raw, source, received_at, "malformed"),
+            Err(_) => self.quarantine_panicked(raw, source, received_at, "malformed"),
         }
     }
 
-    /// Processes a group of messages (a FETCH batch) with one durable commit: first
-    /// every message is read (parsed, decrypted, verified) in parallel, on every core;
-    /// then each is decided and recorded in order, one at a time, as [`Self::ingest`]
-    /// would; then the group is made durable at once. The caller moves the messages on
-    /// IMAP only after this returns Ok. One outcome per message, in order.
-    pub fn ingest_group(
-        &self,
-        items: &[(Vec<u8>, Option<Source>, DateTime<Utc>)],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Result<Outcome>>> {
+    /// Processes a group of messages (a FETCH batch) with one durable commit, in
+    /// stages: read (parse, decrypt, verify) on every core; decide each in order, one at
+    /// a time, as [`Self::ingest`] would, each seeing what the ones before it wrote;
+    /// seal the mails they cause (sign, encrypt) on every core; record the whole group
+    /// as one atomic, durable write ([`Store::group`]). The store's lock is held from
+    /// the first decision to the record. The caller moves the messages on IMAP only
+    /// after this returns Ok. One outcome per message, in order.
+    pub fn ingest_group(&self, items: &[Item], now: DateTime<Utc>) -> Result<Vec<Result<Outcome>>> {
+        let read = self.read_group(items, now);
+        self.record_group(items, read, now)
+    }
+
+    /// The first stage of [`Self::ingest_group`]: every message read (parsed,
+    /// decrypted, verified against the certs held now) on every core, without the
+    /// store's lock and writing nothing, so it may run while the group before is
+    /// still being recorded. A reading that went stale meanwhile (another cert held
+    /// for the sender by then) is done again when the message is decided.
+    pub fn read_group(&self, items: &[Item], now: DateTime<Utc>) -> GroupRead {
         let n = items.len();
         let workers = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1).min(n).max(1);
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -226,24 +242,34 @@ impl Pipeline {
                 });
             }
         });
+        GroupRead(slots.into_iter().map(|s| s.into_inner().ok().flatten()).collect())
+    }
+
+    /// The other stages of [`Self::ingest_group`]: decide, seal, record.
+    pub fn record_group(&self, items: &[Item], read: GroupRead, now: DateTime<Utc>) -> Result<Vec<Result<Outcome>>> {
+        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut read = read.0.into_iter();
         self.store.group(|| {
             let out: Vec<Result<Outcome>> = items
                 .iter()
-                .zip(slots)
-                .map(|((raw, src, at), slot)| {
-                    let pre = slot.into_inner().ok().flatten();
+                .map(|(raw, src, at)| {
+                    let pre = read.next().flatten();
                     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         self.ingest_inner(raw, src.as_ref(), *at, now, false, pre)
                     })) {
                         Ok(r) => r,
-                        Err(_) => self.quarantine_after_panic(raw, src.as_ref(), *at, "malformed"),
+                        Err(_) => self.quarantine_panicked(raw, src.as_ref(), *at, "malformed"),
                     }
                 })
                 .collect();
             // Handled: their crash-loop counts go, in the same group commit.
-            let done: Vec<Source> =
-                items.iter().zip(&out).filter(|(_, o)| o.is_ok()).filter_map(|((_, s, _), _)| s.clone()).collect();
-            if let Err(e) = self.clear_attempts(&done) {
+            let mut b = Batch::default();
+            for ((_, src, _), _) in items.iter().zip(&out).filter(|(_, o)| o.is_ok()) {
+                if let Some(s) = src {
+                    b.remove_attempts(&s.mailbox, s.uidvalidity, s.uid);
+                }
+            }
+            if let Err(e) = self.store.commit(b) {
                 tracing::warn!(error = %format!("{e:#}"), "Could not clear attempt counts");
             }
             out
@@ -352,6 +378,17 @@ impl Pipeline {
         reason: &str,
     ) -> Result<Outcome> {
         let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.quarantine_panicked(raw, source, received_at, reason)
+    }
+
+    /// [`Self::quarantine_after_panic`] with the store's lock held by the caller.
+    fn quarantine_panicked(
+        &self,
+        raw: &[u8],
+        source: Option<&Source>,
+        received_at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<Outcome> {
         let sha = mime::sha256_hex(raw);
         let parsed_id = std::panic::catch_unwind(|| mime::parse(&raw[..raw.len().min(256 << 10)]).envelope.message_id)
             .ok()
@@ -375,9 +412,10 @@ impl Pipeline {
 
     /// Counts one more attempt at each message (one durable commit for all), before
     /// the attempt is made; returns the counts. A message that kills or hangs the
-    /// process is thereby known after the restart.
+    /// process is thereby known after the restart. Needs no lock: only intake writes a
+    /// message's count, and only while it holds that message (so this may run while
+    /// the group before is recorded).
     pub fn count_attempts(&self, sources: &[Source]) -> Result<Vec<u32>> {
-        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut b = Batch::default();
         let mut counts = Vec::with_capacity(sources.len());
         for s in sources {
@@ -408,6 +446,7 @@ impl Pipeline {
                 q.reason
             )
         })?;
+        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.ingest_inner(&raw, None, q.received_at, now, true, None)
         }))
@@ -415,7 +454,6 @@ impl Pipeline {
         if out.disposition != Disposition::Quarantine {
             // Resolved: the entry leaves the quarantine list (the mail record now says
             // where the message went); intake moves the IMAP copy to processed.
-            let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
             let mut b = Batch::default();
             b.remove_quarantine(qid);
             b.put_resolved(&q.message_id);
@@ -433,9 +471,9 @@ impl Pipeline {
         retry: bool,
         pre: Option<Prepared>,
     ) -> Result<Outcome> {
-        // One message at a time through the decision and the commit: case numbering
-        // and duplicate detection read what the previous message wrote.
-        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        // The caller holds the store's lock: one message at a time through the
+        // decision and the commit (case numbering and duplicate detection read what the
+        // previous message wrote).
         let cfg = &self.cfg;
         let sha = mime::sha256_hex(raw);
 
@@ -671,8 +709,8 @@ impl Pipeline {
                 (format!("[{}] Follow-up from reporter", c.id), format!("[{}] Follow-up: {}", c.id, c.title))
             };
             let body = c.messages.last().map(|m| notify::followup_text(&c, m)).unwrap_or_default();
-            if let Some(n) = self.team_mail(&c, "followup", &outer, &inner_subject, &body, now, &sha)? {
-                ctx.batch.put_out(&n.0, Some(&n.1));
+            if let Some((out, seal)) = self.team_mail(&c, "followup", &outer, &inner_subject, &body, now, &sha)? {
+                ctx.batch.put_out_sealed(&out, seal);
             }
             let mut log_n = self.store.log_len(&case_id)?;
             for e in change.log_entries(&from, now) {
@@ -785,7 +823,7 @@ impl Pipeline {
             }
         } else {
             match self.ack_mail(&case, &parsed.envelope, &sha, reporter_cert.as_ref().map(|(c, _)| c), now) {
-                Ok((out, raw_ack)) => ctx.batch.put_out(&out, Some(&raw_ack)),
+                Ok((out, seal)) => ctx.batch.put_out_sealed(&out, seal),
                 Err(e) => {
                     // A cert Sequoia cannot encrypt to, an expired signing key: the case
                     // still opens; the missing ack is recorded and shows in `sla`.
@@ -795,7 +833,7 @@ impl Pipeline {
             }
         }
         let summary = notify::summary_text(&case, &sha, &[&self.team_warnings[..], &lists.warnings[..]].concat());
-        if let Some((out, raw_sum)) = self.team_mail(
+        if let Some((out, seal)) = self.team_mail(
             &case,
             "summary",
             &format!("[{id}] New report"),
@@ -804,7 +842,7 @@ impl Pipeline {
             now,
             &sha,
         )? {
-            ctx.batch.put_out(&out, Some(&raw_sum));
+            ctx.batch.put_out_sealed(&out, seal);
         }
         self.apply_key_change(&mut ctx.batch, &from, &change)?;
         let rec = ctx.record(Disposition::Case, Some(id.clone()), None, collision.clone());
@@ -881,7 +919,7 @@ impl Pipeline {
             body.push_str(&format!("\nsecintake case show {}\n", c.id));
             let keys: Vec<&str> = due.iter().map(|r| r.key).collect();
             let seed = format!("{}-{}-{}", c.id, keys.join(","), sent.len());
-            if let Some((out, raw)) = self.team_mail(
+            if let Some((out, seal)) = self.team_mail(
                 &c,
                 "reminder",
                 &format!("[{}] SLA reminder", c.id),
@@ -890,7 +928,7 @@ impl Pipeline {
                 now,
                 &seed,
             )? {
-                b.put_out(&out, Some(&raw));
+                b.put_out_sealed(&out, seal);
             }
             b.put_log(
                 &c.id,
@@ -943,8 +981,8 @@ impl Pipeline {
                         .and_then(|h| pgp::parse_certs(h.armored.as_bytes()).into_iter().next())
                 });
             match self.ack_mail(&full, &env, &first.sha256, cert.as_ref(), now) {
-                Ok((out, raw)) => {
-                    b.put_out(&out, Some(&raw));
+                Ok((out, seal)) => {
+                    b.put_out_sealed(&out, seal);
                     b.put_log(
                         &c.id,
                         self.store.log_len(&c.id)?,
@@ -995,7 +1033,7 @@ impl Pipeline {
             let mut b = Batch::default();
             b.put_reminder(cid, &marker);
             if o.to.iter().all(|t| !t.eq_ignore_ascii_case(&self.cfg.team_list_address))
-                && let Some((out, raw)) = self.team_mail(
+                && let Some((out, seal)) = self.team_mail(
                     &c,
                     "failure",
                     &format!("[{}] Mail delivery failed", c.id),
@@ -1005,7 +1043,7 @@ impl Pipeline {
                     &o.id,
                 )?
             {
-                b.put_out(&out, Some(&raw));
+                b.put_out_sealed(&out, seal);
             }
             self.store.commit(b)?;
             n += 1;
@@ -1154,14 +1192,11 @@ impl Pipeline {
             return Ok(Some("automated sender"));
         }
         let hour_ago = now - chrono::Duration::hours(1);
-        // Indexed by time: reads at most the last hour's answers, not the outbox.
-        let recent = self.store.answers_since(hour_ago + chrono::Duration::milliseconds(1))?;
-        if recent.iter().filter(|r| r.split(',').any(|t| t.eq_ignore_ascii_case(to))).count()
-            >= self.cfg.limits.acks_per_address_per_hour as usize
-        {
+        let (total, to_them) = self.store.answer_counts(hour_ago + chrono::Duration::milliseconds(1), to);
+        if to_them >= self.cfg.limits.acks_per_address_per_hour as usize {
             return Ok(Some("limits.acks_per_address_per_hour reached"));
         }
-        if recent.len() >= self.cfg.limits.acks_per_hour as usize {
+        if total >= self.cfg.limits.acks_per_hour as usize {
             return Ok(Some("limits.acks_per_hour reached"));
         }
         Ok(None)
@@ -1200,7 +1235,7 @@ impl Pipeline {
         sha: &str,
         reporter_cert: Option<&Cert>,
         now: DateTime<Utc>,
-    ) -> Result<(OutMail, Vec<u8>)> {
+    ) -> Result<(OutMail, Seal)> {
         let mut h = self.headers(
             vec![case.reporter.address.clone()],
             &format!("[{}] Report received", case.id),
@@ -1217,26 +1252,30 @@ impl Pipeline {
             h.references = refs;
         }
         let sys_now: SystemTime = now.into();
-        let usable = reporter_cert.filter(|c| pgp::can_encrypt(c, sys_now).is_ok());
+        // An intake key that cannot sign (expired): no ack, said in the case's log.
+        self.keys.can_sign(sys_now)?;
+        let usable = reporter_cert.filter(|c| pgp::can_encrypt(c, sys_now).is_ok()).cloned();
         let fpr = self.keys.fingerprint().to_hex();
-        let (raw, encrypted) = match usable {
-            Some(cert) => {
-                let body = self.templates.ack(case, &self.cfg.policy.project, sha, &fpr, true);
+        let encrypted = usable.is_some();
+        let body = self.templates.ack(case, &self.cfg.policy.project, sha, &fpr, encrypted);
+        let keys = self.keys.clone();
+        let out = self.out_mail(&h, "ack", &case.id, encrypted, now);
+        let seal: Seal = match usable {
+            Some(cert) => Box::new(move || {
                 let inner = build::protected_text_part(&h, &body);
-                let ct = self.keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(cert), sys_now)?;
-                (build::encrypted(&h, &ct)?, true)
-            }
-            None => {
-                let body = self.templates.ack(case, &self.cfg.policy.project, sha, &fpr, false);
+                let ct = keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(&cert), sys_now)?;
+                build::encrypted(&h, &ct)
+            }),
+            None => Box::new(move || {
                 let part = build::text_part(&body, "");
-                (build::signed(&h, &part, |data| self.keys.sign_detached(data, sys_now))?, false)
-            }
+                build::signed(&h, &part, |data| keys.sign_detached(data, sys_now))
+            }),
         };
-        Ok((self.out_mail(&h, "ack", &case.id, encrypted, now), raw))
+        Ok((out, seal))
     }
 
     /// An encrypted mail to the team list; None when no team cert is usable (nothing
-    /// is ever sent to the team unencrypted).
+    /// is ever sent to the team unencrypted). Sealed when its batch is recorded.
     #[allow(clippy::too_many_arguments)]
     fn team_mail(
         &self,
@@ -1247,7 +1286,7 @@ impl Pipeline {
         body: &str,
         now: DateTime<Utc>,
         seed: &str,
-    ) -> Result<Option<(OutMail, Vec<u8>)>> {
+    ) -> Result<Option<(OutMail, Seal)>> {
         // Certs are checked again at the time of use: one may have expired since load.
         let team: Vec<Cert> = self.team.iter().filter(|c| pgp::can_encrypt(c, now.into()).is_ok()).cloned().collect();
         if team.is_empty() {
@@ -1255,19 +1294,20 @@ impl Pipeline {
             return Ok(None);
         }
         let seed = mime::sha256_hex(format!("{}{kind}{seed}", case.id).as_bytes());
-        let mut h = self.headers(vec![self.cfg.team_list_address.clone()], inner_subject, kind, &case.id, &seed, now);
-        let inner = build::protected_text_part(&h, body);
-        let ct = match self.keys.encrypt_and_sign(inner.as_bytes(), &team, now.into()) {
-            Ok(ct) => ct,
-            Err(e) => {
-                // Never fail the message over its notification: the case is what matters.
-                tracing::error!(case = %case.id, error = %format!("{e:#}"), "Team mail could not be built; not sent");
-                return Ok(None);
-            }
-        };
-        h.subject = outer_subject.to_owned();
-        let raw = build::encrypted(&h, &ct)?;
-        Ok(Some((self.out_mail(&h, kind, &case.id, true, now), raw)))
+        let h = self.headers(vec![self.cfg.team_list_address.clone()], inner_subject, kind, &case.id, &seed, now);
+        let out = self.out_mail(&h, kind, &case.id, true, now);
+        let keys = self.keys.clone();
+        let (body, outer_subject) = (body.to_owned(), outer_subject.to_owned());
+        Ok(Some((
+            out,
+            Box::new(move || {
+                let inner = build::protected_text_part(&h, &body);
+                let ct = keys.encrypt_and_sign(inner.as_bytes(), &team, now.into())?;
+                // The real subject travels only inside the encryption.
+                let h = build::Headers { subject: outer_subject, ..h };
+                build::encrypted(&h, &ct)
+            }),
+        )))
     }
 
     fn out_mail(&self, h: &build::Headers, kind: &str, case_id: &str, encrypted: bool, now: DateTime<Utc>) -> OutMail {
@@ -1434,7 +1474,7 @@ impl Pipeline {
                          The reporter has not received their receipt: reach them another way.\n",
                         c.id, c.reporter.address
                     );
-                    if let Some((o, r)) = self.team_mail(
+                    if let Some((o, seal)) = self.team_mail(
                         &c,
                         "bounce",
                         &format!("[{}] Acknowledgement bounced", c.id),
@@ -1443,7 +1483,7 @@ impl Pipeline {
                         now,
                         bounce_key,
                     )? {
-                        b.put_out(&o, Some(&r));
+                        b.put_out_sealed(&o, seal);
                     }
                     b.put_log(
                         &c.id,

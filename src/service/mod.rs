@@ -455,6 +455,9 @@ fn reload_config(shared: &Shared) -> bool {
 /// only means that mail is tried again (same Message-ID). With `drain` set it returns
 /// after one more pass (`run --once`).
 async fn outbox_loop(shared: Shared, mut stop: watch::Receiver<bool>, drain: Arc<AtomicBool>) -> Result<()> {
+    // While the SMTP server cannot be reached: how long to wait before trying again
+    // (doubling, capped), however much mail intake queues meanwhile.
+    let mut down_wait: Option<Duration> = None;
     loop {
         let draining = drain.load(Ordering::SeqCst);
         let cfg = shared.cfg();
@@ -464,7 +467,30 @@ async fn outbox_loop(shared: Shared, mut stop: watch::Receiver<bool>, drain: Arc
         };
         let Some(sent) = sent else { return Ok(()) };
         match sent {
+            Ok(st) if st.unreachable => {
+                shared.set_error(
+                    "outbox",
+                    Some(format!("{} mail(s) waiting: the SMTP server cannot be reached (see the log)", st.retry)),
+                );
+                if draining || *stop.borrow() {
+                    return Ok(());
+                }
+                let wait = down_wait.map_or(Duration::from_secs(2), |w| (w * 2).min(Duration::from_secs(60)));
+                down_wait = Some(wait);
+                // New mail does not bring the server back: only time, stopping, or the
+                // last pass of `run --once` ends this wait.
+                let until = tokio::time::Instant::now() + wait;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => break,
+                        _ = stop.changed() => return Ok(()),
+                        _ = shared.outbox_wake.notified() => if drain.load(Ordering::SeqCst) { break },
+                    }
+                }
+                continue;
+            }
             Ok(st) => {
+                down_wait = None;
                 if st.sent + st.retry + st.failed > 0 {
                     tracing::info!(sent = st.sent, retry = st.retry, failed = st.failed, "Outbox pass done");
                 }

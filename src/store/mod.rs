@@ -128,6 +128,10 @@ pub struct StoredCert {
     pub armored: String,
 }
 
+/// Makes the bytes of an outgoing mail (signs, encrypts): run when its batch is
+/// recorded, in a group after every message was decided, on every core.
+pub type Seal = Box<dyn FnOnce() -> Result<Vec<u8>> + Send>;
+
 /// A set of writes applied atomically by [`Store::commit`].
 #[derive(Default)]
 pub struct Batch {
@@ -135,6 +139,8 @@ pub struct Batch {
     ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Message texts, written as files (relative path, bytes) before the keys above.
     texts: Vec<(String, Vec<u8>)>,
+    /// Outgoing mails whose record is in `ops` and whose bytes are still to be made.
+    sealing: Vec<(OutMail, Seal)>,
 }
 
 impl Batch {
@@ -164,7 +170,21 @@ impl Batch {
     pub fn put_hash(&mut self, sha256: &str, key: &str) {
         self.ops.push((format!("hash/{sha256}").into_bytes(), Some(key.as_bytes().to_vec())));
     }
+    /// Writes an outgoing mail's record, and its bytes when given (a new mail).
     pub fn put_out(&mut self, o: &OutMail, raw: Option<&[u8]>) {
+        self.put_out_record(o, raw.is_some());
+        if let Some(raw) = raw {
+            self.ops.push((format!("raw/{}", o.id).into_bytes(), Some(raw.to_vec())));
+        }
+    }
+    /// Queues a new outgoing mail whose bytes `seal` makes when the batch is recorded
+    /// (in a group: after every message of the group was decided, in parallel). Should
+    /// `seal` fail, the mail is recorded as failed with the reason, never lost silently.
+    pub fn put_out_sealed(&mut self, o: &OutMail, seal: Seal) {
+        self.put_out_record(o, true);
+        self.sealing.push((o.clone(), seal));
+    }
+    fn put_out_record(&mut self, o: &OutMail, new: bool) {
         self.json(format!("out/{}", o.id), o);
         // Indexes by state: the outbox worker reads what is queued, the failure
         // reports what failed, never every mail ever sent.
@@ -172,12 +192,55 @@ impl Batch {
         let failed = format!("outf/{}", o.id).into_bytes();
         self.ops.push((queued, (o.status == OutStatus::Queued).then(Vec::new)));
         self.ops.push((failed, (o.status == OutStatus::Failed).then(Vec::new)));
-        if let Some(raw) = raw {
-            self.ops.push((format!("raw/{}", o.id).into_bytes(), Some(raw.to_vec())));
-            // Answers to senders are indexed by time, so the rate limits read only the
-            // last hour's (at most the hourly cap) instead of the whole outbox.
-            if matches!(o.kind.as_str(), "ack" | "cannot-read") {
-                self.ops.push((answer_key(o.created_at, &o.id), Some(o.to.join(",").into_bytes())));
+        // Answers to senders are indexed by time: what the rate limits count (see
+        // [`AnswerWindow`]).
+        if new && matches!(o.kind.as_str(), "ack" | "cannot-read") {
+            self.ops.push((answer_key(o.created_at, &o.id), Some(o.to.join(",").into_bytes())));
+        }
+    }
+    /// Makes the bytes of every mail queued with [`Batch::put_out_sealed`], on up to
+    /// every core; a mail whose bytes cannot be made is recorded as failed.
+    fn seal(&mut self) {
+        let jobs = std::mem::take(&mut self.sealing);
+        if jobs.is_empty() {
+            return;
+        }
+        let n = jobs.len();
+        let slots: Vec<Mutex<Option<(OutMail, Seal)>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+        let results: Vec<Mutex<Option<(OutMail, Result<Vec<u8>>)>>> = (0..n).map(|_| Mutex::new(None)).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1).min(n);
+        let work = || {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let Some((o, seal)) = slots[i].lock().unwrap_or_else(|e| e.into_inner()).take() else { continue };
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(seal))
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("internal failure (panic)")));
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some((o, r));
+            }
+        };
+        if workers <= 1 {
+            work();
+        } else {
+            std::thread::scope(|sc| {
+                for _ in 0..workers {
+                    sc.spawn(work);
+                }
+            });
+        }
+        for slot in results {
+            let Some((mut o, r)) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else { continue };
+            match r {
+                Ok(raw) => self.ops.push((format!("raw/{}", o.id).into_bytes(), Some(raw))),
+                Err(e) => {
+                    tracing::error!(mail = %o.id, kind = %o.kind, error = %format!("{e:#}"), "Outgoing mail could not be built; recorded as failed");
+                    o.status = OutStatus::Failed;
+                    o.last_error = Some(format!("could not be built: {e:#}"));
+                    self.put_out_record(&o, false);
+                }
             }
         }
     }
@@ -244,7 +307,7 @@ impl Batch {
         self.ops.push((format!("rem/{case_id}/{key}").into_bytes(), None));
     }
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty() && self.texts.is_empty()
+        self.ops.is_empty() && self.texts.is_empty() && self.sealing.is_empty()
     }
 }
 
@@ -262,11 +325,69 @@ fn uid_key(mailbox: &str, uidvalidity: u32, uid: u32) -> Vec<u8> {
     format!("uid/{mailbox}\0{uidvalidity}\0{uid:010}").into_bytes()
 }
 
-thread_local! {
-    /// Set while [`Store::group`] runs on this thread: commits skip their sync, and the
-    /// text files they wrote are listed here to be synced at the end.
-    static GROUP: std::cell::RefCell<Option<Vec<PathBuf>>> = const { std::cell::RefCell::new(None) };
+/// What the commits made inside [`Store::group`] wrote, not yet in sled: reads on the
+/// group's thread see it (each message is decided on what the ones before it wrote).
+#[derive(Default)]
+struct Pending {
+    ops: std::collections::BTreeMap<Vec<u8>, Option<sled::IVec>>,
+    texts: std::collections::BTreeMap<String, Vec<u8>>,
+    sealing: Vec<(OutMail, Seal)>,
 }
+
+thread_local! {
+    /// Set while [`Store::group`] runs on this thread.
+    static GROUP: std::cell::RefCell<Option<Pending>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The answers (acks, cannot-read notices) of the last hour, in memory: what the rate
+/// limits count, per message, at a cost that does not grow with the backlog. Built from
+/// the `answer/` index at open; every commit adds what it queues.
+#[derive(Default)]
+struct AnswerWindow {
+    /// (millis, lowercased recipients), oldest first.
+    entries: std::collections::VecDeque<(i64, Vec<String>)>,
+    per_address: std::collections::HashMap<String, usize>,
+}
+
+impl AnswerWindow {
+    fn add(&mut self, millis: i64, to: &[u8]) {
+        let to: Vec<String> =
+            String::from_utf8_lossy(to).split(',').filter(|t| !t.is_empty()).map(|t| t.to_ascii_lowercase()).collect();
+        for t in &to {
+            *self.per_address.entry(t.clone()).or_default() += 1;
+        }
+        let at = self.entries.partition_point(|(m, _)| *m <= millis);
+        self.entries.insert(at, (millis, to));
+    }
+
+    /// (answers since `since`, those to `to`); forgets the older ones.
+    fn counts(&mut self, since: i64, to: &str) -> (usize, usize) {
+        while self.entries.front().is_some_and(|(m, _)| *m < since) {
+            if let Some((_, old)) = self.entries.pop_front() {
+                for t in old {
+                    if let Some(n) = self.per_address.get_mut(&t) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.per_address.remove(&t);
+                        }
+                    }
+                }
+            }
+        }
+        (self.entries.len(), self.per_address.get(&to.to_ascii_lowercase()).copied().unwrap_or(0))
+    }
+
+    fn note(&mut self, key: &[u8], value: &[u8]) {
+        // answer/<millis:020>/<id>
+        let millis = key.get(7..27).and_then(|d| std::str::from_utf8(d).ok()).and_then(|d| d.parse().ok());
+        if let Some(m) = millis {
+            self.add(m, value);
+        }
+    }
+}
+
+/// sled's page cache.
+const CACHE_BYTES: u64 = 32 << 20;
 
 /// Why the store did not open.
 #[derive(Debug, thiserror::Error)]
@@ -291,6 +412,7 @@ pub struct Store {
     /// Serialises read-modify-write sequences (case numbering, outbox updates) between
     /// the pipeline, the outbox worker and control-socket commands.
     pub lock: Arc<Mutex<()>>,
+    answers: Arc<Mutex<AnswerWindow>>,
 }
 
 impl Store {
@@ -321,34 +443,68 @@ impl Store {
         })?;
         let _ = std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700));
         let dir = state.join("db");
-        // No background flush: records become durable at our sync, after the texts they name.
-        let db = sled::Config::new().path(&dir).flush_every_ms(None).open().map_err(|e| match e {
-            // sled wraps the flock failure in an `Other` error with this text.
-            sled::Error::Io(ref io)
-                if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock") =>
-            {
-                OpenError::Locked(dir.clone())
-            }
-            e => OpenError::Other(format!("cannot open the store {}: {e}", dir.display())),
-        })?;
+        // No background flush: records become durable at our sync, after the texts they
+        // name. A bounded page cache (sled's default is 1 GiB): memory stays flat however
+        // many cases the store holds.
+        let db = sled::Config::new().path(&dir).flush_every_ms(None).cache_capacity(CACHE_BYTES).open().map_err(
+            |e| match e {
+                // sled wraps the flock failure in an `Other` error with this text.
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    OpenError::Locked(dir.clone())
+                }
+                e => OpenError::Other(format!("cannot open the store {}: {e}", dir.display())),
+            },
+        )?;
         let texts = state.join("texts");
-        let store = Store { db, dir, texts, lock: Arc::new(Mutex::new(())) };
+        let store = Store { db, dir, texts, lock: Arc::new(Mutex::new(())), answers: Default::default() };
         store.index_outbox().map_err(|e| OpenError::Other(format!("indexing the outbox: {e:#}")))?;
+        {
+            let since = answer_key(Utc::now() - chrono::Duration::hours(2), "");
+            let mut w = store.answers.lock().unwrap_or_else(|e| e.into_inner());
+            for item in store.db.range(since..b"answer0".to_vec()) {
+                let (k, v) = item.map_err(|e| OpenError::Other(format!("reading the answer index: {e}")))?;
+                w.note(&k, &v);
+            }
+        }
         Ok(store)
     }
 
-    /// Applies `batch` atomically and makes it durable (flush, then fsync).
-    pub fn commit(&self, batch: Batch) -> Result<()> {
-        // Texts first, each durable (file, then folder) before the records naming
-        // them: a crash in between leaves an unnamed file that the retry overwrites.
-        let grouped = GROUP.with(|g| g.borrow().is_some());
-        for (rel, bytes) in &batch.texts {
-            self.write_text(rel, bytes, !grouped)
-                .with_context(|| format!("Writing {}", self.texts.join(rel).display()))?;
-            if grouped {
-                GROUP.with(|g| g.borrow_mut().as_mut().map(|v| v.push(self.texts.join(rel))));
+    /// Applies `batch` atomically and makes it durable (flush, then fsync). Inside
+    /// [`Store::group`] it is only noted: the group records every batch at its end.
+    pub fn commit(&self, mut batch: Batch) -> Result<()> {
+        {
+            let mut w = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, v) in &batch.ops {
+                if let Some(v) = v
+                    && k.starts_with(b"answer/")
+                {
+                    w.note(k, v);
+                }
             }
         }
+        let mut batch = match GROUP.with(|g| {
+            let mut g = g.borrow_mut();
+            match g.as_mut() {
+                Some(p) => {
+                    p.ops.extend(batch.ops.drain(..).map(|(k, v)| (k, v.map(sled::IVec::from))));
+                    p.texts.extend(batch.texts.drain(..));
+                    p.sealing.append(&mut batch.sealing);
+                    None
+                }
+                None => Some(batch),
+            }
+        }) {
+            Some(b) => b,
+            None => return Ok(()),
+        };
+        batch.seal();
+        // Texts first, each durable (file, then folder) before the records naming
+        // them: a crash in between leaves an unnamed file that the retry overwrites.
+        let texts: Vec<(String, Vec<u8>)> = batch.texts;
+        self.write_texts(texts.iter().map(|(r, b)| (r.as_str(), b.as_slice())))?;
         let mut b = sled::Batch::default();
         for (k, v) in batch.ops {
             match v {
@@ -357,38 +513,62 @@ impl Store {
             }
         }
         self.db.apply_batch(b).context("Writing to the store")?;
-        if grouped { Ok(()) } else { self.sync() }
+        self.sync()
     }
 
-    /// Group commit: every [`Store::commit`] made by `f` on this thread is applied
-    /// (atomically each, and visible to every reader at once) but made durable only
-    /// once, at the end: the texts written, then the database. The caller moves the
-    /// group's messages on IMAP only after this returns Ok. A crash before that leaves
-    /// each message either wholly recorded or not at all (sled applies a batch
-    /// atomically), and the messages in the mailbox to be recognised or redone.
+    /// Group commit: the commits made by `f` on this thread are recorded together at
+    /// its end, as one atomic sled batch made durable once. Until then they are seen
+    /// only by reads on this thread (so each message is decided on what the ones
+    /// before it wrote). At the end: the mails queued are sealed (signed, encrypted) on
+    /// every core, the texts written and synced, then the records applied and synced.
+    /// The caller holds [`Store::lock`] throughout (nothing else may write the keys
+    /// the group read) and moves the group's messages on IMAP only after this returns
+    /// Ok. A crash before leaves none of the group recorded, and the messages in the
+    /// mailbox to be processed again.
     pub fn group<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
-        GROUP.with(|g| *g.borrow_mut() = Some(Vec::new()));
+        GROUP.with(|g| *g.borrow_mut() = Some(Pending::default()));
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let texts = GROUP.with(|g| g.borrow_mut().take()).unwrap_or_default();
+        let pending = GROUP.with(|g| g.borrow_mut().take()).unwrap_or_default();
         let out = match out {
             Ok(v) => v,
             Err(p) => std::panic::resume_unwind(p),
         };
-        let mut folders = std::collections::BTreeSet::new();
-        for t in &texts {
-            std::fs::File::open(t).and_then(|f| f.sync_all()).with_context(|| format!("Syncing {}", t.display()))?;
-            if let Some(p) = t.parent() {
-                folders.insert(p.to_path_buf());
+        let mut batch = Batch { ops: Vec::new(), texts: Vec::new(), sealing: pending.sealing };
+        batch.seal();
+        self.write_texts(pending.texts.iter().map(|(r, b)| (r.as_str(), b.as_slice())))?;
+        let mut b = sled::Batch::default();
+        for (k, v) in pending.ops.into_iter().chain(batch.ops.into_iter().map(|(k, v)| (k, v.map(sled::IVec::from)))) {
+            match v {
+                Some(v) => b.insert(k, v),
+                None => b.remove(k),
             }
         }
-        if !texts.is_empty() {
-            folders.insert(self.texts.clone());
-        }
-        for f in folders {
-            std::fs::File::open(&f).and_then(|f| f.sync_all()).with_context(|| format!("Syncing {}", f.display()))?;
-        }
+        self.db.apply_batch(b).context("Writing to the store")?;
         self.sync()?;
         Ok(out)
+    }
+
+    /// Writes texts and makes them durable: the files, then their folders, each set
+    /// synced in parallel (the disk takes concurrent syncs together).
+    fn write_texts<'a>(&self, texts: impl Iterator<Item = (&'a str, &'a [u8])>) -> Result<()> {
+        let mut files = Vec::new();
+        let mut folders = std::collections::BTreeSet::new();
+        for (rel, bytes) in texts {
+            let path = self
+                .write_text(rel, bytes)
+                .map_err(SyncFailure)
+                .with_context(|| format!("Writing {}", self.texts.join(rel).display()))?;
+            if let Some(p) = path.parent() {
+                folders.insert(p.to_path_buf());
+            }
+            files.push(path);
+        }
+        if files.is_empty() {
+            return Ok(());
+        }
+        folders.insert(self.texts.clone());
+        sync_parallel(&files).map_err(SyncFailure).context("Syncing the texts")?;
+        sync_parallel(&folders.into_iter().collect::<Vec<_>>()).map_err(SyncFailure).context("Syncing the text folders")
     }
 
     /// flush() + fsync of every database file and the folder.
@@ -397,8 +577,62 @@ impl Store {
         fsync_tree(&self.dir).map_err(SyncFailure).context("Syncing the store files to disk")
     }
 
+    /// One key's value: what this thread's group wrote, else sled's.
+    fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
+        if let Some(v) = GROUP.with(|g| g.borrow().as_ref().and_then(|p| p.ops.get(key).cloned())) {
+            return Ok(v);
+        }
+        Ok(self.db.get(key)?)
+    }
+
+    /// Every (key, value) in `from..to` in key order, merged with what this thread's
+    /// group wrote; `f` may stop the scan by returning false.
+    fn scan(&self, from: &[u8], to: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+        let overlay: Vec<(Vec<u8>, Option<sled::IVec>)> = GROUP.with(|g| {
+            g.borrow()
+                .as_ref()
+                .map(|p| p.ops.range(from.to_vec()..to.to_vec()).map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default()
+        });
+        if overlay.is_empty() {
+            for item in self.db.range(from..to) {
+                let (k, v) = item?;
+                if !f(&k, &v)? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        let mut merged: std::collections::BTreeMap<Vec<u8>, sled::IVec> = std::collections::BTreeMap::new();
+        for item in self.db.range(from..to) {
+            let (k, v) = item?;
+            merged.insert(k.to_vec(), v);
+        }
+        for (k, v) in overlay {
+            match v {
+                Some(v) => merged.insert(k, v),
+                None => merged.remove(&k),
+            };
+        }
+        for (k, v) in &merged {
+            if !f(k, v)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Store::scan`] over every key starting with `prefix` (which ends in `/`).
+    fn scan_prefix(&self, prefix: &str, f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+        let mut end = prefix.as_bytes().to_vec();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        self.scan(prefix.as_bytes(), &end, f)
+    }
+
     fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        match self.db.get(key.as_bytes())? {
+        match self.get(key.as_bytes())? {
             None => Ok(None),
             Some(v) => Ok(Some(serde_json::from_slice(&v).with_context(|| format!("Decoding store entry {key}"))?)),
         }
@@ -406,17 +640,18 @@ impl Store {
 
     fn scan_json<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(prefix.as_bytes()) {
-            let (k, v) = item?;
+        self.scan_prefix(prefix, |k, v| {
             out.push(
-                serde_json::from_slice(&v)
-                    .with_context(|| format!("Decoding store entry {}", String::from_utf8_lossy(&k)))?,
+                serde_json::from_slice(v)
+                    .with_context(|| format!("Decoding store entry {}", String::from_utf8_lossy(k)))?,
             );
-        }
+            Ok(true)
+        })?;
         Ok(out)
     }
 
-    fn write_text(&self, rel: &str, bytes: &[u8], durable: bool) -> std::io::Result<()> {
+    /// Writes a text file (not yet durable; see [`Store::write_texts`]); returns its path.
+    fn write_text(&self, rel: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
         use std::io::Write;
         let path = self.texts.join(rel);
         let folder = path.parent().unwrap_or(&self.texts).to_path_buf();
@@ -424,22 +659,20 @@ impl Store {
         let tmp = path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        if durable {
-            f.sync_all()?;
-        }
         std::fs::rename(&tmp, &path)?;
-        if durable {
-            std::fs::File::open(&folder)?.sync_all()?;
-            std::fs::File::open(&self.texts)?.sync_all()?;
-        }
-        Ok(())
+        Ok(path)
     }
 
     /// A case with its texts (for `case show`, exports, replies).
     pub fn case(&self, id: &str) -> Result<Option<Case>> {
         let Some(mut c) = self.case_meta(id)? else { return Ok(None) };
         for (n, m) in c.messages.iter_mut().enumerate() {
-            match std::fs::read(self.texts.join(text_path(id, n))) {
+            let rel = text_path(id, n);
+            if let Some(t) = GROUP.with(|g| g.borrow().as_ref().and_then(|p| p.texts.get(&rel).cloned())) {
+                m.text = String::from_utf8_lossy(&t).into_owned();
+                continue;
+            }
+            match std::fs::read(self.texts.join(&rel)) {
                 Ok(t) => m.text = String::from_utf8_lossy(&t).into_owned(),
                 // Records from before texts were files keep theirs inline.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -476,11 +709,11 @@ impl Store {
     }
 
     pub fn uid(&self, mailbox: &str, uidvalidity: u32, uid: u32) -> Result<Option<String>> {
-        Ok(self.db.get(uid_key(mailbox, uidvalidity, uid))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.get(&uid_key(mailbox, uidvalidity, uid))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     pub fn by_hash(&self, sha256: &str) -> Result<Option<String>> {
-        Ok(self.db.get(format!("hash/{sha256}"))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.get(format!("hash/{sha256}").as_bytes())?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     pub fn outbox(&self) -> Result<Vec<OutMail>> {
@@ -501,12 +734,12 @@ impl Store {
 
     fn indexed(&self, prefix: &str) -> Result<Vec<OutMail>> {
         let mut v = Vec::new();
-        for item in self.db.scan_prefix(prefix.as_bytes()) {
-            let (k, _) = item?;
+        self.scan_prefix(prefix, |k, _| {
             if let Some(o) = self.out(&String::from_utf8_lossy(&k[prefix.len()..]))? {
                 v.push(o);
             }
-        }
+            Ok(true)
+        })?;
         v.sort_by_key(|a| a.created_at);
         Ok(v)
     }
@@ -530,7 +763,7 @@ impl Store {
     }
 
     pub fn out_raw(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get(format!("raw/{id}"))?.map(|v| v.to_vec()))
+        Ok(self.get(format!("raw/{id}").as_bytes())?.map(|v| v.to_vec()))
     }
 
     pub fn quarantine(&self, qid: &str) -> Result<Option<QuarantineEntry>> {
@@ -538,7 +771,7 @@ impl Store {
     }
 
     pub fn quarantine_raw(&self, qid: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get(format!("qraw/{qid}"))?.map(|v| v.to_vec()))
+        Ok(self.get(format!("qraw/{qid}").as_bytes())?.map(|v| v.to_vec()))
     }
 
     pub fn quarantined(&self) -> Result<Vec<QuarantineEntry>> {
@@ -551,32 +784,27 @@ impl Store {
         self.get_json(&format!("cert/{}", address.to_ascii_lowercase()))
     }
 
-    /// Recipients of the answers (acks, cannot-read notices) queued since `since`, one
-    /// entry per answer: what the rate limits count.
-    pub fn answers_since(&self, since: DateTime<Utc>) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        for item in self.db.range(answer_key(since, "")..b"answer0".to_vec()) {
-            let (_, v) = item?;
-            out.push(String::from_utf8_lossy(&v).into_owned());
-        }
-        Ok(out)
+    /// How many answers (acks, cannot-read notices) were queued since `since`, and how
+    /// many of them to `to`: what the rate limits count. Constant time per call.
+    pub fn answer_counts(&self, since: DateTime<Utc>, to: &str) -> (usize, usize) {
+        self.answers.lock().unwrap_or_else(|e| e.into_inner()).counts(since.timestamp_millis(), to)
     }
 
     /// Attempts counted for a message (0 when none).
     pub fn attempts(&self, mailbox: &str, uidvalidity: u32, uid: u32) -> Result<u32> {
         let mut k = b"attempt/".to_vec();
         k.extend_from_slice(&uid_key(mailbox, uidvalidity, uid));
-        Ok(self.db.get(k)?.and_then(|v| v.as_ref().try_into().ok()).map(u32::from_be_bytes).unwrap_or(0))
+        Ok(self.get(&k)?.and_then(|v| v.as_ref().try_into().ok()).map(u32::from_be_bytes).unwrap_or(0))
     }
 
     /// Every held reporter cert with its address.
     pub fn certs(&self) -> Result<Vec<(String, StoredCert)>> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(b"cert/") {
-            let (k, v) = item?;
+        self.scan_prefix("cert/", |k, v| {
             let addr = String::from_utf8_lossy(&k[5..]).into_owned();
-            out.push((addr, serde_json::from_slice(&v).context("decoding a stored cert")?));
-        }
+            out.push((addr, serde_json::from_slice(v).context("decoding a stored cert")?));
+            Ok(true)
+        })?;
         Ok(out)
     }
 
@@ -584,10 +812,10 @@ impl Store {
     pub fn reminders(&self, case_id: &str) -> Result<Vec<String>> {
         let prefix = format!("rem/{case_id}/");
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(prefix.as_bytes()) {
-            let (k, _) = item?;
+        self.scan_prefix(&prefix, |k, _| {
             out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
-        }
+            Ok(true)
+        })?;
         Ok(out)
     }
 
@@ -596,32 +824,35 @@ impl Store {
     }
 
     pub fn log_len(&self, case_id: &str) -> Result<u64> {
-        Ok(self.db.scan_prefix(format!("log/{case_id}/").as_bytes()).count() as u64)
+        let mut n = 0;
+        self.scan_prefix(&format!("log/{case_id}/"), |_, _| {
+            n += 1;
+            Ok(true)
+        })?;
+        Ok(n)
     }
 
     /// Messages retried out of quarantine whose IMAP copy still waits to be moved.
     pub fn resolved(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(b"qmove/") {
-            let (k, _) = item?;
+        self.scan_prefix("qmove/", |k, _| {
             out.push(String::from_utf8_lossy(&k[6..]).into_owned());
-        }
+            Ok(true)
+        })?;
         Ok(out)
     }
 
     /// The UIDVALIDITY last seen for a mailbox.
     pub fn uidvalidity(&self, mailbox: &str) -> Result<Option<u32>> {
         Ok(self
-            .db
-            .get(format!("uidv/{mailbox}"))?
+            .get(format!("uidv/{mailbox}").as_bytes())?
             .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
             .map(u32::from_be_bytes))
     }
 
     pub fn seq(&self, name: &str) -> Result<u64> {
         Ok(self
-            .db
-            .get(format!("seq/{name}"))?
+            .get(format!("seq/{name}").as_bytes())?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
             .map(u64::from_be_bytes)
             .unwrap_or(0))
@@ -643,30 +874,75 @@ pub fn is_io_failure(e: &anyhow::Error) -> bool {
 }
 
 fn fsync_tree(dir: &Path) -> std::io::Result<()> {
-    // sled removes files (blobs, old segments) in the background: one that vanished
-    // between the listing and the open has nothing left to sync. Reporting it as a
-    // failure made a durable commit look failed (found by the fuzz campaign).
-    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
-    for entry in std::fs::read_dir(dir)? {
+    let mut files = Vec::new();
+    let mut folders = Vec::new();
+    list_tree(dir, &mut files, &mut folders, true)?;
+    sync_each(&files, true)?;
+    folders.reverse(); // the deepest first, `dir` last
+    sync_each(&folders, true)
+}
+
+/// Lists the regular files and folders below `dir` (itself included).
+fn list_tree(dir: &Path, files: &mut Vec<PathBuf>, folders: &mut Vec<PathBuf>, top: bool) -> std::io::Result<()> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if !top && is_gone(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    folders.push(dir.to_path_buf());
+    for entry in rd {
         let entry = entry?;
-        let ft = match entry.file_type() {
-            Ok(ft) => ft,
-            Err(e) if gone(&e) => continue,
+        match entry.file_type() {
+            Ok(ft) if ft.is_dir() => list_tree(&entry.path(), files, folders, false)?,
+            Ok(ft) if ft.is_file() => files.push(entry.path()),
+            Ok(_) => {}
+            Err(e) if is_gone(&e) => {}
             Err(e) => return Err(e),
-        };
-        let r = if ft.is_dir() {
-            fsync_tree(&entry.path())
-        } else if ft.is_file() {
-            std::fs::File::open(entry.path()).and_then(|f| f.sync_all())
-        } else {
-            Ok(())
-        };
-        match r {
-            Err(e) if gone(&e) => {}
-            r => r?,
         }
     }
-    std::fs::File::open(dir)?.sync_all()
+    Ok(())
+}
+
+/// sled removes files (blobs, old segments) in the background: one that vanished
+/// between the listing and the open has nothing left to sync. Reporting it as a
+/// failure made a durable commit look failed (found by the fuzz campaign).
+fn is_gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound
+}
+
+/// fsyncs `paths` (files or folders), several at once: the disk takes concurrent syncs
+/// together, so a group's files cost about one sync each round, not one each.
+fn sync_parallel(paths: &[PathBuf]) -> std::io::Result<()> {
+    sync_each(paths, false)
+}
+
+fn sync_each(paths: &[PathBuf], skip_gone: bool) -> std::io::Result<()> {
+    const THREADS: usize = 16;
+    let one = |p: &PathBuf| match std::fs::File::open(p).and_then(|f| f.sync_all()) {
+        Err(e) if skip_gone && is_gone(&e) => Ok(()),
+        Err(e) => Err(std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))),
+        Ok(()) => Ok(()),
+    };
+    if paths.len() <= 1 {
+        return paths.iter().try_for_each(one);
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..paths.len().min(THREADS))
+            .map(|_| {
+                sc.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(p) = paths.get(i) else { return Ok(()) };
+                        one(p)?;
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|_| Err(std::io::Error::other("sync thread panicked"))))
+    })
 }
 
 #[cfg(test)]
@@ -701,6 +977,108 @@ mod tests {
         assert!(is_io_failure(&sync));
         let other = anyhow::Error::from(std::io::Error::from_raw_os_error(2)).context("Reading smtp.ca_file");
         assert!(!is_io_failure(&other));
+    }
+
+    fn out(id: &str, to: &str, at: DateTime<Utc>) -> OutMail {
+        OutMail {
+            id: id.into(),
+            kind: "ack".into(),
+            case_id: None,
+            envelope_from: "security@example.org".into(),
+            to: vec![to.into()],
+            encrypted: false,
+            status: OutStatus::Queued,
+            attempts: 0,
+            created_at: at,
+            next_attempt: at,
+            sent_at: None,
+            last_error: None,
+        }
+    }
+
+    /// Inside a group, what a commit wrote is read back on the group's thread (the next
+    /// message is decided on it), is in neither sled nor another thread's view until
+    /// the group ends, and is all there after; a group that panics records nothing.
+    #[test]
+    fn a_group_is_seen_by_its_own_thread_and_recorded_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let now = Utc::now();
+        s.group(|| {
+            let mut b = Batch::default();
+            b.put_seq("SEC-2026", 7);
+            b.put_text("SEC-2026-0007", 0, "report text");
+            b.put_out_sealed(&out("m1", "r@x.org", now), Box::new(|| Ok(b"sealed bytes".to_vec())));
+            s.commit(b).unwrap();
+            assert_eq!(s.seq("SEC-2026").unwrap(), 7, "the group's thread reads its own writes");
+            assert_eq!(s.queued().unwrap().len(), 1, "scans merge the group's writes");
+            let other = s.clone();
+            let seen = std::thread::spawn(move || other.seq("SEC-2026").unwrap()).join().unwrap();
+            assert_eq!(seen, 0, "another thread does not see an unrecorded group");
+            assert!(s.db.get("seq/SEC-2026").unwrap().is_none(), "nothing in sled before the end");
+        })
+        .unwrap();
+        assert_eq!(s.seq("SEC-2026").unwrap(), 7);
+        assert_eq!(s.out_raw("m1").unwrap().as_deref(), Some(&b"sealed bytes"[..]), "sealed at the end");
+        assert_eq!(std::fs::read_to_string(dir.path().join("texts/SEC-2026-0007/000000.txt")).unwrap(), "report text");
+
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s.group(|| {
+                let mut b = Batch::default();
+                b.put_seq("SEC-2026", 8);
+                s.commit(b).unwrap();
+                panic!("a message crashed the group");
+            })
+        }));
+        assert!(r.is_err());
+        assert_eq!(s.seq("SEC-2026").unwrap(), 7, "a group that did not finish recorded nothing");
+    }
+
+    /// A mail whose bytes cannot be made is recorded as failed, with the reason; the
+    /// rest of the batch is recorded.
+    #[test]
+    fn a_seal_that_fails_records_the_mail_as_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let now = Utc::now();
+        let mut b = Batch::default();
+        b.put_seq("SEC-2026", 1);
+        b.put_out_sealed(&out("bad", "r@x.org", now), Box::new(|| Err(anyhow::anyhow!("intake key expired"))));
+        b.put_out_sealed(&out("good", "r@x.org", now), Box::new(|| Ok(b"ok".to_vec())));
+        s.commit(b).unwrap();
+        assert_eq!(s.seq("SEC-2026").unwrap(), 1);
+        let bad = s.out("bad").unwrap().unwrap();
+        assert_eq!(bad.status, OutStatus::Failed);
+        assert!(bad.last_error.unwrap().contains("intake key expired"));
+        assert_eq!(s.failed().unwrap().len(), 1);
+        assert_eq!(s.queued().unwrap().iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["good"]);
+        assert!(s.out_raw("bad").unwrap().is_none());
+    }
+
+    /// The rate limits' counts: the last hour's answers, in all and to one address
+    /// (any case), kept across a reopen.
+    #[test]
+    fn answer_counts_cover_the_last_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let hour_ago = now - chrono::Duration::hours(1);
+        {
+            let s = Store::open(dir.path()).unwrap();
+            let mut b = Batch::default();
+            b.put_out(&out("old", "a@x.org", now - chrono::Duration::minutes(61)), Some(b"x"));
+            b.put_out(&out("a1", "A@x.org", now - chrono::Duration::minutes(30)), Some(b"x"));
+            b.put_out(&out("b1", "b@x.org", now - chrono::Duration::minutes(1)), Some(b"x"));
+            s.commit(b).unwrap();
+            assert_eq!(s.answer_counts(hour_ago, "a@x.org"), (2, 1));
+            // A record rewritten (sent, retried) is not a new answer.
+            let mut b = Batch::default();
+            b.put_out(&out("b1", "b@x.org", now), None);
+            s.commit(b).unwrap();
+            assert_eq!(s.answer_counts(hour_ago, "b@x.org"), (2, 1));
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.answer_counts(hour_ago, "a@x.org"), (2, 1));
+        assert_eq!(s.answer_counts(now - chrono::Duration::minutes(10), "a@x.org"), (1, 0));
     }
 
     #[test]

@@ -303,6 +303,32 @@ impl Drop for Gpg {
     }
 }
 
+/// A child process (a daemon) killed when the test ends, also when it fails: a leaked
+/// daemon would keep its store, ports and inherited file descriptors.
+pub struct Reaped(pub std::process::Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// A secintake deployment: config, intake key, team cert, state, wired to a stack.
 pub struct Deployment {
     pub dir: tempfile::TempDir,
