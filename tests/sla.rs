@@ -167,7 +167,7 @@ fn permanent_failures_are_reported_to_the_team_once() {
     ack.last_error = Some("550 5.1.1 user unknown".into());
     let mut b = Batch::default();
     b.put_out(&ack, None);
-    p.store.commit(b).unwrap();
+    p.store.write(|tx| tx.commit(b)).unwrap();
     assert_eq!(p.report_failures(now).unwrap(), 1);
     assert_eq!(p.report_failures(now).unwrap(), 0, "once");
     let reports: Vec<_> = p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "failure").collect();

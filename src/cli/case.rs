@@ -207,7 +207,7 @@ fn parse_date(s: &str) -> Option<chrono::DateTime<Utc>> {
 
 fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     use crate::case::{LogEntry, REJECT_REASONS, valid_cve};
-    let _g = ctx.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+    let tx = ctx.store.begin();
     let mut c =
         ctx.store.case_meta(&a.id)?.ok_or_else(|| usage(format!("no case {}; see `secintake case list`", a.id)))?;
     let mut changes: Vec<String> = Vec::new();
@@ -332,7 +332,7 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
             detail: changes.join("; "),
         },
     );
-    ctx.store.commit(b)?;
+    tx.commit(b)?;
     writeln!(out, "{}: {}", c.id, escape(&changes.join("; ")))?;
     Ok(EXIT_OK)
 }
@@ -351,7 +351,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             if body.trim().is_empty() {
                 return Err(usage("empty note; give text or --file"));
             }
-            let _g = ctx.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = ctx.store.begin();
             if ctx.store.case_meta(id)?.is_none() {
                 return Err(usage(format!("no case {id}; see `secintake case list`")));
             }
@@ -366,7 +366,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                     detail: body.trim_end().to_owned(),
                 },
             );
-            ctx.store.commit(b)?;
+            tx.commit(b)?;
             writeln!(out, "{id}: note added")?;
             Ok(EXIT_OK)
         }

@@ -415,7 +415,7 @@ fn reporter(cmd: &ReporterCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn 
                     certs.len()
                 )));
             };
-            let _guard = ctx.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = ctx.store.begin();
             let old = ctx.store.cert(&address)?.map(|c| c.fingerprint).unwrap_or_else(|| "none".into());
             let fpr = cert.fingerprint().to_hex();
             let mut b = Batch::default();
@@ -428,14 +428,14 @@ fn reporter(cmd: &ReporterCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn 
                 },
             );
             log(&mut b, &address, "reporter-key-set", format!("{address}: {old} -> {fpr} by the team"))?;
-            ctx.store.commit(b)?;
+            tx.commit(b)?;
             tracing::info!(address = %address, fingerprint = %fpr, user = %ctx.user, "Reporter cert set by the team");
             writeln!(out, "{address}: {fpr} pinned (was {old})")?;
             Ok(EXIT_OK)
         }
         ReporterCmd::Forget { address } => {
             let address = address.to_ascii_lowercase();
-            let _guard = ctx.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = ctx.store.begin();
             let Some(old) = ctx.store.cert(&address)? else {
                 return Err(super::usage(format!("no cert is held for {address}")));
             };
@@ -447,7 +447,7 @@ fn reporter(cmd: &ReporterCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn 
                 "reporter-key-forgotten",
                 format!("{address}: {} forgotten by the team", old.fingerprint),
             )?;
-            ctx.store.commit(b)?;
+            tx.commit(b)?;
             tracing::info!(address = %address, fingerprint = %old.fingerprint, user = %ctx.user, "Reporter cert forgotten by the team");
             writeln!(out, "{address}: {} forgotten", old.fingerprint)?;
             Ok(EXIT_OK)

@@ -238,7 +238,7 @@ pub async fn pass(
         }
         let mut b = crate::store::Batch::default();
         b.put_uidvalidity(&cfg.imap.mailbox, uidvalidity);
-        pipeline.store.commit(b)?;
+        pipeline.store.write(|tx| tx.commit(b))?;
     }
     let mut uids: Vec<u32> =
         bounded("UID SEARCH", async { Ok(s.uid_search("ALL").await?) }).await?.into_iter().collect();
@@ -595,7 +595,7 @@ async fn move_resolved(s: &mut ImapSession, pipeline: &Pipeline) -> Result<usize
         }
         let mut b = crate::store::Batch::default();
         b.remove_resolved(&key);
-        pipeline.store.commit(b)?;
+        pipeline.store.write(|tx| tx.commit(b))?;
     }
     if moved > 0 {
         tracing::info!(moved, "Moved retried messages out of the quarantine folder");

@@ -129,14 +129,14 @@ pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result
     let mut first = Some(first);
     // Count the attempts before making them.
     {
-        let _g = store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = store.begin();
         let mut b = Batch::default();
         for item in &mut due {
             item.attempts += 1;
             item.next_attempt = now + backoff(item.attempts);
             b.put_out(item, None);
         }
-        store.commit(b)?;
+        tx.commit(b)?;
     }
     let queue = std::sync::Arc::new(tokio::sync::Mutex::new(due.into_iter()));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(OutMail, SendResult)>(RECORD_BATCH * 2);
@@ -183,7 +183,7 @@ pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result
 
 /// Records a group of send results in one commit.
 fn record(store: &Store, results: Vec<(OutMail, SendResult)>, now: DateTime<Utc>, stats: &mut PassStats) -> Result<()> {
-    let _g = store.lock.lock().unwrap_or_else(|e| e.into_inner());
+    let tx = store.begin();
     let mut b = Batch::default();
     // Log positions handed out in this group, so two mails of one case get two lines.
     let mut log_next: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
@@ -257,7 +257,7 @@ fn record(store: &Store, results: Vec<(OutMail, SendResult)>, now: DateTime<Utc>
         }
         b.put_out(&item, None);
     }
-    store.commit(b)
+    tx.commit(b)
 }
 
 /// Our TCP stream under lettre's SMTP client: TCP_NODELAY set (lettre writes a mail's

@@ -19,7 +19,7 @@ use crate::mime::{self, build};
 use crate::notify;
 use crate::openpgp::{self as pgp, IntakeKeys};
 use crate::report;
-use crate::store::{Batch, Disposition, MailRecord, OutMail, OutStatus, QuarantineEntry, Seal, Store, StoredCert};
+use crate::store::{Batch, Disposition, MailRecord, OutMail, OutStatus, QuarantineEntry, Seal, Store, StoredCert, Tx};
 
 pub mod classify;
 pub mod keys;
@@ -191,12 +191,12 @@ impl Pipeline {
     ) -> Result<Outcome> {
         // A parser panic on hostile input must neither stop the daemon nor leave the
         // message to be retried forever: it is quarantined as malformed, by its hash.
-        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.store.begin();
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.ingest_inner(raw, source, received_at, now, false, None)
+            self.ingest_inner(&tx, raw, source, received_at, now, false, None)
         })) {
             Ok(r) => r,
-            Err(_) => self.quarantine_panicked(raw, source, received_at, "malformed"),
+            Err(_) => self.quarantine_panicked(&tx, raw, source, received_at, "malformed"),
         }
     }
 
@@ -247,18 +247,18 @@ impl Pipeline {
 
     /// The other stages of [`Self::ingest_group`]: decide, seal, record.
     pub fn record_group(&self, items: &[Item], read: GroupRead, now: DateTime<Utc>) -> Result<Vec<Result<Outcome>>> {
-        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.store.begin();
         let mut read = read.0.into_iter();
-        self.store.group(|| {
+        tx.group(|| {
             let out: Vec<Result<Outcome>> = items
                 .iter()
                 .map(|(raw, src, at)| {
                     let pre = read.next().flatten();
                     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        self.ingest_inner(raw, src.as_ref(), *at, now, false, pre)
+                        self.ingest_inner(&tx, raw, src.as_ref(), *at, now, false, pre)
                     })) {
                         Ok(r) => r,
-                        Err(_) => self.quarantine_panicked(raw, src.as_ref(), *at, "malformed"),
+                        Err(_) => self.quarantine_panicked(&tx, raw, src.as_ref(), *at, "malformed"),
                     }
                 })
                 .collect();
@@ -269,7 +269,7 @@ impl Pipeline {
                     b.remove_attempts(&s.mailbox, s.uidvalidity, s.uid);
                 }
             }
-            if let Err(e) = self.store.commit(b) {
+            if let Err(e) = tx.commit(b) {
                 tracing::warn!(error = %format!("{e:#}"), "Could not clear attempt counts");
             }
             out
@@ -323,7 +323,7 @@ impl Pipeline {
         source: Option<&Source>,
         received_at: DateTime<Utc>,
     ) -> Result<Outcome> {
-        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.store.begin();
         if let Some(src) = source
             && let Some(key) = self.store.uid(&src.mailbox, src.uidvalidity, src.uid)?
             && let Some(rec) = self.store.mail(&key)?
@@ -344,7 +344,7 @@ impl Pipeline {
             if let Some(src) = source {
                 b.put_uid(&src.mailbox, src.uidvalidity, src.uid, &k);
             }
-            self.store.commit(b)?;
+            tx.commit(b)?;
             return Ok(Outcome::of(&rec, true));
         }
         let ctx = Commit {
@@ -358,6 +358,7 @@ impl Pipeline {
         };
         // The lock stays held through the write: quarantine() itself does not lock.
         self.quarantine(
+            &tx,
             ctx,
             "too-large",
             false,
@@ -377,13 +378,13 @@ impl Pipeline {
         received_at: DateTime<Utc>,
         reason: &str,
     ) -> Result<Outcome> {
-        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.quarantine_panicked(raw, source, received_at, reason)
+        self.quarantine_panicked(&self.store.begin(), raw, source, received_at, reason)
     }
 
     /// [`Self::quarantine_after_panic`] with the store's lock held by the caller.
     fn quarantine_panicked(
         &self,
+        tx: &Tx,
         raw: &[u8],
         source: Option<&Source>,
         received_at: DateTime<Utc>,
@@ -407,7 +408,7 @@ impl Pipeline {
         } else {
             format!("processing crashed or hung {MAX_ATTEMPTS} times; kept for analysis, the next message went on")
         };
-        self.quarantine(ctx, reason, false, &env, Some(raw), &detail)
+        self.quarantine(tx, ctx, reason, false, &env, Some(raw), &detail)
     }
 
     /// Counts one more attempt at each message (one durable commit for all), before
@@ -416,25 +417,18 @@ impl Pipeline {
     /// message's count, and only while it holds that message (so this may run while
     /// the group before is recorded).
     pub fn count_attempts(&self, sources: &[Source]) -> Result<Vec<u32>> {
-        let mut b = Batch::default();
-        let mut counts = Vec::with_capacity(sources.len());
-        for s in sources {
-            let n = self.store.attempts(&s.mailbox, s.uidvalidity, s.uid)? + 1;
-            b.put_attempts(&s.mailbox, s.uidvalidity, s.uid, n);
-            counts.push(n);
-        }
-        self.store.commit(b)?;
-        Ok(counts)
+        let keys: Vec<(&str, u32, u32)> = sources.iter().map(|s| (s.mailbox.as_str(), s.uidvalidity, s.uid)).collect();
+        self.store.count_attempts(&keys)
     }
 
     /// Forgets the attempt counts of messages that are now handled.
     pub fn clear_attempts(&self, sources: &[Source]) -> Result<()> {
-        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.store.begin();
         let mut b = Batch::default();
         for s in sources {
             b.remove_attempts(&s.mailbox, s.uidvalidity, s.uid);
         }
-        self.store.commit(b)
+        tx.commit(b)
     }
 
     /// Processes a quarantined message again (after a key was added, say).
@@ -446,9 +440,9 @@ impl Pipeline {
                 q.reason
             )
         })?;
-        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.store.begin();
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.ingest_inner(&raw, None, q.received_at, now, true, None)
+            self.ingest_inner(&tx, &raw, None, q.received_at, now, true, None)
         }))
         .map_err(|_| anyhow::anyhow!("internal failure while parsing {qid} (panic); it stays quarantined"))??;
         if out.disposition != Disposition::Quarantine {
@@ -457,13 +451,14 @@ impl Pipeline {
             let mut b = Batch::default();
             b.remove_quarantine(qid);
             b.put_resolved(&q.message_id);
-            self.store.commit(b)?;
+            tx.commit(b)?;
         }
         Ok(out)
     }
 
     fn ingest_inner(
         &self,
+        tx: &Tx,
         raw: &[u8],
         source: Option<&Source>,
         received_at: DateTime<Utc>,
@@ -547,7 +542,7 @@ impl Pipeline {
                     Outcome::of(&rec, false)
                 };
                 if !b.is_empty() {
-                    self.store.commit(b)?;
+                    tx.commit(b)?;
                 }
                 return Ok(Outcome { disposition: Disposition::Duplicate, ..outcome });
             }
@@ -565,6 +560,7 @@ impl Pipeline {
 
         let Some(parsed) = parsed else {
             return self.quarantine(
+                tx,
                 ctx,
                 "too-large",
                 false,
@@ -574,10 +570,11 @@ impl Pipeline {
             );
         };
         if parsed.unparseable || raw.iter().all(|b| b.is_ascii_whitespace()) {
-            return self.quarantine(ctx, "malformed", false, &env, Some(raw), "not a parseable message");
+            return self.quarantine(tx, ctx, "malformed", false, &env, Some(raw), "not a parseable message");
         }
         if parsed.depth > cfg.limits.max_mime_depth {
             return self.quarantine(
+                tx,
                 ctx,
                 "mime-depth",
                 false,
@@ -595,7 +592,7 @@ impl Pipeline {
                 self.mark_bounced_ack(raw, &mut ctx.batch, &key, now)?;
             }
             ctx.index();
-            self.store.commit(ctx.batch)?;
+            tx.commit(ctx.batch)?;
             return Ok(Outcome::of(&rec, false));
         }
 
@@ -626,7 +623,7 @@ impl Pipeline {
             Ok(r) => r,
             Err(u) => {
                 let notice = matches!(u.reason, "no-key" | "decrypt-failed");
-                return self.quarantine_unreadable(ctx, u, &env, raw, notice, now);
+                return self.quarantine_unreadable(tx, ctx, u, &env, raw, notice, now);
             }
         };
         let mut candidates = candidates;
@@ -731,7 +728,7 @@ impl Pipeline {
                 },
             );
             ctx.index();
-            self.store.commit(ctx.batch)?;
+            tx.commit(ctx.batch)?;
             tracing::info!(case = %case_id, third_party, "Follow-up joined its case");
             return Ok(Outcome::of(&rec, false));
         }
@@ -888,7 +885,7 @@ impl Pipeline {
         }
         ctx.batch.put_seq(&seq_name, seq);
         ctx.index();
-        self.store.commit(ctx.batch)?;
+        tx.commit(ctx.batch)?;
         tracing::info!(case = %id, encrypted, signature = verdict.as_str(), "Case opened");
         Ok(Outcome::of(&rec, false))
     }
@@ -896,12 +893,12 @@ impl Pipeline {
     /// Queues the SLA reminders due at `now` (each once) to the team list. Returns how
     /// many cases got one.
     pub fn queue_reminders(&self, now: DateTime<Utc>) -> Result<usize> {
-        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.store.begin();
         let mut n = 0;
         for c in self.store.cases()? {
             let sent = self.store.reminders(&c.id)?;
             if sent.iter().any(|k| k == ACK_HELD) && !sent.iter().any(|k| k == ACK_HELD_DONE) {
-                self.retry_held_ack(&c, now)?;
+                self.retry_held_ack(&tx, &c, now)?;
             }
             let due = case::sla::due(&c, &sent, now);
             if due.is_empty() {
@@ -935,7 +932,7 @@ impl Pipeline {
                 self.store.log_len(&c.id)?,
                 &LogEntry { at: now, who: "secintake".into(), action: "reminder".into(), detail: keys.join(", ") },
             );
-            self.store.commit(b)?;
+            tx.commit(b)?;
             tracing::info!(case = %c.id, reminders = %keys.join(","), "SLA reminder queued");
             n += 1;
         }
@@ -945,7 +942,7 @@ impl Pipeline {
     /// An ack held back by the rate limits: sent once the limits allow it, or, when
     /// the ack falls due first, recorded as given up (the SLA clock's overdue-ack
     /// reminder tells the team). Either way once.
-    fn retry_held_ack(&self, c: &Case, now: DateTime<Utc>) -> Result<()> {
+    fn retry_held_ack(&self, tx: &Tx, c: &Case, now: DateTime<Utc>) -> Result<()> {
         let mut b = Batch::default();
         let log =
             |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
@@ -1003,13 +1000,13 @@ impl Pipeline {
         } else {
             return Ok(());
         }
-        self.store.commit(b)
+        tx.commit(b)
     }
 
     /// Tells the team list about outgoing mail that failed permanently (once each;
     /// never about the failure reports themselves, so nothing loops).
     pub fn report_failures(&self, now: DateTime<Utc>) -> Result<usize> {
-        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.store.begin();
         let mut n = 0;
         for o in self.store.failed()? {
             if o.status != OutStatus::Failed || o.kind == "failure" {
@@ -1045,7 +1042,7 @@ impl Pipeline {
             {
                 b.put_out_sealed(&out, seal);
             }
-            self.store.commit(b)?;
+            tx.commit(b)?;
             n += 1;
         }
         Ok(n)
@@ -1055,7 +1052,7 @@ impl Pipeline {
     /// their cert is known; refused unencrypted for TLP:AMBER and above. Counts as a
     /// status update (restarts the update clock).
     pub fn reply(&self, case_id: &str, text: &str, who: &str, now: DateTime<Utc>) -> Result<String> {
-        let _guard = self.store.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = self.store.begin();
         let mut c = self.store.case_meta(case_id)?.with_context(|| format!("no case {case_id}"))?;
         let to = c.reporter.address.clone();
         if !crate::config::valid_address(&to) || to.eq_ignore_ascii_case(&self.cfg.intake.address) {
@@ -1124,12 +1121,13 @@ impl Pipeline {
                 detail: format!("reply {} to {to} queued (encrypted: {encrypted})", out.id),
             },
         );
-        self.store.commit(b)?;
+        tx.commit(b)?;
         Ok(out.id)
     }
 
     fn quarantine(
         &self,
+        tx: &Tx,
         mut ctx: Commit<'_>,
         reason: &str,
         encrypted: bool,
@@ -1152,7 +1150,7 @@ impl Pipeline {
         ctx.batch.put_quarantine(&q, raw);
         ctx.batch.put_mail(&ctx.key.clone(), &rec);
         ctx.index();
-        self.store.commit(ctx.batch)?;
+        tx.commit(ctx.batch)?;
         tracing::warn!(quarantine = %qid, reason, "Message quarantined");
         Ok(Outcome::of(&rec, false))
     }
@@ -1386,6 +1384,7 @@ impl Pipeline {
     /// when it arrived, its SHA-256, that it could not be read, which key to use.
     fn quarantine_unreadable(
         &self,
+        tx: &Tx,
         mut ctx: Commit<'_>,
         u: classify::Unreadable,
         env: &mime::Envelope,
@@ -1403,7 +1402,7 @@ impl Pipeline {
                 },
             }
         }
-        self.quarantine(ctx, u.reason, u.encrypted, env, Some(raw), &u.detail)
+        self.quarantine(tx, ctx, u.reason, u.encrypted, env, Some(raw), &u.detail)
     }
 
     fn cannot_read_mail(

@@ -386,6 +386,28 @@ impl AnswerWindow {
     }
 }
 
+/// A write transaction: the store's write lock, held while it lives
+/// ([`Store::write`]). Every commit goes through one.
+pub struct Tx<'a> {
+    store: &'a Store,
+    _guard: std::sync::MutexGuard<'a, ()>,
+}
+
+impl Tx<'_> {
+    /// Applies `batch` atomically and makes it durable; inside [`Tx::group`], records it
+    /// with the group.
+    pub fn commit(&self, batch: Batch) -> Result<()> {
+        self.store.apply(batch)
+    }
+
+    /// Group commit: the commits `f` makes on this thread are seen by this thread's
+    /// reads at once and recorded together, as one atomic, durable write, when `f`
+    /// returns (see [`Store::group`] for the order of the writes).
+    pub fn group<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        self.store.group(f)
+    }
+}
+
 /// sled's page cache.
 const CACHE_BYTES: u64 = 32 << 20;
 
@@ -410,8 +432,9 @@ pub struct Store {
     /// log and recovery would otherwise carry them on every open.
     texts: PathBuf,
     /// Serialises read-modify-write sequences (case numbering, outbox updates) between
-    /// the pipeline, the outbox worker and control-socket commands.
-    pub lock: Arc<Mutex<()>>,
+    /// the pipeline, the outbox worker and control-socket commands: held by a [`Tx`],
+    /// the only way to write.
+    lock: Arc<Mutex<()>>,
     answers: Arc<Mutex<AnswerWindow>>,
 }
 
@@ -472,9 +495,36 @@ impl Store {
         Ok(store)
     }
 
+    /// Runs `f` with the store's write lock held: what it reads stays true until what it
+    /// writes through the [`Tx`] is committed. Other writers wait; readers do not.
+    pub fn write<T>(&self, f: impl FnOnce(&Tx) -> T) -> T {
+        f(&self.begin())
+    }
+
+    /// The store's write lock as a [`Tx`], held until it is dropped.
+    pub fn begin(&self) -> Tx<'_> {
+        Tx { store: self, _guard: self.lock.lock().unwrap_or_else(|e| e.into_inner()) }
+    }
+
+    /// Counts one more attempt at each message (one durable commit for all) and returns
+    /// the counts. Without the write lock, so that it may run while the batch before is
+    /// recorded: only intake writes a message's count, and only while it holds that
+    /// message.
+    pub fn count_attempts(&self, sources: &[(&str, u32, u32)]) -> Result<Vec<u32>> {
+        let mut b = Batch::default();
+        let mut counts = Vec::with_capacity(sources.len());
+        for (mailbox, uidvalidity, uid) in sources {
+            let n = self.attempts(mailbox, *uidvalidity, *uid)? + 1;
+            b.put_attempts(mailbox, *uidvalidity, *uid, n);
+            counts.push(n);
+        }
+        self.apply(b)?;
+        Ok(counts)
+    }
+
     /// Applies `batch` atomically and makes it durable (flush, then fsync). Inside
     /// [`Store::group`] it is only noted: the group records every batch at its end.
-    pub fn commit(&self, mut batch: Batch) -> Result<()> {
+    fn apply(&self, mut batch: Batch) -> Result<()> {
         {
             let mut w = self.answers.lock().unwrap_or_else(|e| e.into_inner());
             for (k, v) in &batch.ops {
@@ -516,16 +566,16 @@ impl Store {
         self.sync()
     }
 
-    /// Group commit: the commits made by `f` on this thread are recorded together at
+    /// Group commit (see [`Tx::group`]): the commits made by `f` on this thread are recorded together at
     /// its end, as one atomic sled batch made durable once. Until then they are seen
     /// only by reads on this thread (so each message is decided on what the ones
     /// before it wrote). At the end: the mails queued are sealed (signed, encrypted) on
     /// every core, the texts written and synced, then the records applied and synced.
-    /// The caller holds [`Store::lock`] throughout (nothing else may write the keys
-    /// the group read) and moves the group's messages on IMAP only after this returns
-    /// Ok. A crash before leaves none of the group recorded, and the messages in the
+    /// The [`Tx`] holds the write lock throughout (nothing else may write the keys the
+    /// group read); the caller moves the group's messages on IMAP only after this
+    /// returns Ok. A crash before leaves none of the group recorded, and the messages in the
     /// mailbox to be processed again.
-    pub fn group<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+    fn group<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
         GROUP.with(|g| *g.borrow_mut() = Some(Pending::default()));
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
         let pending = GROUP.with(|g| g.borrow_mut().take()).unwrap_or_default();
@@ -755,7 +805,7 @@ impl Store {
             b.put_out(&o, None);
         }
         b.ops.push((DONE.to_vec(), Some(Vec::new())));
-        self.commit(b)
+        self.apply(b)
     }
 
     pub fn out(&self, id: &str) -> Result<Option<OutMail>> {
@@ -1004,18 +1054,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let now = Utc::now();
-        s.group(|| {
-            let mut b = Batch::default();
-            b.put_seq("SEC-2026", 7);
-            b.put_text("SEC-2026-0007", 0, "report text");
-            b.put_out_sealed(&out("m1", "r@x.org", now), Box::new(|| Ok(b"sealed bytes".to_vec())));
-            s.commit(b).unwrap();
-            assert_eq!(s.seq("SEC-2026").unwrap(), 7, "the group's thread reads its own writes");
-            assert_eq!(s.queued().unwrap().len(), 1, "scans merge the group's writes");
-            let other = s.clone();
-            let seen = std::thread::spawn(move || other.seq("SEC-2026").unwrap()).join().unwrap();
-            assert_eq!(seen, 0, "another thread does not see an unrecorded group");
-            assert!(s.db.get("seq/SEC-2026").unwrap().is_none(), "nothing in sled before the end");
+        s.write(|tx| {
+            tx.group(|| {
+                let mut b = Batch::default();
+                b.put_seq("SEC-2026", 7);
+                b.put_text("SEC-2026-0007", 0, "report text");
+                b.put_out_sealed(&out("m1", "r@x.org", now), Box::new(|| Ok(b"sealed bytes".to_vec())));
+                tx.commit(b).unwrap();
+                assert_eq!(s.seq("SEC-2026").unwrap(), 7, "the group's thread reads its own writes");
+                assert_eq!(s.queued().unwrap().len(), 1, "scans merge the group's writes");
+                let other = s.clone();
+                let seen = std::thread::spawn(move || other.seq("SEC-2026").unwrap()).join().unwrap();
+                assert_eq!(seen, 0, "another thread does not see an unrecorded group");
+                assert!(s.db.get("seq/SEC-2026").unwrap().is_none(), "nothing in sled before the end");
+            })
         })
         .unwrap();
         assert_eq!(s.seq("SEC-2026").unwrap(), 7);
@@ -1023,11 +1075,13 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.path().join("texts/SEC-2026-0007/000000.txt")).unwrap(), "report text");
 
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            s.group(|| {
-                let mut b = Batch::default();
-                b.put_seq("SEC-2026", 8);
-                s.commit(b).unwrap();
-                panic!("a message crashed the group");
+            s.write(|tx| {
+                tx.group(|| {
+                    let mut b = Batch::default();
+                    b.put_seq("SEC-2026", 8);
+                    tx.commit(b).unwrap();
+                    panic!("a message crashed the group");
+                })
             })
         }));
         assert!(r.is_err());
@@ -1045,7 +1099,7 @@ mod tests {
         b.put_seq("SEC-2026", 1);
         b.put_out_sealed(&out("bad", "r@x.org", now), Box::new(|| Err(anyhow::anyhow!("intake key expired"))));
         b.put_out_sealed(&out("good", "r@x.org", now), Box::new(|| Ok(b"ok".to_vec())));
-        s.commit(b).unwrap();
+        s.write(|tx| tx.commit(b)).unwrap();
         assert_eq!(s.seq("SEC-2026").unwrap(), 1);
         let bad = s.out("bad").unwrap().unwrap();
         assert_eq!(bad.status, OutStatus::Failed);
@@ -1068,12 +1122,12 @@ mod tests {
             b.put_out(&out("old", "a@x.org", now - chrono::Duration::minutes(61)), Some(b"x"));
             b.put_out(&out("a1", "A@x.org", now - chrono::Duration::minutes(30)), Some(b"x"));
             b.put_out(&out("b1", "b@x.org", now - chrono::Duration::minutes(1)), Some(b"x"));
-            s.commit(b).unwrap();
+            s.write(|tx| tx.commit(b)).unwrap();
             assert_eq!(s.answer_counts(hour_ago, "a@x.org"), (2, 1));
             // A record rewritten (sent, retried) is not a new answer.
             let mut b = Batch::default();
             b.put_out(&out("b1", "b@x.org", now), None);
-            s.commit(b).unwrap();
+            s.write(|tx| tx.commit(b)).unwrap();
             assert_eq!(s.answer_counts(hour_ago, "b@x.org"), (2, 1));
         }
         let s = Store::open(dir.path()).unwrap();
@@ -1111,7 +1165,7 @@ mod tests {
             );
             b.put_uid("INBOX", 7, 42, "a@b");
             b.put_seq("SEC-2026", 3);
-            s.commit(b).unwrap();
+            s.write(|tx| tx.commit(b)).unwrap();
         }
         let s = Store::open(dir.path()).unwrap();
         assert_eq!(s.uid("INBOX", 7, 42).unwrap().as_deref(), Some("a@b"));
