@@ -334,9 +334,12 @@ struct Planned {
     small: Vec<(u32, Source, DateTime<Utc>, u64)>,
 }
 
+/// The outcome of each message of a batch, by UID.
+type BatchOutcomes = Vec<(u32, Result<crate::pipeline::Outcome>)>;
+
 /// A batch being processed, and what to move with it once it is durable.
 struct InFlight {
-    task: tokio::task::JoinHandle<Result<Vec<(u32, Result<crate::pipeline::Outcome>)>>>,
+    task: tokio::task::JoinHandle<Result<BatchOutcomes>>,
     to_processed: Vec<u32>,
     to_quarantine: Vec<u32>,
 }
@@ -501,8 +504,8 @@ async fn process(
     items: Vec<(Vec<u8>, Option<Source>, DateTime<Utc>)>,
     prev: Option<std::sync::mpsc::Receiver<()>>,
     done: std::sync::mpsc::Sender<()>,
-) -> Result<Vec<(u32, Result<crate::pipeline::Outcome>)>> {
-    tokio::task::spawn_blocking(move || -> Result<Vec<(u32, Result<crate::pipeline::Outcome>)>> {
+) -> Result<BatchOutcomes> {
+    tokio::task::spawn_blocking(move || -> Result<BatchOutcomes> {
         let _done = done;
         let mut prev = prev;
         let mut wait_turn = || {

@@ -193,7 +193,7 @@ impl Pipeline {
         // message to be retried forever: it is quarantined as malformed, by its hash.
         let tx = self.store.begin();
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.ingest_inner(&tx, raw, source, received_at, now, false, None)
+            self.ingest_inner(&tx, raw, Arrival { source, received_at }, now, false, None)
         })) {
             Ok(r) => r,
             Err(_) => self.quarantine_panicked(&tx, raw, source, received_at, "malformed"),
@@ -255,7 +255,7 @@ impl Pipeline {
                 .map(|(raw, src, at)| {
                     let pre = read.next().flatten();
                     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        self.ingest_inner(&tx, raw, src.as_ref(), *at, now, false, pre)
+                        self.ingest_inner(&tx, raw, Arrival { source: src.as_ref(), received_at: *at }, now, false, pre)
                     })) {
                         Ok(r) => r,
                         Err(_) => self.quarantine_panicked(&tx, raw, src.as_ref(), *at, "malformed"),
@@ -348,6 +348,7 @@ impl Pipeline {
             return Ok(Outcome::of(&rec, true));
         }
         let ctx = Commit {
+            tx: &tx,
             batch: Batch::default(),
             key,
             sha: sha.to_owned(),
@@ -358,7 +359,6 @@ impl Pipeline {
         };
         // The lock stays held through the write: quarantine() itself does not lock.
         self.quarantine(
-            &tx,
             ctx,
             "too-large",
             false,
@@ -400,7 +400,7 @@ impl Pipeline {
         }
         tracing::error!(sha256 = %sha, reason, "Internal failure on a message; quarantined");
         let body_sha = Some(mime::sha256_hex(mime::body_of(raw)));
-        let ctx = Commit { batch: Batch::default(), key, sha, body_sha, from: String::new(), received_at, source };
+        let ctx = Commit { tx, batch: Batch::default(), key, sha, body_sha, from: String::new(), received_at, source };
         let env = mime::Envelope::default();
         // The lock stays held through the write: quarantine() itself does not lock.
         let detail = if reason == "malformed" {
@@ -408,7 +408,7 @@ impl Pipeline {
         } else {
             format!("processing crashed or hung {MAX_ATTEMPTS} times; kept for analysis, the next message went on")
         };
-        self.quarantine(tx, ctx, reason, false, &env, Some(raw), &detail)
+        self.quarantine(ctx, reason, false, &env, Some(raw), &detail)
     }
 
     /// Counts one more attempt at each message (one durable commit for all), before
@@ -442,7 +442,7 @@ impl Pipeline {
         })?;
         let tx = self.store.begin();
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.ingest_inner(&tx, &raw, None, q.received_at, now, true, None)
+            self.ingest_inner(&tx, &raw, Arrival { source: None, received_at: q.received_at }, now, true, None)
         }))
         .map_err(|_| anyhow::anyhow!("internal failure while parsing {qid} (panic); it stays quarantined"))??;
         if out.disposition != Disposition::Quarantine {
@@ -460,12 +460,12 @@ impl Pipeline {
         &self,
         tx: &Tx,
         raw: &[u8],
-        source: Option<&Source>,
-        received_at: DateTime<Utc>,
+        arrival: Arrival<'_>,
         now: DateTime<Utc>,
         retry: bool,
         pre: Option<Prepared>,
     ) -> Result<Outcome> {
+        let Arrival { source, received_at } = arrival;
         // The caller holds the store's lock: one message at a time through the
         // decision and the commit (case numbering and duplicate detection read what the
         // previous message wrote).
@@ -549,6 +549,7 @@ impl Pipeline {
         }
 
         let mut ctx = Commit {
+            tx,
             batch: Batch::default(),
             key: key.clone(),
             sha: sha.clone(),
@@ -560,7 +561,6 @@ impl Pipeline {
 
         let Some(parsed) = parsed else {
             return self.quarantine(
-                tx,
                 ctx,
                 "too-large",
                 false,
@@ -570,11 +570,10 @@ impl Pipeline {
             );
         };
         if parsed.unparseable || raw.iter().all(|b| b.is_ascii_whitespace()) {
-            return self.quarantine(tx, ctx, "malformed", false, &env, Some(raw), "not a parseable message");
+            return self.quarantine(ctx, "malformed", false, &env, Some(raw), "not a parseable message");
         }
         if parsed.depth > cfg.limits.max_mime_depth {
             return self.quarantine(
-                tx,
                 ctx,
                 "mime-depth",
                 false,
@@ -623,7 +622,7 @@ impl Pipeline {
             Ok(r) => r,
             Err(u) => {
                 let notice = matches!(u.reason, "no-key" | "decrypt-failed");
-                return self.quarantine_unreadable(tx, ctx, u, &env, raw, notice, now);
+                return self.quarantine_unreadable(ctx, u, &env, raw, notice, now);
             }
         };
         let mut candidates = candidates;
@@ -1127,7 +1126,6 @@ impl Pipeline {
 
     fn quarantine(
         &self,
-        tx: &Tx,
         mut ctx: Commit<'_>,
         reason: &str,
         encrypted: bool,
@@ -1150,7 +1148,7 @@ impl Pipeline {
         ctx.batch.put_quarantine(&q, raw);
         ctx.batch.put_mail(&ctx.key.clone(), &rec);
         ctx.index();
-        tx.commit(ctx.batch)?;
+        ctx.tx.commit(ctx.batch)?;
         tracing::warn!(quarantine = %qid, reason, "Message quarantined");
         Ok(Outcome::of(&rec, false))
     }
@@ -1384,7 +1382,6 @@ impl Pipeline {
     /// when it arrived, its SHA-256, that it could not be read, which key to use.
     fn quarantine_unreadable(
         &self,
-        tx: &Tx,
         mut ctx: Commit<'_>,
         u: classify::Unreadable,
         env: &mime::Envelope,
@@ -1402,7 +1399,7 @@ impl Pipeline {
                 },
             }
         }
-        self.quarantine(tx, ctx, u.reason, u.encrypted, env, Some(raw), &u.detail)
+        self.quarantine(ctx, u.reason, u.encrypted, env, Some(raw), &u.detail)
     }
 
     fn cannot_read_mail(
@@ -1593,7 +1590,16 @@ pub fn non_report_reason(env: &mime::Envelope, intake: &str) -> Option<&'static 
 }
 
 /// The index writes shared by every outcome.
+/// Where and when a message arrived.
+#[derive(Clone, Copy)]
+struct Arrival<'a> {
+    source: Option<&'a Source>,
+    received_at: DateTime<Utc>,
+}
+
 struct Commit<'a> {
+    /// The write this message's outcome goes into.
+    tx: &'a Tx<'a>,
     batch: Batch,
     key: String,
     sha: String,

@@ -207,7 +207,8 @@ impl Batch {
         }
         let n = jobs.len();
         let slots: Vec<Mutex<Option<(OutMail, Seal)>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
-        let results: Vec<Mutex<Option<(OutMail, Result<Vec<u8>>)>>> = (0..n).map(|_| Mutex::new(None)).collect();
+        type Sealed = Mutex<Option<(OutMail, Result<Vec<u8>>)>>;
+        let results: Vec<Sealed> = (0..n).map(|_| Mutex::new(None)).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let workers = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1).min(n);
         let work = || {
