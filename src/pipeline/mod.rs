@@ -1541,7 +1541,10 @@ fn ack_ids_in(text: &str) -> Vec<String> {
     let mut from = 0;
     while let Some(p) = text[from..].find(".ack.").map(|p| p + from) {
         from = p + 5;
-        let start = text[..p].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).map(|i| i + 1).unwrap_or(0);
+        // By bytes: the byte after a non-ASCII character's last byte starts the next
+        // character (the index after its first byte, as `rfind` gave, does not: a
+        // panic on a report with such a character before an ack id; fuzz campaign).
+        let start = b[..p].iter().rposition(|c| !(c.is_ascii_alphanumeric() || *c == b'-')).map(|i| i + 1).unwrap_or(0);
         let hex_end = p + 5 + 16;
         if start == p
             || hex_end >= b.len()
