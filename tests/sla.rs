@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use secintake::config::Config;
 use secintake::pipeline::Pipeline;
-use secintake::store::Store;
+use secintake::store::{MailKind, Store};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -34,7 +34,7 @@ fn pipeline(dir: &std::path::Path) -> Pipeline {
 }
 
 fn reminders(p: &Pipeline) -> Vec<String> {
-    p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "reminder").map(|o| o.id).collect()
+    p.store.outbox().unwrap().into_iter().filter(|o| o.kind == MailKind::Reminder).map(|o| o.id).collect()
 }
 
 #[test]
@@ -77,7 +77,7 @@ fn reminders_are_queued_once_at_the_right_times() {
     assert_eq!(p.queue_reminders(t0 + Duration::days(91)).unwrap(), 0);
 
     // Reminder mail is encrypted to the team, outer subject without the title.
-    let o = p.store.outbox().unwrap().into_iter().find(|o| o.kind == "reminder").unwrap();
+    let o = p.store.outbox().unwrap().into_iter().find(|o| o.kind == MailKind::Reminder).unwrap();
     assert!(o.encrypted);
     assert_eq!(o.to, vec!["team@team.test".to_string()]);
     let raw = String::from_utf8(p.store.out_raw(&o.id).unwrap().unwrap()).unwrap();
@@ -94,7 +94,7 @@ fn tlp_amber_reply_refuses_to_go_unencrypted() {
     let id = p.ingest(raw, None, now, now).unwrap().case_id.unwrap();
     let e = p.reply(&id, "hello", "alice", now).unwrap_err();
     assert!(e.to_string().contains("unencrypted"), "{e}");
-    assert!(p.store.outbox().unwrap().iter().all(|o| o.kind != "reply"));
+    assert!(p.store.outbox().unwrap().iter().all(|o| o.kind != MailKind::Reply));
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn acks_are_rate_limited_per_address_and_what_is_held_back_is_recorded() {
         );
         ids.push(p.ingest(raw.as_bytes(), None, now, now).unwrap().case_id.unwrap());
     }
-    let acks = p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "ack").count();
+    let acks = p.store.outbox().unwrap().into_iter().filter(|o| o.kind == MailKind::Ack).count();
     assert_eq!(acks, 5, "limits.acks_per_address_per_hour defaults to 5");
     let log = p.store.log(&ids[6]).unwrap();
     assert!(
@@ -118,15 +118,15 @@ fn acks_are_rate_limited_per_address_and_what_is_held_back_is_recorded() {
     );
     // Every report still became a case and briefed the team.
     assert_eq!(p.store.cases().unwrap().len(), 7);
-    assert_eq!(p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "summary").count(), 7);
+    assert_eq!(p.store.outbox().unwrap().into_iter().filter(|o| o.kind == MailKind::Summary).count(), 7);
     // Held, not dropped: within the hour nothing changes; once the window opens, the
     // held acks go out (within the limit), each once.
     p.queue_reminders(now + chrono::Duration::minutes(30)).unwrap();
-    assert_eq!(p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "ack").count(), 5);
+    assert_eq!(p.store.outbox().unwrap().into_iter().filter(|o| o.kind == MailKind::Ack).count(), 5);
     let later = now + chrono::Duration::minutes(61);
     p.queue_reminders(later).unwrap();
     p.queue_reminders(later).unwrap();
-    let acks: Vec<_> = p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "ack").collect();
+    let acks: Vec<_> = p.store.outbox().unwrap().into_iter().filter(|o| o.kind == MailKind::Ack).collect();
     assert_eq!(acks.len(), 7, "the two held acks are released once");
     assert!(acks.iter().any(|o| o.case_id.as_deref() == Some(ids[6].as_str())));
     assert!(p.store.log(&ids[6]).unwrap().iter().any(|e| e.action == "ack-released"));
@@ -151,7 +151,7 @@ fn held_ack_is_given_up_when_due() {
     p.queue_reminders(past_due).unwrap();
     let log = p.store.log(&ids[5]).unwrap();
     assert_eq!(log.iter().filter(|e| e.action == "ack-given-up").count(), 1, "{log:?}");
-    assert_eq!(p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "ack").count(), 5);
+    assert_eq!(p.store.outbox().unwrap().into_iter().filter(|o| o.kind == MailKind::Ack).count(), 5);
 }
 
 #[test]
@@ -162,7 +162,7 @@ fn permanent_failures_are_reported_to_the_team_once() {
     let now = Utc::now();
     let raw = b"From: bob@reporter.test\r\nTo: security@intake.test\r\nSubject: Bug\r\nMessage-ID: <fail-1@reporter.test>\r\n\r\nA bug.\r\n";
     let id = p.ingest(raw, None, now, now).unwrap().case_id.unwrap();
-    let mut ack = p.store.outbox().unwrap().into_iter().find(|o| o.kind == "ack").unwrap();
+    let mut ack = p.store.outbox().unwrap().into_iter().find(|o| o.kind == MailKind::Ack).unwrap();
     ack.status = OutStatus::Failed;
     ack.last_error = Some("550 5.1.1 user unknown".into());
     let mut b = Batch::default();
@@ -170,7 +170,7 @@ fn permanent_failures_are_reported_to_the_team_once() {
     p.store.write(|tx| tx.commit(b)).unwrap();
     assert_eq!(p.report_failures(now).unwrap(), 1);
     assert_eq!(p.report_failures(now).unwrap(), 0, "once");
-    let reports: Vec<_> = p.store.outbox().unwrap().into_iter().filter(|o| o.kind == "failure").collect();
+    let reports: Vec<_> = p.store.outbox().unwrap().into_iter().filter(|o| o.kind == MailKind::Failure).collect();
     assert_eq!(reports.len(), 1);
     assert!(reports[0].encrypted && reports[0].to == vec!["team@team.test".to_string()]);
     let raw = String::from_utf8(p.store.out_raw(&reports[0].id).unwrap().unwrap()).unwrap();

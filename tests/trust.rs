@@ -53,7 +53,7 @@ impl World {
             .outbox()
             .unwrap()
             .into_iter()
-            .filter(|o| o.kind == kind && (case.is_none() || o.case_id.as_deref() == case))
+            .filter(|o| o.kind.as_str() == kind && (case.is_none() || o.case_id.as_deref() == case))
             .map(|o| {
                 let raw = self.store.out_raw(&o.id).unwrap().unwrap();
                 (o, raw)

@@ -129,7 +129,7 @@ pub fn execute_quarantine(cmd: &QuarantineCmd, ctx: &Ctx, out: &mut dyn Write) -
                     .map(|e| {
                         vec![
                             e.id.clone(),
-                            e.reason.clone(),
+                            e.reason.to_string(),
                             rfc3339(&e.received_at),
                             e.from.clone(),
                             e.message_id.clone(),
@@ -149,7 +149,7 @@ pub fn execute_quarantine(cmd: &QuarantineCmd, ctx: &Ctx, out: &mut dyn Write) -
                 writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
             } else {
                 writeln!(out, "Quarantine:  {}", escape(&e.id))?;
-                writeln!(out, "Reason:      {}", escape(&e.reason))?;
+                writeln!(out, "Reason:      {}", e.reason.as_str())?;
                 writeln!(out, "Detail:      {}", escape(&e.detail))?;
                 writeln!(out, "Message-ID:  {}", escape(&e.message_id))?;
                 writeln!(out, "From:        {}", escape(&e.from))?;

@@ -22,7 +22,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::config::{Config, Tls};
 use crate::pipeline::{Pipeline, Source};
-use crate::store::Disposition;
+use crate::store::{Disposition, QuarantineReason};
 
 /// A connect or login that takes longer than this is treated as a failure, retried.
 /// Below the watchdog (`WatchdogSec=120s` in systemd/secintake.service).
@@ -545,7 +545,7 @@ async fn process(
                     attempts = n - 1,
                     "Message crashed or hung processing before; quarantined unread"
                 );
-                let r = p.quarantine_after_panic(&item.0, Some(&src), item.2, "processing-failed");
+                let r = p.quarantine_after_panic(&item.0, Some(&src), item.2, QuarantineReason::ProcessingFailed);
                 if r.is_ok() {
                     p.clear_attempts(std::slice::from_ref(&src))?;
                 }

@@ -18,7 +18,7 @@ use lettre::{AsyncSmtpTransport, Tokio1Executor};
 
 use crate::case::{Ack, Status};
 use crate::config::{Config, Tls};
-use crate::store::{Batch, OutMail, OutStatus, Store};
+use crate::store::{Batch, MailKind, OutMail, OutStatus, Store};
 
 /// First retry after this long; doubled per attempt.
 const BACKOFF_BASE: Duration = Duration::from_secs(5);
@@ -202,7 +202,7 @@ fn record(store: &Store, results: Vec<(OutMail, SendResult)>, now: DateTime<Utc>
                 item.sent_at = Some(Utc::now().max(now));
                 item.last_error = None;
                 stats.sent += 1;
-                if item.kind == "ack"
+                if item.kind == MailKind::Ack
                     && let Some(cid) = &item.case_id
                     && let Some(mut c) = store.case_meta(cid)?
                 {

@@ -13,6 +13,7 @@ use sequoia_openpgp::Cert;
 use crate::case::KeySource;
 use crate::mime::{self, Content, Form, Parsed, Part};
 use crate::openpgp::{self as pgp, Decryption, IntakeKeys, Verdict, Verification};
+use crate::store::QuarantineReason;
 
 /// Where a piece of content stood: inside the encryption, inside the signed data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +88,7 @@ impl Reading {
 /// Why a message could not be read: the quarantine reason and its detail.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unreadable {
-    pub reason: &'static str,
+    pub reason: QuarantineReason,
     pub encrypted: bool,
     pub detail: String,
 }
@@ -138,7 +139,7 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
             let part = mime::parse(signed);
             if part.depth + 1 > cx.max_depth {
                 return Err(Unreadable {
-                    reason: "mime-depth",
+                    reason: QuarantineReason::MimeDepth,
                     encrypted: false,
                     detail: "signed part nested too deep".into(),
                 });
@@ -231,23 +232,29 @@ fn open_encrypted(
         Decryption::Ok { plaintext, verification } => (plaintext, verification),
         Decryption::NoKey { recipients } => {
             return Err(Unreadable {
-                reason: "no-key",
+                reason: QuarantineReason::NoKey,
                 encrypted: true,
                 detail: format!("encrypted to {}", recipients.join(", ")),
             });
         }
         Decryption::TooLarge => {
             return Err(Unreadable {
-                reason: "plaintext-limit",
+                reason: QuarantineReason::PlaintextLimit,
                 encrypted: true,
                 detail: "decrypted output passed limits.max_plaintext_bytes".into(),
             });
         }
-        Decryption::Failed(e) => return Err(Unreadable { reason: "decrypt-failed", encrypted: true, detail: e }),
+        Decryption::Failed(e) => {
+            return Err(Unreadable { reason: QuarantineReason::DecryptFailed, encrypted: true, detail: e });
+        }
     };
     let inner = mime::parse_inner(&plaintext);
     if inner.depth > cx.max_depth {
-        return Err(Unreadable { reason: "mime-depth", encrypted: true, detail: "inner MIME too deep".into() });
+        return Err(Unreadable {
+            reason: QuarantineReason::MimeDepth,
+            encrypted: true,
+            detail: "inner MIME too deep".into(),
+        });
     }
     r.encrypted = true;
     r.protected_subject = inner.subject.clone();

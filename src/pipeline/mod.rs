@@ -19,7 +19,10 @@ use crate::mime::{self, build};
 use crate::notify;
 use crate::openpgp::{self as pgp, IntakeKeys};
 use crate::report;
-use crate::store::{Batch, Disposition, MailRecord, OutMail, OutStatus, QuarantineEntry, Seal, Store, StoredCert, Tx};
+use crate::store::{
+    Batch, Disposition, MailKind, MailRecord, OutMail, OutStatus, QuarantineEntry, QuarantineReason, Seal, Store,
+    StoredCert, Tx,
+};
 
 pub mod classify;
 pub mod keys;
@@ -196,7 +199,7 @@ impl Pipeline {
             self.ingest_inner(&tx, raw, Arrival { source, received_at }, now, false, None)
         })) {
             Ok(r) => r,
-            Err(_) => self.quarantine_panicked(&tx, raw, source, received_at, "malformed"),
+            Err(_) => self.quarantine_panicked(&tx, raw, source, received_at, QuarantineReason::Malformed),
         }
     }
 
@@ -258,7 +261,7 @@ impl Pipeline {
                         self.ingest_inner(&tx, raw, Arrival { source: src.as_ref(), received_at: *at }, now, false, pre)
                     })) {
                         Ok(r) => r,
-                        Err(_) => self.quarantine_panicked(&tx, raw, src.as_ref(), *at, "malformed"),
+                        Err(_) => self.quarantine_panicked(&tx, raw, src.as_ref(), *at, QuarantineReason::Malformed),
                     }
                 })
                 .collect();
@@ -360,7 +363,7 @@ impl Pipeline {
         // The lock stays held through the write: quarantine() itself does not lock.
         self.quarantine(
             ctx,
-            "too-large",
+            QuarantineReason::TooLarge,
             false,
             &env,
             None,
@@ -376,7 +379,7 @@ impl Pipeline {
         raw: &[u8],
         source: Option<&Source>,
         received_at: DateTime<Utc>,
-        reason: &str,
+        reason: QuarantineReason,
     ) -> Result<Outcome> {
         self.quarantine_panicked(&self.store.begin(), raw, source, received_at, reason)
     }
@@ -388,7 +391,7 @@ impl Pipeline {
         raw: &[u8],
         source: Option<&Source>,
         received_at: DateTime<Utc>,
-        reason: &str,
+        reason: QuarantineReason,
     ) -> Result<Outcome> {
         let sha = mime::sha256_hex(raw);
         let parsed_id = std::panic::catch_unwind(|| mime::parse(&raw[..raw.len().min(256 << 10)]).envelope.message_id)
@@ -398,12 +401,12 @@ impl Pipeline {
         if let Some(rec) = self.store.mail(&key)? {
             return Ok(Outcome::of(&rec, true));
         }
-        tracing::error!(sha256 = %sha, reason, "Internal failure on a message; quarantined");
+        tracing::error!(sha256 = %sha, reason = reason.as_str(), "Internal failure on a message; quarantined");
         let body_sha = Some(mime::sha256_hex(mime::body_of(raw)));
         let ctx = Commit { tx, batch: Batch::default(), key, sha, body_sha, from: String::new(), received_at, source };
         let env = mime::Envelope::default();
         // The lock stays held through the write: quarantine() itself does not lock.
-        let detail = if reason == "malformed" {
+        let detail = if reason == QuarantineReason::Malformed {
             "internal failure while parsing (panic); kept for analysis".to_owned()
         } else {
             format!("processing crashed or hung {MAX_ATTEMPTS} times; kept for analysis, the next message went on")
@@ -562,7 +565,7 @@ impl Pipeline {
         let Some(parsed) = parsed else {
             return self.quarantine(
                 ctx,
-                "too-large",
+                QuarantineReason::TooLarge,
                 false,
                 &env,
                 None,
@@ -570,12 +573,19 @@ impl Pipeline {
             );
         };
         if parsed.unparseable || raw.iter().all(|b| b.is_ascii_whitespace()) {
-            return self.quarantine(ctx, "malformed", false, &env, Some(raw), "not a parseable message");
+            return self.quarantine(
+                ctx,
+                QuarantineReason::Malformed,
+                false,
+                &env,
+                Some(raw),
+                "not a parseable message",
+            );
         }
         if parsed.depth > cfg.limits.max_mime_depth {
             return self.quarantine(
                 ctx,
-                "mime-depth",
+                QuarantineReason::MimeDepth,
                 false,
                 &env,
                 Some(raw),
@@ -621,7 +631,7 @@ impl Pipeline {
         let reading = match read {
             Ok(r) => r,
             Err(u) => {
-                let notice = matches!(u.reason, "no-key" | "decrypt-failed");
+                let notice = u.reason.tells_sender();
                 return self.quarantine_unreadable(ctx, u, &env, raw, notice, now);
             }
         };
@@ -705,7 +715,9 @@ impl Pipeline {
                 (format!("[{}] Follow-up from reporter", c.id), format!("[{}] Follow-up: {}", c.id, c.title))
             };
             let body = c.messages.last().map(|m| notify::followup_text(&c, m)).unwrap_or_default();
-            if let Some((out, seal)) = self.team_mail(&c, "followup", &outer, &inner_subject, &body, now, &sha)? {
+            if let Some((out, seal)) =
+                self.team_mail(&c, MailKind::Followup, &outer, &inner_subject, &body, now, &sha)?
+            {
                 ctx.batch.put_out_sealed(&out, seal);
             }
             let mut log_n = self.store.log_len(&case_id)?;
@@ -831,7 +843,7 @@ impl Pipeline {
         let summary = notify::summary_text(&case, &sha, &[&self.team_warnings[..], &lists.warnings[..]].concat());
         if let Some((out, seal)) = self.team_mail(
             &case,
-            "summary",
+            MailKind::Summary,
             &format!("[{id}] New report"),
             &format!("[{id}] {}", case.title),
             &summary,
@@ -917,7 +929,7 @@ impl Pipeline {
             let seed = format!("{}-{}-{}", c.id, keys.join(","), sent.len());
             if let Some((out, seal)) = self.team_mail(
                 &c,
-                "reminder",
+                MailKind::Reminder,
                 &format!("[{}] SLA reminder", c.id),
                 &format!("[{}] Reminder: {}", c.id, c.title),
                 &body,
@@ -1008,7 +1020,7 @@ impl Pipeline {
         let tx = self.store.begin();
         let mut n = 0;
         for o in self.store.failed()? {
-            if o.status != OutStatus::Failed || o.kind == "failure" {
+            if o.status != OutStatus::Failed || o.kind == MailKind::Failure {
                 continue;
             }
             let Some(cid) = &o.case_id else { continue };
@@ -1031,7 +1043,7 @@ impl Pipeline {
             if o.to.iter().all(|t| !t.eq_ignore_ascii_case(&self.cfg.team_list_address))
                 && let Some((out, seal)) = self.team_mail(
                     &c,
-                    "failure",
+                    MailKind::Failure,
                     &format!("[{}] Mail delivery failed", c.id),
                     &format!("[{}] Mail delivery failed", c.id),
                     &body,
@@ -1080,8 +1092,14 @@ impl Pipeline {
             );
         }
         let seed = mime::sha256_hex(format!("{case_id}{}{text}", now.timestamp_nanos_opt().unwrap_or(0)).as_bytes());
-        let mut h =
-            self.headers(vec![to.clone()], &format!("[{case_id}] Update on your report"), "reply", case_id, &seed, now);
+        let mut h = self.headers(
+            vec![to.clone()],
+            &format!("[{case_id}] Update on your report"),
+            MailKind::Reply,
+            case_id,
+            &seed,
+            now,
+        );
         let first = c.messages.first().map(|m| m.message_id.clone()).filter(|m| !m.starts_with("sha256:"));
         h.in_reply_to = first.clone();
         let mut refs: Vec<String> =
@@ -1101,7 +1119,7 @@ impl Pipeline {
                 (build::signed(&h, &part, |d| self.keys.sign_detached(d, sys_now))?, false)
             }
         };
-        let out = self.out_mail(&h, "reply", case_id, encrypted, now);
+        let out = self.out_mail(&h, MailKind::Reply, case_id, encrypted, now);
         let mut b = Batch::default();
         b.put_out(&out, Some(&raw));
         c.due.update =
@@ -1127,7 +1145,7 @@ impl Pipeline {
     fn quarantine(
         &self,
         mut ctx: Commit<'_>,
-        reason: &str,
+        reason: QuarantineReason,
         encrypted: bool,
         env: &mime::Envelope,
         raw: Option<&[u8]>,
@@ -1136,7 +1154,7 @@ impl Pipeline {
         let qid = format!("Q-{}", &ctx.sha[..16]);
         let q = QuarantineEntry {
             id: qid.clone(),
-            reason: reason.into(),
+            reason,
             message_id: ctx.key.clone(),
             from: env.from_address.clone().unwrap_or_default(),
             received_at: ctx.received_at,
@@ -1144,12 +1162,12 @@ impl Pipeline {
             sha256: ctx.sha.clone(),
             detail: detail.chars().take(500).collect(),
         };
-        let rec = ctx.record(Disposition::Quarantine, None, Some(qid.clone()), Some(reason.into()));
+        let rec = ctx.record(Disposition::Quarantine, None, Some(qid.clone()), Some(reason.as_str().into()));
         ctx.batch.put_quarantine(&q, raw);
         ctx.batch.put_mail(&ctx.key.clone(), &rec);
         ctx.index();
         ctx.tx.commit(ctx.batch)?;
-        tracing::warn!(quarantine = %qid, reason, "Message quarantined");
+        tracing::warn!(quarantine = %qid, reason = reason.as_str(), "Message quarantined");
         Ok(Outcome::of(&rec, false))
     }
 
@@ -1202,7 +1220,7 @@ impl Pipeline {
         &self,
         to: Vec<String>,
         subject: &str,
-        kind: &str,
+        kind: MailKind,
         case_id: &str,
         sha: &str,
         now: DateTime<Utc>,
@@ -1215,7 +1233,13 @@ impl Pipeline {
             from_name: format!("{} Security", self.cfg.policy.project),
             to,
             subject: subject.to_owned(),
-            message_id: format!("{}.{kind}.{}@{}", case_id.to_ascii_lowercase(), &sha[..16], self.cfg.intake_domain()),
+            message_id: format!(
+                "{}.{}.{}@{}",
+                case_id.to_ascii_lowercase(),
+                kind.id_token(),
+                &sha[..16],
+                self.cfg.intake_domain()
+            ),
             in_reply_to: None,
             references: Vec::new(),
             date: now,
@@ -1235,7 +1259,7 @@ impl Pipeline {
         let mut h = self.headers(
             vec![case.reporter.address.clone()],
             &format!("[{}] Report received", case.id),
-            "ack",
+            MailKind::Ack,
             &case.id,
             sha,
             now,
@@ -1255,7 +1279,7 @@ impl Pipeline {
         let encrypted = usable.is_some();
         let body = self.templates.ack(case, &self.cfg.policy.project, sha, &fpr, encrypted);
         let keys = self.keys.clone();
-        let out = self.out_mail(&h, "ack", &case.id, encrypted, now);
+        let out = self.out_mail(&h, MailKind::Ack, &case.id, encrypted, now);
         let seal: Seal = match usable {
             Some(cert) => Box::new(move || {
                 let inner = build::protected_text_part(&h, &body);
@@ -1276,7 +1300,7 @@ impl Pipeline {
     fn team_mail(
         &self,
         case: &Case,
-        kind: &str,
+        kind: MailKind,
         outer_subject: &str,
         inner_subject: &str,
         body: &str,
@@ -1306,10 +1330,17 @@ impl Pipeline {
         )))
     }
 
-    fn out_mail(&self, h: &build::Headers, kind: &str, case_id: &str, encrypted: bool, now: DateTime<Utc>) -> OutMail {
+    fn out_mail(
+        &self,
+        h: &build::Headers,
+        kind: MailKind,
+        case_id: &str,
+        encrypted: bool,
+        now: DateTime<Utc>,
+    ) -> OutMail {
         OutMail {
             id: h.message_id.clone(),
-            kind: kind.into(),
+            kind,
             case_id: Some(case_id.into()),
             envelope_from: self.cfg.intake.address.clone(),
             to: h.to.clone(),
@@ -1372,7 +1403,7 @@ impl Pipeline {
             .store
             .quarantined()?
             .into_iter()
-            .filter(|q| q.from.eq_ignore_ascii_case(from) && matches!(q.reason.as_str(), "no-key" | "decrypt-failed"))
+            .filter(|q| q.from.eq_ignore_ascii_case(from) && q.reason.tells_sender())
             .map(|q| q.id)
             .collect())
     }
@@ -1393,7 +1424,7 @@ impl Pipeline {
         if notice {
             match self.ack_refusal(&from, now)? {
                 Some(why) => tracing::info!(reason = why, "No cannot-read notice sent"),
-                None => match self.cannot_read_mail(env, &ctx.sha, ctx.received_at, u.reason, now) {
+                None => match self.cannot_read_mail(env, &ctx.sha, ctx.received_at, u.reason.as_str(), now) {
                     Ok((out, mail)) => ctx.batch.put_out(&out, Some(&mail)),
                     Err(e) => tracing::error!(error = %format!("{e:#}"), "Cannot-read notice could not be built"),
                 },
@@ -1415,7 +1446,7 @@ impl Pipeline {
         let mut h = self.headers(
             vec![to],
             "Your message could not be read",
-            "unread",
+            MailKind::CannotRead,
             "intake",
             &mime::sha256_hex(seed.as_bytes()),
             now,
@@ -1438,7 +1469,7 @@ impl Pipeline {
         let part = build::text_part(&body, "");
         let sys_now: SystemTime = now.into();
         let mail = build::signed(&h, &part, |data| self.keys.sign_detached(data, sys_now))?;
-        let mut out = self.out_mail(&h, "cannot-read", "", false, now);
+        let mut out = self.out_mail(&h, MailKind::CannotRead, "", false, now);
         out.case_id = None;
         Ok((out, mail))
     }
@@ -1451,7 +1482,7 @@ impl Pipeline {
         // Our acks' Message-IDs named in the bounce, looked up one by one.
         for id in ack_ids_in(&text) {
             let Some(out) = self.store.out(&id)? else { continue };
-            if out.kind == "ack" {
+            if out.kind == MailKind::Ack {
                 let Some(cid) = &out.case_id else { continue };
                 if let Some(mut c) = self.store.case_meta(cid)? {
                     if let Some(ack) = c.ack.as_mut() {
@@ -1472,7 +1503,7 @@ impl Pipeline {
                     );
                     if let Some((o, seal)) = self.team_mail(
                         &c,
-                        "bounce",
+                        MailKind::Bounce,
                         &format!("[{}] Acknowledgement bounced", c.id),
                         &format!("[{}] Acknowledgement bounced", c.id),
                         &body,
@@ -1518,7 +1549,7 @@ pub fn examine(raw: &[u8], keys: &IntakeKeys, max_plaintext: u64, max_depth: u32
     let cx = classify::Context { keys, certs: &certs, max_plaintext, max_depth, now };
     let reading = match classify::read(&parsed, &cx) {
         Ok(r) => r,
-        Err(u) => return u.reason.into(),
+        Err(u) => return u.reason.as_str().into(),
     };
     let (verdict, _) =
         classify::verdict(&reading, &from, &classify::Held { fingerprints: Vec::new(), candidates: &candidates }, now);

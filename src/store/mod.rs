@@ -74,7 +74,7 @@ pub struct MailRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuarantineEntry {
     pub id: String,
-    pub reason: String,
+    pub reason: QuarantineReason,
     pub message_id: String,
     pub from: String,
     #[serde(with = "ts")]
@@ -95,14 +95,123 @@ pub enum OutStatus {
     Failed,
 }
 
+/// Why a message was quarantined; serialised to the names in the README.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuarantineReason {
+    /// Encrypted to no key we hold.
+    NoKey,
+    /// Over `limits.max_message_bytes`.
+    TooLarge,
+    /// Decrypted text over `limits.max_plaintext_bytes`.
+    PlaintextLimit,
+    /// MIME nesting over `limits.max_mime_depth`.
+    MimeDepth,
+    /// Not a parseable message, or parsing it panicked.
+    Malformed,
+    /// Encrypted to our key, but decryption failed.
+    DecryptFailed,
+    /// Processing crashed or hung the process too often.
+    ProcessingFailed,
+}
+
+impl QuarantineReason {
+    /// The name in `quarantine list`, the audit trail and the JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineReason::NoKey => "no-key",
+            QuarantineReason::TooLarge => "too-large",
+            QuarantineReason::PlaintextLimit => "plaintext-limit",
+            QuarantineReason::MimeDepth => "mime-depth",
+            QuarantineReason::Malformed => "malformed",
+            QuarantineReason::DecryptFailed => "decrypt-failed",
+            QuarantineReason::ProcessingFailed => "processing-failed",
+        }
+    }
+
+    /// Reports we could not decrypt: their sender gets a cannot-read notice.
+    pub fn tells_sender(self) -> bool {
+        matches!(self, QuarantineReason::NoKey | QuarantineReason::DecryptFailed)
+    }
+}
+
+impl std::fmt::Display for QuarantineReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an outgoing mail is; serialised to the strings the outbox has always held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MailKind {
+    /// The signed acknowledgement to the reporter.
+    #[serde(rename = "ack")]
+    Ack,
+    /// The signed "could not read your message" answer.
+    #[serde(rename = "cannot-read")]
+    CannotRead,
+    /// The encrypted triage summary to the team list.
+    #[serde(rename = "summary")]
+    Summary,
+    /// A reporter's follow-up forwarded to the team list.
+    #[serde(rename = "followup")]
+    Followup,
+    /// An SLA reminder to the team list.
+    #[serde(rename = "reminder")]
+    Reminder,
+    /// A report to the team list that one of our mails could not be delivered.
+    #[serde(rename = "failure")]
+    Failure,
+    /// A report to the team list that an ack bounced.
+    #[serde(rename = "bounce")]
+    Bounce,
+    /// A team member's reply to the reporter (`case reply`).
+    #[serde(rename = "reply")]
+    Reply,
+}
+
+impl MailKind {
+    /// The name in the outbox, logs and `status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::Ack => "ack",
+            MailKind::CannotRead => "cannot-read",
+            MailKind::Summary => "summary",
+            MailKind::Followup => "followup",
+            MailKind::Reminder => "reminder",
+            MailKind::Failure => "failure",
+            MailKind::Bounce => "bounce",
+            MailKind::Reply => "reply",
+        }
+    }
+
+    /// The token in the mail's Message-ID (`<case>.<token>.<hash>@<domain>`).
+    pub fn id_token(self) -> &'static str {
+        match self {
+            MailKind::CannotRead => "unread",
+            other => other.as_str(),
+        }
+    }
+
+    /// Mails answering a reporter's message, under the per-sender rate limits.
+    pub fn answers_reporter(self) -> bool {
+        matches!(self, MailKind::Ack | MailKind::CannotRead)
+    }
+}
+
+impl std::fmt::Display for MailKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One outgoing mail. The bytes live under `raw/<id>`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OutMail {
     /// The Message-ID (without brackets): stable, so a resend after a crash is the
     /// same message to the receiving side.
     pub id: String,
-    /// `ack`, `summary`, ...
-    pub kind: String,
+    pub kind: MailKind,
     pub case_id: Option<String>,
     pub envelope_from: String,
     pub to: Vec<String>,
@@ -194,7 +303,7 @@ impl Batch {
         self.ops.push((failed, (o.status == OutStatus::Failed).then(Vec::new)));
         // Answers to senders are indexed by time: what the rate limits count (see
         // [`AnswerWindow`]).
-        if new && matches!(o.kind.as_str(), "ack" | "cannot-read") {
+        if new && o.kind.answers_reporter() {
             self.ops.push((answer_key(o.created_at, &o.id), Some(o.to.join(",").into_bytes())));
         }
     }
@@ -1000,6 +1109,44 @@ fn sync_each(paths: &[PathBuf], skip_gone: bool) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// Kinds and reasons are stored and shown as the strings stores have always held:
+    /// the serde name, `as_str` and `Display` agree, and old records still read.
+    #[test]
+    fn kinds_and_reasons_keep_their_stored_names() {
+        use MailKind as K;
+        use QuarantineReason as R;
+        let kinds = [
+            (K::Ack, "ack"),
+            (K::CannotRead, "cannot-read"),
+            (K::Summary, "summary"),
+            (K::Followup, "followup"),
+            (K::Reminder, "reminder"),
+            (K::Failure, "failure"),
+            (K::Bounce, "bounce"),
+            (K::Reply, "reply"),
+        ];
+        for (k, name) in kinds {
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<K>(&format!("\"{name}\"")).unwrap(), k);
+            assert_eq!((k.as_str(), k.to_string().as_str()), (name, name));
+        }
+        assert_eq!(K::CannotRead.id_token(), "unread");
+        let reasons = [
+            (R::NoKey, "no-key"),
+            (R::TooLarge, "too-large"),
+            (R::PlaintextLimit, "plaintext-limit"),
+            (R::MimeDepth, "mime-depth"),
+            (R::Malformed, "malformed"),
+            (R::DecryptFailed, "decrypt-failed"),
+            (R::ProcessingFailed, "processing-failed"),
+        ];
+        for (r, name) in reasons {
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<R>(&format!("\"{name}\"")).unwrap(), r);
+            assert_eq!((r.as_str(), r.to_string().as_str()), (name, name));
+        }
+    }
+
     /// Regression (fuzz campaign): a file removed while the tree is synced is not a
     /// failure of the commit.
     #[test]
@@ -1033,7 +1180,7 @@ mod tests {
     fn out(id: &str, to: &str, at: DateTime<Utc>) -> OutMail {
         OutMail {
             id: id.into(),
-            kind: "ack".into(),
+            kind: MailKind::Ack,
             case_id: None,
             envelope_from: "security@example.org".into(),
             to: vec![to.into()],
