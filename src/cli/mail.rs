@@ -227,7 +227,13 @@ pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
     let failed = ctx.store.failed()?.len();
     let oldest = queued.iter().map(|o| o.created_at).min();
     let quarantine = ctx.store.quarantined()?.len();
-    let overdue = ctx.store.cases()?.iter().filter(|c| c.overdue(now)).count();
+    // Counted one case at a time: this may run inside the daemon.
+    let (mut cases, mut overdue) = (0usize, 0usize);
+    ctx.store.each_case(|c| {
+        cases += 1;
+        overdue += usize::from(c.overdue(now));
+        Ok(())
+    })?;
     let daemon = ctx.shared.as_ref().map(|s| s.status.lock().unwrap_or_else(|e| e.into_inner()).clone());
     let v = serde_json::json!({
         "running": daemon.is_some(),
@@ -242,7 +248,7 @@ pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
         "outbox_failed": failed,
         "quarantine_count": quarantine,
         "sla_overdue": overdue,
-        "cases": ctx.store.cases()?.len(),
+        "cases": cases,
         "last_errors": daemon.as_ref().map(|d| serde_json::to_value(&d.last_errors).unwrap_or_default()).unwrap_or(serde_json::json!({})),
     });
     if json {

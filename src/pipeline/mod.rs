@@ -906,14 +906,14 @@ impl Pipeline {
     pub fn queue_reminders(&self, now: DateTime<Utc>) -> Result<usize> {
         let tx = self.store.begin();
         let mut n = 0;
-        for c in self.store.cases()? {
+        self.store.each_case(|c| {
             let sent = self.store.reminders(&c.id)?;
             if sent.iter().any(|k| k == ACK_HELD) && !sent.iter().any(|k| k == ACK_HELD_DONE) {
                 self.retry_held_ack(&tx, &c, now)?;
             }
             let due = case::sla::due(&c, &sent, now);
             if due.is_empty() {
-                continue;
+                return Ok(());
             }
             let mut b = Batch::default();
             let mut body = format!("SLA reminder for {} ({}), status {}:\n\n", c.id, c.title, c.status.as_str());
@@ -946,7 +946,8 @@ impl Pipeline {
             tx.commit(b)?;
             tracing::info!(case = %c.id, reminders = %keys.join(","), "SLA reminder queued");
             n += 1;
-        }
+            Ok(())
+        })?;
         Ok(n)
     }
 

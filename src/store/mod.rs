@@ -858,6 +858,17 @@ impl Store {
         self.scan_json("case/")
     }
 
+    /// Every case, without texts, one at a time: memory stays flat however many cases
+    /// the store holds (the daemon's loops use this, never [`Store::cases`]).
+    pub fn each_case(&self, mut f: impl FnMut(Case) -> Result<()>) -> Result<()> {
+        self.scan_prefix("case/", |k, v| {
+            let c = serde_json::from_slice(v)
+                .with_context(|| format!("Decoding store entry {}", String::from_utf8_lossy(k)))?;
+            f(c)?;
+            Ok(true)
+        })
+    }
+
     pub fn mail(&self, key: &str) -> Result<Option<MailRecord>> {
         self.get_json(&format!("mail/{key}"))
     }

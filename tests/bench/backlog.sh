@@ -205,17 +205,44 @@ gpg_run() {  # gpg_run N: one `gpg --decrypt` per message, each must report a go
 }
 
 : > "$WORK/res"
+# BENCH_MODES picks parts (default all), e.g. BENCH_MODES=intake to follow peak RSS in N;
+# ratios are printed only for parts that ran.
+MODES=" ${BENCH_MODES:-floor gpg intake whole postfix} "
 for n in "${NS[@]}"; do
-    echo "N=$n: floor ..." >&2
-    "$EX/bench_floor" "$D/keys/intake.key.asc" "$D/team/team.asc" "$G" "$n" |
-        awk -v n="$n" '{ print "floor_" $2 "_" $3 "t", n, "secs", $5 }' >> "$WORK/res"
-    echo "N=$n: gpg ..." >&2
-    gpg_run "$n"
-    echo "N=$n: intake only ..." >&2
-    run_once intake "$n"
-    echo "N=$n: whole pass ..." >&2
-    run_once whole "$n"
+    if [[ $MODES == *" floor "* ]]; then
+        echo "N=$n: floor ..." >&2
+        "$EX/bench_floor" "$D/keys/intake.key.asc" "$D/team/team.asc" "$G" "$n" |
+            awk -v n="$n" '{ print "floor_" $2 "_" $3 "t", n, "secs", $5 }' >> "$WORK/res"
+    fi
+    if [[ $MODES == *" gpg "* ]]; then
+        echo "N=$n: gpg ..." >&2
+        gpg_run "$n"
+    fi
+    if [[ $MODES == *" intake "* ]]; then
+        echo "N=$n: intake only ..." >&2
+        run_once intake "$n"
+    fi
+    if [[ $MODES == *" whole "* ]]; then
+        echo "N=$n: whole pass ..." >&2
+        run_once whole "$n"
+    fi
 done
+
+# The mail server's own ceiling: Postfix accepting ~5 KB mails (an ack or a summary) from
+# smtp-source over 8 sessions, as many as the whole pass at the largest N sends. A whole
+# pass sends two mails per report, so it cannot go faster than half this rate.
+if [[ $MODES == *" postfix "* ]]; then
+    echo "Postfix ceiling ..." >&2
+    postfix_idle
+    t0=$(date +%s.%N)
+    if smtp-source -s 8 -m $((2 * NMAX)) -l 5000 -f bench@intake.test -t alice@reporter.test "127.0.0.1:$SMTP_PORT"; then
+        t1=$(date +%s.%N)
+        echo "postfix $((2 * NMAX)) secs $($PY -c "print(f'{$t1 - $t0:.3f}')")" >> "$WORK/res"
+    else
+        echo "warning: smtp-source failed; no Postfix ceiling" >&2
+    fi
+    postfix_idle
+fi
 
 $PY - "$WORK/res" "${NS[@]}" <<'PY'
 import sys
@@ -273,9 +300,23 @@ for n in ns:
     # on 2 threads; the decrypt+verify-only floor is printed beside it for context.
     c, d, d2 = rate("intake_pass", n), rate("floor_+ack+summary_2t", n), rate("floor_decrypt+verify_2t", n)
     fa = res.get(("whole", n, "first_ack"))
+    if None in (a, b, c, d, d2):
+        continue
     print(f"  N={n}: whole / 1-thread floor with ack+summary = {a / b:.3f} (target >= 0.5); "
           f"intake / 2-thread floor with ack+summary = {c / d:.3f} (target >= 0.5; "
           f"/ decrypt+verify only: {c / d2:.3f}); first ack {fa or '-'} s (target <= 2)")
+pm = [(int(n), float(v)) for (w, n, k), v in res.items() if w == "postfix" and k == "secs"]
+if pm:
+    m, s = pm[0]
+    ceiling = m / s / 2
+    print(f"  Postfix ceiling: {m} mails of 5 KB accepted in {s:.2f} s over 8 sessions = {m / s:.0f} mails/s, "
+          f"so at most {ceiling:.0f} reports/s for a whole pass (ack + summary each)")
+    for n in ns:
+        b = rate("floor_+ack+summary_1t", n)
+        if b is None:
+            continue
+        print(f"  N={n}: 0.5 x 1-thread floor = {b / 2:.0f} reports/s: "
+              + ("reachable below the Postfix ceiling" if b / 2 <= ceiling else "above the Postfix ceiling on this machine"))
 if len(ns) > 1:
     lo, hi = min(ns), max(ns)
     for what in ("whole", "intake_pass"):
