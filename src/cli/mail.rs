@@ -226,7 +226,7 @@ pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
     let queued = ctx.store.queued()?;
     let failed = ctx.store.failed()?.len();
     let oldest = queued.iter().map(|o| o.created_at).min();
-    let quarantine = ctx.store.quarantined()?.len();
+    let quarantine = ctx.store.quarantine_count()?;
     // Counted one case at a time: this may run inside the daemon.
     let (mut cases, mut overdue) = (0usize, 0usize);
     ctx.store.each_case(|c| {

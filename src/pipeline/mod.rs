@@ -452,7 +452,7 @@ impl Pipeline {
             // Resolved: the entry leaves the quarantine list (the mail record now says
             // where the message went); intake moves the IMAP copy to processed.
             let mut b = Batch::default();
-            b.remove_quarantine(qid);
+            b.remove_quarantine(&q);
             b.put_resolved(&q.message_id);
             tx.commit(b)?;
         }
@@ -1400,13 +1400,7 @@ impl Pipeline {
         if from.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self
-            .store
-            .quarantined()?
-            .into_iter()
-            .filter(|q| q.from.eq_ignore_ascii_case(from) && q.reason.tells_sender())
-            .map(|q| q.id)
-            .collect())
+        Ok(self.store.unreadable_from(from)?.into_iter().map(|q| q.id).collect())
     }
 
     /// Quarantines a message that could not be read and, for a report we could not

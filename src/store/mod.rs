@@ -359,6 +359,9 @@ impl Batch {
         if let Some(raw) = raw {
             self.ops.push((format!("qraw/{}", q.id).into_bytes(), Some(raw.to_vec())));
         }
+        if let Some(key) = unreadable_key(q) {
+            self.ops.push((key, Some(Vec::new())));
+        }
     }
     pub fn put_cert(&mut self, address: &str, c: &StoredCert) {
         self.json(format!("cert/{}", address.to_ascii_lowercase()), c);
@@ -380,10 +383,14 @@ impl Batch {
         let bytes = serde_json::to_vec(v).unwrap_or_default();
         self.ops.push((key.into_bytes(), Some(bytes)));
     }
-    /// Drops a quarantine entry and its copy (it was retried successfully).
-    pub fn remove_quarantine(&mut self, qid: &str) {
-        self.ops.push((format!("quar/{qid}").into_bytes(), None));
-        self.ops.push((format!("qraw/{qid}").into_bytes(), None));
+    /// Drops a quarantine entry, its copy and its index entry (it was retried
+    /// successfully).
+    pub fn remove_quarantine(&mut self, q: &QuarantineEntry) {
+        self.ops.push((format!("quar/{}", q.id).into_bytes(), None));
+        self.ops.push((format!("qraw/{}", q.id).into_bytes(), None));
+        if let Some(key) = unreadable_key(q) {
+            self.ops.push((key, None));
+        }
     }
     /// Marks a message as resolved by `quarantine retry`: intake moves its IMAP copy
     /// out of the quarantine folder.
@@ -518,6 +525,19 @@ impl Tx<'_> {
     }
 }
 
+/// Index of the unreadable reports (their sender was told) by sender:
+/// `qfrom/<sha256 of the lowercased address>/<qid>`. A hash, so that no address (they
+/// are hostile, and may hold a `/`) can reach into another's range.
+fn unreadable_prefix(from: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("qfrom/{}/", hex::encode(Sha256::digest(from.to_ascii_lowercase().as_bytes())))
+}
+
+fn unreadable_key(q: &QuarantineEntry) -> Option<Vec<u8>> {
+    (q.reason.tells_sender() && !q.from.is_empty())
+        .then(|| format!("{}{}", unreadable_prefix(&q.from), q.id).into_bytes())
+}
+
 /// sled's page cache.
 const CACHE_BYTES: u64 = 32 << 20;
 
@@ -594,6 +614,7 @@ impl Store {
         let texts = state.join("texts");
         let store = Store { db, dir, texts, lock: Arc::new(Mutex::new(())), answers: Default::default() };
         store.index_outbox().map_err(|e| OpenError::Other(format!("indexing the outbox: {e:#}")))?;
+        store.index_quarantine().map_err(|e| OpenError::Other(format!("indexing the quarantine: {e:#}")))?;
         {
             let since = answer_key(Utc::now() - chrono::Duration::hours(2), "");
             let mut w = store.answers.lock().unwrap_or_else(|e| e.into_inner());
@@ -929,6 +950,44 @@ impl Store {
         self.apply(b)
     }
 
+    /// Builds the unreadable-by-sender index for a store made before it existed (once).
+    fn index_quarantine(&self) -> Result<()> {
+        const DONE: &[u8] = b"meta/quarantine-index";
+        if self.db.get(DONE)?.is_some() {
+            return Ok(());
+        }
+        let mut b = Batch::default();
+        for q in self.quarantined()? {
+            if let Some(key) = unreadable_key(&q) {
+                b.ops.push((key, Some(Vec::new())));
+            }
+        }
+        b.ops.push((DONE.to_vec(), Some(Vec::new())));
+        self.apply(b)
+    }
+
+    /// The quarantine entries of reports from `from` that could not be read and whose
+    /// sender was told (`no-key`, `decrypt-failed`): through the index, never a scan
+    /// of the whole quarantine.
+    pub fn unreadable_from(&self, from: &str) -> Result<Vec<QuarantineEntry>> {
+        let mut ids = Vec::new();
+        let prefix = unreadable_prefix(from);
+        self.scan_prefix(&prefix, |k, _| {
+            ids.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            Ok(true)
+        })?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(q) = self.quarantine(&id)?
+                && q.from.eq_ignore_ascii_case(from)
+                && q.reason.tells_sender()
+            {
+                out.push(q);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn out(&self, id: &str) -> Result<Option<OutMail>> {
         self.get_json(&format!("out/{id}"))
     }
@@ -943,6 +1002,16 @@ impl Store {
 
     pub fn quarantine_raw(&self, qid: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.get(format!("qraw/{qid}").as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// How many messages are quarantined, without decoding them.
+    pub fn quarantine_count(&self) -> Result<usize> {
+        let mut n = 0;
+        self.scan_prefix("quar/", |_, _| {
+            n += 1;
+            Ok(true)
+        })?;
+        Ok(n)
     }
 
     pub fn quarantined(&self) -> Result<Vec<QuarantineEntry>> {
@@ -1266,6 +1335,56 @@ mod tests {
         assert_eq!(s.failed().unwrap().len(), 1);
         assert_eq!(s.queued().unwrap().iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["good"]);
         assert!(s.out_raw("bad").unwrap().is_none());
+    }
+
+    /// Unreadable reports are found by sender through their index: only that sender's
+    /// (an address reaching into another's range does not), only reasons whose sender
+    /// was told, gone once retried; a store made before the index gets it at open.
+    #[test]
+    fn unreadable_reports_are_found_by_sender_through_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = |id: &str, from: &str, reason| QuarantineEntry {
+            id: id.into(),
+            reason,
+            message_id: format!("{id}@x"),
+            from: from.into(),
+            received_at: Utc::now(),
+            encrypted: true,
+            sha256: String::new(),
+            detail: String::new(),
+        };
+        let entries = [
+            q("Q-1", "Alice@Reporter.test", QuarantineReason::NoKey),
+            q("Q-2", "alice@reporter.test/x@evil.test", QuarantineReason::DecryptFailed),
+            q("Q-3", "alice@reporter.test", QuarantineReason::MimeDepth),
+            q("Q-4", "alice@reporter.test", QuarantineReason::DecryptFailed),
+        ];
+        let ids =
+            |s: &Store| s.unreadable_from("alice@REPORTER.test").unwrap().into_iter().map(|q| q.id).collect::<Vec<_>>();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            let mut b = Batch::default();
+            for e in &entries {
+                b.put_quarantine(e, None);
+            }
+            s.write(|tx| tx.commit(b)).unwrap();
+            assert_eq!(ids(&s), ["Q-1", "Q-4"]);
+            let mut b = Batch::default();
+            b.remove_quarantine(&entries[0]);
+            s.write(|tx| tx.commit(b)).unwrap();
+            assert_eq!(ids(&s), ["Q-4"]);
+            // As a store made before the index: entries only.
+            let keys: Vec<_> = s.db.scan_prefix(b"qfrom/").keys().map(|k| k.unwrap()).collect();
+            assert_eq!(keys.len(), 2);
+            for k in keys {
+                s.db.remove(k).unwrap();
+            }
+            s.db.remove(b"meta/quarantine-index").unwrap();
+            assert!(ids(&s).is_empty());
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(ids(&s), ["Q-4"]);
+        assert_eq!(s.unreadable_from("alice@reporter.test/x@evil.test").unwrap()[0].id, "Q-2");
     }
 
     /// The rate limits' counts: the last hour's answers, in all and to one address
