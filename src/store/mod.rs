@@ -529,8 +529,7 @@ impl Tx<'_> {
 /// `qfrom/<sha256 of the lowercased address>/<qid>`. A hash, so that no address (they
 /// are hostile, and may hold a `/`) can reach into another's range.
 fn unreadable_prefix(from: &str) -> String {
-    use sha2::{Digest, Sha256};
-    format!("qfrom/{}/", hex::encode(Sha256::digest(from.to_ascii_lowercase().as_bytes())))
+    format!("qfrom/{}/", crate::mime::sha256_hex(from.to_ascii_lowercase().as_bytes()))
 }
 
 fn unreadable_key(q: &QuarantineEntry) -> Option<Vec<u8>> {
@@ -819,14 +818,20 @@ impl Store {
         }
     }
 
+    /// Decodes the entries under `prefix` one at a time.
+    fn each_json<T: DeserializeOwned>(&self, prefix: &str, mut f: impl FnMut(T) -> Result<()>) -> Result<()> {
+        self.scan_prefix(prefix, |k, v| {
+            f(serde_json::from_slice(v)
+                .with_context(|| format!("Decoding store entry {}", String::from_utf8_lossy(k)))?)?;
+            Ok(true)
+        })
+    }
+
     fn scan_json<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>> {
         let mut out = Vec::new();
-        self.scan_prefix(prefix, |k, v| {
-            out.push(
-                serde_json::from_slice(v)
-                    .with_context(|| format!("Decoding store entry {}", String::from_utf8_lossy(k)))?,
-            );
-            Ok(true)
+        self.each_json(prefix, |v| {
+            out.push(v);
+            Ok(())
         })?;
         Ok(out)
     }
@@ -881,13 +886,8 @@ impl Store {
 
     /// Every case, without texts, one at a time: memory stays flat however many cases
     /// the store holds (the daemon's loops use this, never [`Store::cases`]).
-    pub fn each_case(&self, mut f: impl FnMut(Case) -> Result<()>) -> Result<()> {
-        self.scan_prefix("case/", |k, v| {
-            let c = serde_json::from_slice(v)
-                .with_context(|| format!("Decoding store entry {}", String::from_utf8_lossy(k)))?;
-            f(c)?;
-            Ok(true)
-        })
+    pub fn each_case(&self, f: impl FnMut(Case) -> Result<()>) -> Result<()> {
+        self.each_json("case/", f)
     }
 
     pub fn mail(&self, key: &str) -> Result<Option<MailRecord>> {
@@ -938,31 +938,34 @@ impl Store {
 
     /// Builds the outbox state indexes for a store made before they existed (once).
     fn index_outbox(&self) -> Result<()> {
-        const DONE: &[u8] = b"meta/outbox-index";
-        if self.db.get(DONE)?.is_some() {
-            return Ok(());
-        }
-        let mut b = Batch::default();
-        for o in self.outbox()? {
-            b.put_out(&o, None);
-        }
-        b.ops.push((DONE.to_vec(), Some(Vec::new())));
-        self.apply(b)
+        self.index_once(b"meta/outbox-index", |b| {
+            for o in self.outbox()? {
+                b.put_out(&o, None);
+            }
+            Ok(())
+        })
     }
 
     /// Builds the unreadable-by-sender index for a store made before it existed (once).
     fn index_quarantine(&self) -> Result<()> {
-        const DONE: &[u8] = b"meta/quarantine-index";
-        if self.db.get(DONE)?.is_some() {
+        self.index_once(b"meta/quarantine-index", |b| {
+            for q in self.quarantined()? {
+                if let Some(key) = unreadable_key(&q) {
+                    b.ops.push((key, Some(Vec::new())));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `build` once per store: its writes and the marker `done` in one commit.
+    fn index_once(&self, done: &[u8], build: impl FnOnce(&mut Batch) -> Result<()>) -> Result<()> {
+        if self.db.get(done)?.is_some() {
             return Ok(());
         }
         let mut b = Batch::default();
-        for q in self.quarantined()? {
-            if let Some(key) = unreadable_key(&q) {
-                b.ops.push((key, Some(Vec::new())));
-            }
-        }
-        b.ops.push((DONE.to_vec(), Some(Vec::new())));
+        build(&mut b)?;
+        b.ops.push((done.to_vec(), Some(Vec::new())));
         self.apply(b)
     }
 
@@ -1205,11 +1208,17 @@ mod tests {
             (K::Bounce, "bounce"),
             (K::Reply, "reply"),
         ];
-        for (k, name) in kinds {
-            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{name}\""));
-            assert_eq!(serde_json::from_str::<K>(&format!("\"{name}\"")).unwrap(), k);
-            assert_eq!((k.as_str(), k.to_string().as_str()), (name, name));
+        fn keeps<T>(pairs: &[(T, &str)], as_str: fn(T) -> &'static str)
+        where
+            T: Copy + std::fmt::Debug + std::fmt::Display + PartialEq + Serialize + DeserializeOwned,
+        {
+            for &(v, name) in pairs {
+                assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{name}\""));
+                assert_eq!(serde_json::from_str::<T>(&format!("\"{name}\"")).unwrap(), v);
+                assert_eq!((as_str(v), v.to_string().as_str()), (name, name));
+            }
         }
+        keeps(&kinds, K::as_str);
         assert_eq!(K::CannotRead.id_token(), "unread");
         let reasons = [
             (R::NoKey, "no-key"),
@@ -1220,11 +1229,7 @@ mod tests {
             (R::DecryptFailed, "decrypt-failed"),
             (R::ProcessingFailed, "processing-failed"),
         ];
-        for (r, name) in reasons {
-            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{name}\""));
-            assert_eq!(serde_json::from_str::<R>(&format!("\"{name}\"")).unwrap(), r);
-            assert_eq!((r.as_str(), r.to_string().as_str()), (name, name));
-        }
+        keeps(&reasons, R::as_str);
     }
 
     /// Regression (fuzz campaign): a file removed while the tree is synced is not a
