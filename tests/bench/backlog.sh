@@ -17,6 +17,9 @@
 # BENCH_WRAP="perf record -o /tmp/p.data --" runs each `run --once` under a profiler
 # (the placeholder MODE in it becomes intake or whole).
 set -euo pipefail
+# As a deployment runs (systemd sets neither): with RUST_BACKTRACE set, every error value
+# made on the way (Sequoia builds some per message) captures a backtrace, a few % of CPU.
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 NS=("$@")
