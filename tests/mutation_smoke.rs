@@ -1,6 +1,7 @@
-//! A deterministic mutation run over the fixtures through the fuzz entry point
-//! (`pipeline::examine`): bit flips, truncations, duplications and splices. It runs in
-//! every test pass, so a panic on hostile input is caught without cargo-fuzz;
+//! A deterministic mutation run over the fixtures through the pure steps of the
+//! pipeline's decision (`pipeline::examine`): bit flips, truncations, duplications
+//! and splices. It runs in every test pass, so a panic on hostile input is caught
+//! without cargo-fuzz;
 //! `fuzz/` holds the coverage-guided target for longer runs.
 
 mod support;

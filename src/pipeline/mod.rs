@@ -10,22 +10,25 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use sequoia_openpgp::Cert;
 
-use crate::case::{self, Ack, Attachment, Case, CaseMessage, Due, KeySource, LogEntry, Reporter, Status};
+use crate::case::{self, Ack, Case, KeySource, LogEntry};
 use crate::config::Config;
 use crate::mime::{self, build};
 use crate::notify;
 use crate::openpgp::{self as pgp, IntakeKeys};
-use crate::report;
-use crate::store::{
-    Batch, Disposition, MailKind, MailRecord, OutMail, OutStatus, QuarantineEntry, QuarantineReason, Seal, Store,
-    StoredCert, Tx,
-};
+use crate::store::{Batch, Disposition, MailKind, MailRecord, OutStatus, QuarantineReason, Store, Tx};
 
 pub mod classify;
+mod decide;
 pub mod keys;
+mod outgoing;
+mod record;
+
+pub use decide::examine;
+use decide::{Identity, Recognised};
+use record::Commit;
 
 /// How often a message may crash or hang the process (counted durably before each try,
 /// see [`Pipeline::count_attempts`]) before it is quarantined as `processing-failed`
@@ -280,15 +283,14 @@ impl Pipeline {
     }
 
     /// The part of reading a message that needs no lock and writes nothing: parse,
-    /// and decrypt and verify against the certs held now. [`Self::ingest_inner`] uses it
+    /// and decrypt and verify against the certs held now. [`Self::decide`] uses it
     /// when the cert held for the sender is still the same.
     fn prepare(&self, raw: &[u8], now: DateTime<Utc>) -> Prepared {
         if raw.len() as u64 > self.cfg.limits.max_message_bytes {
             return Prepared::default();
         }
         let parsed = mime::parse(raw);
-        if parsed.unparseable
-            || parsed.depth > self.cfg.limits.max_mime_depth
+        if decide::malformed(&parsed, raw, self.cfg.limits.max_mime_depth).is_some()
             || non_report_reason(&parsed.envelope, &self.cfg.intake.address).is_some()
         {
             return Prepared { parsed: Some(parsed), read: None };
@@ -300,16 +302,8 @@ impl Pipeline {
         }
         let from = parsed.envelope.from_address.clone().unwrap_or_default();
         let held = self.store.cert(&from).ok().flatten();
-        let candidates = self.candidate_certs(&parsed, &from, held.as_ref());
-        let certs: Vec<Cert> = candidates.iter().map(|(c, _)| c.clone()).collect();
-        let cx = classify::Context {
-            keys: &self.keys,
-            certs: &certs,
-            max_plaintext: self.cfg.limits.max_plaintext_bytes,
-            max_depth: self.cfg.limits.max_mime_depth,
-            now: now.into(),
-        };
-        let read = classify::read(&parsed, &cx);
+        let candidates = decide::candidate_certs(&self.keyring, &parsed, &from, held.as_ref());
+        let read = self.read(&parsed, &candidates, now.into());
         Prepared { read: Some((held.map(|h| h.fingerprint), candidates, read)), parsed: Some(parsed) }
     }
 
@@ -327,22 +321,12 @@ impl Pipeline {
         received_at: DateTime<Utc>,
     ) -> Result<Outcome> {
         let tx = self.store.begin();
-        if let Some(src) = source
-            && let Some(key) = self.store.uid(&src.mailbox, src.uidvalidity, src.uid)?
-            && let Some(rec) = self.store.mail(&key)?
-        {
+        if let Some(rec) = self.by_uid(source)? {
             return Ok(Outcome::of(&rec, true));
         }
         let env = std::panic::catch_unwind(|| mime::parse(head).envelope).unwrap_or_default();
         let key = env.message_id.clone().unwrap_or_else(|| format!("sha256:{body_sha}"));
-        let known = match self.store.mail(&key)? {
-            Some(r) => Some((key.clone(), r)),
-            None => match self.store.by_hash(sha)? {
-                Some(k) => self.store.mail(&k)?.map(|r| (k, r)),
-                None => None,
-            },
-        };
-        if let Some((k, rec)) = known {
+        if let Some((k, rec)) = self.earlier(&key, sha)? {
             let mut b = Batch::default();
             if let Some(src) = source {
                 b.put_uid(&src.mailbox, src.uidvalidity, src.uid, &k);
@@ -350,22 +334,22 @@ impl Pipeline {
             tx.commit(b)?;
             return Ok(Outcome::of(&rec, true));
         }
-        let ctx = Commit {
-            tx: &tx,
-            batch: Batch::default(),
+        let from = env.from_address.clone().unwrap_or_default();
+        let id = Identity {
             key,
             sha: sha.to_owned(),
-            body_sha: Some(body_sha.to_owned()),
-            from: env.from_address.clone().unwrap_or_default(),
-            received_at,
+            body_sha: body_sha.to_owned(),
+            from,
+            env,
+            collision: None,
             source,
+            received_at,
         };
         // The lock stays held through the write: quarantine() itself does not lock.
         self.quarantine(
-            ctx,
+            Commit::new(&tx, &id),
             QuarantineReason::TooLarge,
             false,
-            &env,
             None,
             &format!("{size} bytes > limits.max_message_bytes; not downloaded"),
         )
@@ -402,16 +386,16 @@ impl Pipeline {
             return Ok(Outcome::of(&rec, true));
         }
         tracing::error!(sha256 = %sha, reason = reason.as_str(), "Internal failure on a message; quarantined");
-        let body_sha = Some(mime::sha256_hex(mime::body_of(raw)));
-        let ctx = Commit { tx, batch: Batch::default(), key, sha, body_sha, from: String::new(), received_at, source };
+        let body_sha = mime::sha256_hex(mime::body_of(raw));
         let env = mime::Envelope::default();
+        let id = Identity { key, sha, body_sha, from: String::new(), env, collision: None, source, received_at };
         // The lock stays held through the write: quarantine() itself does not lock.
         let detail = if reason == QuarantineReason::Malformed {
             "internal failure while parsing (panic); kept for analysis".to_owned()
         } else {
             format!("processing crashed or hung {MAX_ATTEMPTS} times; kept for analysis, the next message went on")
         };
-        self.quarantine(ctx, reason, false, &env, Some(raw), &detail)
+        self.quarantine(Commit::new(tx, &id), reason, false, Some(raw), &detail)
     }
 
     /// Counts one more attempt at each message (one durable commit for all), before
@@ -459,6 +443,10 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// One message, with the store's lock held by the caller: one message at a time
+    /// through the decision and the commit (case numbering and duplicate detection
+    /// read what the previous message wrote). Recognise it, decide what becomes of it
+    /// (no writes), record that (one commit).
     fn ingest_inner(
         &self,
         tx: &Tx,
@@ -468,437 +456,12 @@ impl Pipeline {
         retry: bool,
         pre: Option<Prepared>,
     ) -> Result<Outcome> {
-        let Arrival { source, received_at } = arrival;
-        // The caller holds the store's lock: one message at a time through the
-        // decision and the commit (case numbering and duplicate detection read what the
-        // previous message wrote).
-        let cfg = &self.cfg;
-        let sha = mime::sha256_hex(raw);
-
-        if let Some(src) = source
-            && let Some(key) = self.store.uid(&src.mailbox, src.uidvalidity, src.uid)?
-            && let Some(rec) = self.store.mail(&key)?
-        {
-            return Ok(Outcome::of(&rec, true));
-        }
-
-        let too_large = raw.len() as u64 > cfg.limits.max_message_bytes;
-        let Prepared { parsed: pre_parsed, read: pre_read } = pre.unwrap_or_default();
-        let parsed = if too_large { None } else { Some(pre_parsed.unwrap_or_else(|| mime::parse(raw))) };
-        // A message over the limit is never parsed whole; its header still names it.
-        let env = match &parsed {
-            Some(p) => p.envelope.clone(),
-            None => mime::parse(&raw[..raw.len() - mime::body_of(raw).len()]).envelope,
+        let (id, msg) = match self.recognise(raw, arrival, retry, pre)? {
+            Recognised::Seen(outcome) => return Ok(outcome),
+            Recognised::Incoming(id, msg) => (id, msg),
         };
-        // Without a Message-ID a message is known by the SHA-256 of its body: the
-        // same message delivered twice differs only in its trace headers.
-        let body_sha = mime::sha256_hex(mime::body_of(raw));
-        let mut key = env.message_id.clone().unwrap_or_else(|| format!("sha256:{body_sha}"));
-        let from = env.from_address.clone().unwrap_or_default();
-
-        // A different message under a Message-ID already seen (another body) is a
-        // message of its own, known by its body hash like one without a Message-ID;
-        // never folded into the first as a "duplicate".
-        let mut collision = None;
-        if let Some(first) = self.store.mail(&key)?
-            && first.body_sha256.as_ref().is_some_and(|b| *b != body_sha)
-        {
-            collision =
-                Some(format!("message-id-reused: <{key}> was first seen on another message ({})", first.sha256));
-            key = format!("sha256:{body_sha}");
-        }
-
-        // Duplicates: same Message-ID (same body), or same bytes.
-        let existing = match self.store.mail(&key)? {
-            Some(r) => Some((key.clone(), r)),
-            None => match self.store.by_hash(&sha)? {
-                Some(k) => self.store.mail(&k)?.map(|r| (k, r)),
-                None => None,
-            },
-        };
-        if let Some((ekey, erec)) = existing {
-            let requeue = retry && erec.disposition == Disposition::Quarantine;
-            if !requeue {
-                let mut b = Batch::default();
-                if let Some(src) = source {
-                    b.put_uid(&src.mailbox, src.uidvalidity, src.uid, &ekey);
-                }
-                let outcome = if ekey == key {
-                    Outcome::of(&erec, true)
-                } else {
-                    // Same content under another Message-ID: a record of its own.
-                    let rec = MailRecord {
-                        message_id: key.clone(),
-                        received_at,
-                        from: from.clone(),
-                        sha256: sha.clone(),
-                        body_sha256: Some(body_sha.clone()),
-                        disposition: Disposition::Duplicate,
-                        case_id: erec.case_id.clone(),
-                        quarantine_id: None,
-                        reason: Some(format!("same content as {ekey}")),
-                    };
-                    b.put_mail(&key, &rec);
-                    if let Some(src) = source {
-                        b.put_uid(&src.mailbox, src.uidvalidity, src.uid, &key);
-                    }
-                    Outcome::of(&rec, false)
-                };
-                if !b.is_empty() {
-                    tx.commit(b)?;
-                }
-                return Ok(Outcome { disposition: Disposition::Duplicate, ..outcome });
-            }
-        }
-
-        let mut ctx = Commit {
-            tx,
-            batch: Batch::default(),
-            key: key.clone(),
-            sha: sha.clone(),
-            body_sha: Some(body_sha.clone()),
-            from: from.clone(),
-            received_at,
-            source,
-        };
-
-        let Some(parsed) = parsed else {
-            return self.quarantine(
-                ctx,
-                QuarantineReason::TooLarge,
-                false,
-                &env,
-                None,
-                &format!("{} bytes > limits.max_message_bytes", raw.len()),
-            );
-        };
-        if parsed.unparseable || raw.iter().all(|b| b.is_ascii_whitespace()) {
-            return self.quarantine(
-                ctx,
-                QuarantineReason::Malformed,
-                false,
-                &env,
-                Some(raw),
-                "not a parseable message",
-            );
-        }
-        if parsed.depth > cfg.limits.max_mime_depth {
-            return self.quarantine(
-                ctx,
-                QuarantineReason::MimeDepth,
-                false,
-                &env,
-                Some(raw),
-                &format!("MIME depth {} > limits.max_mime_depth {}", parsed.depth, cfg.limits.max_mime_depth),
-            );
-        }
-
-        // Non-reports: never a case, never an ack (RFC 3834).
-        if let Some(reason) = non_report_reason(&parsed.envelope, &cfg.intake.address) {
-            let rec = ctx.record(Disposition::NonReport, None, None, Some(reason.into()));
-            ctx.batch.put_mail(&key, &rec);
-            if reason == "bounce" {
-                self.mark_bounced_ack(raw, &mut ctx.batch, &key, now)?;
-            }
-            ctx.index();
-            tx.commit(ctx.batch)?;
-            return Ok(Outcome::of(&rec, false));
-        }
-
-        // Read: decrypt and verify whatever form the message has (pure).
-        let sys_now: SystemTime = now.into();
-        let held_cert = self.store.cert(&from)?;
-        // Read in parallel ahead of time, against the cert held then: still valid when
-        // the same cert is held now (an earlier message of the group may have pinned one).
-        let (candidates, read) = match pre_read {
-            Some((fpr, candidates, read)) if fpr == held_cert.as_ref().map(|h| h.fingerprint.clone()) => {
-                (candidates, read)
-            }
-            _ => {
-                let candidates = self.candidate_certs(&parsed, &from, held_cert.as_ref());
-                let certs: Vec<Cert> = candidates.iter().map(|(c, _)| c.clone()).collect();
-                let cx = classify::Context {
-                    keys: &self.keys,
-                    certs: &certs,
-                    max_plaintext: cfg.limits.max_plaintext_bytes,
-                    max_depth: cfg.limits.max_mime_depth,
-                    now: sys_now,
-                };
-                let read = classify::read(&parsed, &cx);
-                (candidates, read)
-            }
-        };
-        let reading = match read {
-            Ok(r) => r,
-            Err(u) => {
-                let notice = u.reason.tells_sender();
-                return self.quarantine_unreadable(ctx, u, &env, raw, notice, now);
-            }
-        };
-        let mut candidates = candidates;
-        for k in &reading.keys {
-            for c in pgp::parse_certs(k) {
-                if !candidates.iter().any(|(h, _)| h.fingerprint() == c.fingerprint()) {
-                    candidates.push((c, KeySource::Attached));
-                }
-            }
-        }
-        let keyring_fprs: Vec<String> = self
-            .keyring
-            .iter()
-            .filter(|c| pgp::bound_to(c, &from, sys_now))
-            .map(|c| c.fingerprint().to_hex())
-            .collect();
-        let held_fprs = if keyring_fprs.is_empty() {
-            held_cert.iter().map(|h| h.fingerprint.clone()).collect()
-        } else {
-            keyring_fprs.clone()
-        };
-        let (verdict, signer) = classify::verdict(
-            &reading,
-            &from,
-            &classify::Held { fingerprints: held_fprs, candidates: &candidates },
-            sys_now,
-        );
-        let change = keys::decide(
-            &from,
-            verdict,
-            signer.as_deref(),
-            &candidates,
-            !keyring_fprs.is_empty(),
-            held_cert.as_ref(),
-            sys_now,
-        );
-        // The cert acks and replies are encrypted to: the keyring's, else the pinned
-        // one after this message. A conflicting cert is never used.
-        let reporter_cert: Option<(Cert, KeySource)> =
-            match self.keyring.iter().find(|c| pgp::bound_to(c, &from, sys_now)) {
-                Some(c) => Some((c.clone(), KeySource::Keyring)),
-                None => change.held_after(held_cert.as_ref()),
-            };
-        let encrypted = reading.encrypted;
-        let text = reading.text();
-        let protected_subject = reading.protected_subject.clone();
-        let attachments = reading.attachments.clone();
-
-        let msg = CaseMessage {
-            message_id: key.clone(),
-            from: from.clone(),
-            third_party: false,
-            received_at,
-            encrypted,
-            decrypted: encrypted,
-            signature: verdict,
-            signer_fingerprint: signer.clone(),
-            sha256: sha.clone(),
-            text: text.clone(),
-        };
-
-        // Follow-up on a case?
-        if let Some(case_id) = self.follow_up_target(&parsed.envelope)?
-            && let Some(mut c) = self.store.case_meta(&case_id)?
-        {
-            let third_party = !from.eq_ignore_ascii_case(&c.reporter.address);
-            c.messages.push(CaseMessage { third_party, ..msg });
-            if let keys::Change::Conflict(f) = &change
-                && !third_party
-            {
-                c.reporter.key_conflict = Some(f.clone());
-            }
-            let rec = ctx.record(Disposition::FollowUp, Some(case_id.clone()), None, collision.clone());
-            let (outer, inner_subject) = if third_party {
-                (
-                    format!("[{}] Follow-up from a third party", c.id),
-                    format!("[{}] Follow-up from {from} (not the reporter): {}", c.id, c.title),
-                )
-            } else {
-                (format!("[{}] Follow-up from reporter", c.id), format!("[{}] Follow-up: {}", c.id, c.title))
-            };
-            let body = c.messages.last().map(|m| notify::followup_text(&c, m)).unwrap_or_default();
-            if let Some((out, seal)) =
-                self.team_mail(&c, MailKind::Followup, &outer, &inner_subject, &body, now, &sha)?
-            {
-                ctx.batch.put_out_sealed(&out, seal);
-            }
-            let mut log_n = self.store.log_len(&case_id)?;
-            for e in change.log_entries(&from, now) {
-                ctx.batch.put_log(&case_id, log_n, &e);
-                log_n += 1;
-            }
-            self.apply_key_change(&mut ctx.batch, &from, &change)?;
-            ctx.batch.put_case(&c);
-            ctx.batch.put_mail(&key, &rec);
-            ctx.batch.put_log(
-                &case_id,
-                log_n,
-                &LogEntry {
-                    at: now,
-                    who: "secintake".into(),
-                    action: "mail-in".into(),
-                    detail: format!("follow-up {key} from {from}{}", if third_party { " (third party)" } else { "" }),
-                },
-            );
-            ctx.index();
-            tx.commit(ctx.batch)?;
-            tracing::info!(case = %case_id, third_party, "Follow-up joined its case");
-            return Ok(Outcome::of(&rec, false));
-        }
-
-        // A new case.
-        let year = received_at.year();
-        let seq_name = format!("{}-{year}", cfg.intake.case_prefix);
-        let seq = self.store.seq(&seq_name)? + 1;
-        let id = case::format_id(&cfg.intake.case_prefix, year, seq);
-        let attachments: Vec<Attachment> = attachments
-            .iter()
-            .map(|(a, cov)| Attachment {
-                name: a.name.clone(),
-                size: a.bytes.len() as u64,
-                sha256: mime::sha256_hex(&a.bytes),
-                content_type: a.content_type.clone(),
-                encrypted: cov.encrypted,
-                signed: cov.signed,
-            })
-            .collect();
-        let title =
-            report::title(protected_subject.as_deref(), &text, if encrypted { "" } else { &parsed.envelope.subject })
-                .chars()
-                .take(300)
-                .collect::<String>();
-        let title = if encrypted && title == "(no subject)" {
-            report::title(None, "", &parsed.envelope.subject)
-        } else {
-            title
-        };
-        let reporter_source = match (&reporter_cert, &held_cert) {
-            (Some((c, KeySource::Keyring)), _) => Some((c.fingerprint().to_hex(), KeySource::Keyring)),
-            (Some((c, _)), Some(h)) if h.fingerprint == c.fingerprint().to_hex() => {
-                Some((h.fingerprint.clone(), h.source))
-            }
-            (Some((c, s)), _) => Some((c.fingerprint().to_hex(), *s)),
-            (None, _) => None,
-        };
-        // A report re-sent after one we could not read links that first attempt.
-        let resend_of = self.unreadable_from(&from)?;
-        // Capped lists; what a cap dropped is said in the audit log and the summary.
-        let lists = report::lists(&text);
-        let case = Case {
-            id: id.clone(),
-            status: Status::New,
-            title,
-            reporter: Reporter {
-                address: from.clone(),
-                name: parsed.envelope.from_name.clone(),
-                key_fingerprint: reporter_source.as_ref().map(|(f, _)| f.clone()),
-                key_source: reporter_source.map(|(_, s)| s),
-                key_conflict: match &change {
-                    keys::Change::Conflict(f) => Some(f.clone()),
-                    _ => None,
-                },
-            },
-            credit: report::credit(&text),
-            received_at,
-            encrypted,
-            decrypted: encrypted,
-            signature: verdict,
-            cvss: report::cvss(&text),
-            cwe: lists.cwe,
-            tlp: report::tlp(&text),
-            affected_versions: lists.affected_versions,
-            attachments,
-            messages: vec![msg],
-            ack: None,
-            due: Due::from_policy(received_at, &cfg.policy),
-            text,
-            reject_reason: None,
-            assignee: None,
-            cve: None,
-            fixed_versions: Vec::new(),
-            waiting_on_reporter: false,
-            resend_of: resend_of.clone(),
-        };
-
-        // The acknowledgement, unless we must not answer. What is held back is
-        // recorded in the case's audit log (and visible in the team summary).
-        let mut withheld = None;
-        if let Some(why) = self.ack_refusal(&from, now)? {
-            tracing::info!(case = %id, reason = why, "No acknowledgement sent");
-            withheld = Some(why);
-            if why.starts_with("limits.") {
-                // Held, not dropped: the SLA clock sends it once the window opens, or
-                // records that it gave up when the ack falls due.
-                ctx.batch.put_reminder(&id, ACK_HELD);
-            }
-        } else {
-            match self.ack_mail(&case, &parsed.envelope, &sha, reporter_cert.as_ref().map(|(c, _)| c), now) {
-                Ok((out, seal)) => ctx.batch.put_out_sealed(&out, seal),
-                Err(e) => {
-                    // A cert Sequoia cannot encrypt to, an expired signing key: the case
-                    // still opens; the missing ack is recorded and shows in `sla`.
-                    tracing::error!(case = %id, error = %format!("{e:#}"), "Acknowledgement could not be built");
-                    withheld = Some("the acknowledgement could not be built (see the daemon log)");
-                }
-            }
-        }
-        let summary = notify::summary_text(&case, &sha, &[&self.team_warnings[..], &lists.warnings[..]].concat());
-        if let Some((out, seal)) = self.team_mail(
-            &case,
-            MailKind::Summary,
-            &format!("[{id}] New report"),
-            &format!("[{id}] {}", case.title),
-            &summary,
-            now,
-            &sha,
-        )? {
-            ctx.batch.put_out_sealed(&out, seal);
-        }
-        self.apply_key_change(&mut ctx.batch, &from, &change)?;
-        let rec = ctx.record(Disposition::Case, Some(id.clone()), None, collision.clone());
-        ctx.batch.put_case(&case);
-        ctx.batch.put_mail(&key, &rec);
-        let mut log = vec![LogEntry {
-            at: now,
-            who: "secintake".into(),
-            action: "opened".into(),
-            detail: format!("report {key} from {from}"),
-        }];
-        if let Some(c) = &collision {
-            log.push(LogEntry {
-                at: now,
-                who: "secintake".into(),
-                action: "message-id-reused".into(),
-                detail: c.clone(),
-            });
-        }
-        for q in &resend_of {
-            log.push(LogEntry {
-                at: now,
-                who: "secintake".into(),
-                action: "resend-of".into(),
-                detail: format!("re-sent after {q}, which could not be read"),
-            });
-        }
-        log.extend(change.log_entries(&from, now));
-        if let Some(why) = withheld {
-            log.push(LogEntry {
-                at: now,
-                who: "secintake".into(),
-                action: "ack-withheld".into(),
-                detail: why.to_owned(),
-            });
-        }
-        for w in &lists.warnings {
-            tracing::warn!(case = %id, warning = %w, "Report fields truncated");
-            log.push(LogEntry { at: now, who: "secintake".into(), action: "truncated".into(), detail: w.clone() });
-        }
-        for (n, e) in log.iter().enumerate() {
-            ctx.batch.put_log(&id, n as u64, e);
-        }
-        ctx.batch.put_seq(&seq_name, seq);
-        ctx.index();
-        tx.commit(ctx.batch)?;
-        tracing::info!(case = %id, encrypted, signature = verdict.as_str(), "Case opened");
-        Ok(Outcome::of(&rec, false))
+        let decision = self.decide(&id, *msg, raw, now)?;
+        self.record(tx, &id, decision, raw, now)
     }
 
     /// Queues the SLA reminders due at `now` (each once) to the team list. Returns how
@@ -1143,333 +706,6 @@ impl Pipeline {
         Ok(out.id)
     }
 
-    fn quarantine(
-        &self,
-        mut ctx: Commit<'_>,
-        reason: QuarantineReason,
-        encrypted: bool,
-        env: &mime::Envelope,
-        raw: Option<&[u8]>,
-        detail: &str,
-    ) -> Result<Outcome> {
-        let qid = format!("Q-{}", &ctx.sha[..16]);
-        let q = QuarantineEntry {
-            id: qid.clone(),
-            reason,
-            message_id: ctx.key.clone(),
-            from: env.from_address.clone().unwrap_or_default(),
-            received_at: ctx.received_at,
-            encrypted,
-            sha256: ctx.sha.clone(),
-            detail: detail.chars().take(500).collect(),
-        };
-        let rec = ctx.record(Disposition::Quarantine, None, Some(qid.clone()), Some(reason.as_str().into()));
-        ctx.batch.put_quarantine(&q, raw);
-        ctx.batch.put_mail(&ctx.key.clone(), &rec);
-        ctx.index();
-        ctx.tx.commit(ctx.batch)?;
-        tracing::warn!(quarantine = %qid, reason = reason.as_str(), "Message quarantined");
-        Ok(Outcome::of(&rec, false))
-    }
-
-    fn follow_up_target(&self, env: &mime::Envelope) -> Result<Option<String>> {
-        for r in env.in_reply_to.iter().chain(env.references.iter()) {
-            if let Some(rec) = self.store.mail(r)?
-                && rec.case_id.is_some()
-                && matches!(rec.disposition, Disposition::Case | Disposition::FollowUp)
-            {
-                return Ok(rec.case_id);
-            }
-            if let Some(out) = self.store.out(r)?
-                && out.case_id.is_some()
-            {
-                return Ok(out.case_id);
-            }
-        }
-        if let Some(id) = case::find_id(&self.cfg.intake.case_prefix, &env.subject)
-            && self.store.case_meta(&id)?.is_some()
-        {
-            return Ok(Some(id));
-        }
-        Ok(None)
-    }
-
-    /// Why no ack may go to `to`, if so: loops (RFC 3834) and rate limits.
-    fn ack_refusal(&self, to: &str, now: DateTime<Utc>) -> Result<Option<&'static str>> {
-        if to.is_empty() || !crate::config::valid_address(to) {
-            return Ok(Some("no usable From address"));
-        }
-        if to.eq_ignore_ascii_case(&self.cfg.intake.address) || to.eq_ignore_ascii_case(&self.cfg.team_list_address) {
-            return Ok(Some("our own address"));
-        }
-        let local = to.split('@').next().unwrap_or("").to_ascii_lowercase();
-        if matches!(local.as_str(), "mailer-daemon" | "postmaster" | "noreply" | "no-reply" | "donotreply") {
-            return Ok(Some("automated sender"));
-        }
-        let hour_ago = now - chrono::Duration::hours(1);
-        let (total, to_them) = self.store.answer_counts(hour_ago + chrono::Duration::milliseconds(1), to);
-        if to_them >= self.cfg.limits.acks_per_address_per_hour as usize {
-            return Ok(Some("limits.acks_per_address_per_hour reached"));
-        }
-        if total >= self.cfg.limits.acks_per_hour as usize {
-            return Ok(Some("limits.acks_per_hour reached"));
-        }
-        Ok(None)
-    }
-
-    fn headers(
-        &self,
-        to: Vec<String>,
-        subject: &str,
-        kind: MailKind,
-        case_id: &str,
-        sha: &str,
-        now: DateTime<Utc>,
-    ) -> build::Headers {
-        let autocrypt = pgp::binary_cert(&self.keys.public_cert())
-            .ok()
-            .map(|k| build::autocrypt_value(&self.cfg.intake.address, &k));
-        build::Headers {
-            from: self.cfg.intake.address.clone(),
-            from_name: format!("{} Security", self.cfg.policy.project),
-            to,
-            subject: subject.to_owned(),
-            message_id: format!(
-                "{}.{}.{}@{}",
-                case_id.to_ascii_lowercase(),
-                kind.id_token(),
-                &sha[..16],
-                self.cfg.intake_domain()
-            ),
-            in_reply_to: None,
-            references: Vec::new(),
-            date: now,
-            auto_submitted: false,
-            autocrypt,
-        }
-    }
-
-    fn ack_mail(
-        &self,
-        case: &Case,
-        env: &mime::Envelope,
-        sha: &str,
-        reporter_cert: Option<&Cert>,
-        now: DateTime<Utc>,
-    ) -> Result<(OutMail, Seal)> {
-        let mut h = self.headers(
-            vec![case.reporter.address.clone()],
-            &format!("[{}] Report received", case.id),
-            MailKind::Ack,
-            &case.id,
-            sha,
-            now,
-        );
-        h.auto_submitted = true;
-        if let Some(mid) = &env.message_id {
-            h.in_reply_to = Some(mid.clone());
-            let mut refs = env.references.clone();
-            refs.push(mid.clone());
-            h.references = refs;
-        }
-        let sys_now: SystemTime = now.into();
-        // An intake key that cannot sign (expired): no ack, said in the case's log.
-        self.keys.can_sign(sys_now)?;
-        let usable = reporter_cert.filter(|c| pgp::can_encrypt(c, sys_now).is_ok()).cloned();
-        let fpr = self.keys.fingerprint().to_hex();
-        let encrypted = usable.is_some();
-        let body = self.templates.ack(case, &self.cfg.policy.project, sha, &fpr, encrypted);
-        let keys = self.keys.clone();
-        let out = self.out_mail(&h, MailKind::Ack, &case.id, encrypted, now);
-        let seal: Seal = match usable {
-            Some(cert) => Box::new(move || {
-                let inner = build::protected_text_part(&h, &body);
-                let ct = keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(&cert), sys_now)?;
-                build::encrypted(&h, &ct)
-            }),
-            None => Box::new(move || {
-                let part = build::text_part(&body, "");
-                build::signed(&h, &part, |data| keys.sign_detached(data, sys_now))
-            }),
-        };
-        Ok((out, seal))
-    }
-
-    /// An encrypted mail to the team list; None when no team cert is usable (nothing
-    /// is ever sent to the team unencrypted). Sealed when its batch is recorded.
-    #[allow(clippy::too_many_arguments)]
-    fn team_mail(
-        &self,
-        case: &Case,
-        kind: MailKind,
-        outer_subject: &str,
-        inner_subject: &str,
-        body: &str,
-        now: DateTime<Utc>,
-        seed: &str,
-    ) -> Result<Option<(OutMail, Seal)>> {
-        // Certs are checked again at the time of use: one may have expired since load.
-        let team: Vec<Cert> = self.team.iter().filter(|c| pgp::can_encrypt(c, now.into()).is_ok()).cloned().collect();
-        if team.is_empty() {
-            tracing::warn!(case = %case.id, "No usable team cert: team mail not sent");
-            return Ok(None);
-        }
-        let seed = mime::sha256_hex(format!("{}{kind}{seed}", case.id).as_bytes());
-        let h = self.headers(vec![self.cfg.team_list_address.clone()], inner_subject, kind, &case.id, &seed, now);
-        let out = self.out_mail(&h, kind, &case.id, true, now);
-        let keys = self.keys.clone();
-        let (body, outer_subject) = (body.to_owned(), outer_subject.to_owned());
-        Ok(Some((
-            out,
-            Box::new(move || {
-                let inner = build::protected_text_part(&h, &body);
-                let ct = keys.encrypt_and_sign(inner.as_bytes(), &team, now.into())?;
-                // The real subject travels only inside the encryption.
-                let h = build::Headers { subject: outer_subject, ..h };
-                build::encrypted(&h, &ct)
-            }),
-        )))
-    }
-
-    fn out_mail(
-        &self,
-        h: &build::Headers,
-        kind: MailKind,
-        case_id: &str,
-        encrypted: bool,
-        now: DateTime<Utc>,
-    ) -> OutMail {
-        OutMail {
-            id: h.message_id.clone(),
-            kind,
-            case_id: Some(case_id.into()),
-            envelope_from: self.cfg.intake.address.clone(),
-            to: h.to.clone(),
-            encrypted,
-            status: OutStatus::Queued,
-            attempts: 0,
-            created_at: now,
-            next_attempt: now,
-            sent_at: None,
-            last_error: None,
-        }
-    }
-
-    /// Every cert that may have signed a message from `from`: the keyring, the cert
-    /// held for the address, its Autocrypt header (when it names `from`) and the keys
-    /// attached outside the encryption.
-    fn candidate_certs(&self, parsed: &mime::Parsed, from: &str, held: Option<&StoredCert>) -> Vec<(Cert, KeySource)> {
-        let mut out: Vec<(Cert, KeySource)> = self.keyring.iter().map(|c| (c.clone(), KeySource::Keyring)).collect();
-        if let Some(h) = held {
-            out.extend(pgp::parse_certs(h.armored.as_bytes()).into_iter().take(1).map(|c| (c, h.source)));
-        }
-        if let Some((addr, keydata)) = &parsed.envelope.autocrypt
-            && addr == from
-        {
-            out.extend(pgp::parse_certs(keydata).into_iter().map(|c| (c, KeySource::Autocrypt)));
-        }
-        for k in &parsed.keys {
-            out.extend(pgp::parse_certs(k).into_iter().map(|c| (c, KeySource::Attached)));
-        }
-        out
-    }
-
-    /// Writes what [`keys::decide`] decided about the cert held for `address`.
-    fn apply_key_change(&self, b: &mut Batch, address: &str, change: &keys::Change) -> Result<()> {
-        let held = self.store.cert(address)?;
-        let (cert, source) = match change {
-            keys::Change::None | keys::Change::Conflict(_) => return Ok(()),
-            keys::Change::Pin(c, s) => (c.clone(), *s),
-            keys::Change::Replace { new, source, .. } => (new.clone(), *source),
-            keys::Change::Refresh(_) => match change.held_after(held.as_ref()) {
-                Some(h) => h,
-                None => return Ok(()),
-            },
-        };
-        let armored = pgp::armor_cert(&cert)?;
-        if held.as_ref().is_some_and(|h| h.armored == armored) {
-            return Ok(());
-        }
-        b.put_cert(address, &StoredCert { fingerprint: cert.fingerprint().to_hex(), source, armored });
-        Ok(())
-    }
-
-    /// Quarantine entries of messages from `from` that could not be read: a new
-    /// report from the same address is taken as their re-send and links them.
-    fn unreadable_from(&self, from: &str) -> Result<Vec<String>> {
-        if from.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(self.store.unreadable_from(from)?.into_iter().map(|q| q.id).collect())
-    }
-
-    /// Quarantines a message that could not be read and, for a report we could not
-    /// decrypt, tells its sender (signed, rate-limited, never to automated senders):
-    /// when it arrived, its SHA-256, that it could not be read, which key to use.
-    fn quarantine_unreadable(
-        &self,
-        mut ctx: Commit<'_>,
-        u: classify::Unreadable,
-        env: &mime::Envelope,
-        raw: &[u8],
-        notice: bool,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome> {
-        let from = ctx.from.clone();
-        if notice {
-            match self.ack_refusal(&from, now)? {
-                Some(why) => tracing::info!(reason = why, "No cannot-read notice sent"),
-                None => match self.cannot_read_mail(env, &ctx.sha, ctx.received_at, u.reason.as_str(), now) {
-                    Ok((out, mail)) => ctx.batch.put_out(&out, Some(&mail)),
-                    Err(e) => tracing::error!(error = %format!("{e:#}"), "Cannot-read notice could not be built"),
-                },
-            }
-        }
-        self.quarantine(ctx, u.reason, u.encrypted, env, Some(raw), &u.detail)
-    }
-
-    fn cannot_read_mail(
-        &self,
-        env: &mime::Envelope,
-        sha: &str,
-        received_at: DateTime<Utc>,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(OutMail, Vec<u8>)> {
-        let to = env.from_address.clone().unwrap_or_default();
-        let seed = format!("unread{sha}");
-        let mut h = self.headers(
-            vec![to],
-            "Your message could not be read",
-            MailKind::CannotRead,
-            "intake",
-            &mime::sha256_hex(seed.as_bytes()),
-            now,
-        );
-        h.auto_submitted = true;
-        if let Some(mid) = &env.message_id {
-            h.in_reply_to = Some(mid.clone());
-            h.references = vec![mid.clone()];
-        }
-        let body = notify::cannot_read_text(&notify::CannotRead {
-            project: &self.cfg.policy.project,
-            intake: &self.cfg.intake.address,
-            received_at: &received_at,
-            sha256: sha,
-            why: reason,
-            fingerprint: &self.keys.fingerprint().to_hex(),
-            key_url: self.cfg.policy.security_txt_url.as_deref(),
-            public_key: &self.keys.public_armored()?,
-        });
-        let part = build::text_part(&body, "");
-        let sys_now: SystemTime = now.into();
-        let mail = build::signed(&h, &part, |data| self.keys.sign_detached(data, sys_now))?;
-        let mut out = self.out_mail(&h, MailKind::CannotRead, "", false, now);
-        out.case_id = None;
-        Ok((out, mail))
-    }
-
-    /// A bounce that names one of our acks marks that ack as undelivered on its case.
     /// A bounce naming one of our acks: the ack is marked undelivered on its case, the
     /// audit log says so, and the team list is told (encrypted).
     fn mark_bounced_ack(&self, raw: &[u8], b: &mut Batch, bounce_key: &str, now: DateTime<Utc>) -> Result<()> {
@@ -1523,41 +759,6 @@ impl Pipeline {
         }
         Ok(())
     }
-}
-
-/// What the pure stages make of raw bytes, without a store: parse, then the same
-/// classification the pipeline uses ([`classify::read`] and [`classify::verdict`]),
-/// then field extraction. The fuzz target and the mutation smoke test drive this; it
-/// must never panic or allocate past the limits.
-pub fn examine(raw: &[u8], keys: &IntakeKeys, max_plaintext: u64, max_depth: u32, now: SystemTime) -> String {
-    let parsed = mime::parse(raw);
-    if parsed.depth > max_depth {
-        return "mime-depth".into();
-    }
-    if let Some(r) = non_report_reason(&parsed.envelope, "security@intake.test") {
-        return r.into();
-    }
-    let from = parsed.envelope.from_address.clone().unwrap_or_default();
-    let candidates: Vec<(Cert, KeySource)> =
-        parsed.keys.iter().flat_map(|k| pgp::parse_certs(k)).map(|c| (c, KeySource::Attached)).collect();
-    let certs: Vec<Cert> = candidates.iter().map(|(c, _)| c.clone()).collect();
-    let cx = classify::Context { keys, certs: &certs, max_plaintext, max_depth, now };
-    let reading = match classify::read(&parsed, &cx) {
-        Ok(r) => r,
-        Err(u) => return u.reason.as_str().into(),
-    };
-    let (verdict, _) =
-        classify::verdict(&reading, &from, &classify::Held { fingerprints: Vec::new(), candidates: &candidates }, now);
-    let text = reading.text();
-    let title = report::title(reading.protected_subject.as_deref(), &text, &parsed.envelope.subject);
-    let _ = (
-        report::cvss(&text),
-        report::cwes(&text),
-        report::tlp(&text),
-        report::affected_versions(&text),
-        report::credit(&text),
-    );
-    format!("case:{}:{}", verdict.as_str(), title.len())
 }
 
 /// Message-IDs of the form our acks have (`CASE.ack.HEX16@DOMAIN`) found in `text`.
@@ -1618,53 +819,9 @@ pub fn non_report_reason(env: &mime::Envelope, intake: &str) -> Option<&'static 
     None
 }
 
-/// The index writes shared by every outcome.
 /// Where and when a message arrived.
 #[derive(Clone, Copy)]
 struct Arrival<'a> {
     source: Option<&'a Source>,
     received_at: DateTime<Utc>,
-}
-
-struct Commit<'a> {
-    /// The write this message's outcome goes into.
-    tx: &'a Tx<'a>,
-    batch: Batch,
-    key: String,
-    sha: String,
-    /// SHA-256 of the body (tells a re-used Message-ID from a re-delivery).
-    body_sha: Option<String>,
-    from: String,
-    received_at: DateTime<Utc>,
-    source: Option<&'a Source>,
-}
-
-impl Commit<'_> {
-    /// The mail record of this message with its outcome.
-    fn record(
-        &self,
-        disposition: Disposition,
-        case_id: Option<String>,
-        quarantine_id: Option<String>,
-        reason: Option<String>,
-    ) -> MailRecord {
-        MailRecord {
-            message_id: self.key.clone(),
-            received_at: self.received_at,
-            from: self.from.clone(),
-            sha256: self.sha.clone(),
-            body_sha256: self.body_sha.clone(),
-            disposition,
-            case_id,
-            quarantine_id,
-            reason,
-        }
-    }
-
-    fn index(&mut self) {
-        self.batch.put_hash(&self.sha, &self.key);
-        if let Some(src) = self.source {
-            self.batch.put_uid(&src.mailbox, src.uidvalidity, src.uid, &self.key);
-        }
-    }
 }

@@ -1,0 +1,526 @@
+//! Recognise and decide: what a message is, and what becomes of it.
+//!
+//! [`Pipeline::recognise`] looks a message up (its UID, its Message-ID with its body
+//! hash, its bytes) and names it; [`Pipeline::decide`] turns what is left into one
+//! [`Decision`]. Both read the store and write nothing: everything a message causes
+//! is decided here, once, before [`Pipeline::record`] writes it. The pure steps
+//! ([`malformed`], [`read_against`], [`judge`], [`case_title`]) are shared with
+//! [`examine`], which runs them without a store.
+
+use std::time::SystemTime;
+
+use anyhow::Result;
+use chrono::{DateTime, Datelike, Utc};
+use sequoia_openpgp::Cert;
+
+use super::{Arrival, Outcome, Pipeline, PreRead, Prepared, ReadResult, Source, classify, keys, non_report_reason};
+use crate::case::{self, Attachment, Case, CaseMessage, Due, KeySource, Reporter, Status};
+use crate::mime;
+use crate::openpgp::{self as pgp, IntakeKeys, Verdict};
+use crate::report;
+use crate::store::{Disposition, MailRecord, QuarantineReason, StoredCert};
+
+/// What a message is recorded under and with: everything recording needs besides
+/// the [`Decision`].
+pub(super) struct Identity<'a> {
+    /// The store key: the Message-ID, else (none, or one first seen on another
+    /// message) `sha256:<body hash>`.
+    pub key: String,
+    /// SHA-256 of the raw bytes.
+    pub sha: String,
+    /// SHA-256 of the body: tells a re-used Message-ID from a re-delivery.
+    pub body_sha: String,
+    /// The bare From address; empty without one.
+    pub from: String,
+    pub env: mime::Envelope,
+    /// Why the key is not the message's Message-ID (another message had it first):
+    /// said on the mail record and in the case's audit log.
+    pub collision: Option<String>,
+    pub source: Option<&'a Source>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// What [`Pipeline::decide`] takes of a message recognising did not settle.
+pub(super) struct Message {
+    /// None for a message over `limits.max_message_bytes`: never parsed whole.
+    parsed: Option<mime::Parsed>,
+    /// Read ahead by [`Pipeline::prepare`], against the cert held then.
+    pre_read: Option<PreRead>,
+    /// The record of this same message (same Message-ID and body, or the same
+    /// bytes), with its key.
+    earlier: Option<(String, MailRecord)>,
+}
+
+/// What recognising a message gave.
+pub(super) enum Recognised<'a> {
+    /// Recorded before under this UID: that outcome, and nothing to write.
+    Seen(Outcome),
+    /// Anything else: what names it, and what there is to decide on (boxed: both
+    /// are large).
+    Incoming(Box<Identity<'a>>, Box<Message>),
+}
+
+/// What becomes of a message, decided once from what recognising, reading and
+/// classifying it gave and from what the store holds. Nothing is written yet.
+pub(super) enum Decision {
+    /// Recorded before under `key`: the UID joins that record; under another key
+    /// (the same bytes, another Message-ID) it gets a `duplicate` record of its own.
+    Duplicate {
+        key: String,
+        earlier: MailRecord,
+    },
+    /// Quarantined with `detail`; the raw message kept when `keep_raw`.
+    Quarantine {
+        reason: QuarantineReason,
+        detail: String,
+        keep_raw: bool,
+    },
+    /// Could not be read (no key, decryption failed, ...): quarantined with the raw
+    /// message; its sender is told when that helps them.
+    Unreadable(classify::Unreadable),
+    /// An auto-reply, bounce, list mail or our own: recorded, never a case, never an
+    /// ack (RFC 3834).
+    NonReport(&'static str),
+    FollowUp(Box<FollowUp>),
+    NewCase(Box<NewCase>),
+}
+
+/// A message that joins a case.
+pub(super) struct FollowUp {
+    /// The case with the message added (and a conflicting reporter key noted).
+    pub case: Case,
+    /// Sent from another address than the reporter's.
+    pub third_party: bool,
+    pub change: keys::Change,
+}
+
+/// A message that opens a case.
+pub(super) struct NewCase {
+    pub case: Case,
+    /// The case counter (its name, and the value this case takes).
+    pub seq_name: String,
+    pub seq: u64,
+    pub change: keys::Change,
+    /// The cert the acknowledgement is encrypted to.
+    pub reporter_cert: Option<Cert>,
+    /// What the caps on the report's lists dropped.
+    pub warnings: Vec<String>,
+}
+
+/// A readable message classified: what it says, who may have signed it, the verdict.
+struct Judged {
+    reading: classify::Reading,
+    /// The case text ([`classify::Reading::text`]).
+    text: String,
+    /// Every cert that may have signed, the keys found inside the message included.
+    candidates: Vec<(Cert, KeySource)>,
+    verdict: Verdict,
+    signer: Option<String>,
+}
+
+impl Pipeline {
+    /// Recognises a message: recorded before under this UID, or else what names it
+    /// and, when it was recorded before under that name or as the same bytes, that
+    /// record. On a `retry` (a quarantined message processed again) its own
+    /// quarantine record does not count.
+    pub(super) fn recognise<'a>(
+        &self,
+        raw: &[u8],
+        arrival: Arrival<'a>,
+        retry: bool,
+        pre: Option<Prepared>,
+    ) -> Result<Recognised<'a>> {
+        let Arrival { source, received_at } = arrival;
+        if let Some(rec) = self.by_uid(source)? {
+            return Ok(Recognised::Seen(Outcome::of(&rec, true)));
+        }
+        let sha = mime::sha256_hex(raw);
+        let too_large = raw.len() as u64 > self.cfg.limits.max_message_bytes;
+        let Prepared { parsed, read: pre_read } = pre.unwrap_or_default();
+        let parsed = if too_large { None } else { Some(parsed.unwrap_or_else(|| mime::parse(raw))) };
+        // A message over the limit is never parsed whole; its header still names it.
+        let env = match &parsed {
+            Some(p) => p.envelope.clone(),
+            None => mime::parse(&raw[..raw.len() - mime::body_of(raw).len()]).envelope,
+        };
+        // Without a Message-ID a message is known by the SHA-256 of its body: the
+        // same message delivered twice differs only in its trace headers.
+        let body_sha = mime::sha256_hex(mime::body_of(raw));
+        let mut key = env.message_id.clone().unwrap_or_else(|| format!("sha256:{body_sha}"));
+
+        // A different message under a Message-ID already seen (another body) is a
+        // message of its own, known by its body hash like one without a Message-ID;
+        // never folded into the first as a "duplicate".
+        let mut collision = None;
+        if let Some(first) = self.store.mail(&key)?
+            && first.body_sha256.as_ref().is_some_and(|b| *b != body_sha)
+        {
+            collision =
+                Some(format!("message-id-reused: <{key}> was first seen on another message ({})", first.sha256));
+            key = format!("sha256:{body_sha}");
+        }
+        let earlier = self.earlier(&key, &sha)?.filter(|(_, r)| !(retry && r.disposition == Disposition::Quarantine));
+        let from = env.from_address.clone().unwrap_or_default();
+        let id = Identity { key, sha, body_sha, from, env, collision, source, received_at };
+        Ok(Recognised::Incoming(Box::new(id), Box::new(Message { parsed, pre_read, earlier })))
+    }
+
+    /// The record of the message last recorded under this UID.
+    pub(super) fn by_uid(&self, source: Option<&Source>) -> Result<Option<MailRecord>> {
+        let Some(src) = source else { return Ok(None) };
+        match self.store.uid(&src.mailbox, src.uidvalidity, src.uid)? {
+            Some(key) => self.store.mail(&key),
+            None => Ok(None),
+        }
+    }
+
+    /// The record under `key`, else the record of the same bytes; with its key.
+    pub(super) fn earlier(&self, key: &str, sha: &str) -> Result<Option<(String, MailRecord)>> {
+        if let Some(r) = self.store.mail(key)? {
+            return Ok(Some((key.to_owned(), r)));
+        }
+        match self.store.by_hash(sha)? {
+            Some(k) => Ok(self.store.mail(&k)?.map(|r| (k, r))),
+            None => Ok(None),
+        }
+    }
+
+    /// Decides what becomes of a recognised message. Reads the store (the cert held
+    /// for the sender, the case followed up, the case counter) and writes nothing.
+    pub(super) fn decide(&self, id: &Identity, msg: Message, raw: &[u8], now: DateTime<Utc>) -> Result<Decision> {
+        let Message { parsed, pre_read, earlier } = msg;
+        if let Some((key, earlier)) = earlier {
+            return Ok(Decision::Duplicate { key, earlier });
+        }
+        let Some(parsed) = parsed else {
+            return Ok(Decision::Quarantine {
+                reason: QuarantineReason::TooLarge,
+                detail: format!("{} bytes > limits.max_message_bytes", raw.len()),
+                keep_raw: false,
+            });
+        };
+        if let Some((reason, detail)) = malformed(&parsed, raw, self.cfg.limits.max_mime_depth) {
+            return Ok(Decision::Quarantine { reason, detail, keep_raw: true });
+        }
+        if let Some(reason) = non_report_reason(&parsed.envelope, &self.cfg.intake.address) {
+            return Ok(Decision::NonReport(reason));
+        }
+
+        let sys_now: SystemTime = now.into();
+        let from = &id.from;
+        let held = self.store.cert(from)?;
+        // Read in parallel ahead of time, against the cert held then: still valid when
+        // the same cert is held now (an earlier message of the group may have pinned one).
+        let (candidates, read) = match pre_read {
+            Some((fpr, candidates, read)) if fpr == held.as_ref().map(|h| h.fingerprint.clone()) => (candidates, read),
+            _ => {
+                let candidates = candidate_certs(&self.keyring, &parsed, from, held.as_ref());
+                let read = self.read(&parsed, &candidates, sys_now);
+                (candidates, read)
+            }
+        };
+        let reading = match read {
+            Ok(r) => r,
+            Err(u) => return Ok(Decision::Unreadable(u)),
+        };
+        let keyring_fprs: Vec<String> =
+            self.keyring.iter().filter(|c| pgp::bound_to(c, from, sys_now)).map(|c| c.fingerprint().to_hex()).collect();
+        let in_keyring = !keyring_fprs.is_empty();
+        let held_fprs = if in_keyring { keyring_fprs } else { held.iter().map(|h| h.fingerprint.clone()).collect() };
+        let judged = judge(reading, candidates, from, held_fprs, sys_now);
+        let change = keys::decide(
+            from,
+            judged.verdict,
+            judged.signer.as_deref(),
+            &judged.candidates,
+            in_keyring,
+            held.as_ref(),
+            sys_now,
+        );
+
+        if let Some(case_id) = self.follow_up_target(&parsed.envelope)?
+            && let Some(mut case) = self.store.case_meta(&case_id)?
+        {
+            let third_party = !from.eq_ignore_ascii_case(&case.reporter.address);
+            case.messages.push(CaseMessage { third_party, ..case_message(id, &judged) });
+            if let keys::Change::Conflict(f) = &change
+                && !third_party
+            {
+                case.reporter.key_conflict = Some(f.clone());
+            }
+            return Ok(Decision::FollowUp(Box::new(FollowUp { case, third_party, change })));
+        }
+        let new = self.new_case(id, &parsed, judged, change, held.as_ref(), sys_now)?;
+        Ok(Decision::NewCase(Box::new(new)))
+    }
+
+    /// The case a message that follows up none opens: its number, its fields, its
+    /// reporter, and the cert its acknowledgement is encrypted to.
+    fn new_case(
+        &self,
+        id: &Identity,
+        parsed: &mime::Parsed,
+        judged: Judged,
+        change: keys::Change,
+        held: Option<&StoredCert>,
+        now: SystemTime,
+    ) -> Result<NewCase> {
+        let cfg = &self.cfg;
+        let from = &id.from;
+        let received_at = id.received_at;
+        // The cert acks and replies are encrypted to: the keyring's, else the pinned
+        // one after this message. A conflicting cert is never used.
+        let reporter_cert: Option<(Cert, KeySource)> = match self.keyring.iter().find(|c| pgp::bound_to(c, from, now)) {
+            Some(c) => Some((c.clone(), KeySource::Keyring)),
+            None => change.held_after(held),
+        };
+        let reporter_source = match (&reporter_cert, held) {
+            (Some((c, KeySource::Keyring)), _) => Some((c.fingerprint().to_hex(), KeySource::Keyring)),
+            (Some((c, _)), Some(h)) if h.fingerprint == c.fingerprint().to_hex() => {
+                Some((h.fingerprint.clone(), h.source))
+            }
+            (Some((c, s)), _) => Some((c.fingerprint().to_hex(), *s)),
+            (None, _) => None,
+        };
+        let year = received_at.year();
+        let seq_name = format!("{}-{year}", cfg.intake.case_prefix);
+        let seq = self.store.seq(&seq_name)? + 1;
+        let encrypted = judged.reading.encrypted;
+        let attachments: Vec<Attachment> = judged
+            .reading
+            .attachments
+            .iter()
+            .map(|(a, cov)| Attachment {
+                name: a.name.clone(),
+                size: a.bytes.len() as u64,
+                sha256: mime::sha256_hex(&a.bytes),
+                content_type: a.content_type.clone(),
+                encrypted: cov.encrypted,
+                signed: cov.signed,
+            })
+            .collect();
+        let title =
+            case_title(judged.reading.protected_subject.as_deref(), &judged.text, &parsed.envelope.subject, encrypted);
+        // A report re-sent after one we could not read links that first attempt.
+        let resend_of = self.unreadable_from(from)?;
+        let msg = case_message(id, &judged);
+        let text = judged.text;
+        // Capped lists; what a cap dropped is said in the audit log and the summary.
+        let lists = report::lists(&text);
+        let case = Case {
+            id: case::format_id(&cfg.intake.case_prefix, year, seq),
+            status: Status::New,
+            title,
+            reporter: Reporter {
+                address: from.clone(),
+                name: parsed.envelope.from_name.clone(),
+                key_fingerprint: reporter_source.as_ref().map(|(f, _)| f.clone()),
+                key_source: reporter_source.map(|(_, s)| s),
+                key_conflict: match &change {
+                    keys::Change::Conflict(f) => Some(f.clone()),
+                    _ => None,
+                },
+            },
+            credit: report::credit(&text),
+            received_at,
+            encrypted,
+            decrypted: encrypted,
+            signature: judged.verdict,
+            cvss: report::cvss(&text),
+            cwe: lists.cwe,
+            tlp: report::tlp(&text),
+            affected_versions: lists.affected_versions,
+            attachments,
+            messages: vec![msg],
+            ack: None,
+            due: Due::from_policy(received_at, &cfg.policy),
+            text,
+            reject_reason: None,
+            assignee: None,
+            cve: None,
+            fixed_versions: Vec::new(),
+            waiting_on_reporter: false,
+            resend_of,
+        };
+        let reporter_cert = reporter_cert.map(|(c, _)| c);
+        Ok(NewCase { case, seq_name, seq, change, reporter_cert, warnings: lists.warnings })
+    }
+
+    /// The case a message follows up: one its In-Reply-To or References name (a
+    /// report or follow-up of it, or a mail we sent about it), else one its Subject
+    /// names.
+    fn follow_up_target(&self, env: &mime::Envelope) -> Result<Option<String>> {
+        for r in env.in_reply_to.iter().chain(env.references.iter()) {
+            if let Some(rec) = self.store.mail(r)?
+                && rec.case_id.is_some()
+                && matches!(rec.disposition, Disposition::Case | Disposition::FollowUp)
+            {
+                return Ok(rec.case_id);
+            }
+            if let Some(out) = self.store.out(r)?
+                && out.case_id.is_some()
+            {
+                return Ok(out.case_id);
+            }
+        }
+        if let Some(id) = case::find_id(&self.cfg.intake.case_prefix, &env.subject)
+            && self.store.case_meta(&id)?.is_some()
+        {
+            return Ok(Some(id));
+        }
+        Ok(None)
+    }
+
+    /// Quarantine entries of messages from `from` that could not be read: a new
+    /// report from the same address is taken as their re-send and links them.
+    fn unreadable_from(&self, from: &str) -> Result<Vec<String>> {
+        if from.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.unreadable_from(from)?.into_iter().map(|q| q.id).collect())
+    }
+
+    /// Decrypts and verifies a parsed message against `candidates`, within the limits.
+    pub(super) fn read(&self, parsed: &mime::Parsed, candidates: &[(Cert, KeySource)], now: SystemTime) -> ReadResult {
+        let limits = &self.cfg.limits;
+        read_against(parsed, candidates, &self.keys, limits.max_plaintext_bytes, limits.max_mime_depth, now)
+    }
+}
+
+/// Why a parsed message is no message to read at all (unparseable, blank, nested
+/// past `max_depth`): the quarantine reason and its detail.
+pub(super) fn malformed(parsed: &mime::Parsed, raw: &[u8], max_depth: u32) -> Option<(QuarantineReason, String)> {
+    if parsed.unparseable || raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Some((QuarantineReason::Malformed, "not a parseable message".into()));
+    }
+    if parsed.depth > max_depth {
+        return Some((
+            QuarantineReason::MimeDepth,
+            format!("MIME depth {} > limits.max_mime_depth {max_depth}", parsed.depth),
+        ));
+    }
+    None
+}
+
+/// Every cert that may have signed a message from `from`: the keyring, the cert
+/// held for the address, its Autocrypt header (when it names `from`) and the keys
+/// attached outside the encryption.
+pub(super) fn candidate_certs(
+    keyring: &[Cert],
+    parsed: &mime::Parsed,
+    from: &str,
+    held: Option<&StoredCert>,
+) -> Vec<(Cert, KeySource)> {
+    let mut out: Vec<(Cert, KeySource)> = keyring.iter().map(|c| (c.clone(), KeySource::Keyring)).collect();
+    if let Some(h) = held {
+        out.extend(pgp::parse_certs(h.armored.as_bytes()).into_iter().take(1).map(|c| (c, h.source)));
+    }
+    if let Some((addr, keydata)) = &parsed.envelope.autocrypt
+        && addr == from
+    {
+        out.extend(pgp::parse_certs(keydata).into_iter().map(|c| (c, KeySource::Autocrypt)));
+    }
+    for k in &parsed.keys {
+        out.extend(pgp::parse_certs(k).into_iter().map(|c| (c, KeySource::Attached)));
+    }
+    out
+}
+
+/// [`classify::read`] with `candidates` as the certs that may have signed.
+fn read_against(
+    parsed: &mime::Parsed,
+    candidates: &[(Cert, KeySource)],
+    keys: &IntakeKeys,
+    max_plaintext: u64,
+    max_depth: u32,
+    now: SystemTime,
+) -> ReadResult {
+    let certs: Vec<Cert> = candidates.iter().map(|(c, _)| c.clone()).collect();
+    classify::read(parsed, &classify::Context { keys, certs: &certs, max_plaintext, max_depth, now })
+}
+
+/// Classifies a readable message: the keys found inside it join the candidates, then
+/// the verdict ([`classify::verdict`]) against the fingerprints `held` for `from`.
+fn judge(
+    reading: classify::Reading,
+    mut candidates: Vec<(Cert, KeySource)>,
+    from: &str,
+    held: Vec<String>,
+    now: SystemTime,
+) -> Judged {
+    for k in &reading.keys {
+        for c in pgp::parse_certs(k) {
+            if !candidates.iter().any(|(h, _)| h.fingerprint() == c.fingerprint()) {
+                candidates.push((c, KeySource::Attached));
+            }
+        }
+    }
+    let (verdict, signer) =
+        classify::verdict(&reading, from, &classify::Held { fingerprints: held, candidates: &candidates }, now);
+    let text = reading.text();
+    Judged { reading, text, candidates, verdict, signer }
+}
+
+/// The message as one of its case's messages.
+fn case_message(id: &Identity, judged: &Judged) -> CaseMessage {
+    let encrypted = judged.reading.encrypted;
+    CaseMessage {
+        message_id: id.key.clone(),
+        from: id.from.clone(),
+        third_party: false,
+        received_at: id.received_at,
+        encrypted,
+        decrypted: encrypted,
+        signature: judged.verdict,
+        signer_fingerprint: judged.signer.clone(),
+        sha256: id.sha.clone(),
+        text: judged.text.clone(),
+    }
+}
+
+/// A new case's title: the protected Subject, else one from the text, else the
+/// outer Subject; the outer Subject of an encrypted report only when nothing inside
+/// gives one (it travelled in the clear).
+fn case_title(protected_subject: Option<&str>, text: &str, subject: &str, encrypted: bool) -> String {
+    let title = report::title(protected_subject, text, if encrypted { "" } else { subject })
+        .chars()
+        .take(300)
+        .collect::<String>();
+    if encrypted && title == "(no subject)" { report::title(None, "", subject) } else { title }
+}
+
+/// What the pure steps of [`Pipeline::decide`] make of raw bytes, without a store, as
+/// for a first message from its sender (no keyring, no cert held, no case to follow
+/// up): parse, screen, read, judge, the case's fields. The mutation smoke test drives
+/// this; it must never panic or allocate past the limits.
+pub fn examine(raw: &[u8], intake_keys: &IntakeKeys, max_plaintext: u64, max_depth: u32, now: SystemTime) -> String {
+    let parsed = mime::parse(raw);
+    if let Some((reason, _)) = malformed(&parsed, raw, max_depth) {
+        return reason.as_str().into();
+    }
+    if let Some(r) = non_report_reason(&parsed.envelope, "security@intake.test") {
+        return r.into();
+    }
+    let from = parsed.envelope.from_address.clone().unwrap_or_default();
+    let candidates = candidate_certs(&[], &parsed, &from, None);
+    let reading = match read_against(&parsed, &candidates, intake_keys, max_plaintext, max_depth, now) {
+        Ok(r) => r,
+        Err(u) => return u.reason.as_str().into(),
+    };
+    let judged = judge(reading, candidates, &from, Vec::new(), now);
+    let text = &judged.text;
+    let title = case_title(
+        judged.reading.protected_subject.as_deref(),
+        text,
+        &parsed.envelope.subject,
+        judged.reading.encrypted,
+    );
+    let _ = (
+        keys::decide(&from, judged.verdict, judged.signer.as_deref(), &judged.candidates, false, None, now),
+        report::cvss(text),
+        report::lists(text),
+        report::tlp(text),
+        report::credit(text),
+    );
+    format!("case:{}:{}", judged.verdict.as_str(), title.len())
+}

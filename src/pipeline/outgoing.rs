@@ -1,0 +1,299 @@
+//! Outgoing: the mail a message causes (acknowledgement, team summary and follow-up,
+//! cannot-read notice) and the pieces every outgoing mail shares (headers, the outbox
+//! record, the rate limits). A mail is planned here as its [`OutMail`] record and a
+//! [`Seal`] that makes its bytes (sign, encrypt) when its batch is recorded.
+
+use std::time::SystemTime;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use sequoia_openpgp::Cert;
+
+use super::{ACK_HELD, Pipeline};
+use crate::case::Case;
+use crate::mime::{self, build};
+use crate::notify;
+use crate::openpgp as pgp;
+use crate::store::{Batch, MailKind, OutMail, OutStatus, Seal};
+
+impl Pipeline {
+    /// Queues a new case's acknowledgement, unless we must not answer; returns why
+    /// not, for the case's audit log (and the team summary). An ack held by the rate
+    /// limits is marked for the SLA clock, which sends it once the window opens.
+    pub(super) fn queue_ack(
+        &self,
+        b: &mut Batch,
+        case: &Case,
+        env: &mime::Envelope,
+        sha: &str,
+        reporter_cert: Option<&Cert>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<&'static str>> {
+        if let Some(why) = self.ack_refusal(&case.reporter.address, now)? {
+            tracing::info!(case = %case.id, reason = why, "No acknowledgement sent");
+            if why.starts_with("limits.") {
+                // Held, not dropped: the SLA clock sends it once the window opens, or
+                // records that it gave up when the ack falls due.
+                b.put_reminder(&case.id, ACK_HELD);
+            }
+            return Ok(Some(why));
+        }
+        match self.ack_mail(case, env, sha, reporter_cert, now) {
+            Ok((out, seal)) => {
+                b.put_out_sealed(&out, seal);
+                Ok(None)
+            }
+            Err(e) => {
+                // A cert Sequoia cannot encrypt to, an expired signing key: the case
+                // still opens; the missing ack is recorded and shows in `sla`.
+                tracing::error!(case = %case.id, error = %format!("{e:#}"), "Acknowledgement could not be built");
+                Ok(Some("the acknowledgement could not be built (see the daemon log)"))
+            }
+        }
+    }
+
+    /// The team's summary of a new case, with what the team should know about the
+    /// load (skipped team certs) and the report (truncated lists).
+    pub(super) fn summary_mail(
+        &self,
+        case: &Case,
+        warnings: &[String],
+        sha: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(OutMail, Seal)>> {
+        let summary = notify::summary_text(case, sha, &[&self.team_warnings[..], warnings].concat());
+        self.team_mail(
+            case,
+            MailKind::Summary,
+            &format!("[{}] New report", case.id),
+            &format!("[{}] {}", case.id, case.title),
+            &summary,
+            now,
+            sha,
+        )
+    }
+
+    /// The team's copy of a follow-up (the case already holds it); one from a third
+    /// party says so in its subject.
+    pub(super) fn follow_up_mail(
+        &self,
+        case: &Case,
+        third_party: bool,
+        from: &str,
+        sha: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(OutMail, Seal)>> {
+        let (outer, inner_subject) = if third_party {
+            (
+                format!("[{}] Follow-up from a third party", case.id),
+                format!("[{}] Follow-up from {from} (not the reporter): {}", case.id, case.title),
+            )
+        } else {
+            (format!("[{}] Follow-up from reporter", case.id), format!("[{}] Follow-up: {}", case.id, case.title))
+        };
+        let body = case.messages.last().map(|m| notify::followup_text(case, m)).unwrap_or_default();
+        self.team_mail(case, MailKind::Followup, &outer, &inner_subject, &body, now, sha)
+    }
+
+    /// Why no ack may go to `to`, if so: loops (RFC 3834) and rate limits.
+    pub(super) fn ack_refusal(&self, to: &str, now: DateTime<Utc>) -> Result<Option<&'static str>> {
+        if to.is_empty() || !crate::config::valid_address(to) {
+            return Ok(Some("no usable From address"));
+        }
+        if to.eq_ignore_ascii_case(&self.cfg.intake.address) || to.eq_ignore_ascii_case(&self.cfg.team_list_address) {
+            return Ok(Some("our own address"));
+        }
+        let local = to.split('@').next().unwrap_or("").to_ascii_lowercase();
+        if matches!(local.as_str(), "mailer-daemon" | "postmaster" | "noreply" | "no-reply" | "donotreply") {
+            return Ok(Some("automated sender"));
+        }
+        let hour_ago = now - chrono::Duration::hours(1);
+        let (total, to_them) = self.store.answer_counts(hour_ago + chrono::Duration::milliseconds(1), to);
+        if to_them >= self.cfg.limits.acks_per_address_per_hour as usize {
+            return Ok(Some("limits.acks_per_address_per_hour reached"));
+        }
+        if total >= self.cfg.limits.acks_per_hour as usize {
+            return Ok(Some("limits.acks_per_hour reached"));
+        }
+        Ok(None)
+    }
+
+    pub(super) fn headers(
+        &self,
+        to: Vec<String>,
+        subject: &str,
+        kind: MailKind,
+        case_id: &str,
+        sha: &str,
+        now: DateTime<Utc>,
+    ) -> build::Headers {
+        let autocrypt = pgp::binary_cert(&self.keys.public_cert())
+            .ok()
+            .map(|k| build::autocrypt_value(&self.cfg.intake.address, &k));
+        build::Headers {
+            from: self.cfg.intake.address.clone(),
+            from_name: format!("{} Security", self.cfg.policy.project),
+            to,
+            subject: subject.to_owned(),
+            message_id: format!(
+                "{}.{}.{}@{}",
+                case_id.to_ascii_lowercase(),
+                kind.id_token(),
+                &sha[..16],
+                self.cfg.intake_domain()
+            ),
+            in_reply_to: None,
+            references: Vec::new(),
+            date: now,
+            auto_submitted: false,
+            autocrypt,
+        }
+    }
+
+    pub(super) fn ack_mail(
+        &self,
+        case: &Case,
+        env: &mime::Envelope,
+        sha: &str,
+        reporter_cert: Option<&Cert>,
+        now: DateTime<Utc>,
+    ) -> Result<(OutMail, Seal)> {
+        let mut h = self.headers(
+            vec![case.reporter.address.clone()],
+            &format!("[{}] Report received", case.id),
+            MailKind::Ack,
+            &case.id,
+            sha,
+            now,
+        );
+        h.auto_submitted = true;
+        if let Some(mid) = &env.message_id {
+            h.in_reply_to = Some(mid.clone());
+            let mut refs = env.references.clone();
+            refs.push(mid.clone());
+            h.references = refs;
+        }
+        let sys_now: SystemTime = now.into();
+        // An intake key that cannot sign (expired): no ack, said in the case's log.
+        self.keys.can_sign(sys_now)?;
+        let usable = reporter_cert.filter(|c| pgp::can_encrypt(c, sys_now).is_ok()).cloned();
+        let fpr = self.keys.fingerprint().to_hex();
+        let encrypted = usable.is_some();
+        let body = self.templates.ack(case, &self.cfg.policy.project, sha, &fpr, encrypted);
+        let keys = self.keys.clone();
+        let out = self.out_mail(&h, MailKind::Ack, &case.id, encrypted, now);
+        let seal: Seal = match usable {
+            Some(cert) => Box::new(move || {
+                let inner = build::protected_text_part(&h, &body);
+                let ct = keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(&cert), sys_now)?;
+                build::encrypted(&h, &ct)
+            }),
+            None => Box::new(move || {
+                let part = build::text_part(&body, "");
+                build::signed(&h, &part, |data| keys.sign_detached(data, sys_now))
+            }),
+        };
+        Ok((out, seal))
+    }
+
+    /// An encrypted mail to the team list; None when no team cert is usable (nothing
+    /// is ever sent to the team unencrypted). Sealed when its batch is recorded.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn team_mail(
+        &self,
+        case: &Case,
+        kind: MailKind,
+        outer_subject: &str,
+        inner_subject: &str,
+        body: &str,
+        now: DateTime<Utc>,
+        seed: &str,
+    ) -> Result<Option<(OutMail, Seal)>> {
+        // Certs are checked again at the time of use: one may have expired since load.
+        let team: Vec<Cert> = self.team.iter().filter(|c| pgp::can_encrypt(c, now.into()).is_ok()).cloned().collect();
+        if team.is_empty() {
+            tracing::warn!(case = %case.id, "No usable team cert: team mail not sent");
+            return Ok(None);
+        }
+        let seed = mime::sha256_hex(format!("{}{kind}{seed}", case.id).as_bytes());
+        let h = self.headers(vec![self.cfg.team_list_address.clone()], inner_subject, kind, &case.id, &seed, now);
+        let out = self.out_mail(&h, kind, &case.id, true, now);
+        let keys = self.keys.clone();
+        let (body, outer_subject) = (body.to_owned(), outer_subject.to_owned());
+        Ok(Some((
+            out,
+            Box::new(move || {
+                let inner = build::protected_text_part(&h, &body);
+                let ct = keys.encrypt_and_sign(inner.as_bytes(), &team, now.into())?;
+                // The real subject travels only inside the encryption.
+                let h = build::Headers { subject: outer_subject, ..h };
+                build::encrypted(&h, &ct)
+            }),
+        )))
+    }
+
+    pub(super) fn out_mail(
+        &self,
+        h: &build::Headers,
+        kind: MailKind,
+        case_id: &str,
+        encrypted: bool,
+        now: DateTime<Utc>,
+    ) -> OutMail {
+        OutMail {
+            id: h.message_id.clone(),
+            kind,
+            case_id: Some(case_id.into()),
+            envelope_from: self.cfg.intake.address.clone(),
+            to: h.to.clone(),
+            encrypted,
+            status: OutStatus::Queued,
+            attempts: 0,
+            created_at: now,
+            next_attempt: now,
+            sent_at: None,
+            last_error: None,
+        }
+    }
+
+    pub(super) fn cannot_read_mail(
+        &self,
+        env: &mime::Envelope,
+        sha: &str,
+        received_at: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(OutMail, Vec<u8>)> {
+        let to = env.from_address.clone().unwrap_or_default();
+        let seed = format!("unread{sha}");
+        let mut h = self.headers(
+            vec![to],
+            "Your message could not be read",
+            MailKind::CannotRead,
+            "intake",
+            &mime::sha256_hex(seed.as_bytes()),
+            now,
+        );
+        h.auto_submitted = true;
+        if let Some(mid) = &env.message_id {
+            h.in_reply_to = Some(mid.clone());
+            h.references = vec![mid.clone()];
+        }
+        let body = notify::cannot_read_text(&notify::CannotRead {
+            project: &self.cfg.policy.project,
+            intake: &self.cfg.intake.address,
+            received_at: &received_at,
+            sha256: sha,
+            why: reason,
+            fingerprint: &self.keys.fingerprint().to_hex(),
+            key_url: self.cfg.policy.security_txt_url.as_deref(),
+            public_key: &self.keys.public_armored()?,
+        });
+        let part = build::text_part(&body, "");
+        let sys_now: SystemTime = now.into();
+        let mail = build::signed(&h, &part, |data| self.keys.sign_detached(data, sys_now))?;
+        let mut out = self.out_mail(&h, MailKind::CannotRead, "", false, now);
+        out.case_id = None;
+        Ok((out, mail))
+    }
+}

@@ -1,0 +1,288 @@
+//! Record: a [`Decision`] written as the one [`Batch`] it causes (the mail record,
+//! the case and its audit log, the indexes, the reporter's cert, the outgoing mail),
+//! committed through the caller's [`Tx`]: one commit per message.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+use super::decide::{Decision, FollowUp, Identity, NewCase};
+use super::{Outcome, Pipeline, classify, keys};
+use crate::case::{Case, LogEntry};
+use crate::openpgp as pgp;
+use crate::store::{Batch, Disposition, MailRecord, QuarantineEntry, QuarantineReason, StoredCert, Tx};
+
+/// The write one message's outcome goes into.
+pub(super) struct Commit<'a> {
+    tx: &'a Tx<'a>,
+    batch: Batch,
+    id: &'a Identity<'a>,
+}
+
+impl<'a> Commit<'a> {
+    pub(super) fn new(tx: &'a Tx<'a>, id: &'a Identity<'a>) -> Commit<'a> {
+        Commit { tx, batch: Batch::default(), id }
+    }
+
+    /// The mail record of this message with its outcome.
+    fn record(
+        &self,
+        disposition: Disposition,
+        case_id: Option<String>,
+        quarantine_id: Option<String>,
+        reason: Option<String>,
+    ) -> MailRecord {
+        let id = self.id;
+        MailRecord {
+            message_id: id.key.clone(),
+            received_at: id.received_at,
+            from: id.from.clone(),
+            sha256: id.sha.clone(),
+            body_sha256: Some(id.body_sha.clone()),
+            disposition,
+            case_id,
+            quarantine_id,
+            reason,
+        }
+    }
+
+    /// The index writes shared by every outcome: the content hash and the UID name
+    /// the message's key.
+    fn index(&mut self) {
+        self.batch.put_hash(&self.id.sha, &self.id.key);
+        if let Some(src) = self.id.source {
+            self.batch.put_uid(&src.mailbox, src.uidvalidity, src.uid, &self.id.key);
+        }
+    }
+
+    fn commit(self) -> Result<()> {
+        self.tx.commit(self.batch)
+    }
+}
+
+impl Pipeline {
+    /// Writes what was decided about a message, in one commit.
+    pub(super) fn record(
+        &self,
+        tx: &Tx,
+        id: &Identity,
+        decision: Decision,
+        raw: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        let ctx = Commit::new(tx, id);
+        match decision {
+            Decision::Duplicate { key, earlier } => record_duplicate(ctx, &key, &earlier),
+            Decision::Quarantine { reason, detail, keep_raw } => {
+                self.quarantine(ctx, reason, false, keep_raw.then_some(raw), &detail)
+            }
+            Decision::Unreadable(u) => self.quarantine_unreadable(ctx, u, raw, now),
+            Decision::NonReport(reason) => self.record_non_report(ctx, reason, raw, now),
+            Decision::FollowUp(f) => self.record_follow_up(ctx, *f, now),
+            Decision::NewCase(c) => self.record_new_case(ctx, *c, now),
+        }
+    }
+
+    /// A non-report: its record; a bounce of one of our acks also marks that ack.
+    fn record_non_report(
+        &self,
+        mut ctx: Commit<'_>,
+        reason: &'static str,
+        raw: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        let rec = ctx.record(Disposition::NonReport, None, None, Some(reason.into()));
+        ctx.batch.put_mail(&ctx.id.key, &rec);
+        if reason == "bounce" {
+            self.mark_bounced_ack(raw, &mut ctx.batch, &ctx.id.key, now)?;
+        }
+        ctx.index();
+        ctx.commit()?;
+        Ok(Outcome::of(&rec, false))
+    }
+
+    /// A follow-up: the case with the message added, the team told, the reporter's
+    /// cert updated, the audit log.
+    fn record_follow_up(&self, mut ctx: Commit<'_>, f: FollowUp, now: DateTime<Utc>) -> Result<Outcome> {
+        let FollowUp { case: c, third_party, change } = f;
+        let id = ctx.id;
+        let from = &id.from;
+        let rec = ctx.record(Disposition::FollowUp, Some(c.id.clone()), None, id.collision.clone());
+        if let Some((out, seal)) = self.follow_up_mail(&c, third_party, from, &id.sha, now)? {
+            ctx.batch.put_out_sealed(&out, seal);
+        }
+        let mut log_n = self.store.log_len(&c.id)?;
+        for e in change.log_entries(from, now) {
+            ctx.batch.put_log(&c.id, log_n, &e);
+            log_n += 1;
+        }
+        self.apply_key_change(&mut ctx.batch, from, &change)?;
+        ctx.batch.put_case(&c);
+        ctx.batch.put_mail(&id.key, &rec);
+        ctx.batch.put_log(
+            &c.id,
+            log_n,
+            &LogEntry {
+                at: now,
+                who: "secintake".into(),
+                action: "mail-in".into(),
+                detail: format!("follow-up {} from {from}{}", id.key, if third_party { " (third party)" } else { "" }),
+            },
+        );
+        ctx.index();
+        ctx.commit()?;
+        tracing::info!(case = %c.id, third_party, "Follow-up joined its case");
+        Ok(Outcome::of(&rec, false))
+    }
+
+    /// A new case: its acknowledgement (or why none), the team's summary, the
+    /// reporter's cert, the case, its audit log and its number.
+    fn record_new_case(&self, mut ctx: Commit<'_>, new: NewCase, now: DateTime<Utc>) -> Result<Outcome> {
+        let NewCase { case, seq_name, seq, change, reporter_cert, warnings } = new;
+        let id = ctx.id;
+        let withheld = self.queue_ack(&mut ctx.batch, &case, &id.env, &id.sha, reporter_cert.as_ref(), now)?;
+        if let Some((out, seal)) = self.summary_mail(&case, &warnings, &id.sha, now)? {
+            ctx.batch.put_out_sealed(&out, seal);
+        }
+        self.apply_key_change(&mut ctx.batch, &id.from, &change)?;
+        let rec = ctx.record(Disposition::Case, Some(case.id.clone()), None, id.collision.clone());
+        ctx.batch.put_case(&case);
+        ctx.batch.put_mail(&id.key, &rec);
+        for (n, e) in opening_log(id, &case, &change, withheld, &warnings, now).iter().enumerate() {
+            ctx.batch.put_log(&case.id, n as u64, e);
+        }
+        ctx.batch.put_seq(&seq_name, seq);
+        ctx.index();
+        ctx.commit()?;
+        tracing::info!(case = %case.id, encrypted = case.encrypted, signature = case.signature.as_str(), "Case opened");
+        Ok(Outcome::of(&rec, false))
+    }
+
+    /// Quarantines a message: the entry (with the raw message when given), its record.
+    pub(super) fn quarantine(
+        &self,
+        mut ctx: Commit<'_>,
+        reason: QuarantineReason,
+        encrypted: bool,
+        raw: Option<&[u8]>,
+        detail: &str,
+    ) -> Result<Outcome> {
+        let id = ctx.id;
+        let qid = format!("Q-{}", &id.sha[..16]);
+        let q = QuarantineEntry {
+            id: qid.clone(),
+            reason,
+            message_id: id.key.clone(),
+            from: id.from.clone(),
+            received_at: id.received_at,
+            encrypted,
+            sha256: id.sha.clone(),
+            detail: detail.chars().take(500).collect(),
+        };
+        let rec = ctx.record(Disposition::Quarantine, None, Some(qid.clone()), Some(reason.as_str().into()));
+        ctx.batch.put_quarantine(&q, raw);
+        ctx.batch.put_mail(&id.key, &rec);
+        ctx.index();
+        ctx.commit()?;
+        tracing::warn!(quarantine = %qid, reason = reason.as_str(), "Message quarantined");
+        Ok(Outcome::of(&rec, false))
+    }
+
+    /// Quarantines a message that could not be read and, for a report we could not
+    /// decrypt, tells its sender (signed, rate-limited, never to automated senders):
+    /// when it arrived, its SHA-256, that it could not be read, which key to use.
+    fn quarantine_unreadable(
+        &self,
+        mut ctx: Commit<'_>,
+        u: classify::Unreadable,
+        raw: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        let id = ctx.id;
+        if u.reason.tells_sender() {
+            match self.ack_refusal(&id.from, now)? {
+                Some(why) => tracing::info!(reason = why, "No cannot-read notice sent"),
+                None => match self.cannot_read_mail(&id.env, &id.sha, id.received_at, u.reason.as_str(), now) {
+                    Ok((out, mail)) => ctx.batch.put_out(&out, Some(&mail)),
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "Cannot-read notice could not be built"),
+                },
+            }
+        }
+        self.quarantine(ctx, u.reason, u.encrypted, Some(raw), &u.detail)
+    }
+
+    /// Writes what [`keys::decide`] decided about the cert held for `address`.
+    fn apply_key_change(&self, b: &mut Batch, address: &str, change: &keys::Change) -> Result<()> {
+        let held = self.store.cert(address)?;
+        let (cert, source) = match change {
+            keys::Change::None | keys::Change::Conflict(_) => return Ok(()),
+            keys::Change::Pin(c, s) => (c.clone(), *s),
+            keys::Change::Replace { new, source, .. } => (new.clone(), *source),
+            keys::Change::Refresh(_) => match change.held_after(held.as_ref()) {
+                Some(h) => h,
+                None => return Ok(()),
+            },
+        };
+        let armored = pgp::armor_cert(&cert)?;
+        if held.as_ref().is_some_and(|h| h.armored == armored) {
+            return Ok(());
+        }
+        b.put_cert(address, &StoredCert { fingerprint: cert.fingerprint().to_hex(), source, armored });
+        Ok(())
+    }
+}
+
+/// The same message again: its UID joins the earlier record (under `key`); under
+/// another key (the same bytes, another Message-ID) it gets a `duplicate` record of
+/// its own, pointing at the same case.
+fn record_duplicate(mut ctx: Commit<'_>, key: &str, earlier: &MailRecord) -> Result<Outcome> {
+    let id = ctx.id;
+    if let Some(src) = id.source {
+        ctx.batch.put_uid(&src.mailbox, src.uidvalidity, src.uid, key);
+    }
+    let outcome = if key == id.key {
+        Outcome::of(earlier, true)
+    } else {
+        let rec =
+            ctx.record(Disposition::Duplicate, earlier.case_id.clone(), None, Some(format!("same content as {key}")));
+        ctx.batch.put_mail(&id.key, &rec);
+        if let Some(src) = id.source {
+            ctx.batch.put_uid(&src.mailbox, src.uidvalidity, src.uid, &id.key);
+        }
+        Outcome::of(&rec, false)
+    };
+    if !ctx.batch.is_empty() {
+        ctx.commit()?;
+    }
+    Ok(Outcome { disposition: Disposition::Duplicate, ..outcome })
+}
+
+/// A new case's first audit-log entries: opened, then what the team should know
+/// (a re-used Message-ID, the unreadable attempts it re-sends, the reporter's key,
+/// a withheld ack, truncated lists).
+fn opening_log(
+    id: &Identity,
+    case: &Case,
+    change: &keys::Change,
+    withheld: Option<&str>,
+    warnings: &[String],
+    now: DateTime<Utc>,
+) -> Vec<LogEntry> {
+    let entry =
+        |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
+    let mut log = vec![entry("opened", format!("report {} from {}", id.key, id.from))];
+    if let Some(c) = &id.collision {
+        log.push(entry("message-id-reused", c.clone()));
+    }
+    for q in &case.resend_of {
+        log.push(entry("resend-of", format!("re-sent after {q}, which could not be read")));
+    }
+    log.extend(change.log_entries(&id.from, now));
+    if let Some(why) = withheld {
+        log.push(entry("ack-withheld", why.to_owned()));
+    }
+    for w in warnings {
+        tracing::warn!(case = %case.id, warning = %w, "Report fields truncated");
+        log.push(entry("truncated", w.clone()));
+    }
+    log
+}
