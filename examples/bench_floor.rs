@@ -21,6 +21,9 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result, anyhow};
 use secintake::openpgp::{Decryption, IntakeKeys, Verdict, parse_certs};
 
+// The product's allocator, so that the floor and the daemon are measured alike.
+secintake::product_allocator!();
+
 /// The plaintext cap the product uses by default (`limits.max_plaintext_bytes`).
 const MAX_PLAINTEXT: u64 = 200 << 20;
 

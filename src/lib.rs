@@ -3,6 +3,7 @@
 //! The library holds everything; `main.rs` only parses the command line, sets up
 //! logging and maps errors to exit codes. See ARCHITECTURE.md for the map.
 
+pub mod allocator;
 pub mod case;
 pub mod cli;
 pub mod config;

@@ -3,6 +3,8 @@
 
 use clap::Parser;
 
+secintake::product_allocator!();
+
 fn main() {
     let cli = match secintake::cli::Cli::try_parse() {
         Ok(c) => c,

@@ -99,6 +99,9 @@ pub fn autocrypt_value(addr: &str, keydata: &[u8]) -> String {
 /// Quoted-printable with soft breaks at 76, escaping `=`, non-ASCII, trailing white
 /// space and a line start of "From " (which some MTAs mangle, breaking signatures).
 pub fn quoted_printable(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    // Written byte by byte into one buffer: a 256 KiB summary is one allocation, not one
+    // per byte.
     let mut out = String::with_capacity(text.len() + text.len() / 10);
     let normalized = text.replace("\r\n", "\n");
     for (li, line) in normalized.split('\n').enumerate() {
@@ -117,13 +120,20 @@ pub fn quoted_printable(text: &str) -> String {
                 || ((b == b' ' || b == b'\t') && last)
                 || from_start
                 || dot_start;
-            let piece = if enc { format!("={b:02X}") } else { (b as char).to_string() };
-            if col + piece.len() > 75 {
+            let width = if enc { 3 } else { 1 };
+            if col + width > 75 {
                 out.push_str("=\r\n");
                 col = 0;
             }
-            out.push_str(&piece);
-            col += piece.len();
+            if enc {
+                out.push('=');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0x0f)]));
+            } else {
+                // Not encoded: printable ASCII or a tab.
+                out.push(char::from(b));
+            }
+            col += width;
         }
     }
     out
@@ -239,6 +249,32 @@ mod tests {
         assert!(q.starts_with("=46rom me=20\r\n"), "{q}");
         assert!(q.contains("ok=3D1"));
         assert!(q.lines().all(|l| l.len() <= 76));
+    }
+
+    /// Decoding gives the text back (CRLF lines), for every byte value and long lines.
+    #[test]
+    fn qp_round_trips() {
+        fn decode(q: &str) -> Vec<u8> {
+            let b = q.replace("=\r\n", "").into_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'=' {
+                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            out
+        }
+        let all: String = (1u32..0x250).filter_map(char::from_u32).collect();
+        let text = format!("{all}\n.dot\nFrom x\n{} \r\nend\t", "x=".repeat(100));
+        let q = quoted_printable(&text);
+        assert!(q.lines().all(|l| l.len() <= 76 && l.is_ascii()), "{q}");
+        assert_eq!(decode(&q), text.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes());
     }
 
     #[test]

@@ -110,6 +110,9 @@ pub enum Decryption {
 pub struct IntakeKeys {
     /// All intake certs; the first one signs, all of them decrypt (key rotation).
     certs: Vec<Cert>,
+    /// The signing cert's public part, serialized (every outgoing mail's Autocrypt
+    /// header): made once, not per mail.
+    public_bytes: std::sync::OnceLock<Option<Vec<u8>>>,
 }
 
 impl IntakeKeys {
@@ -148,7 +151,7 @@ impl IntakeKeys {
         }) {
             return Err(anyhow!("no intake key has an encryption subkey; reporters could not encrypt to it"));
         }
-        Ok(IntakeKeys { certs })
+        Ok(IntakeKeys { certs, public_bytes: std::sync::OnceLock::new() })
     }
 
     /// Fingerprint of the signing (current) intake key.
@@ -159,6 +162,11 @@ impl IntakeKeys {
     /// The current intake cert without secrets.
     pub fn public_cert(&self) -> Cert {
         self.certs[0].clone().strip_secret_key_material()
+    }
+
+    /// [`Self::public_cert`] in binary (Autocrypt keydata), made once.
+    pub fn public_cert_bytes(&self) -> Option<&[u8]> {
+        self.public_bytes.get_or_init(|| binary_cert(&self.public_cert()).ok()).as_deref()
     }
 
     /// All intake certs, for `keys show`.

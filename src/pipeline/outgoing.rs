@@ -3,6 +3,7 @@
 //! record, the rate limits). A mail is planned here as its [`OutMail`] record and a
 //! [`Seal`] that makes its bytes (sign, encrypt) when its batch is recorded.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Result;
@@ -127,9 +128,7 @@ impl Pipeline {
         sha: &str,
         now: DateTime<Utc>,
     ) -> build::Headers {
-        let autocrypt = pgp::binary_cert(&self.keys.public_cert())
-            .ok()
-            .map(|k| build::autocrypt_value(&self.cfg.intake.address, &k));
+        let autocrypt = self.keys.public_cert_bytes().map(|k| build::autocrypt_value(&self.cfg.intake.address, k));
         build::Headers {
             from: self.cfg.intake.address.clone(),
             from_name: format!("{} Security", self.cfg.policy.project),
@@ -210,7 +209,13 @@ impl Pipeline {
         seed: &str,
     ) -> Result<Option<(OutMail, Seal)>> {
         // Certs are checked again at the time of use: one may have expired since load.
-        let team: Vec<Cert> = self.team.iter().filter(|c| pgp::can_encrypt(c, now.into()).is_ok()).cloned().collect();
+        let usable: Vec<bool> = self.team.iter().map(|c| pgp::can_encrypt(c, now.into()).is_ok()).collect();
+        // Shared, not copied, when every one is (the usual case): the seal only reads them.
+        let team: Arc<Vec<Cert>> = if usable.iter().all(|u| *u) {
+            self.team.clone()
+        } else {
+            Arc::new(self.team.iter().zip(&usable).filter(|(_, u)| **u).map(|(c, _)| c.clone()).collect())
+        };
         if team.is_empty() {
             tracing::warn!(case = %case.id, "No usable team cert: team mail not sent");
             return Ok(None);
