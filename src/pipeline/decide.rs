@@ -92,6 +92,8 @@ pub(super) struct FollowUp {
     /// Sent from another address than the reporter's.
     pub third_party: bool,
     pub change: keys::Change,
+    /// The cert held for the sender when this was decided: what `change` applies to.
+    pub held: Option<StoredCert>,
 }
 
 /// A message that opens a case.
@@ -101,6 +103,8 @@ pub(super) struct NewCase {
     pub seq_name: String,
     pub seq: u64,
     pub change: keys::Change,
+    /// The cert held for the sender when this was decided: what `change` applies to.
+    pub held: Option<StoredCert>,
     /// The cert the acknowledgement is encrypted to.
     pub reporter_cert: Option<Cert>,
     /// What the caps on the report's lists dropped.
@@ -248,9 +252,9 @@ impl Pipeline {
             {
                 case.reporter.key_conflict = Some(f.clone());
             }
-            return Ok(Decision::FollowUp(Box::new(FollowUp { case, third_party, change })));
+            return Ok(Decision::FollowUp(Box::new(FollowUp { case, third_party, change, held })));
         }
-        let new = self.new_case(id, &parsed, judged, change, held.as_ref(), sys_now)?;
+        let new = self.new_case(id, &parsed, judged, change, held, sys_now)?;
         Ok(Decision::NewCase(Box::new(new)))
     }
 
@@ -262,7 +266,7 @@ impl Pipeline {
         parsed: &mime::Parsed,
         judged: Judged,
         change: keys::Change,
-        held: Option<&StoredCert>,
+        held: Option<StoredCert>,
         now: SystemTime,
     ) -> Result<NewCase> {
         let cfg = &self.cfg;
@@ -272,9 +276,9 @@ impl Pipeline {
         // one after this message. A conflicting cert is never used.
         let reporter_cert: Option<(Cert, KeySource)> = match self.keyring.iter().find(|c| pgp::bound_to(c, from, now)) {
             Some(c) => Some((c.clone(), KeySource::Keyring)),
-            None => change.held_after(held),
+            None => change.held_after(held.as_ref()),
         };
-        let reporter_source = match (&reporter_cert, held) {
+        let reporter_source = match (&reporter_cert, &held) {
             (Some((c, KeySource::Keyring)), _) => Some((c.fingerprint().to_hex(), KeySource::Keyring)),
             (Some((c, _)), Some(h)) if h.fingerprint == c.fingerprint().to_hex() => {
                 Some((h.fingerprint.clone(), h.source))
@@ -343,7 +347,7 @@ impl Pipeline {
             resend_of,
         };
         let reporter_cert = reporter_cert.map(|(c, _)| c);
-        Ok(NewCase { case, seq_name, seq, change, reporter_cert, warnings: lists.warnings })
+        Ok(NewCase { case, seq_name, seq, change, held, reporter_cert, warnings: lists.warnings })
     }
 
     /// The case a message follows up: one its In-Reply-To or References name (a

@@ -103,7 +103,7 @@ impl Pipeline {
     /// A follow-up: the case with the message added, the team told, the reporter's
     /// cert updated, the audit log.
     fn record_follow_up(&self, mut ctx: Commit<'_>, f: FollowUp, now: DateTime<Utc>) -> Result<Outcome> {
-        let FollowUp { case: c, third_party, change } = f;
+        let FollowUp { case: c, third_party, change, held } = f;
         let id = ctx.id;
         let from = &id.from;
         let rec = ctx.record(Disposition::FollowUp, Some(c.id.clone()), None, id.collision.clone());
@@ -115,7 +115,7 @@ impl Pipeline {
             ctx.batch.put_log(&c.id, log_n, &e);
             log_n += 1;
         }
-        self.apply_key_change(&mut ctx.batch, from, &change)?;
+        apply_key_change(&mut ctx.batch, from, &change, held.as_ref())?;
         ctx.batch.put_case(&c);
         ctx.batch.put_mail(&id.key, &rec);
         ctx.batch.put_log(
@@ -137,13 +137,13 @@ impl Pipeline {
     /// A new case: its acknowledgement (or why none), the team's summary, the
     /// reporter's cert, the case, its audit log and its number.
     fn record_new_case(&self, mut ctx: Commit<'_>, new: NewCase, now: DateTime<Utc>) -> Result<Outcome> {
-        let NewCase { case, seq_name, seq, change, reporter_cert, warnings } = new;
+        let NewCase { case, seq_name, seq, change, held, reporter_cert, warnings } = new;
         let id = ctx.id;
         let withheld = self.queue_ack(&mut ctx.batch, &case, &id.env, &id.sha, reporter_cert.as_ref(), now)?;
         if let Some((out, seal)) = self.summary_mail(&case, &warnings, &id.sha, now)? {
             ctx.batch.put_out_sealed(&out, seal);
         }
-        self.apply_key_change(&mut ctx.batch, &id.from, &change)?;
+        apply_key_change(&mut ctx.batch, &id.from, &change, held.as_ref())?;
         let rec = ctx.record(Disposition::Case, Some(case.id.clone()), None, id.collision.clone());
         ctx.batch.put_case(&case);
         ctx.batch.put_mail(&id.key, &rec);
@@ -209,26 +209,26 @@ impl Pipeline {
         }
         self.quarantine(ctx, u.reason, u.encrypted, Some(raw), &u.detail)
     }
+}
 
-    /// Writes what [`keys::decide`] decided about the cert held for `address`.
-    fn apply_key_change(&self, b: &mut Batch, address: &str, change: &keys::Change) -> Result<()> {
-        let held = self.store.cert(address)?;
-        let (cert, source) = match change {
-            keys::Change::None | keys::Change::Conflict(_) => return Ok(()),
-            keys::Change::Pin(c, s) => (c.clone(), *s),
-            keys::Change::Replace { new, source, .. } => (new.clone(), *source),
-            keys::Change::Refresh(_) => match change.held_after(held.as_ref()) {
-                Some(h) => h,
-                None => return Ok(()),
-            },
-        };
-        let armored = pgp::armor_cert(&cert)?;
-        if held.as_ref().is_some_and(|h| h.armored == armored) {
-            return Ok(());
-        }
-        b.put_cert(address, &StoredCert { fingerprint: cert.fingerprint().to_hex(), source, armored });
-        Ok(())
+/// Writes what [`keys::decide`] decided about `held`, the cert held for `address`
+/// when the message was decided (the store's lock has been held since).
+fn apply_key_change(b: &mut Batch, address: &str, change: &keys::Change, held: Option<&StoredCert>) -> Result<()> {
+    let (cert, source) = match change {
+        keys::Change::None | keys::Change::Conflict(_) => return Ok(()),
+        keys::Change::Pin(c, s) => (c.clone(), *s),
+        keys::Change::Replace { new, source, .. } => (new.clone(), *source),
+        keys::Change::Refresh(_) => match change.held_after(held) {
+            Some(h) => h,
+            None => return Ok(()),
+        },
+    };
+    let armored = pgp::armor_cert(&cert)?;
+    if held.is_some_and(|h| h.armored == armored) {
+        return Ok(());
     }
+    b.put_cert(address, &StoredCert { fingerprint: cert.fingerprint().to_hex(), source, armored });
+    Ok(())
 }
 
 /// The same message again: its UID joins the earlier record (under `key`); under

@@ -136,11 +136,7 @@ pub fn tlp(text: &str) -> Option<String> {
 }
 
 /// Affected versions from an `Affected Version(s):` style field, split on commas,
-/// without duplicates, at most [`MAX_VERSIONS`] (see [`lists`] for the warning).
-pub fn affected_versions(text: &str) -> Vec<String> {
-    versions_capped(text, MAX_VERSIONS).0
-}
-
+/// without duplicates: the first `cap`, and whether the field lists more.
 fn versions_capped(text: &str, cap: usize) -> (Vec<String>, bool) {
     let Some(v) =
         field(text, &["affected version(s)", "affected versions", "affected version", "versions affected", "version"])
@@ -263,7 +259,7 @@ mod tests {
         assert_eq!(cwes(t), vec!["CWE-78", "CWE-79"]);
         assert_eq!(tlp(t).as_deref(), Some("AMBER+STRICT"));
         assert_eq!(tlp("TLP:WHITE").as_deref(), Some("CLEAR"));
-        assert_eq!(affected_versions(t), vec!["1.2", "1.3"]);
+        assert_eq!(lists(t).affected_versions, vec!["1.2", "1.3"]);
         assert_eq!(credit(t), Credit { name: None, anonymous: true });
         assert_eq!(
             credit("I would like credit as Jane Doe."),
