@@ -100,6 +100,8 @@ pub struct Smtp {
     /// AUTH is optional: a local MTA often relays for loopback without it.
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// How many connections the outbox sends over at once (extension, default 4).
+    pub connections: usize,
 }
 
 /// `[keys]`: the OpenPGP material.
@@ -292,6 +294,7 @@ impl Config {
             ca_file: r.path_opt("smtp.ca_file", false),
             username: smtp_user,
             password: smtp_password,
+            connections: r.integer("smtp.connections", 4, 1, 32) as usize,
         };
 
         let keys = Keys {
@@ -397,7 +400,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "poll_interval",
         ],
     ),
-    ("smtp", &["host", "port", "tls", "ca_file", "username", "password_file"]),
+    ("smtp", &["host", "port", "tls", "ca_file", "username", "password_file", "connections"]),
     ("keys", &["intake_secret", "passphrase_file", "team_certs", "keyring"]),
     ("team", &["list_address"]),
     ("policy", &["project", "ack_within", "update_within", "disclosure_after", "url", "security_txt_url"]),
@@ -814,6 +817,13 @@ x = 1
         assert_eq!(c.limits.max_mime_depth, 32);
         assert_eq!(c.limits.acks_per_address_per_hour, 5);
         assert_eq!(c.limits.acks_per_hour, 200);
+        assert_eq!(c.smtp.connections, 4);
+        let with = |v: &str| text.replace("[keys]\n", &format!("connections = {v}\n[keys]\n"));
+        assert_eq!(Config::parse(&with("8"), &dir.path().join("c.toml")).unwrap().smtp.connections, 8);
+        for bad in ["0", "33", "\"4\""] {
+            let e = format!("{:#}", Config::parse(&with(bad), &dir.path().join("c.toml")).unwrap_err());
+            assert!(e.contains("smtp.connections: must be a whole number from 1 to 32"), "{bad}: {e}");
+        }
     }
 
     #[test]

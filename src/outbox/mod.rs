@@ -95,11 +95,6 @@ fn backoff(attempts: u32) -> chrono::Duration {
     chrono::Duration::seconds(secs as i64)
 }
 
-/// SMTP connections that send at once. Each is kept open for every mail of a pass
-/// (no connect, STARTTLS and AUTH per mail); a few in parallel hide the server's
-/// per-message latency without looking like a flood to it.
-const SMTP_CONNECTIONS: usize = 4;
-
 /// Results recorded per commit: one fsync for this many mails. A crash loses at most
 /// the marks of these (they are then sent again, with the same Message-ID).
 const RECORD_BATCH: usize = 32;
@@ -107,7 +102,9 @@ const RECORD_BATCH: usize = 32;
 /// Attempts every queued mail whose time has come. `now` is injected for tests.
 ///
 /// Every due attempt is counted in one commit before any is made; the mails then go
-/// out over up to [`SMTP_CONNECTIONS`] reused connections; results are recorded in
+/// out over up to `smtp.connections` connections, each kept open for every mail of the
+/// pass (no connect, STARTTLS and AUTH per mail: a few in parallel hide the server's
+/// per-message latency without looking like a flood to it); results are recorded in
 /// group commits. A mail is marked sent only after the server accepted it.
 pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result<PassStats> {
     let mut due: Vec<OutMail> =
@@ -141,7 +138,7 @@ pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result
     let queue = std::sync::Arc::new(tokio::sync::Mutex::new(due.into_iter()));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(OutMail, SendResult)>(RECORD_BATCH * 2);
     let mut workers = Vec::new();
-    for _ in 0..SMTP_CONNECTIONS {
+    for _ in 0..cfg.smtp.connections {
         let queue = queue.clone();
         let tx = tx.clone();
         let store = store.clone();
