@@ -830,11 +830,24 @@ impl Store {
         if let Some(v) = self.get(&text_key(rel))? {
             let at = TextAt::decode(&v).with_context(|| format!("Decoding store entry text/{rel}"))?;
             let path = self.texts.join(&at.segment);
-            let mut buf = vec![0; usize::try_from(at.len).context("text length")?];
-            std::fs::File::open(&path)
-                .and_then(|f| f.read_exact_at(&mut buf, at.offset))
-                .with_context(|| format!("Reading {} bytes at {} of {}", at.len, at.offset, path.display()))?;
-            return Ok(Some(buf));
+            let read = || -> std::io::Result<Vec<u8>> {
+                let f = std::fs::File::open(&path)?;
+                // A range past the file's end (a segment cut short) is an error, not an
+                // allocation of whatever length the entry says.
+                let size = f.metadata()?.len();
+                if at.offset.checked_add(at.len).is_none_or(|end| end > size) {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "range past the end of the file",
+                    ));
+                }
+                let mut buf = vec![0; at.len as usize];
+                f.read_exact_at(&mut buf, at.offset)?;
+                Ok(buf)
+            };
+            return read()
+                .map(Some)
+                .with_context(|| format!("Reading {} bytes at {} of {}", at.len, at.offset, path.display()));
         }
         match std::fs::read(self.texts.join(rel)) {
             Ok(t) => Ok(Some(t)),
@@ -1337,6 +1350,14 @@ mod tests {
         let segments =
             std::fs::read_dir(dir.path().join("texts")).unwrap().filter(|e| e.as_ref().unwrap().path().is_file());
         assert_eq!(segments.count(), 2, "one segment per commit");
+        // A segment cut short (a disk gone wrong): an error naming the file, no huge read.
+        let mut b = sled::Batch::default();
+        let at = TextAt { segment: "x.seg".into(), offset: 0, len: u64::MAX };
+        b.insert(text_key("SEC-2026-0005/000000.txt"), at.encode());
+        s.db.apply_batch(b).unwrap();
+        std::fs::write(dir.path().join("texts/x.seg"), "short").unwrap();
+        let e = format!("{:#}", s.text("SEC-2026-0005/000000.txt").unwrap_err());
+        assert!(e.contains("x.seg") && e.contains("past the end"), "{e}");
 
         let at = TextAt { segment: "20261202T000000.000000000-1-0.seg".into(), offset: 7, len: 9 };
         assert_eq!(TextAt::decode(&at.encode()), Some(at));

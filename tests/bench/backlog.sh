@@ -15,7 +15,8 @@
 # reporter per message). Needs root (Postfix) and the Debian packages of tests/run-all.sh;
 # builds the release binary and the examples itself. BENCH_KEEP=1 keeps the work dir;
 # BENCH_WRAP="perf record -o /tmp/p.data --" runs each `run --once` under a profiler
-# (the placeholder MODE in it becomes intake or whole).
+# (the placeholder MODE in it becomes intake or whole); BENCH_SMTP_CONNECTIONS sets
+# smtp.connections (default 4).
 set -euo pipefail
 # As a deployment runs (systemd sets neither): with RUST_BACKTRACE set, every error value
 # made on the way (Sequoia builds some per message) captures a backtrace, a few % of CPU.
@@ -76,6 +77,7 @@ host = "127.0.0.1"
 port = $2
 tls = "starttls"
 ca_file = "$CA_FILE"
+connections = ${BENCH_SMTP_CONNECTIONS:-4}
 [keys]
 intake_secret = "keys/intake.key.asc"
 team_certs = "team"
