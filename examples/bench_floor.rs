@@ -41,7 +41,7 @@ fn main() -> Result<()> {
         _ => return Err(anyhow!("usage: bench_floor INTAKE_KEY.asc TEAM_CERT.asc DIR N")),
     };
     let [tsk, team, dir, n] = files;
-    let n: usize = n.parse().context("N must be a number")?;
+    let n: usize = n.parse().ok().filter(|&n| n > 0).context("N must be a positive number")?;
     let Some((name, threads)) = round else {
         return parent(&args[1..5], n);
     };

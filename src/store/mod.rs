@@ -720,8 +720,8 @@ impl Store {
             None => return Ok(()),
         };
         batch.seal();
-        // Texts first, each durable (file, then folder) before the records naming
-        // them: a crash in between leaves an unnamed file that the retry overwrites.
+        // Texts first, in a segment durable before the records naming it: a crash in
+        // between leaves a segment nothing names.
         let texts: Vec<(String, Vec<u8>)> = batch.texts;
         let mut b = sled::Batch::default();
         for (k, v) in self.write_texts(texts.iter().map(|(r, b)| (r.as_str(), b.as_slice())))? {
