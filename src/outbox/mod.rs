@@ -99,54 +99,70 @@ fn backoff(attempts: u32) -> chrono::Duration {
 /// the marks of these (they are then sent again, with the same Message-ID).
 const RECORD_BATCH: usize = 32;
 
+/// Queued mails read (and their attempts counted, in one commit) at a time: what a
+/// pass holds in memory, however long the queue.
+const PAGE: usize = 256;
+
 /// Attempts every queued mail whose time has come. `now` is injected for tests.
 ///
-/// Every due attempt is counted in one commit before any is made; the mails then go
-/// out over up to `smtp.connections` connections, each kept open for every mail of the
-/// pass (no connect, STARTTLS and AUTH per mail: a few in parallel hide the server's
+/// The due mails are read a page at a time; each page's attempts are counted in one
+/// commit before any of them is made; the mails then go out over up to
+/// `smtp.connections` connections, each kept open for every mail of the pass (no
+/// connect, STARTTLS and AUTH per mail: a few in parallel hide the server's
 /// per-message latency without looking like a flood to it); results are recorded in
 /// group commits. A mail is marked sent only after the server accepted it.
 pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result<PassStats> {
-    let mut due: Vec<OutMail> =
-        store.queued()?.into_iter().filter(|o| o.status == OutStatus::Queued && is_due(o.next_attempt, now)).collect();
+    let mut pages = DuePages { store: store.clone(), now, cursor: None, done: false };
     let mut stats = PassStats::default();
-    if due.is_empty() {
+    let Some(first_page) = pages.next()? else {
         return Ok(stats);
-    }
+    };
     // One connection first: with the server down nothing is attempted, so no mail
     // has an attempt counted, and a growing queue is not written back on every pass.
     let mut first = Smtp::new(cfg);
     match first.connect().await {
         Ok(c) => first.conn = Some(c),
         Err(e) => {
-            tracing::warn!(waiting = due.len(), error = %e, "SMTP server unreachable; the outbox waits");
-            return Ok(PassStats { retry: due.len(), unreachable: true, ..stats });
+            let mut waiting = 0;
+            store.each_queued(|o| {
+                waiting += usize::from(o.status == OutStatus::Queued && is_due(o.next_attempt, now))
+            })?;
+            tracing::warn!(waiting, error = %e, "SMTP server unreachable; the outbox waits");
+            return Ok(PassStats { retry: waiting, unreachable: true, ..stats });
         }
     }
     let mut first = Some(first);
-    // Count the attempts before making them.
-    {
-        let tx = store.begin();
-        let mut b = Batch::default();
-        for item in &mut due {
-            item.attempts += 1;
-            item.next_attempt = now + backoff(item.attempts);
-            b.put_out(item, None);
-        }
-        tx.commit(b)?;
-    }
-    let queue = std::sync::Arc::new(tokio::sync::Mutex::new(due.into_iter()));
+    // Pages flow to the connections through a channel of one page: memory stays
+    // bounded by it, and a page's attempts are counted before any of its mails goes.
+    let (item_tx, item_rx) = tokio::sync::mpsc::channel::<OutMail>(PAGE);
+    let item_rx = std::sync::Arc::new(tokio::sync::Mutex::new(item_rx));
+    let feeder = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut page = Some(first_page);
+            while let Some(mut due) = page.take() {
+                count_attempts(&store, &mut due, now)?;
+                for item in due {
+                    if item_tx.send(item).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                page = pages.next()?;
+            }
+            anyhow::Ok(())
+        })
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(OutMail, SendResult)>(RECORD_BATCH * 2);
     let mut workers = Vec::new();
     for _ in 0..cfg.smtp.connections {
-        let queue = queue.clone();
+        let items = item_rx.clone();
         let tx = tx.clone();
         let store = store.clone();
         let smtp = first.take().unwrap_or_else(|| Smtp::new(cfg));
         workers.push(tokio::spawn(async move {
             let mut smtp = smtp;
             loop {
-                let Some(item) = queue.lock().await.next() else { break };
+                let Some(item) = items.lock().await.recv().await else { break };
                 let result = match store.out_raw(&item.id) {
                     Ok(Some(raw)) => smtp.send(&item, &raw).await,
                     Ok(None) => SendResult::Failed("bytes missing from the store".into()),
@@ -175,7 +191,49 @@ pub async fn send_due(store: &Store, cfg: &Config, now: DateTime<Utc>) -> Result
     for w in workers {
         let _ = w.await;
     }
+    // A page that could not be read or counted ends the pass with the error; what
+    // was counted and not sent is attempted again at its next time.
+    feeder.await.context("The outbox's page reader")??;
     Ok(stats)
+}
+
+/// The queue read a page at a time, keeping the mails due at `now`.
+struct DuePages {
+    store: Store,
+    now: DateTime<Utc>,
+    cursor: Option<String>,
+    done: bool,
+}
+
+impl DuePages {
+    /// The next page with at least one due mail, or None at the end of the queue.
+    fn next(&mut self) -> Result<Option<Vec<OutMail>>> {
+        while !self.done {
+            let (page, cursor) = self.store.queued_page(self.cursor.as_deref(), PAGE)?;
+            self.done = cursor.is_none();
+            self.cursor = cursor;
+            let due: Vec<OutMail> = page
+                .into_iter()
+                .filter(|o| o.status == OutStatus::Queued && is_due(o.next_attempt, self.now))
+                .collect();
+            if !due.is_empty() {
+                return Ok(Some(due));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Counts one more attempt at each mail (one commit), before any is made.
+fn count_attempts(store: &Store, due: &mut [OutMail], now: DateTime<Utc>) -> Result<()> {
+    let tx = store.begin();
+    let mut b = Batch::default();
+    for item in due {
+        item.attempts += 1;
+        item.next_attempt = now + backoff(item.attempts);
+        b.put_out(item, None);
+    }
+    tx.commit(b)
 }
 
 /// Records a group of send results in one commit.

@@ -526,13 +526,16 @@ async fn outbox_loop(shared: Shared, mut stop: watch::Receiver<bool>, drain: Arc
 
 fn next_outbox_due(store: &Store) -> Option<chrono::DateTime<Utc>> {
     let now = Utc::now();
+    let mut next: Option<chrono::DateTime<Utc>> = None;
     store
-        .queued()
-        .ok()?
-        .into_iter()
-        .filter(|o| o.status == OutStatus::Queued)
-        .map(|o| if outbox::is_due(o.next_attempt, now) { now } else { o.next_attempt })
-        .min()
+        .each_queued(|o| {
+            if o.status == OutStatus::Queued {
+                let at = if outbox::is_due(o.next_attempt, now) { now } else { o.next_attempt };
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        })
+        .ok()?;
+    next
 }
 
 async fn idle_wait(

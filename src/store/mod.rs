@@ -1004,6 +1004,44 @@ impl Store {
         self.indexed("outq/")
     }
 
+    /// Up to `limit` of the mails waiting to be sent, in index order after the one
+    /// named `after` (from the first when None), oldest first within the page; and the
+    /// cursor for the next page (None when this one reached the end). Memory is bounded
+    /// by `limit` however long the queue (after an SMTP outage, in a backlog).
+    pub fn queued_page(&self, after: Option<&str>, limit: usize) -> Result<(Vec<OutMail>, Option<String>)> {
+        let from = match after {
+            // The smallest key after `outq/<after>`.
+            Some(a) => format!("outq/{a}\0").into_bytes(),
+            None => b"outq/".to_vec(),
+        };
+        let limit = limit.max(1);
+        let (mut v, mut last, mut read) = (Vec::new(), None, 0);
+        self.scan(&from, b"outq0", |k, _| {
+            let id = String::from_utf8_lossy(&k[b"outq/".len()..]).into_owned();
+            if let Some(o) = self.out(&id)? {
+                v.push(o);
+            }
+            last = Some(id);
+            read += 1;
+            Ok(read < limit)
+        })?;
+        v.sort_by_key(|a| a.created_at);
+        Ok((v, if read < limit { None } else { last }))
+    }
+
+    /// Each mail waiting to be sent, one at a time (memory stays flat in the queue).
+    pub fn each_queued(&self, mut f: impl FnMut(OutMail)) -> Result<()> {
+        let mut after = None;
+        loop {
+            let (page, next) = self.queued_page(after.as_deref(), 256)?;
+            page.into_iter().for_each(&mut f);
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// The mails that failed for good (read through their index).
     pub fn failed(&self) -> Result<Vec<OutMail>> {
         self.indexed("outf/")
@@ -1418,6 +1456,42 @@ mod tests {
             sent_at: None,
             last_error: None,
         }
+    }
+
+    /// The queue is read in pages of at most the limit, each queued mail once, sent and
+    /// failed ones never; the last page says it is the last.
+    #[test]
+    fn queued_mail_is_read_in_bounded_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let now = Utc::now();
+        let mut b = Batch::default();
+        for i in 0..600 {
+            let mut o = out(&format!("m{i:04}"), "r@x.org", now);
+            if i % 100 == 7 {
+                o.status = if i % 200 == 7 { OutStatus::Sent } else { OutStatus::Failed };
+            }
+            b.put_out(&o, Some(b"bytes"));
+        }
+        s.write(|tx| tx.commit(b)).unwrap();
+        let (mut seen, mut after, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let (page, next) = s.queued_page(after.as_deref(), 256).unwrap();
+            assert!(page.len() <= 256);
+            pages += 1;
+            seen.extend(page.into_iter().map(|o| o.id));
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        seen.sort();
+        let want: Vec<String> = (0..600).filter(|i| i % 100 != 7).map(|i| format!("m{i:04}")).collect();
+        assert_eq!((seen, pages), (want.clone(), 3));
+        let mut each = Vec::new();
+        s.each_queued(|o| each.push(o.id)).unwrap();
+        each.sort();
+        assert_eq!(each, want);
     }
 
     /// Inside a group, what a commit wrote is read back on the group's thread (the next
