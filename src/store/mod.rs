@@ -774,7 +774,7 @@ impl Store {
     /// Writes texts and makes them durable: all of a commit (a whole group) in one new
     /// segment file, then fsync of it and of `texts/`: two syncs and one inode for a
     /// batch, however many messages (a file per text cost an inode, a folder and two
-    /// syncs each: a quarter of intake's CPU went to ext4 allocating them). Returns the
+    /// syncs each: 13% of intake's CPU, mostly ext4 allocating inodes). Returns the
     /// `text/` entries naming where each text is, to be written with the records. A
     /// crash before those are durable leaves a segment nothing names (it costs its
     /// size on disk, nothing else; the retry writes a new one).
