@@ -474,6 +474,15 @@ impl TextAt {
     }
 }
 
+/// The first key after every key starting with `prefix` (which ends in `/`).
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}
+
 fn uid_key(mailbox: &str, uidvalidity: u32, uid: u32) -> Vec<u8> {
     format!("uid/{mailbox}\0{uidvalidity}\0{uid:010}").into_bytes()
 }
@@ -720,21 +729,10 @@ impl Store {
             None => return Ok(()),
         };
         batch.seal();
-        // Texts first, in a segment durable before the records naming it: a crash in
-        // between leaves a segment nothing names.
-        let texts: Vec<(String, Vec<u8>)> = batch.texts;
-        let mut b = sled::Batch::default();
-        for (k, v) in self.write_texts(texts.iter().map(|(r, b)| (r.as_str(), b.as_slice())))? {
-            b.insert(k, v);
-        }
-        for (k, v) in batch.ops {
-            match v {
-                Some(v) => b.insert(k, v),
-                None => b.remove(k),
-            }
-        }
-        self.db.apply_batch(b).context("Writing to the store")?;
-        self.sync()
+        self.write_durably(
+            batch.texts.iter().map(|(r, b)| (r.as_str(), b.as_slice())),
+            batch.ops.into_iter().map(|(k, v)| (k, v.map(sled::IVec::from))),
+        )
     }
 
     /// Group commit (see [`Tx::group`]): the commits made by `f` on this thread are recorded together at
@@ -756,19 +754,33 @@ impl Store {
         };
         let mut batch = Batch { ops: Vec::new(), texts: Vec::new(), sealing: pending.sealing };
         batch.seal();
+        self.write_durably(
+            pending.texts.iter().map(|(r, b)| (r.as_str(), b.as_slice())),
+            pending.ops.into_iter().chain(batch.ops.into_iter().map(|(k, v)| (k, v.map(sled::IVec::from)))),
+        )?;
+        Ok(out)
+    }
+
+    /// Records a commit or a group: the texts first, in a segment made durable before
+    /// the records naming it (a crash in between leaves a segment nothing names), then
+    /// the records with the `text/` entries as one atomic sled batch, made durable.
+    fn write_durably<'a>(
+        &self,
+        texts: impl Iterator<Item = (&'a str, &'a [u8])>,
+        ops: impl Iterator<Item = (Vec<u8>, Option<sled::IVec>)>,
+    ) -> Result<()> {
         let mut b = sled::Batch::default();
-        for (k, v) in self.write_texts(pending.texts.iter().map(|(r, b)| (r.as_str(), b.as_slice())))? {
+        for (k, v) in self.write_texts(texts)? {
             b.insert(k, v);
         }
-        for (k, v) in pending.ops.into_iter().chain(batch.ops.into_iter().map(|(k, v)| (k, v.map(sled::IVec::from)))) {
+        for (k, v) in ops {
             match v {
                 Some(v) => b.insert(k, v),
                 None => b.remove(k),
             }
         }
         self.db.apply_batch(b).context("Writing to the store")?;
-        self.sync()?;
-        Ok(out)
+        self.sync()
     }
 
     /// Writes texts and makes them durable: all of a commit (a whole group) in one new
@@ -909,11 +921,7 @@ impl Store {
 
     /// [`Store::scan`] over every key starting with `prefix` (which ends in `/`).
     fn scan_prefix(&self, prefix: &str, f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
-        let mut end = prefix.as_bytes().to_vec();
-        if let Some(last) = end.last_mut() {
-            *last += 1;
-        }
-        self.scan(prefix.as_bytes(), &end, f)
+        self.scan(prefix.as_bytes(), &prefix_end(prefix), f)
     }
 
     fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
@@ -1009,24 +1017,7 @@ impl Store {
     /// cursor for the next page (None when this one reached the end). Memory is bounded
     /// by `limit` however long the queue (after an SMTP outage, in a backlog).
     pub fn queued_page(&self, after: Option<&str>, limit: usize) -> Result<(Vec<OutMail>, Option<String>)> {
-        let from = match after {
-            // The smallest key after `outq/<after>`.
-            Some(a) => format!("outq/{a}\0").into_bytes(),
-            None => b"outq/".to_vec(),
-        };
-        let limit = limit.max(1);
-        let (mut v, mut last, mut read) = (Vec::new(), None, 0);
-        self.scan(&from, b"outq0", |k, _| {
-            let id = String::from_utf8_lossy(&k[b"outq/".len()..]).into_owned();
-            if let Some(o) = self.out(&id)? {
-                v.push(o);
-            }
-            last = Some(id);
-            read += 1;
-            Ok(read < limit)
-        })?;
-        v.sort_by_key(|a| a.created_at);
-        Ok((v, if read < limit { None } else { last }))
+        self.indexed_page("outq/", after, limit)
     }
 
     /// Each mail waiting to be sent, one at a time (memory stays flat in the queue).
@@ -1048,15 +1039,30 @@ impl Store {
     }
 
     fn indexed(&self, prefix: &str) -> Result<Vec<OutMail>> {
-        let mut v = Vec::new();
-        self.scan_prefix(prefix, |k, _| {
-            if let Some(o) = self.out(&String::from_utf8_lossy(&k[prefix.len()..]))? {
+        Ok(self.indexed_page(prefix, None, usize::MAX)?.0)
+    }
+
+    /// Up to `limit` mails named by the index `prefix`, after the one named `after`,
+    /// oldest first; and the cursor for the next page (None at the end).
+    fn indexed_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<(Vec<OutMail>, Option<String>)> {
+        let from = match after {
+            // The smallest key after `<prefix><after>`.
+            Some(a) => format!("{prefix}{a}\0").into_bytes(),
+            None => prefix.as_bytes().to_vec(),
+        };
+        let limit = limit.max(1);
+        let (mut v, mut last, mut read) = (Vec::new(), None, 0);
+        self.scan(&from, &prefix_end(prefix), |k, _| {
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some(o) = self.out(&id)? {
                 v.push(o);
             }
-            Ok(true)
+            last = Some(id);
+            read += 1;
+            Ok(read < limit)
         })?;
         v.sort_by_key(|a| a.created_at);
-        Ok(v)
+        Ok((v, if read < limit { None } else { last }))
     }
 
     /// Builds the outbox state indexes for a store made before they existed (once).
