@@ -1317,6 +1317,13 @@ fn sync_each(paths: &[PathBuf], skip_gone: bool) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// Opens a store this process has just dropped. sled lets go of its file lock only
+    /// when its last background write has finished, a moment after the drop (CI saw the
+    /// reopen fail as "in use by another process"): wait for it as the daemon does.
+    fn reopen(state: &Path) -> Store {
+        Store::open_waiting(state, std::time::Duration::from_secs(10)).unwrap()
+    }
+
     /// Kinds and reasons are stored and shown as the strings stores have always held:
     /// the serde name, `as_str` and `Display` agree, and old records still read.
     #[test]
@@ -1383,7 +1390,7 @@ mod tests {
         let legacy = dir.path().join("texts/SEC-2025-0009");
         std::fs::create_dir_all(&legacy).unwrap();
         std::fs::write(legacy.join("000000.txt"), "from a file").unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let s = reopen(dir.path());
         let text = |rel: &str| s.text(rel).unwrap().map(|t| String::from_utf8(t).unwrap());
         assert_eq!(text("SEC-2026-0001/000000.txt").as_deref(), Some("first"));
         assert_eq!(text("SEC-2026-0001/000001.txt").as_deref(), Some(""));
@@ -1611,7 +1618,7 @@ mod tests {
             s.db.remove(b"meta/quarantine-index").unwrap();
             assert!(ids(&s).is_empty());
         }
-        let s = Store::open(dir.path()).unwrap();
+        let s = reopen(dir.path());
         assert_eq!(ids(&s), ["Q-4"]);
         assert_eq!(s.unreadable_from("alice@reporter.test/x@evil.test").unwrap()[0].id, "Q-2");
     }
@@ -1637,7 +1644,7 @@ mod tests {
             s.write(|tx| tx.commit(b)).unwrap();
             assert_eq!(s.answer_counts(hour_ago, "b@x.org"), (2, 1));
         }
-        let s = Store::open(dir.path()).unwrap();
+        let s = reopen(dir.path());
         assert_eq!(s.answer_counts(hour_ago, "a@x.org"), (2, 1));
         assert_eq!(s.answer_counts(now - chrono::Duration::minutes(10), "a@x.org"), (1, 0));
     }
@@ -1674,7 +1681,7 @@ mod tests {
             b.put_seq("SEC-2026", 3);
             s.write(|tx| tx.commit(b)).unwrap();
         }
-        let s = Store::open(dir.path()).unwrap();
+        let s = reopen(dir.path());
         assert_eq!(s.uid("INBOX", 7, 42).unwrap().as_deref(), Some("a@b"));
         assert_eq!(s.uid("INBOX", 8, 42).unwrap(), None);
         assert_eq!(s.mail("a@b").unwrap().unwrap().disposition, Disposition::NonReport);
