@@ -190,6 +190,14 @@ pub async fn run(
 ) -> Result<()> {
     // A CLI command may hold the store for a moment; wait for it rather than fail.
     let store = Store::open_waiting(&cfg.store_path, Duration::from_secs(10))?;
+    // What a crash left half-written: segments no record names. Not a reason to stop.
+    match store.sweep_segments() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, "removed text segments no record names (left by an interrupted commit)"),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "could not sweep unnamed text segments; they only take disk space")
+        }
+    }
     // A key that does not load is a configuration problem (exit 2), as `check` says.
     let pipeline = Pipeline::load(cfg.clone(), store.clone())
         .map_err(|e| anyhow::Error::new(StartError::Config(format!("{e:#}"))))?;

@@ -832,6 +832,54 @@ impl Store {
         Ok(entries)
     }
 
+    /// Removes the segment files no `text/` entry names: what a crash left between a
+    /// segment's fsync and the commit of the records naming it (that message was not
+    /// recorded, so it stays in the mailbox and its retry wrote a new segment). Holds
+    /// the write lock, so no segment of this process is between its write and its
+    /// commit; sled's file lock keeps other processes out. Anything it cannot read (a
+    /// `text/` entry that does not decode, an unreadable folder) stops it before it
+    /// removes anything. Returns how many files it removed.
+    pub fn sweep_segments(&self) -> Result<usize> {
+        let _guard = self.begin();
+        let mut found = std::collections::BTreeSet::new();
+        let entries = match std::fs::read_dir(&self.texts) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e).with_context(|| format!("Listing {}", self.texts.display())),
+        };
+        for entry in entries {
+            let entry = entry.with_context(|| format!("Listing {}", self.texts.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Our names only, plain files only: a legacy case folder, or anything an
+            // admin put here, is not ours to remove.
+            let ours = TextAt::decode(format!("{name}\x000\x000").as_bytes()).is_some();
+            if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+                found.insert(name);
+            }
+        }
+        if found.is_empty() {
+            return Ok(0);
+        }
+        self.scan_prefix("text/", |k, v| {
+            let at =
+                TextAt::decode(v).with_context(|| format!("Decoding store entry {}", String::from_utf8_lossy(k)))?;
+            found.remove(&at.segment);
+            Ok(!found.is_empty())
+        })?;
+        let mut removed = 0;
+        for name in &found {
+            let path = self.texts.join(name);
+            std::fs::remove_file(&path).with_context(|| format!("Removing {}", path.display()))?;
+            removed += 1;
+        }
+        if removed > 0 {
+            std::fs::File::open(&self.texts)
+                .and_then(|d| d.sync_all())
+                .with_context(|| format!("Syncing {}", self.texts.display()))?;
+        }
+        Ok(removed)
+    }
+
     /// The text named `rel` ([`text_path`]): the group's own, else where its `text/`
     /// entry says, else its file in a store of before segments; None if none of these.
     fn text(&self, rel: &str) -> Result<Option<Vec<u8>>> {
@@ -1422,6 +1470,49 @@ mod tests {
         ] {
             assert_eq!(TextAt::decode(bad.as_bytes()), None, "{bad:?}");
         }
+    }
+
+    /// A segment no record names (a crash between its fsync and the commit) is removed;
+    /// named segments, folders of older stores and files not named like ours stay; an
+    /// entry that does not decode stops the sweep before it removes anything.
+    #[test]
+    fn segments_no_record_names_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.sweep_segments().unwrap(), 0, "no texts/ yet");
+        s.write(|tx| {
+            let mut b = Batch::default();
+            b.put_text("SEC-2026-0001", 0, "kept");
+            tx.commit(b)
+        })
+        .unwrap();
+        let texts = dir.path().join("texts");
+        let orphan = texts.join("20260101T000000.000000000-1-0.seg");
+        std::fs::write(&orphan, "half-recorded").unwrap();
+        std::fs::write(texts.join("notes.txt"), "an admin's").unwrap();
+        std::fs::create_dir_all(texts.join("SEC-2025-0009")).unwrap();
+        std::fs::write(texts.join("SEC-2025-0009/000000.txt"), "from a file").unwrap();
+        std::fs::create_dir_all(texts.join("dir.seg")).unwrap();
+        let names = || {
+            let mut v: Vec<String> =
+                std::fs::read_dir(&texts).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            v.sort();
+            v
+        };
+        let before = names();
+        assert_eq!(s.sweep_segments().unwrap(), 1);
+        let after = names();
+        assert_eq!(after.len(), before.len() - 1);
+        assert!(!orphan.exists(), "{after:?}");
+        assert_eq!(s.text("SEC-2026-0001/000000.txt").unwrap().as_deref(), Some(&b"kept"[..]));
+        assert_eq!(s.text("SEC-2025-0009/000000.txt").unwrap().as_deref(), Some(&b"from a file"[..]));
+        assert_eq!(s.sweep_segments().unwrap(), 0);
+
+        std::fs::write(&orphan, "half-recorded").unwrap();
+        s.db.insert(text_key("SEC-2026-0002/000000.txt"), &b"../elsewhere\x000\x001"[..]).unwrap();
+        let e = format!("{:#}", s.sweep_segments().unwrap_err());
+        assert!(e.contains("text/SEC-2026-0002"), "{e}");
+        assert!(orphan.exists(), "nothing removed after an entry that does not decode");
     }
 
     /// Regression (fuzz campaign): a file removed while the tree is synced is not a
