@@ -314,6 +314,7 @@ fn kill_9_during_backlog_loses_nothing_and_counts_nothing_twice() {
     assert_eq!(stack.count("security@intake.test", "INBOX"), total);
 
     let mut kills = 0;
+    let mut unnamed = std::collections::BTreeSet::new();
     let mut seed: u64 = 0x9e3779b97f4a7c15;
     for _round in 0..80 {
         if stack.count("security@intake.test", "INBOX") == 0 {
@@ -332,6 +333,10 @@ fn kill_9_during_backlog_loses_nothing_and_counts_nothing_twice() {
             kills += 1;
         }
         let _ = child.wait();
+        // Segments the kill left between their fsync and their batch's commit: the
+        // next start removes them (checked at the end).
+        let store = secintake::store::Store::open(&dep.dir.path().join("state")).unwrap();
+        unnamed.extend(store.unnamed_segments().unwrap());
     }
     // Let runs finish undisturbed until the outbox is empty: a killed attempt was
     // counted first, so its mail waits out its backoff (10 s) before the next try.
@@ -347,7 +352,7 @@ fn kill_9_during_backlog_loses_nothing_and_counts_nothing_twice() {
         dep.run_ok(&["run", "--once"]);
     }
     assert!(kills >= 20, "the backlog finished before 20 kills ({kills}); make it bigger or the delays shorter");
-    eprintln!("kill -9 backlog: {total} messages, {kills} kills");
+    eprintln!("kill -9 backlog: {total} messages, {kills} kills, {} segments left unnamed", unnamed.len());
 
     assert_eq!(stack.count("security@intake.test", "INBOX"), 0);
     assert_eq!(stack.count("security@intake.test", "Processed"), total, "every message moved exactly once");
@@ -372,6 +377,17 @@ fn kill_9_during_backlog_loses_nothing_and_counts_nothing_twice() {
     ack_ids.dedup();
     assert_eq!(ack_ids.len(), total, "one distinct ack per case");
     eprintln!("kill -9 test: {kills} kills, {} ack deliveries for {total} cases", acks.len());
+    // Every case's text is where its record says, and the segments the kills left
+    // half-recorded were removed by the starts after them: none is left to sweep.
+    let store = secintake::store::Store::open(&dep.dir.path().join("state")).unwrap();
+    for c in cases {
+        let id = c["id"].as_str().unwrap();
+        let case = store.case(id).unwrap().unwrap();
+        assert!(case.text.starts_with("Body ") || case.text.starts_with("No Message-ID"), "{id}: {:?}", case.text);
+    }
+    assert_eq!(store.unnamed_segments().unwrap(), Vec::<String>::new(), "a segment no record names survived a start");
+    let texts = dep.dir.path().join("state/texts");
+    assert!(unnamed.iter().all(|name| !texts.join(name).exists()), "the starts after the kills removed {unnamed:?}");
 }
 
 /// SMTP down: reports still become cases, their mail waits in the outbox and goes out

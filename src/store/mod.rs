@@ -841,10 +841,32 @@ impl Store {
     /// removes anything. Returns how many files it removed.
     pub fn sweep_segments(&self) -> Result<usize> {
         let _guard = self.begin();
+        let unnamed = self.find_unnamed_segments()?;
+        for name in &unnamed {
+            let path = self.texts.join(name);
+            std::fs::remove_file(&path).with_context(|| format!("Removing {}", path.display()))?;
+        }
+        if !unnamed.is_empty() {
+            std::fs::File::open(&self.texts)
+                .and_then(|d| d.sync_all())
+                .with_context(|| format!("Syncing {}", self.texts.display()))?;
+        }
+        Ok(unnamed.len())
+    }
+
+    /// The segment files no `text/` entry names (what [`Store::sweep_segments`] would
+    /// remove), removing nothing.
+    pub fn unnamed_segments(&self) -> Result<Vec<String>> {
+        let _guard = self.begin();
+        self.find_unnamed_segments()
+    }
+
+    /// [`Store::unnamed_segments`], the write lock held by the caller.
+    fn find_unnamed_segments(&self) -> Result<Vec<String>> {
         let mut found = std::collections::BTreeSet::new();
         let entries = match std::fs::read_dir(&self.texts) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e).with_context(|| format!("Listing {}", self.texts.display())),
         };
         for entry in entries {
@@ -857,27 +879,15 @@ impl Store {
                 found.insert(name);
             }
         }
-        if found.is_empty() {
-            return Ok(0);
+        if !found.is_empty() {
+            self.scan_prefix("text/", |k, v| {
+                let at = TextAt::decode(v)
+                    .with_context(|| format!("Decoding store entry {}", String::from_utf8_lossy(k)))?;
+                found.remove(&at.segment);
+                Ok(!found.is_empty())
+            })?;
         }
-        self.scan_prefix("text/", |k, v| {
-            let at =
-                TextAt::decode(v).with_context(|| format!("Decoding store entry {}", String::from_utf8_lossy(k)))?;
-            found.remove(&at.segment);
-            Ok(!found.is_empty())
-        })?;
-        let mut removed = 0;
-        for name in &found {
-            let path = self.texts.join(name);
-            std::fs::remove_file(&path).with_context(|| format!("Removing {}", path.display()))?;
-            removed += 1;
-        }
-        if removed > 0 {
-            std::fs::File::open(&self.texts)
-                .and_then(|d| d.sync_all())
-                .with_context(|| format!("Syncing {}", self.texts.display()))?;
-        }
-        Ok(removed)
+        Ok(found.into_iter().collect())
     }
 
     /// The text named `rel` ([`text_path`]): the group's own, else where its `text/`
@@ -1500,6 +1510,8 @@ mod tests {
             v
         };
         let before = names();
+        assert_eq!(s.unnamed_segments().unwrap(), ["20260101T000000.000000000-1-0.seg"]);
+        assert_eq!(names(), before, "listing removes nothing");
         assert_eq!(s.sweep_segments().unwrap(), 1);
         let after = names();
         assert_eq!(after.len(), before.len() - 1);
@@ -1507,6 +1519,7 @@ mod tests {
         assert_eq!(s.text("SEC-2026-0001/000000.txt").unwrap().as_deref(), Some(&b"kept"[..]));
         assert_eq!(s.text("SEC-2025-0009/000000.txt").unwrap().as_deref(), Some(&b"from a file"[..]));
         assert_eq!(s.sweep_segments().unwrap(), 0);
+        assert!(s.unnamed_segments().unwrap().is_empty());
 
         std::fs::write(&orphan, "half-recorded").unwrap();
         s.db.insert(text_key("SEC-2026-0002/000000.txt"), &b"../elsewhere\x000\x001"[..]).unwrap();
