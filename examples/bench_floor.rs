@@ -126,9 +126,9 @@ impl Work<'_> {
         let (ct, cert) = &self.msgs[i];
         let certs = parse_certs(cert);
         let plaintext = match self.keys.decrypt_message(ct, &certs, MAX_PLAINTEXT, now) {
-            Decryption::Ok { plaintext, verification } if verification.verdict == Verdict::Good => plaintext,
-            Decryption::Ok { verification, .. } => {
-                return Err(anyhow!("message {}: signature {:?}", i + 1, verification.verdict));
+            Decryption::Ok { plaintext, signatures } if signatures.verdict() == Verdict::Good => plaintext,
+            Decryption::Ok { signatures, .. } => {
+                return Err(anyhow!("message {}: signature {:?}", i + 1, signatures.verdict()));
             }
             other => return Err(anyhow!("message {}: {other:?}", i + 1)),
         };

@@ -197,7 +197,7 @@ fn unreadable_report_gets_a_signed_notice_and_the_resend_links_it() {
     let (signed, sig) = split_signed(body);
     let intake = secret("test-intake.key.asc");
     let v = pgp::verify_detached(&signed, &sig, &[intake.public_cert()], SystemTime::from(now()));
-    assert_eq!(v.verdict, Verdict::Good);
+    assert_eq!(v.verdict(), Verdict::Good);
     let text = quoted_printable_decode(&String::from_utf8_lossy(&signed));
     let sha = secintake::mime::sha256_hex(&raw);
     assert!(text.contains(&sha) && text.contains(&intake.fingerprint().to_hex()), "{text}");

@@ -50,8 +50,8 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
         let me = k.public_cert();
         match k.encrypt_and_sign(b"secintake self-test", std::slice::from_ref(&me), SystemTime::now()) {
             Ok(ct) => match k.decrypt_message(&ct, std::slice::from_ref(&me), 1 << 20, SystemTime::now()) {
-                pgp::Decryption::Ok { plaintext, verification }
-                    if plaintext == b"secintake self-test" && verification.verdict == pgp::Verdict::Good =>
+                pgp::Decryption::Ok { plaintext, signatures }
+                    if plaintext == b"secintake self-test" && signatures.verdict() == pgp::Verdict::Good =>
                 {
                     notes.push("intake key decrypts and verifies a self-test message".into());
                 }

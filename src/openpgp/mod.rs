@@ -78,7 +78,7 @@ impl Verdict {
     }
 }
 
-/// The result of verifying signatures: the best verdict and who made it.
+/// The result of verifying one signature: its verdict and who made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verification {
     pub verdict: Verdict,
@@ -87,9 +87,29 @@ pub struct Verification {
     pub signer: Option<String>,
 }
 
-impl Verification {
-    pub fn none() -> Self {
-        Verification { verdict: Verdict::None, signer: None }
+/// Every signature result of one signed layer, none left out: one good signature
+/// never hides a bad one or a second signer (the verdict rule,
+/// `pipeline::classify::verdict`, sees them all). Empty: not signed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signatures(pub Vec<Verification>);
+
+impl Signatures {
+    fn bad() -> Self {
+        Signatures(vec![Verification { verdict: Verdict::Bad, signer: None }])
+    }
+
+    pub fn is_signed(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    pub fn any(&self, verdict: Verdict) -> bool {
+        self.0.iter().any(|v| v.verdict == verdict)
+    }
+
+    /// The layer's verdict alone (no From, no held cert): `bad` if any signature is
+    /// bad, else `good` if one is good, else `unknown-key` or `none`.
+    pub fn verdict(&self) -> Verdict {
+        [Verdict::Bad, Verdict::Good, Verdict::UnknownKey].into_iter().find(|v| self.any(*v)).unwrap_or(Verdict::None)
     }
 }
 
@@ -97,7 +117,7 @@ impl Verification {
 #[derive(Debug)]
 pub enum Decryption {
     /// Decrypted; signatures (if any) verified against the certs we were given.
-    Ok { plaintext: Vec<u8>, verification: Verification },
+    Ok { plaintext: Vec<u8>, signatures: Signatures },
     /// Encrypted, but to no key we hold.
     NoKey { recipients: Vec<String> },
     /// The plaintext passed the cap; reading stopped there.
@@ -269,8 +289,7 @@ impl IntakeKeys {
     /// bytes came out.
     pub fn decrypt(&self, ciphertext: &[u8], signer_certs: &[Cert], max_plaintext: u64, now: SystemTime) -> Decryption {
         let p = policy();
-        let helper =
-            Helper { keys: self, checker: Checker { certs: signer_certs, verification: Verification::none() } };
+        let helper = Helper { keys: self, checker: Checker::new(signer_certs, now) };
         let builder = match DecryptorBuilder::from_bytes(ciphertext) {
             Ok(b) => b,
             Err(e) => return Decryption::Failed(format!("not an OpenPGP message: {e}")),
@@ -288,7 +307,7 @@ impl IntakeKeys {
             Err(e) => return Decryption::Failed(format!("decryption failed: {e}")),
         };
         let helper = dec.into_helper();
-        Decryption::Ok { plaintext, verification: helper.checker.verification }
+        Decryption::Ok { plaintext, signatures: helper.checker.signatures }
     }
 
     /// Like [`Self::decrypt`], but first tells apart "no key" from other failures by
@@ -365,7 +384,7 @@ impl IntakeKeys {
             Err(e) => return Decryption::Failed(format!("LibrePGP AEAD: {e}")),
         };
         use openpgp::parse::stream::VerifierBuilder;
-        let checker = Checker { certs: signer_certs, verification: Verification::none() };
+        let checker = Checker::new(signer_certs, now);
         let mut v = match VerifierBuilder::from_bytes(&inner).and_then(|b| {
             b.buffer_size(DECRYPT_BUFFER.min(max_plaintext as usize).max(1)).with_policy(&p, now, checker)
         }) {
@@ -373,7 +392,7 @@ impl IntakeKeys {
             Err(e) => return Decryption::Failed(format!("LibrePGP AEAD content: {e:#}")),
         };
         match read_capped(&mut v, max_plaintext) {
-            Ok(Some(plaintext)) => Decryption::Ok { plaintext, verification: v.into_helper().verification },
+            Ok(Some(plaintext)) => Decryption::Ok { plaintext, signatures: v.into_helper().signatures },
             Ok(None) => Decryption::TooLarge,
             Err(e) => Decryption::Failed(format!("LibrePGP AEAD content: {e}")),
         }
@@ -689,7 +708,7 @@ fn unlock(cert: Cert, passphrase: Option<&str>) -> Result<Cert> {
     Ok(cert)
 }
 
-/// Decrypts with the intake keys; verification is the [`Checker`]'s.
+/// Decrypts with the intake keys; the signatures are the [`Checker`]'s.
 struct Helper<'a> {
     keys: &'a IntakeKeys,
     checker: Checker<'a>,
@@ -705,24 +724,30 @@ impl VerificationHelper for Helper<'_> {
     }
 }
 
-fn rank(v: Verdict) -> u8 {
-    match v {
-        Verdict::None => 0,
-        Verdict::UnknownKey => 1,
-        Verdict::Bad => 2,
-        _ => 3,
-    }
-}
-
 /// The signer's fingerprint as the signature names it (Issuer Fingerprint subpacket);
 /// a bare 64-bit key id is not a fingerprint, so it gives None.
 fn issuer_of(sig: &openpgp::packet::Signature) -> Option<String> {
     sig.get_issuers().into_iter().find(|h| matches!(h, KeyHandle::Fingerprint(_))).map(|h| h.to_hex())
 }
 
-fn verification_of(r: &std::result::Result<openpgp::parse::stream::GoodChecksum, VerificationError>) -> Verification {
+/// One signature's result. Sequoia judges a signature at its creation time, which the
+/// signer chooses: a good one is `bad` too if its key is expired or revoked now (a
+/// backdated signature by an expired key is not good).
+fn verification_of(
+    r: &std::result::Result<openpgp::parse::stream::GoodChecksum, VerificationError>,
+    now: SystemTime,
+) -> Verification {
     match r {
-        Ok(good) => Verification { verdict: Verdict::Good, signer: Some(good.ka.cert().fingerprint().to_hex()) },
+        Ok(good) => {
+            let signer = Some(good.ka.cert().fingerprint().to_hex());
+            let p = policy();
+            let valid_now = good.ka.cert().with_policy(&p, now).is_ok_and(|vc| {
+                vc.alive().is_ok()
+                    && !matches!(vc.revocation_status(), openpgp::types::RevocationStatus::Revoked(_))
+                    && vc.keys().key_handle(good.ka.key().key_handle()).alive().revoked(false).next().is_some()
+            });
+            Verification { verdict: if valid_now { Verdict::Good } else { Verdict::Bad }, signer }
+        }
         Err(VerificationError::MissingKey { sig }) => {
             Verification { verdict: Verdict::UnknownKey, signer: issuer_of(sig) }
         }
@@ -775,40 +800,41 @@ impl DecryptionHelper for Helper<'_> {
 /// Verifies an inline-signed or cleartext-signed (`BEGIN PGP SIGNED MESSAGE`) message;
 /// returns the signed text (at most `max` bytes) and the verdict. None when it is not
 /// a readable signed message.
-pub fn verify_inline(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -> Option<(Vec<u8>, Verification)> {
+pub fn verify_inline(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -> Option<(Vec<u8>, Signatures)> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_inline_inner(signed, certs, max, now)))
         .unwrap_or(None)
 }
 
-fn verify_inline_inner(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -> Option<(Vec<u8>, Verification)> {
+fn verify_inline_inner(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime) -> Option<(Vec<u8>, Signatures)> {
     use openpgp::parse::stream::VerifierBuilder;
     let p = policy();
-    let helper = Checker { certs, verification: Verification::none() };
+    let helper = Checker::new(certs, now);
     let mut v = VerifierBuilder::from_bytes(signed).ok()?.with_policy(&p, now, helper).ok()?;
     let out = read_capped(&mut v, max).ok()??;
-    Some((out, v.into_helper().verification))
+    Some((out, v.into_helper().signatures))
 }
 
 /// Verifies a detached signature over `data` (PGP/MIME multipart/signed).
-pub fn verify_detached(data: &[u8], signature: &[u8], certs: &[Cert], now: SystemTime) -> Verification {
+/// Never empty: a signature part that gives no result at all is one bad signature.
+pub fn verify_detached(data: &[u8], signature: &[u8], certs: &[Cert], now: SystemTime) -> Signatures {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verify_detached_inner(data, signature, certs, now)))
-        .unwrap_or(Verification { verdict: Verdict::Bad, signer: None })
+        .unwrap_or_else(|_| Signatures::bad())
 }
 
-fn verify_detached_inner(data: &[u8], signature: &[u8], certs: &[Cert], now: SystemTime) -> Verification {
+fn verify_detached_inner(data: &[u8], signature: &[u8], certs: &[Cert], now: SystemTime) -> Signatures {
     let p = policy();
-    let helper = Checker { certs, verification: Verification::none() };
+    let helper = Checker::new(certs, now);
     let Ok(builder) = DetachedVerifierBuilder::from_bytes(signature) else {
-        return Verification { verdict: Verdict::Bad, signer: None };
+        return Signatures::bad();
     };
     let mut v = match builder.with_policy(&p, now, helper) {
         Ok(v) => v,
-        Err(_) => return Verification { verdict: Verdict::Bad, signer: None },
+        Err(_) => return Signatures::bad(),
     };
-    if v.verify_bytes(data).is_err() {
-        // The helper's check() still ran and recorded the verdict when it could.
-    }
-    v.into_helper().verification
+    // On an error the helper's check() has still recorded what it could.
+    let _ = v.verify_bytes(data);
+    let signatures = v.into_helper().signatures;
+    if signatures.is_signed() { signatures } else { Signatures::bad() }
 }
 
 /// Verifies signatures against the certs it was given and keeps the best verdict.
@@ -816,7 +842,14 @@ fn verify_detached_inner(data: &[u8], signature: &[u8], certs: &[Cert], now: Sys
 /// is kept, so `check` never fails.
 struct Checker<'a> {
     certs: &'a [Cert],
-    verification: Verification,
+    now: SystemTime,
+    signatures: Signatures,
+}
+
+impl<'a> Checker<'a> {
+    fn new(certs: &'a [Cert], now: SystemTime) -> Self {
+        Checker { certs, now, signatures: Signatures::default() }
+    }
 }
 
 impl VerificationHelper for Checker<'_> {
@@ -832,12 +865,7 @@ impl VerificationHelper for Checker<'_> {
     fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
         for layer in structure.into_iter() {
             if let MessageLayer::SignatureGroup { results } = layer {
-                for r in results {
-                    let v = verification_of(&r);
-                    if rank(v.verdict) > rank(self.verification.verdict) {
-                        self.verification = v;
-                    }
-                }
+                self.signatures.0.extend(results.iter().map(|r| verification_of(r, self.now)));
             }
         }
         Ok(())
@@ -951,6 +979,7 @@ pub fn primary_email(cert: &Cert) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn now() -> SystemTime {
         SystemTime::now()
@@ -963,16 +992,16 @@ mod tests {
         let me = parse_certs(public.as_bytes());
         let ct = keys.encrypt_and_sign(b"hello report", &me, now()).unwrap();
         match keys.decrypt_message(&ct, &me, 1 << 20, now()) {
-            Decryption::Ok { plaintext, verification } => {
+            Decryption::Ok { plaintext, signatures } => {
                 assert_eq!(plaintext, b"hello report");
-                assert_eq!(verification.verdict, Verdict::Good);
-                assert_eq!(verification.signer.unwrap(), keys.fingerprint().to_hex());
+                assert_eq!(signatures.verdict(), Verdict::Good);
+                assert_eq!(signatures.0[0].signer.as_deref().unwrap(), keys.fingerprint().to_hex());
             }
             other => panic!("{other:?}"),
         }
         // Without the signer's cert the verdict is unknown-key, and the text is kept.
         match keys.decrypt_message(&ct, &[], 1 << 20, now()) {
-            Decryption::Ok { verification, .. } => assert_eq!(verification.verdict, Verdict::UnknownKey),
+            Decryption::Ok { signatures, .. } => assert_eq!(signatures.verdict(), Verdict::UnknownKey),
             other => panic!("{other:?}"),
         }
     }
@@ -1065,8 +1094,63 @@ mod tests {
         let keys = IntakeKeys::from_bytes(tsk.as_bytes(), None).unwrap();
         let me = parse_certs(public.as_bytes());
         let sig = keys.sign_detached(b"body\r\n", now()).unwrap();
-        assert_eq!(verify_detached(b"body\r\n", &sig, &me, now()).verdict, Verdict::Good);
-        assert_eq!(verify_detached(b"bodX\r\n", &sig, &me, now()).verdict, Verdict::Bad);
-        assert_eq!(verify_detached(b"body\r\n", &sig, &[], now()).verdict, Verdict::UnknownKey);
+        assert_eq!(verify_detached(b"body\r\n", &sig, &me, now()).verdict(), Verdict::Good);
+        assert_eq!(verify_detached(b"bodX\r\n", &sig, &me, now()).verdict(), Verdict::Bad);
+        assert_eq!(verify_detached(b"body\r\n", &sig, &[], now()).verdict(), Verdict::UnknownKey);
+    }
+
+    fn dearmored(armored: &[u8]) -> Vec<u8> {
+        use openpgp::armor::{Kind, Reader, ReaderMode};
+        let mut bin = Vec::new();
+        Reader::from_bytes(armored, ReaderMode::Tolerant(Some(Kind::Signature))).read_to_end(&mut bin).unwrap();
+        bin
+    }
+
+    /// Regression (attacker review): one good signature hid a bad one and a second
+    /// signer, since only the best result was kept. Every result is kept now.
+    #[test]
+    fn every_signature_of_a_layer_is_kept() {
+        let (_c, tsk, public) = generate("S <s@example.org>").unwrap();
+        let (_d, tsk2, public2) = generate("T <t@example.org>").unwrap();
+        let s = IntakeKeys::from_bytes(tsk.as_bytes(), None).unwrap();
+        let t = IntakeKeys::from_bytes(tsk2.as_bytes(), None).unwrap();
+        let mut certs = parse_certs(public.as_bytes());
+        certs.extend(parse_certs(public2.as_bytes()));
+        let sig = |k: &IntakeKeys, data: &[u8]| dearmored(&k.sign_detached(data, now()).unwrap());
+        let good = sig(&s, b"body\r\n");
+        let over_else = sig(&s, b"else\r\n");
+        let by_t = sig(&t, b"body\r\n");
+        for pair in [[good.clone(), over_else.clone()], [over_else, good.clone()]] {
+            let v = verify_detached(b"body\r\n", &pair.concat(), &certs, now());
+            assert_eq!(v.0.len(), 2, "{v:?}");
+            assert!(v.any(Verdict::Good) && v.any(Verdict::Bad), "{v:?}");
+            assert_eq!(v.verdict(), Verdict::Bad);
+        }
+        let v = verify_detached(b"body\r\n", &[good, by_t].concat(), &certs, now());
+        let signers: std::collections::BTreeSet<_> = v.0.iter().map(|v| v.signer.clone().unwrap()).collect();
+        assert_eq!((v.verdict(), signers.len()), (Verdict::Good, 2), "{v:?}");
+        // Nothing to verify at all is not "unsigned".
+        assert_eq!(verify_detached(b"body\r\n", b"", &certs, now()).verdict(), Verdict::Bad);
+    }
+
+    /// A signature dated (by its signer) while the key was valid is bad once the key
+    /// has expired: the README's table says an expired signing key is `bad`.
+    #[test]
+    fn a_signature_by_a_key_expired_now_is_bad() {
+        let made = now() - Duration::from_secs(10 * 86400);
+        let (cert, _) = CertBuilder::general_purpose(Some("E <e@example.org>"))
+            .set_cipher_suite(CipherSuite::Cv25519)
+            .set_creation_time(made)
+            .set_validity_period(Some(Duration::from_secs(86400)))
+            .generate()
+            .unwrap();
+        let tsk = cert.as_tsk().armored().to_vec().unwrap();
+        let keys = IntakeKeys::from_bytes(&tsk, None).unwrap();
+        let signed_at = made + Duration::from_secs(3600);
+        let sig = keys.sign_detached(b"body\r\n", signed_at).unwrap();
+        let certs = [cert.strip_secret_key_material()];
+        let at = |t| verify_detached(b"body\r\n", &sig, &certs, t).verdict();
+        assert_eq!(at(signed_at + Duration::from_secs(60)), Verdict::Good);
+        assert_eq!(at(now()), Verdict::Bad);
     }
 }

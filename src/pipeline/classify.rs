@@ -152,23 +152,23 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
                     // Keys carried beside the signature may be the signer's.
                     let certs: Vec<Cert> =
                         cx.certs.iter().cloned().chain(r.keys.iter().flat_map(|k| pgp::parse_certs(k))).collect();
-                    let outer = if outer.verdict == Verdict::UnknownKey {
+                    let outer = if outer.any(Verdict::UnknownKey) {
                         pgp::verify_detached(signed, signature, &certs, cx.now)
                     } else {
                         outer
                     };
-                    r.signatures.push(outer);
+                    r.signatures.extend(outer.0);
                     open_encrypted(ciphertext, Some(true), cx, &mut r)?;
                 }
                 _ => {
                     let certs: Vec<Cert> =
                         cx.certs.iter().cloned().chain(part.keys.iter().flat_map(|k| pgp::parse_certs(k))).collect();
-                    let outer = if outer.verdict == Verdict::UnknownKey && !part.keys.is_empty() {
+                    let outer = if outer.any(Verdict::UnknownKey) && !part.keys.is_empty() {
                         pgp::verify_detached(signed, signature, &certs, cx.now)
                     } else {
                         outer
                     };
-                    r.signatures.push(outer);
+                    r.signatures.extend(outer.0);
                     r.push_content(part.content(), Coverage { encrypted: false, signed: true }, None);
                 }
             }
@@ -178,7 +178,7 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
         Form::Cleartext { armored, before, after } => {
             match pgp::verify_inline(armored, cx.certs, cx.max_plaintext, cx.now) {
                 Some((signed_text, v)) => {
-                    r.signatures.push(v);
+                    r.signatures.extend(v.0);
                     r.texts.push(TextPiece {
                         text: mime::decode_text(&signed_text),
                         coverage: Coverage { encrypted: false, signed: true },
@@ -218,8 +218,8 @@ fn open_encrypted(
     certs.extend(r.keys.iter().flat_map(|k| pgp::parse_certs(k)));
     let mut dec = cx.keys.decrypt_message(ciphertext, &certs, cx.max_plaintext, cx.now);
     // A signer key attached inside the encryption: verify again with it.
-    if let Decryption::Ok { plaintext, verification } = &dec
-        && verification.verdict == Verdict::UnknownKey
+    if let Decryption::Ok { plaintext, signatures } = &dec
+        && signatures.any(Verdict::UnknownKey)
     {
         let extra: Vec<Cert> =
             mime::parse_inner(plaintext).content.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect();
@@ -228,8 +228,8 @@ fn open_encrypted(
             dec = cx.keys.decrypt_message(ciphertext, &certs, cx.max_plaintext, cx.now);
         }
     }
-    let (plaintext, verification) = match dec {
-        Decryption::Ok { plaintext, verification } => (plaintext, verification),
+    let (plaintext, signatures) = match dec {
+        Decryption::Ok { plaintext, signatures } => (plaintext, signatures),
         Decryption::NoKey { recipients } => {
             return Err(Unreadable {
                 reason: QuarantineReason::NoKey,
@@ -262,7 +262,7 @@ fn open_encrypted(
     if inner.nested_encrypted {
         r.warnings.push("the decrypted content is itself encrypted; kept as it is".into());
     }
-    let openpgp_signed = verification.verdict != Verdict::None;
+    let openpgp_signed = signatures.is_signed();
     let outer = outer_signed.unwrap_or(false);
     // Signed, then encrypted (RFC 3156 6.1): the signature is inside.
     let inner_sig = inner.signed.as_ref().map(|(signed, sig)| {
@@ -270,11 +270,9 @@ fn open_encrypted(
         all.extend(inner.content.keys.iter().chain(inner.outside.keys.iter()).flat_map(|k| pgp::parse_certs(k)));
         pgp::verify_detached(signed, sig, &all, cx.now)
     });
-    if openpgp_signed || inner_sig.is_none() {
-        r.signatures.push(verification);
-    }
+    r.signatures.extend(signatures.0);
     if let Some(v) = inner_sig {
-        r.signatures.push(v);
+        r.signatures.extend(v.0);
     }
     let covered = openpgp_signed || outer || inner.signed.is_some();
     r.push_content(inner.content, Coverage { encrypted: true, signed: covered }, None);
@@ -297,11 +295,9 @@ fn open_attachment(
     warnings: &mut Vec<String>,
 ) -> (Part, Coverage) {
     match cx.keys.decrypt_message(&a.bytes, cx.certs, cx.max_plaintext, cx.now) {
-        Decryption::Ok { plaintext, verification } => {
-            let signed = verification.verdict != Verdict::None;
-            if signed {
-                sigs.push(verification);
-            }
+        Decryption::Ok { plaintext, signatures } => {
+            let signed = signatures.is_signed();
+            sigs.extend(signatures.0);
             let lower = a.name.to_ascii_lowercase();
             let name = [".gpg", ".pgp", ".asc"]
                 .iter()
