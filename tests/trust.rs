@@ -110,6 +110,131 @@ fn forged_from_with_own_cert_does_not_rekey_the_reporter() {
     assert!(text.contains("key-conflict") && text.contains(&mallory), "{text}");
 }
 
+/// `raw` with its Message-ID and Autocrypt headers replaced by `extra` (CRLF lines).
+fn with_headers(raw: &[u8], extra: &str) -> Vec<u8> {
+    let text = String::from_utf8(raw.to_vec()).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut kept = Vec::new();
+    let mut skipping = false;
+    for line in head.split("\r\n") {
+        let lower = line.to_ascii_lowercase();
+        if line.starts_with([' ', '\t']) {
+            if !skipping {
+                kept.push(line);
+            }
+            continue;
+        }
+        skipping = lower.starts_with("message-id:") || lower.starts_with("autocrypt:");
+        if !skipping {
+            kept.push(line);
+        }
+    }
+    format!("{}\r\n{extra}\r\n\r\n{body}", kept.join("\r\n")).into_bytes()
+}
+
+/// Regression (attacker review): Alice's signed report, replayed byte for byte with
+/// Mallory's cert where no signature covers it (an Autocrypt header, a key part beside
+/// the signed part), replaced Alice's pinned cert, so her next ack went encrypted to
+/// Mallory. A successor counts only from inside what the pinned cert signed.
+#[test]
+fn a_replayed_signed_body_with_a_key_beside_it_does_not_rekey_the_reporter() {
+    use base64::Engine as _;
+    use sequoia_openpgp::parse::Parse;
+    use sequoia_openpgp::serialize::SerializeInto;
+    let mallory_asc = std::fs::read_to_string(repo().join("keys/reporter-mallory.pub.asc")).unwrap();
+    let mallory = sequoia_openpgp::Cert::from_bytes(mallory_asc.as_bytes()).unwrap();
+    let mallory_fpr = mallory.fingerprint().to_hex();
+    let keydata = base64::engine::general_purpose::STANDARD.encode(mallory.to_vec().unwrap());
+    let folded: Vec<String> =
+        keydata.as_bytes().chunks(72).map(|c| format!(" {}", std::str::from_utf8(c).unwrap())).collect();
+    let signed = std::fs::read(repo().join("fixtures/signed/pgpmime-signed.eml")).unwrap();
+    let (head, body) = signed.split_at(signed.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4);
+    let content_type = String::from_utf8_lossy(head)
+        .split("\r\n")
+        .skip_while(|l| !l.to_ascii_lowercase().starts_with("content-type:"))
+        .take_while(|l| l.to_ascii_lowercase().starts_with("content-type:") || l.starts_with([' ', '\t']))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let beside = {
+        let mut m = String::from("From: Alice Reporter <alice@reporter.test>\r\nTo: security@intake.test\r\n");
+        m.push_str("Subject: Missing rate limit on password reset\r\nMessage-ID: <replay-2@attacker.test>\r\n");
+        m.push_str("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\n");
+        m.push_str(&content_type);
+        m.push_str("\r\n\r\n");
+        let mut m = m.into_bytes();
+        m.extend_from_slice(body);
+        m.extend_from_slice(b"\r\n--outer\r\nContent-Type: application/pgp-keys; name=\"new-key.asc\"\r\n");
+        m.extend_from_slice(b"Content-Disposition: attachment; filename=\"new-key.asc\"\r\n\r\n");
+        m.extend_from_slice(mallory_asc.replace('\n', "\r\n").as_bytes());
+        m.extend_from_slice(b"\r\n--outer--\r\n");
+        m
+    };
+    let replays = [
+        with_headers(
+            &signed,
+            &format!(
+                "Message-ID: <replay-1@attacker.test>\r\nAutocrypt: addr=alice@reporter.test; keydata=\r\n{}",
+                folded.join("\r\n")
+            ),
+        ),
+        beside,
+    ];
+    for raw in replays {
+        let w = world();
+        w.fixture("pgpmime/encrypted-signed.eml");
+        assert_eq!(w.store.cert("alice@reporter.test").unwrap().unwrap().fingerprint, ALICE);
+        let o = w.ingest(&raw);
+        let c = w.case(&o);
+        assert_eq!(c["messages"][0]["signer_fingerprint"], ALICE, "{c}");
+        assert_eq!(c["reporter"]["key_fingerprint"], ALICE, "{c}");
+        assert_eq!(c["reporter"]["key_conflict"], mallory_fpr.as_str(), "{c}");
+        assert_eq!(w.store.cert("alice@reporter.test").unwrap().unwrap().fingerprint, ALICE);
+        let log = w.store.log(o.case_id.as_ref().unwrap()).unwrap();
+        assert!(!log.iter().any(|e| e.action == "reporter-key-replaced"), "{log:?}");
+    }
+}
+
+/// Key rotation still works: the pinned cert signs a message (signed, then
+/// encrypted) that carries its successor inside; the successor is pinned and logged.
+#[test]
+fn the_pinned_cert_signing_its_successor_rotates_the_pin() {
+    let w = world();
+    w.fixture("pgpmime/encrypted-signed.eml");
+    assert_eq!(w.store.cert("alice@reporter.test").unwrap().unwrap().fingerprint, ALICE);
+    let made = SystemTime::from(when()) - std::time::Duration::from_secs(3600);
+    let (new, _) = sequoia_openpgp::cert::CertBuilder::general_purpose(Some("Alice Reporter <alice@reporter.test>"))
+        .set_creation_time(made)
+        .generate()
+        .unwrap();
+    let new_asc = pgp::armor_cert(&new).unwrap();
+    let inner = format!(
+        "Content-Type: multipart/mixed; boundary=\"in\"\r\n\r\n--in\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Title: Heap overflow in the parser\r\nMy new key is attached.\r\n--in\r\n\
+         Content-Type: application/pgp-keys; name=\"new.asc\"\r\nContent-Disposition: attachment; filename=\"new.asc\"\r\n\r\n\
+         {}\r\n--in--\r\n",
+        new_asc.replace('\n', "\r\n")
+    );
+    let intake = pgp::parse_certs(&std::fs::read(repo().join("keys/test-intake.pub.asc")).unwrap());
+    let ct =
+        secret("reporter-alice.key.asc").encrypt_and_sign(inner.as_bytes(), &intake, SystemTime::from(when())).unwrap();
+    let mut raw = String::from(
+        "From: Alice Reporter <alice@reporter.test>\r\nTo: security@intake.test\r\nSubject: ...\r\n\
+         Message-ID: <rotation-1@reporter.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"XYZ\"\r\n\r\n\
+         --XYZ\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n--XYZ\r\n\
+         Content-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n",
+    );
+    raw.push_str(&String::from_utf8(ct).unwrap().replace("\r\n", "\n").replace('\n', "\r\n"));
+    raw.push_str("\r\n--XYZ--\r\n");
+    let o = w.ingest(raw.as_bytes());
+    let c = w.case(&o);
+    assert_eq!(c["signature"], "good", "{c}");
+    assert_eq!(c["reporter"]["key_fingerprint"], new.fingerprint().to_hex(), "{c}");
+    assert_eq!(w.store.cert("alice@reporter.test").unwrap().unwrap().fingerprint, new.fingerprint().to_hex());
+    let log = w.store.log(o.case_id.as_ref().unwrap()).unwrap();
+    assert!(log.iter().any(|e| e.action == "reporter-key-replaced"), "{log:?}");
+}
+
 /// A valid signature by a cert without the From address is not `good`.
 #[test]
 fn signature_by_a_cert_without_the_from_address_is_signer_mismatch() {

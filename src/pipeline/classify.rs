@@ -42,6 +42,10 @@ pub struct Reading {
     pub protected_subject: Option<String>,
     /// Key blobs found anywhere in the message (outer and inner).
     pub keys: Vec<Vec<u8>>,
+    /// Those of them inside signed content: only these can be a pinned cert's
+    /// successor (an Autocrypt header or a key beside the signed part is covered by
+    /// no signature, and a replayed signed body would carry it).
+    pub signed_keys: Vec<Vec<u8>>,
     /// Signature results: the one over the main content first.
     pub signatures: Vec<Verification>,
     /// Oddities worth recording (never fatal).
@@ -81,6 +85,9 @@ impl Reading {
     fn push_content(&mut self, c: Content, coverage: Coverage, note: Option<&'static str>) {
         self.texts.push(TextPiece { text: c.text, coverage, note });
         self.attachments.extend(c.attachments.into_iter().map(|a| (a, coverage)));
+        if coverage.signed {
+            self.signed_keys.extend(c.keys.iter().cloned());
+        }
         self.keys.extend(c.keys);
     }
 }
@@ -145,6 +152,7 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
                 });
             }
             r.keys.extend(part.keys.iter().cloned());
+            r.signed_keys.extend(part.keys.iter().cloned());
             match &part.form {
                 // Encrypted, then signed: the signature covers the encrypted entity;
                 // open it and keep both results.

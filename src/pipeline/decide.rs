@@ -120,6 +120,8 @@ struct Judged {
     candidates: Vec<(Cert, KeySource)>,
     verdict: Verdict,
     signer: Option<String>,
+    /// Fingerprints of the certs carried inside signed content.
+    signed_certs: Vec<String>,
 }
 
 impl Pipeline {
@@ -237,6 +239,7 @@ impl Pipeline {
             judged.verdict,
             judged.signer.as_deref(),
             &judged.candidates,
+            &judged.signed_certs,
             in_keyring,
             held.as_ref(),
             sys_now,
@@ -417,17 +420,38 @@ pub(super) fn candidate_certs(
 ) -> Vec<(Cert, KeySource)> {
     let mut out: Vec<(Cert, KeySource)> = keyring.iter().map(|c| (c.clone(), KeySource::Keyring)).collect();
     if let Some(h) = held {
-        out.extend(pgp::parse_certs(h.armored.as_bytes()).into_iter().take(1).map(|c| (c, h.source)));
+        for c in pgp::parse_certs(h.armored.as_bytes()).into_iter().take(1) {
+            add_candidate(&mut out, c, h.source);
+        }
     }
     if let Some((addr, keydata)) = &parsed.envelope.autocrypt
         && addr == from
     {
-        out.extend(pgp::parse_certs(keydata).into_iter().map(|c| (c, KeySource::Autocrypt)));
+        for c in pgp::parse_certs(keydata) {
+            add_candidate(&mut out, c, KeySource::Autocrypt);
+        }
     }
     for k in &parsed.keys {
-        out.extend(pgp::parse_certs(k).into_iter().map(|c| (c, KeySource::Attached)));
+        for c in pgp::parse_certs(k) {
+            add_candidate(&mut out, c, KeySource::Attached);
+        }
     }
     out
+}
+
+/// Adds a cert to the candidates; a copy of one already there is merged into it
+/// (keeping where it first came from), so what it adds (a revocation, a new expiry:
+/// Sequoia keeps only self-signatures that verify) is seen by verification and by
+/// the pinned cert's refresh.
+fn add_candidate(out: &mut Vec<(Cert, KeySource)>, c: Cert, source: KeySource) {
+    match out.iter_mut().find(|(h, _)| h.fingerprint() == c.fingerprint()) {
+        Some((h, _)) => {
+            if let Ok(merged) = h.clone().merge_public(c) {
+                *h = merged;
+            }
+        }
+        None => out.push((c, source)),
+    }
 }
 
 /// [`classify::read`] with `candidates` as the certs that may have signed.
@@ -454,15 +478,15 @@ fn judge(
 ) -> Judged {
     for k in &reading.keys {
         for c in pgp::parse_certs(k) {
-            if !candidates.iter().any(|(h, _)| h.fingerprint() == c.fingerprint()) {
-                candidates.push((c, KeySource::Attached));
-            }
+            add_candidate(&mut candidates, c, KeySource::Attached);
         }
     }
+    let signed_certs =
+        reading.signed_keys.iter().flat_map(|k| pgp::parse_certs(k)).map(|c| c.fingerprint().to_hex()).collect();
     let (verdict, signer) =
         classify::verdict(&reading, from, &classify::Held { fingerprints: held, candidates: &candidates }, now);
     let text = reading.text();
-    Judged { reading, text, candidates, verdict, signer }
+    Judged { reading, text, candidates, verdict, signer, signed_certs }
 }
 
 /// The message as one of its case's messages.
@@ -520,7 +544,16 @@ pub fn examine(raw: &[u8], intake_keys: &IntakeKeys, max_plaintext: u64, max_dep
         judged.reading.encrypted,
     );
     let _ = (
-        keys::decide(&from, judged.verdict, judged.signer.as_deref(), &judged.candidates, false, None, now),
+        keys::decide(
+            &from,
+            judged.verdict,
+            judged.signer.as_deref(),
+            &judged.candidates,
+            &judged.signed_certs,
+            false,
+            None,
+            now,
+        ),
         report::cvss(text),
         report::lists(text),
         report::tlp(text),

@@ -2,8 +2,10 @@
 //!
 //! Trust on first use, then pinning: the first cert learned for an address (attached,
 //! Autocrypt, or the signer of a good signature), and bound to that address by a valid
-//! User ID, is pinned. It is replaced only by a message signed by the pinned cert (key
-//! rotation), or by the team (`secintake keys reporter set|forget`). The local keyring
+//! User ID, is pinned. It is replaced only by a message signed by the pinned cert that
+//! carries its successor inside the signed content (key rotation), or by the team
+//! (`secintake keys reporter set|forget`). A copy of the pinned cert is merged into it
+//! (revocations, renewed expiry). The local keyring
 //! wins over learned certs. A different cert claiming a held address is a conflict:
 //! recorded, shown to the team, never used to encrypt. Pure: no store, no clock.
 
@@ -33,11 +35,15 @@ pub enum Change {
 
 /// Decides what `from`'s message does to the held cert. `candidates` are the certs
 /// the message carried (and those we already had); only those bound to `from` count.
+/// `signed_certs`: the fingerprints of those carried inside signed content, the only
+/// ones that can succeed the pinned cert.
+#[allow(clippy::too_many_arguments)]
 pub fn decide(
     from: &str,
     verdict: Verdict,
     signer: Option<&str>,
     candidates: &[(Cert, KeySource)],
+    signed_certs: &[String],
     in_keyring: bool,
     pinned: Option<&StoredCert>,
     now: SystemTime,
@@ -68,16 +74,22 @@ pub fn decide(
             }
         }
         Some(p) => {
-            let same = offered.iter().find(|(c, _)| c.fingerprint().to_hex() == p.fingerprint);
+            // The pinned cert as the message carried it, bound or not: a revocation
+            // or an expiry must reach the held copy.
+            let same =
+                candidates.iter().find(|(c, s)| *s != KeySource::Keyring && c.fingerprint().to_hex() == p.fingerprint);
             let other = offered.iter().find(|(c, _)| c.fingerprint().to_hex() != p.fingerprint);
+            // A successor: signed by the pinned cert, and inside what it signed.
             let by_pinned = signed_well && signer == Some(p.fingerprint.as_str());
-            match (other, same) {
-                (Some((c, s)), _) if by_pinned => {
-                    Change::Replace { old: p.fingerprint.clone(), new: c.clone(), source: *s }
-                }
-                (Some((c, _)), _) => Change::Conflict(c.fingerprint().to_hex()),
-                (None, Some((c, _))) => Change::Refresh(c.clone()),
-                (None, None) => Change::None,
+            let successor = offered.iter().find(|(c, _)| {
+                let f = c.fingerprint().to_hex();
+                by_pinned && f != p.fingerprint && signed_certs.contains(&f)
+            });
+            match (successor, other, same) {
+                (Some((c, s)), _, _) => Change::Replace { old: p.fingerprint.clone(), new: c.clone(), source: *s },
+                (None, Some((c, _)), _) => Change::Conflict(c.fingerprint().to_hex()),
+                (None, None, Some((c, _))) => Change::Refresh(c.clone()),
+                (None, None, None) => Change::None,
             }
         }
     }
@@ -158,6 +170,7 @@ mod tests {
             Verdict::KeyConflict,
             Some(&fpr),
             &[(mallory, KeySource::Attached)],
+            std::slice::from_ref(&fpr),
             false,
             Some(&stored(&alice)),
             now,
@@ -178,6 +191,7 @@ mod tests {
             Verdict::Good,
             Some(&signer),
             &[(old.clone(), KeySource::Attached), (new.clone(), KeySource::Attached)],
+            &[new.fingerprint().to_hex()],
             false,
             Some(&stored(&old)),
             now,
@@ -186,17 +200,77 @@ mod tests {
         assert_eq!(c.held_after(Some(&stored(&old))).unwrap().0.fingerprint(), new.fingerprint());
     }
 
+    /// Regression (attacker review): a body signed by the pinned cert, replayed with
+    /// the attacker's cert in an Autocrypt header or beside the signed part, replaced
+    /// the pin. A successor counts only from inside the signed content.
+    #[test]
+    fn a_successor_outside_the_signed_content_is_a_conflict() {
+        let now = SystemTime::now();
+        let alice = cert("Alice <alice@r.test>");
+        let mallory = cert("Alice <alice@r.test>");
+        let signer = alice.fingerprint().to_hex();
+        for source in [KeySource::Autocrypt, KeySource::Attached] {
+            let c = decide(
+                "alice@r.test",
+                Verdict::Good,
+                Some(&signer),
+                &[(alice.clone(), KeySource::Attached), (mallory.clone(), source)],
+                &[],
+                false,
+                Some(&stored(&alice)),
+                now,
+            );
+            assert!(matches!(&c, Change::Conflict(f) if *f == mallory.fingerprint().to_hex()), "{c:?}");
+            assert_eq!(c.held_after(Some(&stored(&alice))).unwrap().0.fingerprint(), alice.fingerprint());
+        }
+    }
+
+    /// Regression (attacker review): a revocation of the pinned cert, carried by a
+    /// message, was never learned (a revoked cert is bound to no address, so it was
+    /// not looked at), and later signatures by it stayed good.
+    #[test]
+    fn a_revocation_of_the_pinned_cert_is_learned() {
+        let now = SystemTime::now();
+        let (alice, rev) = CertBuilder::general_purpose(Some("Alice <alice@r.test>")).generate().unwrap();
+        let revoked = alice.clone().insert_packets(rev).unwrap().0;
+        let c = decide(
+            "alice@r.test",
+            Verdict::None,
+            None,
+            &[(revoked, KeySource::Attached)],
+            &[],
+            false,
+            Some(&stored(&alice)),
+            now,
+        );
+        assert!(matches!(c, Change::Refresh(_)), "{c:?}");
+        let held = c.held_after(Some(&stored(&alice))).unwrap().0;
+        assert!(matches!(
+            held.revocation_status(&sequoia_openpgp::policy::StandardPolicy::new(), now),
+            sequoia_openpgp::types::RevocationStatus::Revoked(_)
+        ));
+    }
+
     #[test]
     fn first_contact_pins_only_a_cert_bound_to_the_address() {
         let now = SystemTime::now();
         let other = cert("Bob <bob@r.test>");
         assert!(matches!(
-            decide("alice@r.test", Verdict::SignerMismatch, None, &[(other, KeySource::Attached)], false, None, now),
+            decide(
+                "alice@r.test",
+                Verdict::SignerMismatch,
+                None,
+                &[(other, KeySource::Attached)],
+                &[],
+                false,
+                None,
+                now
+            ),
             Change::None
         ));
         let alice = cert("Alice <alice@r.test>");
         assert!(matches!(
-            decide("alice@r.test", Verdict::None, None, &[(alice, KeySource::Autocrypt)], false, None, now),
+            decide("alice@r.test", Verdict::None, None, &[(alice, KeySource::Autocrypt)], &[], false, None, now),
             Change::Pin(_, KeySource::Autocrypt)
         ));
     }
@@ -211,6 +285,7 @@ mod tests {
             Verdict::Good,
             None,
             &[(ring, KeySource::Keyring), (learned.clone(), KeySource::Attached)],
+            &[],
             true,
             None,
             now,
