@@ -235,6 +235,45 @@ fn the_pinned_cert_signing_its_successor_rotates_the_pin() {
     assert!(log.iter().any(|e| e.action == "reporter-key-replaced"), "{log:?}");
 }
 
+/// Regression (attacker review): `limits.max_plaintext_bytes` held per decryption, so
+/// 40 encrypted attachments of 9 MiB each under a 10 MiB cap decrypted 368 MB from a
+/// small message. One budget now holds for all of a message's decryptions: here 16 MiB,
+/// and three attachments of 6 MiB: the third is kept encrypted as it came.
+#[test]
+fn one_plaintext_budget_holds_for_all_of_a_message() {
+    let w = world();
+    let intake = pgp::parse_certs(&std::fs::read(repo().join("keys/test-intake.pub.asc")).unwrap());
+    let alice = secret("reporter-alice.key.asc");
+    let n = SystemTime::from(when());
+    let body =
+        String::from_utf8(alice.encrypt_and_sign(b"Title: Three big logs\r\nSee the logs.\r\n", &intake, n).unwrap())
+            .unwrap();
+    let mut raw = String::from(
+        "From: Alice Reporter <alice@reporter.test>\r\nTo: security@intake.test\r\nSubject: Logs\r\n\
+         Message-ID: <budget-1@reporter.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\n",
+    );
+    raw.push_str(&body.replace("\r\n", "\n").replace('\n', "\r\n"));
+    for i in 1..=3u8 {
+        let data = vec![b'a' + i; 6 << 20];
+        let ct = String::from_utf8(alice.encrypt_and_sign(&data, &intake, n).unwrap()).unwrap();
+        raw.push_str(&format!(
+            "\r\n--b\r\nContent-Type: application/octet-stream; name=\"log{i}.asc\"\r\n\
+             Content-Disposition: attachment; filename=\"log{i}.asc\"\r\n\r\n{}",
+            ct.replace("\r\n", "\n").replace('\n', "\r\n")
+        ));
+    }
+    raw.push_str("\r\n--b--\r\n");
+    let c = w.case(&w.ingest(raw.as_bytes()));
+    let atts: Vec<(String, bool)> = c["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap().to_owned(), a["encrypted"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(atts, [("log1".to_owned(), true), ("log2".to_owned(), true), ("log3.asc".to_owned(), false)], "{c}");
+}
+
 /// A valid signature by a cert without the From address is not `good`.
 #[test]
 fn signature_by_a_cert_without_the_from_address_is_signer_mismatch() {

@@ -106,9 +106,25 @@ pub struct Context<'a> {
     /// Certs that may have made a signature: keyring, the held cert, Autocrypt,
     /// attached keys.
     pub certs: &'a [Cert],
+    /// `limits.max_plaintext_bytes`: for all of one message's decryptions together
+    /// (the body, every encrypted attachment, a cleartext-signed block), so that many
+    /// small encrypted parts cannot each decrypt to the cap.
     pub max_plaintext: u64,
     pub max_depth: u32,
     pub now: SystemTime,
+    /// Plaintext bytes the message's decryptions have produced so far.
+    pub spent: std::cell::Cell<u64>,
+}
+
+impl Context<'_> {
+    /// What is left of the message's plaintext budget.
+    fn budget(&self) -> u64 {
+        self.max_plaintext.saturating_sub(self.spent.get())
+    }
+
+    fn spend(&self, n: usize) {
+        self.spent.set(self.spent.get().saturating_add(n as u64));
+    }
 }
 
 const UNENCRYPTED_NOTE: &str = "[unencrypted text around the encrypted block]";
@@ -184,8 +200,9 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
             r.push_content(parsed.content(), Coverage { encrypted: false, signed: false }, Some(UNSIGNED_NOTE));
         }
         Form::Cleartext { armored, before, after } => {
-            match pgp::verify_inline(armored, cx.certs, cx.max_plaintext, cx.now) {
+            match pgp::verify_inline(armored, cx.certs, cx.budget(), cx.now) {
                 Some((signed_text, v)) => {
+                    cx.spend(signed_text.len());
                     r.signatures.extend(v.0);
                     r.texts.push(TextPiece {
                         text: mime::decode_text(&signed_text),
@@ -224,7 +241,7 @@ fn open_encrypted(
 ) -> Result<(), Unreadable> {
     let mut certs: Vec<Cert> = cx.certs.to_vec();
     certs.extend(r.keys.iter().flat_map(|k| pgp::parse_certs(k)));
-    let mut dec = cx.keys.decrypt_message(ciphertext, &certs, cx.max_plaintext, cx.now);
+    let mut dec = cx.keys.decrypt_message(ciphertext, &certs, cx.budget(), cx.now);
     // A signer key attached inside the encryption: verify again with it.
     if let Decryption::Ok { plaintext, signatures } = &dec
         && signatures.any(Verdict::UnknownKey)
@@ -233,11 +250,14 @@ fn open_encrypted(
             mime::parse_inner(plaintext).content.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect();
         if !extra.is_empty() {
             certs.extend(extra);
-            dec = cx.keys.decrypt_message(ciphertext, &certs, cx.max_plaintext, cx.now);
+            dec = cx.keys.decrypt_message(ciphertext, &certs, cx.budget(), cx.now);
         }
     }
     let (plaintext, signatures) = match dec {
-        Decryption::Ok { plaintext, signatures } => (plaintext, signatures),
+        Decryption::Ok { plaintext, signatures } => {
+            cx.spend(plaintext.len());
+            (plaintext, signatures)
+        }
         Decryption::NoKey { recipients } => {
             return Err(Unreadable {
                 reason: QuarantineReason::NoKey,
@@ -302,8 +322,9 @@ fn open_attachment(
     sigs: &mut Vec<Verification>,
     warnings: &mut Vec<String>,
 ) -> (Part, Coverage) {
-    match cx.keys.decrypt_message(&a.bytes, cx.certs, cx.max_plaintext, cx.now) {
+    match cx.keys.decrypt_message(&a.bytes, cx.certs, cx.budget(), cx.now) {
         Decryption::Ok { plaintext, signatures } => {
+            cx.spend(plaintext.len());
             let signed = signatures.is_signed();
             sigs.extend(signatures.0);
             let lower = a.name.to_ascii_lowercase();
@@ -320,7 +341,7 @@ fn open_attachment(
         other => {
             let why = match other {
                 Decryption::NoKey { .. } => "encrypted to another key",
-                Decryption::TooLarge => "larger than limits.max_plaintext_bytes",
+                Decryption::TooLarge => "the message's decrypted parts passed limits.max_plaintext_bytes",
                 _ => "not a readable OpenPGP message",
             };
             warnings.push(format!("attachment {} kept encrypted: {why}", a.name));

@@ -464,7 +464,10 @@ fn read_against(
     now: SystemTime,
 ) -> ReadResult {
     let certs: Vec<Cert> = candidates.iter().map(|(c, _)| c.clone()).collect();
-    classify::read(parsed, &classify::Context { keys, certs: &certs, max_plaintext, max_depth, now })
+    classify::read(
+        parsed,
+        &classify::Context { keys, certs: &certs, max_plaintext, max_depth, now, spent: Default::default() },
+    )
 }
 
 /// Classifies a readable message: the keys found inside it join the candidates, then
