@@ -5,9 +5,9 @@
 //! User ID, is pinned. It is replaced only by a message signed by the pinned cert that
 //! carries its successor inside the signed content (key rotation), or by the team
 //! (`secintake keys reporter set|forget`). A copy of the pinned cert is merged into it
-//! (revocations, renewed expiry). The local keyring
-//! wins over learned certs. A different cert claiming a held address is a conflict:
-//! recorded, shown to the team, never used to encrypt. Pure: no store, no clock.
+//! (revocations, renewed expiry). The local keyring wins over learned certs. A
+//! different cert claiming a held address is a conflict: recorded, shown to the team,
+//! never used to encrypt. Pure: no store, no clock.
 
 use std::time::SystemTime;
 
