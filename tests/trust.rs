@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use secintake::openpgp::{self as pgp, Decryption, IntakeKeys, Verdict};
 use secintake::pipeline::Pipeline;
 use secintake::store::{Disposition, Store};
-use support::{encrypted_payload, repo, split_signed};
+use support::{crlf, encrypted_payload, pgp_mime_wrap, repo, split_signed};
 
 fn when() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-23T10:00:05Z").unwrap().with_timezone(&Utc)
@@ -217,16 +217,12 @@ fn the_pinned_cert_signing_its_successor_rotates_the_pin() {
     let intake = pgp::parse_certs(&std::fs::read(repo().join("keys/test-intake.pub.asc")).unwrap());
     let ct =
         secret("reporter-alice.key.asc").encrypt_and_sign(inner.as_bytes(), &intake, SystemTime::from(when())).unwrap();
-    let mut raw = String::from(
+    let raw = pgp_mime_wrap(
         "From: Alice Reporter <alice@reporter.test>\r\nTo: security@intake.test\r\nSubject: ...\r\n\
-         Message-ID: <rotation-1@reporter.test>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"XYZ\"\r\n\r\n\
-         --XYZ\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n--XYZ\r\n\
-         Content-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n",
+         Message-ID: <rotation-1@reporter.test>\r\nMIME-Version: 1.0\r\n",
+        &ct,
     );
-    raw.push_str(&String::from_utf8(ct).unwrap().replace("\r\n", "\n").replace('\n', "\r\n"));
-    raw.push_str("\r\n--XYZ--\r\n");
-    let o = w.ingest(raw.as_bytes());
+    let o = w.ingest(&raw);
     let c = w.case(&o);
     assert_eq!(c["signature"], "good", "{c}");
     assert_eq!(c["reporter"]["key_fingerprint"], new.fingerprint().to_hex(), "{c}");
@@ -245,22 +241,19 @@ fn one_plaintext_budget_holds_for_all_of_a_message() {
     let intake = pgp::parse_certs(&std::fs::read(repo().join("keys/test-intake.pub.asc")).unwrap());
     let alice = secret("reporter-alice.key.asc");
     let n = SystemTime::from(when());
-    let body =
-        String::from_utf8(alice.encrypt_and_sign(b"Title: Three big logs\r\nSee the logs.\r\n", &intake, n).unwrap())
-            .unwrap();
+    let body = alice.encrypt_and_sign(b"Title: Three big logs\r\nSee the logs.\r\n", &intake, n).unwrap();
     let mut raw = String::from(
         "From: Alice Reporter <alice@reporter.test>\r\nTo: security@intake.test\r\nSubject: Logs\r\n\
          Message-ID: <budget-1@reporter.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
          --b\r\nContent-Type: text/plain\r\n\r\n",
     );
-    raw.push_str(&body.replace("\r\n", "\n").replace('\n', "\r\n"));
+    raw.push_str(&String::from_utf8(crlf(&body)).unwrap());
     for i in 1..=3u8 {
         let data = vec![b'a' + i; 6 << 20];
-        let ct = String::from_utf8(alice.encrypt_and_sign(&data, &intake, n).unwrap()).unwrap();
+        let ct = String::from_utf8(crlf(&alice.encrypt_and_sign(&data, &intake, n).unwrap())).unwrap();
         raw.push_str(&format!(
             "\r\n--b\r\nContent-Type: application/octet-stream; name=\"log{i}.asc\"\r\n\
-             Content-Disposition: attachment; filename=\"log{i}.asc\"\r\n\r\n{}",
-            ct.replace("\r\n", "\n").replace('\n', "\r\n")
+             Content-Disposition: attachment; filename=\"log{i}.asc\"\r\n\r\n{ct}"
         ));
     }
     raw.push_str("\r\n--b--\r\n");

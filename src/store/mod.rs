@@ -825,11 +825,16 @@ impl Store {
             Ok(entries)
         };
         let entries = write().map_err(SyncFailure).with_context(|| format!("Writing {}", path.display()))?;
+        self.sync_texts_folder()?;
+        Ok(entries)
+    }
+
+    /// fsync of `texts/`: a segment's name made durable, or its removal.
+    fn sync_texts_folder(&self) -> Result<()> {
         std::fs::File::open(&self.texts)
             .and_then(|d| d.sync_all())
             .map_err(SyncFailure)
-            .with_context(|| format!("Syncing {}", self.texts.display()))?;
-        Ok(entries)
+            .with_context(|| format!("Syncing {}", self.texts.display()))
     }
 
     /// Removes the segment files no `text/` entry names: what a crash left between a
@@ -847,9 +852,7 @@ impl Store {
             std::fs::remove_file(&path).with_context(|| format!("Removing {}", path.display()))?;
         }
         if !unnamed.is_empty() {
-            std::fs::File::open(&self.texts)
-                .and_then(|d| d.sync_all())
-                .with_context(|| format!("Syncing {}", self.texts.display()))?;
+            self.sync_texts_folder()?;
         }
         Ok(unnamed.len())
     }

@@ -448,12 +448,20 @@ pub fn pgp_mime_report(
         let folded: Vec<&str> = kd.as_bytes().chunks(72).map(|c| std::str::from_utf8(c).unwrap()).collect();
         m.push_str(&format!("Autocrypt: addr={from}; keydata=\r\n {}\r\n", folded.join("\r\n ")));
     }
+    pgp_mime_wrap(&m, &ct)
+}
+
+/// A PGP/MIME (RFC 3156) encrypted message: `headers` (each line ending in CRLF) above
+/// the multipart/encrypted envelope around the armored `ct`.
+pub fn pgp_mime_wrap(headers: &str, ct: &[u8]) -> Vec<u8> {
+    let mut m = headers.to_owned();
     m.push_str("Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"XYZ\"\r\n\r\n");
     m.push_str("This is an OpenPGP/MIME encrypted message\r\n--XYZ\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n--XYZ\r\n");
     m.push_str("Content-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n");
-    m.push_str(&String::from_utf8_lossy(&ct).replace("\r\n", "\n").replace('\n', "\r\n"));
-    m.push_str("\r\n--XYZ--\r\n");
-    m.into_bytes()
+    let mut m = m.into_bytes();
+    m.extend(crlf(ct));
+    m.extend_from_slice(b"\r\n--XYZ--\r\n");
+    m
 }
 
 pub fn plain_report(from: &str, subject: &str, body: &str, msgid: &str) -> Vec<u8> {
