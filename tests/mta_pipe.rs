@@ -7,7 +7,8 @@
 mod support;
 
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -24,10 +25,24 @@ fn uid_gid(user: &str) -> (u32, u32) {
     (uid, gid)
 }
 
+/// The binary as an admin installs it (`/usr/bin`): a copy in the test's own directory, mode
+/// 0755, that the pipe's user can reach. The build's `target/debug/secintake` lies inside the
+/// clone, and a clone under root's home or a `mktemp -d` directory (mode 0700) is closed to
+/// `nobody`: pipe(8) then fails with "Permission denied" (issue 27).
+fn install_binary(dir: &Path) -> PathBuf {
+    let bin_dir = dir.join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let installed = bin_dir.join("secintake");
+    std::fs::copy(bin(), &installed).unwrap();
+    std::fs::set_permissions(&bin_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    installed
+}
+
 /// `secintake ARGS` as the pipe's user, the way an admin would look at the deployment.
-fn secintake_as_pipe_user(cfg: &Path, args: &[&str]) -> Output {
+fn secintake_as_pipe_user(installed: &Path, cfg: &Path, args: &[&str]) -> Output {
     let (uid, gid) = uid_gid(PIPE_USER);
-    Command::new(bin()).arg("--config").arg(cfg).args(args).uid(uid).gid(gid).output().unwrap()
+    Command::new(installed).arg("--config").arg(cfg).args(args).uid(uid).gid(gid).output().unwrap()
 }
 
 fn postfix_log(stack: &MailStack) -> String {
@@ -50,6 +65,8 @@ fn postfix_pipe_to_ingest_defers_on_exit_75_then_delivers_once() {
     run_ok(Command::new("chown").args(["-R", &format!("{PIPE_USER}:")]).arg(d.path()));
     run_ok(Command::new("chown").arg("root:").arg(&state));
     run_ok(Command::new("chmod").arg("700").arg(&state));
+    // Installed after the chown: root owns the binary, as under /usr/bin.
+    let installed = install_binary(d.path());
 
     // The recipe (README, "Delivering through the MTA"): a pipe service in master.cf and
     // the intake address routed to it.
@@ -58,7 +75,7 @@ fn postfix_pipe_to_ingest_defers_on_exit_75_then_delivers_once() {
     std::fs::write(&transport, "security@intake.test secintake:\n").unwrap();
     let service = format!(
         "secintake unix - n n - 1 pipe flags=R user={PIPE_USER} argv={} --config {} ingest -",
-        bin().display(),
+        installed.display(),
         cfg.display()
     );
     run_ok(
@@ -107,7 +124,7 @@ fn postfix_pipe_to_ingest_defers_on_exit_75_then_delivers_once() {
         "the deferred report was not delivered on retry:\n{}",
         postfix_log(&stack)
     );
-    let out = secintake_as_pipe_user(&cfg, &["case", "list", "--json"]);
+    let out = secintake_as_pipe_user(&installed, &cfg, &["case", "list", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cases: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cases.as_array().unwrap().len(), 1, "{cases}");
@@ -124,11 +141,11 @@ fn postfix_pipe_to_ingest_defers_on_exit_75_then_delivers_once() {
         "{}",
         postfix_log(&stack)
     );
-    let out = secintake_as_pipe_user(&cfg, &["mail", "list", "--json"]);
+    let out = secintake_as_pipe_user(&installed, &cfg, &["mail", "list", "--json"]);
     let mail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let dispositions: Vec<&str> = mail.as_array().unwrap().iter().map(|m| m["disposition"].as_str().unwrap()).collect();
     assert_eq!(dispositions.len(), 1, "one record for one Message-ID: {mail}");
-    let out = secintake_as_pipe_user(&cfg, &["case", "list", "--json"]);
+    let out = secintake_as_pipe_user(&installed, &cfg, &["case", "list", "--json"]);
     let cases: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cases.as_array().unwrap().len(), 1, "{cases}");
 }
