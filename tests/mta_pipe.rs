@@ -6,8 +6,8 @@
 
 mod support;
 
-use std::os::unix::process::CommandExt;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;

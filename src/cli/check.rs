@@ -34,7 +34,7 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
     let keys = if reported("keys.intake_secret") || reported("keys.passphrase_file") {
         None
     } else {
-        match crate::pipeline::load_intake_keys(cfg) {
+        match crate::keyfiles::load_intake_keys(cfg) {
             Ok(k) => {
                 notes.push(format!("intake key {} loads and unlocks", k.fingerprint().to_hex()));
                 Some(k)
@@ -79,7 +79,7 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
     let (team, team_problems) = if reported("keys.team_certs") {
         (Vec::new(), Vec::new())
     } else {
-        crate::pipeline::read_cert_dir(&cfg.keys.team_certs)
+        crate::keyfiles::read_cert_dir(&cfg.keys.team_certs)
     };
     for p in team_problems {
         problems.push(format!("keys.team_certs: {p}"));
@@ -127,7 +127,7 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
         }
     }
     if let Some(dir) = cfg.keys.keyring.as_ref().filter(|_| !reported("keys.keyring")) {
-        let (_, p) = crate::pipeline::read_cert_dir(dir);
+        let (_, p) = crate::keyfiles::read_cert_dir(dir);
         problems.extend(p.into_iter().map(|p| format!("keys.keyring: {p}")));
     }
     let parent = cfg.store_path.parent().map(|p| p.to_path_buf()).unwrap_or_default();

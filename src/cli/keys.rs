@@ -142,7 +142,7 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
         KeysCmd::Reporter(r) => reporter(r, ctx, input, out),
         KeysCmd::Generate { uid, out: dir } => generate(uid, dir),
         KeysCmd::Show => {
-            let keys = crate::pipeline::load_intake_keys(&ctx.cfg)?;
+            let keys = crate::keyfiles::load_intake_keys(&ctx.cfg)?;
             let p = pgp::policy();
             for (i, c) in keys.certs().iter().enumerate() {
                 writeln!(
@@ -172,7 +172,7 @@ pub fn execute_store(cmd: &KeysCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut
                     )?;
                 }
             }
-            let (team, problems) = crate::pipeline::read_cert_dir(&ctx.cfg.keys.team_certs);
+            let (team, problems) = crate::keyfiles::read_cert_dir(&ctx.cfg.keys.team_certs);
             for (file, c) in team {
                 let state = match pgp::can_encrypt(&c, SystemTime::now()) {
                     Ok(()) => "usable".to_owned(),
@@ -456,7 +456,7 @@ fn reporter(cmd: &ReporterCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn 
 }
 
 fn team_rows(ctx: &Ctx) -> Vec<serde_json::Value> {
-    let (team, problems) = crate::pipeline::read_cert_dir(&ctx.cfg.keys.team_certs);
+    let (team, problems) = crate::keyfiles::read_cert_dir(&ctx.cfg.keys.team_certs);
     let mut rows: Vec<serde_json::Value> = team
         .iter()
         .map(|(file, c)| {
@@ -475,7 +475,7 @@ fn team_rows(ctx: &Ctx) -> Vec<serde_json::Value> {
 }
 
 fn wkd(cfg: &crate::config::Config, out_dir: &Path, out: &mut dyn Write) -> Result<i32> {
-    let keys = crate::pipeline::load_intake_keys(cfg)?;
+    let keys = crate::keyfiles::load_intake_keys(cfg)?;
     let addr = &cfg.intake.address;
     let (local, domain) = addr.rsplit_once('@').ok_or_else(|| super::usage("intake.address has no domain"))?;
     let hash = pgp::wkd_hash(local)?;
@@ -502,7 +502,7 @@ fn wkd(cfg: &crate::config::Config, out_dir: &Path, out: &mut dyn Write) -> Resu
 }
 
 pub fn security_txt(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
-    let keys = crate::pipeline::load_intake_keys(&ctx.cfg)?;
+    let keys = crate::keyfiles::load_intake_keys(&ctx.cfg)?;
     let now = Utc::now();
     let expires = now + chrono::Duration::days(365);
     let mut text = format!(

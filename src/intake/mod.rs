@@ -7,7 +7,6 @@
 //! keeps that from creating second cases.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -18,9 +17,9 @@ use futures::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use crate::config::{Config, Tls};
+use crate::net::{Stream, tls_config};
 use crate::pipeline::{Pipeline, Source};
 use crate::store::{Disposition, QuarantineReason};
 
@@ -60,21 +59,16 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = Result<T>>)
     }
 }
 
-/// Plain or TLS transport under the IMAP client.
+/// The transport under the IMAP client: a [`net::Stream`] whose reads beat
+/// `crate::heartbeat` (bytes from the IMAP server are progress: a long FETCH that moves is
+/// not hung). Only IMAP beats it: sending mail must not hide a wedged intake.
 #[derive(Debug)]
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
+pub struct ImapStream(pub Stream);
 
-impl AsyncRead for Stream {
+impl AsyncRead for ImapStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let r = match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        };
-        // Bytes from the server are progress: a long FETCH that moves is not hung.
+        let r = Pin::new(&mut self.get_mut().0).poll_read(cx, buf);
         if buf.filled().len() > before {
             crate::heartbeat::beat();
         }
@@ -82,66 +76,20 @@ impl AsyncRead for Stream {
     }
 }
 
-impl AsyncWrite for Stream {
+impl AsyncWrite for ImapStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }
 
 /// A logged-in IMAP session.
-pub type ImapSession = Session<Stream>;
-
-/// A rustls client config trusting `ca_file` (a private CA) or the public roots.
-pub fn tls_config(ca_file: Option<&std::path::Path>, key: &str) -> Result<Arc<rustls::ClientConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(p) => {
-            let pem = std::fs::read(p).with_context(|| format!("Reading {key} {}", p.display()))?;
-            let mut n = 0;
-            for block in crate::outbox::pem_blocks(&pem) {
-                use rustls_pki_types::pem::PemObject;
-                let der = rustls_pki_types::CertificateDer::from_pem_slice(&block)
-                    .map_err(|e| anyhow!("{key} {}: {e}", p.display()))?;
-                roots.add(der).map_err(|e| anyhow!("{key} {}: {e}", p.display()))?;
-                n += 1;
-            }
-            if n == 0 {
-                bail!("{key} {} holds no PEM certificate", p.display());
-            }
-        }
-        None => {
-            // No system store dependency: without a CA file, public servers are
-            // verified against the roots lettre ships (webpki-roots).
-            roots.extend(webpki_roots_shim());
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(cfg))
-}
-
-fn webpki_roots_shim() -> Vec<rustls_pki_types::TrustAnchor<'static>> {
-    webpki_roots::TLS_SERVER_ROOTS.to_vec()
-}
+pub type ImapSession = Session<ImapStream>;
 
 async fn tls_wrap(tcp: TcpStream, cfg: &Config) -> Result<Stream> {
     let tls = tls_config(cfg.imap.ca_file.as_deref(), "imap.ca_file")?;
@@ -167,22 +115,22 @@ async fn connect_inner(cfg: &Config) -> Result<ImapSession> {
         Tls::Implicit => tls_wrap(tcp, cfg).await?,
         Tls::None => Stream::Plain(tcp),
         Tls::Starttls => {
-            let mut client = Client::new(Stream::Plain(tcp));
+            let mut client = Client::new(ImapStream(Stream::Plain(tcp)));
             client.read_response().await.context("Reading the IMAP greeting")?;
             client.run_command_and_check_ok("STARTTLS", None).await.context("IMAP STARTTLS")?;
-            let Stream::Plain(tcp) = client.into_inner() else { bail!("unexpected stream state") };
+            let ImapStream(Stream::Plain(tcp)) = client.into_inner() else { bail!("unexpected stream state") };
             let tls = tls_wrap(tcp, cfg).await?;
             // No second greeting after STARTTLS.
-            let client = Client::new(tls);
+            let client = Client::new(ImapStream(tls));
             return login(client, cfg).await;
         }
     };
-    let mut client = Client::new(stream);
+    let mut client = Client::new(ImapStream(stream));
     client.read_response().await.context("Reading the IMAP greeting")?;
     login(client, cfg).await
 }
 
-async fn login(client: Client<Stream>, cfg: &Config) -> Result<ImapSession> {
+async fn login(client: Client<ImapStream>, cfg: &Config) -> Result<ImapSession> {
     client.login(&cfg.imap.username, cfg.imap.password.expose()).await.map_err(|(e, _)| {
         anyhow!("IMAP login as {} failed: {e}; check imap.username and imap.password_file", cfg.imap.username)
     })

@@ -45,25 +45,6 @@ pub fn transport(cfg: &Config) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
     Ok(b.build())
 }
 
-/// Splits a PEM file into its certificate blocks.
-pub fn pem_blocks(pem: &[u8]) -> Vec<Vec<u8>> {
-    let text = String::from_utf8_lossy(pem);
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for line in text.lines() {
-        if line.starts_with("-----BEGIN CERTIFICATE-----") {
-            cur.clear();
-        }
-        cur.push_str(line);
-        cur.push('\n');
-        if line.starts_with("-----END CERTIFICATE-----") {
-            out.push(cur.as_bytes().to_vec());
-            cur.clear();
-        }
-    }
-    out
-}
-
 /// How an attempt ended.
 #[derive(Debug)]
 pub enum SendResult {
@@ -319,7 +300,7 @@ fn record(store: &Store, results: Vec<(OutMail, SendResult)>, now: DateTime<Utc>
 /// body and its final `.` in two writes; with Nagle each mail would wait for the
 /// server's delayed ACK, ~40 ms), implicit TLS done by us.
 #[derive(Debug)]
-struct SmtpStream(crate::intake::Stream);
+struct SmtpStream(crate::net::Stream);
 
 impl tokio::io::AsyncRead for SmtpStream {
     fn poll_read(
@@ -356,8 +337,8 @@ impl tokio::io::AsyncWrite for SmtpStream {
 impl lettre::transport::smtp::client::AsyncTokioStream for SmtpStream {
     fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
         match &self.0 {
-            crate::intake::Stream::Plain(t) => t.peer_addr(),
-            crate::intake::Stream::Tls(t) => t.get_ref().0.peer_addr(),
+            crate::net::Stream::Plain(t) => t.peer_addr(),
+            crate::net::Stream::Tls(t) => t.get_ref().0.peer_addr(),
         }
     }
 }
@@ -383,15 +364,15 @@ impl Smtp {
             .map_err(|e| format!("connecting to {}:{}: {e}", s.host, s.port))?;
         tcp.set_nodelay(true).map_err(|e| format!("TCP_NODELAY: {e}"))?;
         let stream = if s.tls == Tls::Implicit {
-            let tls = crate::intake::tls_config(s.ca_file.as_deref(), "smtp.ca_file").map_err(|e| format!("{e:#}"))?;
+            let tls = crate::net::tls_config(s.ca_file.as_deref(), "smtp.ca_file").map_err(|e| format!("{e:#}"))?;
             let name = rustls_pki_types::ServerName::try_from(s.host.clone()).map_err(|e| format!("smtp.host: {e}"))?;
             let t = tokio::time::timeout(SMTP_TIMEOUT, tokio_rustls::TlsConnector::from(tls).connect(name, tcp))
                 .await
                 .map_err(|_| "TLS handshake timed out".to_owned())?
                 .map_err(|e| format!("TLS handshake: {e}"))?;
-            crate::intake::Stream::Tls(Box::new(t))
+            crate::net::Stream::Tls(Box::new(t))
         } else {
-            crate::intake::Stream::Plain(tcp)
+            crate::net::Stream::Plain(tcp)
         };
         let hello = ClientId::default();
         let mut conn = tokio::time::timeout(
@@ -475,7 +456,7 @@ fn tls_parameters(s: &crate::config::Smtp) -> Result<TlsParameters> {
     let mut tp = TlsParameters::builder(s.host.clone());
     if let Some(ca) = &s.ca_file {
         let pem = std::fs::read(ca).with_context(|| format!("Reading smtp.ca_file {}", ca.display()))?;
-        for block in pem_blocks(&pem) {
+        for block in crate::net::pem_blocks(&pem) {
             tp = tp.add_root_certificate(
                 Certificate::from_pem(&block).map_err(|e| anyhow!("smtp.ca_file {}: {e}", ca.display()))?,
             );

@@ -13,7 +13,7 @@ use anyhow::Result;
 use chrono::{DateTime, Datelike, Utc};
 use sequoia_openpgp::Cert;
 
-use super::{Arrival, Outcome, Pipeline, PreRead, Prepared, ReadResult, Source, classify, keys, non_report_reason};
+use super::{Arrival, Outcome, Pipeline, PreRead, Prepared, ReadResult, Source, classify, keys};
 use crate::case::{self, Attachment, Case, CaseMessage, Due, KeySource, Reporter, Status};
 use crate::mime;
 use crate::openpgp::{self as pgp, IntakeKeys, Verdict};
@@ -563,4 +563,62 @@ pub fn examine(raw: &[u8], intake_keys: &IntakeKeys, max_plaintext: u64, max_dep
         report::credit(text),
     );
     format!("case:{}:{}", judged.verdict.as_str(), title.len())
+}
+
+/// Why a message is not a report (auto-reply, bounce, list), if it is not.
+pub fn non_report_reason(env: &mime::Envelope, intake: &str) -> Option<&'static str> {
+    if env.is_dsn {
+        return Some("bounce");
+    }
+    if let Some(a) = &env.auto_submitted
+        && a != "no"
+    {
+        return Some("auto-reply");
+    }
+    let from = env.from_address.as_deref().unwrap_or("");
+    let local = from.split('@').next().unwrap_or("").to_ascii_lowercase();
+    if local == "mailer-daemon" || (local == "postmaster" && env.subject.to_ascii_lowercase().contains("deliver")) {
+        return Some("bounce");
+    }
+    if env.is_list || env.is_bulk {
+        return Some("list");
+    }
+    if env.return_path_empty && !from.is_empty() {
+        return Some("bounce");
+    }
+    if from.eq_ignore_ascii_case(intake) {
+        return Some("own-mail");
+    }
+    None
+}
+
+/// Message-IDs of the form our acks have (`CASE.ack.HEX16@DOMAIN`) found in `text`.
+pub(super) fn ack_ids_in(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(p) = text[from..].find(".ack.").map(|p| p + from) {
+        from = p + 5;
+        // By bytes: the byte after a non-ASCII character's last byte starts the next
+        // character (the index after its first byte, as `rfind` gave, does not: a
+        // panic on a report with such a character before an ack id; fuzz campaign).
+        let start = b[..p].iter().rposition(|c| !(c.is_ascii_alphanumeric() || *c == b'-')).map(|i| i + 1).unwrap_or(0);
+        let hex_end = p + 5 + 16;
+        if start == p
+            || hex_end >= b.len()
+            || !b[p + 5..hex_end].iter().all(u8::is_ascii_hexdigit)
+            || b[hex_end] != b'@'
+        {
+            continue;
+        }
+        let end = text[hex_end + 1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .map(|i| i + hex_end + 1)
+            .unwrap_or(b.len());
+        out.push(text[start..end].trim_end_matches('.').to_ascii_lowercase());
+        if out.len() >= 16 {
+            break;
+        }
+    }
+    out
 }

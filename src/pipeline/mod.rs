@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use sequoia_openpgp::Cert;
 
-use crate::case::{self, Ack, Case, KeySource, LogEntry};
+use crate::case::{self, Case, KeySource, LogEntry};
 use crate::config::Config;
 use crate::mime::{self, build};
 use crate::notify;
@@ -111,47 +111,12 @@ pub struct Pipeline {
     pub store: Store,
 }
 
-/// Loads the intake keys (unlocking them once).
-pub fn load_intake_keys(cfg: &Config) -> Result<IntakeKeys> {
-    let tsk = std::fs::read(&cfg.keys.intake_secret)
-        .with_context(|| format!("Reading keys.intake_secret {}", cfg.keys.intake_secret.display()))?;
-    IntakeKeys::from_bytes(&tsk, cfg.keys.passphrase.as_ref().map(|s| s.expose()))
-        .with_context(|| format!("keys.intake_secret {}", cfg.keys.intake_secret.display()))
-}
-
-/// Reads every cert in a directory of armored files; returns (file, cert) pairs and
-/// per-file problems.
-pub fn read_cert_dir(dir: &std::path::Path) -> (Vec<(String, Cert)>, Vec<String>) {
-    let mut certs = Vec::new();
-    let mut problems = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        problems.push(format!("cannot read the directory {}", dir.display()));
-        return (certs, problems);
-    };
-    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        match std::fs::read(&p) {
-            Ok(bytes) => {
-                let found = pgp::parse_certs(&bytes);
-                if found.is_empty() {
-                    problems.push(format!("{} holds no OpenPGP cert", p.display()));
-                }
-                certs.extend(found.into_iter().map(|c| (name.clone(), c)));
-            }
-            Err(e) => problems.push(format!("cannot read {}: {e}", p.display())),
-        }
-    }
-    (certs, problems)
-}
-
 impl Pipeline {
     /// Loads keys and certs for `cfg` on top of an open store.
     pub fn load(cfg: Arc<Config>, store: Store) -> Result<Pipeline> {
-        let keys = load_intake_keys(&cfg)?;
+        let keys = crate::keyfiles::load_intake_keys(&cfg)?;
         let now = SystemTime::now();
-        let (team_all, problems) = read_cert_dir(&cfg.keys.team_certs);
+        let (team_all, problems) = crate::keyfiles::read_cert_dir(&cfg.keys.team_certs);
         for p in problems {
             tracing::warn!(problem = %p, "keys.team_certs");
         }
@@ -171,7 +136,7 @@ impl Pipeline {
             tracing::warn!("No usable team cert in keys.team_certs: team summaries will not be sent");
         }
         let keyring = match &cfg.keys.keyring {
-            Some(dir) => read_cert_dir(dir).0.into_iter().map(|(_, c)| c).collect(),
+            Some(dir) => crate::keyfiles::read_cert_dir(dir).0.into_iter().map(|(_, c)| c).collect(),
             None => Vec::new(),
         };
         let templates =
@@ -291,7 +256,7 @@ impl Pipeline {
         }
         let parsed = mime::parse(raw);
         if decide::malformed(&parsed, raw, self.cfg.limits.max_mime_depth).is_some()
-            || non_report_reason(&parsed.envelope, &self.cfg.intake.address).is_some()
+            || decide::non_report_reason(&parsed.envelope, &self.cfg.intake.address).is_some()
         {
             return Prepared { parsed: Some(parsed), read: None };
         }
@@ -705,118 +670,6 @@ impl Pipeline {
         tx.commit(b)?;
         Ok(out.id)
     }
-
-    /// A bounce naming one of our acks: the ack is marked undelivered on its case, the
-    /// audit log says so, and the team list is told (encrypted).
-    fn mark_bounced_ack(&self, raw: &[u8], b: &mut Batch, bounce_key: &str, now: DateTime<Utc>) -> Result<()> {
-        let text = String::from_utf8_lossy(raw);
-        // Our acks' Message-IDs named in the bounce, looked up one by one.
-        for id in ack_ids_in(&text) {
-            let Some(out) = self.store.out(&id)? else { continue };
-            if out.kind == MailKind::Ack {
-                let Some(cid) = &out.case_id else { continue };
-                if let Some(mut c) = self.store.case_meta(cid)? {
-                    if let Some(ack) = c.ack.as_mut() {
-                        ack.undelivered = true;
-                    } else {
-                        c.ack = Some(Ack {
-                            sent_at: out.created_at,
-                            message_id: out.id.clone(),
-                            encrypted: out.encrypted,
-                            undelivered: true,
-                        });
-                    }
-                    tracing::warn!(case = %cid, "Acknowledgement bounced");
-                    let body = format!(
-                        "The acknowledgement of {} to {} bounced (bounce {bounce_key}).\n\
-                         The reporter has not received their receipt: reach them another way.\n",
-                        c.id, c.reporter.address
-                    );
-                    if let Some((o, seal)) = self.team_mail(
-                        &c,
-                        MailKind::Bounce,
-                        &format!("[{}] Acknowledgement bounced", c.id),
-                        &format!("[{}] Acknowledgement bounced", c.id),
-                        &body,
-                        now,
-                        bounce_key,
-                    )? {
-                        b.put_out_sealed(&o, seal);
-                    }
-                    b.put_log(
-                        &c.id,
-                        self.store.log_len(&c.id)?,
-                        &LogEntry {
-                            at: now,
-                            who: "secintake".into(),
-                            action: "bounce".into(),
-                            detail: format!("ack {} bounced ({bounce_key})", out.id),
-                        },
-                    );
-                    b.put_case(&c);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Message-IDs of the form our acks have (`CASE.ack.HEX16@DOMAIN`) found in `text`.
-fn ack_ids_in(text: &str) -> Vec<String> {
-    let b = text.as_bytes();
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(p) = text[from..].find(".ack.").map(|p| p + from) {
-        from = p + 5;
-        // By bytes: the byte after a non-ASCII character's last byte starts the next
-        // character (the index after its first byte, as `rfind` gave, does not: a
-        // panic on a report with such a character before an ack id; fuzz campaign).
-        let start = b[..p].iter().rposition(|c| !(c.is_ascii_alphanumeric() || *c == b'-')).map(|i| i + 1).unwrap_or(0);
-        let hex_end = p + 5 + 16;
-        if start == p
-            || hex_end >= b.len()
-            || !b[p + 5..hex_end].iter().all(u8::is_ascii_hexdigit)
-            || b[hex_end] != b'@'
-        {
-            continue;
-        }
-        let end = text[hex_end + 1..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
-            .map(|i| i + hex_end + 1)
-            .unwrap_or(b.len());
-        out.push(text[start..end].trim_end_matches('.').to_ascii_lowercase());
-        if out.len() >= 16 {
-            break;
-        }
-    }
-    out
-}
-
-/// Why a message is not a report (auto-reply, bounce, list), if it is not.
-pub fn non_report_reason(env: &mime::Envelope, intake: &str) -> Option<&'static str> {
-    if env.is_dsn {
-        return Some("bounce");
-    }
-    if let Some(a) = &env.auto_submitted
-        && a != "no"
-    {
-        return Some("auto-reply");
-    }
-    let from = env.from_address.as_deref().unwrap_or("");
-    let local = from.split('@').next().unwrap_or("").to_ascii_lowercase();
-    if local == "mailer-daemon" || (local == "postmaster" && env.subject.to_ascii_lowercase().contains("deliver")) {
-        return Some("bounce");
-    }
-    if env.is_list || env.is_bulk {
-        return Some("list");
-    }
-    if env.return_path_empty && !from.is_empty() {
-        return Some("bounce");
-    }
-    if from.eq_ignore_ascii_case(intake) {
-        return Some("own-mail");
-    }
-    None
 }
 
 /// Where and when a message arrived.

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 
 use super::decide::{Decision, FollowUp, Identity, NewCase};
 use super::{Outcome, Pipeline, classify, keys};
-use crate::case::{Case, LogEntry};
+use crate::case::{Ack, Case, LogEntry};
 use crate::openpgp as pgp;
-use crate::store::{Batch, Disposition, MailRecord, QuarantineEntry, QuarantineReason, StoredCert, Tx};
+use crate::store::{Batch, Disposition, MailKind, MailRecord, QuarantineEntry, QuarantineReason, StoredCert, Tx};
 
 /// The write one message's outcome goes into.
 pub(super) struct Commit<'a> {
@@ -285,4 +285,60 @@ fn opening_log(
         log.push(entry("truncated", w.clone()));
     }
     log
+}
+
+impl Pipeline {
+    /// A bounce naming one of our acks: the ack is marked undelivered on its case, the
+    /// audit log says so, and the team list is told (encrypted).
+    fn mark_bounced_ack(&self, raw: &[u8], b: &mut Batch, bounce_key: &str, now: DateTime<Utc>) -> Result<()> {
+        let text = String::from_utf8_lossy(raw);
+        // Our acks' Message-IDs named in the bounce, looked up one by one.
+        for id in super::decide::ack_ids_in(&text) {
+            let Some(out) = self.store.out(&id)? else { continue };
+            if out.kind == MailKind::Ack {
+                let Some(cid) = &out.case_id else { continue };
+                if let Some(mut c) = self.store.case_meta(cid)? {
+                    if let Some(ack) = c.ack.as_mut() {
+                        ack.undelivered = true;
+                    } else {
+                        c.ack = Some(Ack {
+                            sent_at: out.created_at,
+                            message_id: out.id.clone(),
+                            encrypted: out.encrypted,
+                            undelivered: true,
+                        });
+                    }
+                    tracing::warn!(case = %cid, "Acknowledgement bounced");
+                    let body = format!(
+                        "The acknowledgement of {} to {} bounced (bounce {bounce_key}).\n\
+                         The reporter has not received their receipt: reach them another way.\n",
+                        c.id, c.reporter.address
+                    );
+                    if let Some((o, seal)) = self.team_mail(
+                        &c,
+                        MailKind::Bounce,
+                        &format!("[{}] Acknowledgement bounced", c.id),
+                        &format!("[{}] Acknowledgement bounced", c.id),
+                        &body,
+                        now,
+                        bounce_key,
+                    )? {
+                        b.put_out_sealed(&o, seal);
+                    }
+                    b.put_log(
+                        &c.id,
+                        self.store.log_len(&c.id)?,
+                        &LogEntry {
+                            at: now,
+                            who: "secintake".into(),
+                            action: "bounce".into(),
+                            detail: format!("ack {} bounced ({bounce_key})", out.id),
+                        },
+                    );
+                    b.put_case(&c);
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,286 @@
+//! Disclosure artefacts drafted from a case: OSV (`osv.rs`), CVE JSON 5 (`cve5.rs`) and
+//! CSAF 2.0 (`csaf.rs`) advisories, the SPEC-11 announcement (`announce.rs`), and credit
+//! lines for release notes; what they share (placeholders, credit, CWE names, the score
+//! they may publish) is here. [`Format::writer`] is the one table of formats.
+//!
+//! Pure: takes the case, the project's name and `now`, returns values; never reads the
+//! clock, the disk or the network. Everything made here is a draft for publication, so it
+//! must never carry the reporter's own words (`text`, messages), address or key, nor name
+//! a reporter who asked for anonymity or did not say how to be credited. Gaps the team
+//! must fill are written `[TO FILL: ...]`; where a schema needs a well-formed value (ids,
+//! UUIDs, URLs) a placeholder that still validates stands in, and says it is one.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{Case, Cvss, Status};
+
+mod announce;
+mod csaf;
+mod cve5;
+mod osv;
+#[cfg(test)]
+mod tests;
+
+pub use announce::announce;
+pub use csaf::{csaf, tlp_v1};
+pub use cve5::cve5;
+pub use osv::{osv, osv_id};
+
+/// CVE id of a record whose CVE is not assigned yet: matches the CVE schema's
+/// `^CVE-[0-9]{4}-[0-9]{4,19}$` while year 0000 can never be a real assignment.
+pub const PLACEHOLDER_CVE: &str = "CVE-0000-0000";
+
+/// The CNA's organisation UUID until the team puts the real one. The CVE schema wants a
+/// version-4 UUID (`...-4xxx-[89ab]xxx-...`), which the nil UUID is not; this is the
+/// smallest value of that form.
+pub const PLACEHOLDER_ORG_ID: &str = "00000000-0000-4000-8000-000000000000";
+
+/// `.invalid` is reserved (RFC 2606) and never resolves: a forgotten placeholder link
+/// cannot point readers anywhere.
+const PLACEHOLDER_BASE: &str = "https://example.invalid";
+
+/// A gap for the team, written the same way everywhere so one search finds them all.
+pub fn to_fill(what: &str) -> String {
+    format!("[TO FILL: {what}]")
+}
+
+/// The placeholder advisory link for a case.
+pub fn placeholder_url(case_id: &str) -> String {
+    format!("{PLACEHOLDER_BASE}/security/{case_id}")
+}
+
+/// The advisory formats `case export` writes. (`clap::ValueEnum` only gives them their
+/// command-line names: osv, cve5, csaf.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// OSV 1.x.
+    Osv,
+    /// A whole CVE JSON 5.1 record.
+    Cve5,
+    /// CSAF 2.0, `csaf_security_advisory`.
+    Csaf,
+}
+
+/// What writes one format: the case, the project's name, `now` in; the draft out.
+pub type Writer = fn(&Case, &str, DateTime<Utc>) -> Value;
+
+impl Format {
+    /// The one table from a format to the file that writes it: a new format is a new
+    /// file and a line here.
+    pub fn writer(self) -> Writer {
+        match self {
+            Format::Osv => osv::osv,
+            Format::Cve5 => |case, project, now| cve5::cve5(case, project, project, now),
+            Format::Csaf => csaf::csaf,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Osv => "osv",
+            Format::Cve5 => "cve5",
+            Format::Csaf => "csaf",
+        }
+    }
+}
+
+/// The draft in `format`. The CVE record's assigner short name is the project's until
+/// the team names its CNA.
+pub fn render(format: Format, case: &Case, project: &str, now: DateTime<Utc>) -> Value {
+    (format.writer())(case, project, now)
+}
+
+/// How a reporter may be named in public, from what they asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreditAs<'a> {
+    /// They gave a name for the credit.
+    Named(&'a str),
+    /// They asked to stay anonymous: "an anonymous reporter", never a name.
+    Anonymous,
+    /// They said nothing (`credit.name` null, `anonymous` false). Their From name is not
+    /// consent to be named in public, so no name is used: the text asks the team to ask.
+    NotAsked,
+}
+
+impl<'a> CreditAs<'a> {
+    pub fn of(case: &'a Case) -> CreditAs<'a> {
+        if case.credit.anonymous {
+            return CreditAs::Anonymous;
+        }
+        match case.credit.name.as_deref().map(str::trim) {
+            Some(n) if !n.is_empty() => CreditAs::Named(n),
+            _ => CreditAs::NotAsked,
+        }
+    }
+
+    /// The words for "Thanks to ___": a name only when one was given for this purpose.
+    pub fn phrase(self) -> String {
+        match self {
+            CreditAs::Named(n) => n.to_owned(),
+            CreditAs::Anonymous => "an anonymous reporter".to_owned(),
+            CreditAs::NotAsked => to_fill("credit; the reporter has not said how to be credited, ask them"),
+        }
+    }
+
+    /// The name for a structured credit field (OSV, CVE, CSAF): only `Named` has one;
+    /// the others get no credit entry at all.
+    pub fn name(self) -> Option<&'a str> {
+        match self {
+            CreditAs::Named(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// The case has gone public: disclosed, or closed after being disclosed (a closed case
+/// without a rejection reason came through `disclosed`).
+pub fn disclosed(case: &Case) -> bool {
+    case.status == Status::Disclosed || (case.status == Status::Closed && case.reject_reason.is_none())
+}
+
+/// Still under embargo: not disclosed and before its disclosure date. `case announce`
+/// refuses then, unless forced.
+pub fn embargoed(case: &Case, now: DateTime<Utc>) -> bool {
+    !disclosed(case) && now < case.due.disclosure
+}
+
+/// Names of the CWE Top 25 (2024), so the common cases need no lookup; CSAF requires a
+/// name with each CWE id and the CVE record shows one. Others are left for the team.
+const CWE_NAMES: &[(&str, &str)] = &[
+    ("CWE-20", "Improper Input Validation"),
+    ("CWE-22", "Improper Limitation of a Pathname to a Restricted Directory ('Path Traversal')"),
+    ("CWE-77", "Improper Neutralization of Special Elements used in a Command ('Command Injection')"),
+    ("CWE-78", "Improper Neutralization of Special Elements used in an OS Command ('OS Command Injection')"),
+    ("CWE-79", "Improper Neutralization of Input During Web Page Generation ('Cross-site Scripting')"),
+    ("CWE-89", "Improper Neutralization of Special Elements used in an SQL Command ('SQL Injection')"),
+    ("CWE-94", "Improper Control of Generation of Code ('Code Injection')"),
+    ("CWE-119", "Improper Restriction of Operations within the Bounds of a Memory Buffer"),
+    ("CWE-125", "Out-of-bounds Read"),
+    ("CWE-190", "Integer Overflow or Wraparound"),
+    ("CWE-200", "Exposure of Sensitive Information to an Unauthorized Actor"),
+    ("CWE-269", "Improper Privilege Management"),
+    ("CWE-287", "Improper Authentication"),
+    ("CWE-306", "Missing Authentication for Critical Function"),
+    ("CWE-352", "Cross-Site Request Forgery (CSRF)"),
+    ("CWE-400", "Uncontrolled Resource Consumption"),
+    ("CWE-416", "Use After Free"),
+    ("CWE-434", "Unrestricted Upload of File with Dangerous Type"),
+    ("CWE-476", "NULL Pointer Dereference"),
+    ("CWE-502", "Deserialization of Untrusted Data"),
+    ("CWE-787", "Out-of-bounds Write"),
+    ("CWE-798", "Use of Hard-coded Credentials"),
+    ("CWE-862", "Missing Authorization"),
+    ("CWE-863", "Incorrect Authorization"),
+    ("CWE-918", "Server-Side Request Forgery (SSRF)"),
+];
+
+pub(super) fn cwe_name(id: &str) -> Option<&'static str> {
+    CWE_NAMES.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+}
+
+/// The case's CWE ids in the form every schema accepts (`CWE-` and a number without a
+/// leading zero, at most six digits for CSAF); anything else is dropped, not guessed.
+pub(super) fn cwe_ids(case: &Case) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for id in &case.cwe {
+        let ok = id.strip_prefix("CWE-").is_some_and(|n| {
+            (1..=6).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0')
+        });
+        if ok && !out.contains(&id.as_str()) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// Non-empty, distinct versions, clipped to the CVE schema's 1024 characters (its
+/// `uniqueItems` would refuse a repeated one).
+pub(super) fn versions(list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in list {
+        let v: String = v.trim().chars().take(1024).collect();
+        if !v.is_empty() && !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+pub(super) fn or_fill(s: &str, what: &str) -> String {
+    let s = s.trim();
+    if s.is_empty() { to_fill(what) } else { s.to_owned() }
+}
+
+pub(super) fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// The CVSS score as the FIRST schemas write it, or None when the case's score does not
+/// hold together (a version we do not export, a vector of another version, a severity
+/// outside the five names): an export never carries a score it cannot vouch for.
+pub(super) struct Score<'a> {
+    version: &'a str,
+    vector: &'a str,
+    score: f64,
+    severity: String,
+}
+
+pub(super) fn score(case: &Case) -> Option<Score<'_>> {
+    let Cvss { version, vector, score, severity } = case.cvss.as_ref()?;
+    let version = version.as_str();
+    let known = matches!(version, "3.0" | "3.1" | "4.0");
+    let severity = severity.to_ascii_uppercase();
+    let severity_ok = matches!(severity.as_str(), "NONE" | "LOW" | "MEDIUM" | "HIGH" | "CRITICAL");
+    if !known || !vector.starts_with(&format!("CVSS:{version}/")) || !severity_ok || !(0.0..=10.0).contains(score) {
+        return None;
+    }
+    Some(Score { version, vector, score: *score, severity })
+}
+
+impl Score<'_> {
+    /// The FIRST CVSS JSON object (`cvss-v3.x.json`, `cvss-v4.0.json`), as CVE and CSAF embed it.
+    fn first_json(&self) -> Value {
+        json!({
+            "version": self.version,
+            "vectorString": self.vector,
+            "baseScore": self.score,
+            "baseSeverity": self.severity,
+        })
+    }
+
+    /// "CVSS 3.1 score 9.8, critical" for prose.
+    fn phrase(&self) -> String {
+        format!("CVSS {} score {:.1}, {}", self.version, self.score, self.severity.to_ascii_lowercase())
+    }
+}
+
+/// Credit lines for release notes, one per case disclosed (see [`disclosed`]) whose
+/// disclosure date is on or after `since` (all when None), oldest first:
+/// "Thanks to NAME for reporting TITLE (CVE)." An anonymous reporter is "an anonymous
+/// reporter"; a reporter who did not say how to be credited gets a `[TO FILL: ...]` in
+/// place of a name (never the From name: writing to security@ is not consent to be named
+/// in public), so the team asks them rather than silently dropping their credit.
+pub fn credits(cases: &[Case], since: Option<DateTime<Utc>>) -> Vec<String> {
+    let mut picked: Vec<&Case> =
+        cases.iter().filter(|c| disclosed(c) && since.is_none_or(|s| c.due.disclosure >= s)).collect();
+    picked.sort_by(|a, b| a.due.disclosure.cmp(&b.due.disclosure).then(a.id.cmp(&b.id)));
+    picked
+        .into_iter()
+        .map(|c| {
+            let what = or_fill(&c.title, "summary");
+            let what = match &c.cve {
+                Some(cve) => format!("{what} ({cve})"),
+                None => what,
+            };
+            format!("Thanks to {} for reporting {what}.", CreditAs::of(c).phrase())
+        })
+        .collect()
+}
+
+/// The description every draft starts with: the reporter's text is never published as is.
+pub(super) fn details_placeholder(project: &str) -> String {
+    to_fill(&format!(
+        "description of the vulnerability in {project}, its impact and the fix, written by the security team for publication"
+    ))
+}
