@@ -19,3 +19,4 @@ pub mod pipeline;
 pub mod report;
 pub mod service;
 pub mod store;
+pub mod triage;

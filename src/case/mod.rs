@@ -5,8 +5,13 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::openpgp::Verdict;
+use std::collections::BTreeMap;
 
+use crate::openpgp::Verdict;
+use crate::triage::{AiUse, Field, Flag};
+
+pub mod change;
+pub mod cra;
 pub mod export;
 pub mod sla;
 
@@ -124,7 +129,8 @@ impl Status {
 }
 
 /// Reasons a case may be rejected with.
-pub const REJECT_REASONS: &[&str] = &["out-of-scope", "duplicate", "not-reproducible", "spam", "invalid"];
+/// `incomplete` is the one the daemon itself may give (`[policy] close_incomplete_after`).
+pub const REJECT_REASONS: &[&str] = &["out-of-scope", "duplicate", "not-reproducible", "spam", "invalid", "incomplete"];
 
 /// One entry of a case's append-only audit log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -262,12 +268,19 @@ pub struct Due {
 }
 
 impl Due {
-    /// The policy's promises counted from the mailbox arrival time.
+    /// The policy's promises counted from the mailbox arrival time; while the program
+    /// is paused (`[policy] paused_until`), the update and disclosure dates count from
+    /// the end of the pause (the ack still goes out at once).
     pub fn from_policy(received_at: DateTime<Utc>, p: &crate::config::Policy) -> Due {
-        let add = |d: std::time::Duration| {
-            received_at + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(36500))
+        let add = |from: DateTime<Utc>, d: std::time::Duration| {
+            from + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(36500))
         };
-        Due { ack: add(p.ack_within), update: add(p.update_within), disclosure: add(p.disclosure_after) }
+        let resume = p.paused_at(received_at).unwrap_or(received_at);
+        Due {
+            ack: add(received_at, p.ack_within),
+            update: add(resume, p.update_within),
+            disclosure: add(resume, p.disclosure_after),
+        }
     }
 }
 
@@ -315,6 +328,61 @@ pub struct Case {
     /// read (no key, decryption failure), which this report re-sends. Extension.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resend_of: Vec<String>,
+    /// The reporter's CVSS as extracted from the report; never changed by the team.
+    /// Null for records made before the claim was kept apart.
+    #[serde(default)]
+    pub cvss_claimed: Option<Cvss>,
+    /// The team's CVSS (`case set --cvss`); `cvss` is this when set, else the claim.
+    #[serde(default)]
+    pub cvss_assessed: Option<Cvss>,
+    /// What the policy's required fields lack, and the one request for them. Null for
+    /// records made before triage.
+    #[serde(default)]
+    pub completeness: Option<Completeness>,
+    /// What the report declares about AI assistance. Null for records made before triage.
+    #[serde(default)]
+    pub ai_use: Option<AiUse>,
+    /// Triage flags, sorted; each has its evidence in `flag_evidence`. They inform, never
+    /// reject or delay.
+    #[serde(default)]
+    pub flags: Vec<Flag>,
+    #[serde(default)]
+    pub flag_evidence: BTreeMap<Flag, String>,
+    /// EU CRA Article 14 clocks (see `cra`).
+    #[serde(default)]
+    pub cra: cra::Cra,
+}
+
+/// A case's completeness against the fields asked for.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Completeness {
+    /// Asked-for fields that no message from the reporter holds yet.
+    pub missing: Vec<Field>,
+    /// When the reporter was asked for them (the ack, or `case ask`); null: never.
+    #[serde(default, with = "ts::opt")]
+    pub asked_at: Option<DateTime<Utc>>,
+    /// When the case closes as `incomplete` without a reply (`[policy]
+    /// close_incomplete_after` after `asked_at`); null: it will not.
+    #[serde(default, with = "ts::opt")]
+    pub closes_at: Option<DateTime<Utc>>,
+    /// The fields asked for: the policy's `required` at intake, plus what the team asked
+    /// (extension).
+    #[serde(default)]
+    pub required: Vec<Field>,
+    /// What the report and the reporter's later messages hold (extension).
+    #[serde(default)]
+    pub present: Vec<Field>,
+    /// The reporter's last reply after `asked_at` (extension): a reply stops the auto-close.
+    #[serde(default, with = "ts::opt", skip_serializing_if = "Option::is_none")]
+    pub replied_at: Option<DateTime<Utc>>,
+}
+
+impl Completeness {
+    /// Recomputes `missing` from `required` and `present`.
+    pub fn update_missing(&mut self) {
+        let present: std::collections::BTreeSet<Field> = self.present.iter().copied().collect();
+        self.missing = crate::triage::missing(&self.required, &present);
+    }
 }
 
 impl Case {
@@ -335,14 +403,18 @@ impl Case {
     }
 
     /// The deadlines that still matter, the one rule `sla`, `status`, `case list` and
-    /// the SLA reminders share: none once the case is closed, rejected or disclosed;
-    /// the ack until one was delivered; the update unless the case waits on the
-    /// reporter (a reply restarts it); the disclosure date.
+    /// the SLA reminders share: none once the case is closed, rejected or disclosed
+    /// (but the CRA filings, see below); the ack until one was delivered; the update
+    /// unless the case waits on the reporter (a reply restarts it); the disclosure date;
+    /// the CRA filings still owed (`cra-early-warning`, `cra-notification`, `cra-final`)
+    /// once exploitation is confirmed, unless the case was rejected.
     pub fn deadlines(&self) -> Vec<(&'static str, DateTime<Utc>)> {
+        // CRA filings are owed whatever the case's status, unless it was rejected: a
+        // disclosed, exploited vulnerability still owes its final report.
+        let mut v = if self.status == Status::Rejected { Vec::new() } else { self.cra.deadlines() };
         if matches!(self.status, Status::Closed | Status::Rejected | Status::Disclosed) {
-            return Vec::new();
+            return v;
         }
-        let mut v = Vec::with_capacity(3);
         if self.ack.is_none() {
             v.push(("ack", self.due.ack));
         }
@@ -351,6 +423,29 @@ impl Case {
         }
         v.push(("disclosure", self.due.disclosure));
         v
+    }
+
+    /// Sets the triage flags from one map (flag -> evidence), so `flags` and
+    /// `flag_evidence` always agree.
+    pub fn set_flags(&mut self, flags: BTreeMap<Flag, String>) {
+        self.flags = flags.keys().copied().collect();
+        self.flag_evidence = flags;
+    }
+
+    /// The CVSS an advisory may publish: the team's assessment. A claim the team has
+    /// not assessed is not ours to publish (None); records made before the claim was
+    /// kept apart publish `cvss` as before.
+    pub fn published_cvss(&self) -> Option<&Cvss> {
+        match (&self.cvss_assessed, &self.cvss_claimed) {
+            (Some(a), _) => Some(a),
+            (None, Some(_)) => None,
+            (None, None) => self.cvss.as_ref(),
+        }
+    }
+
+    /// The reporter's claim stands alone: exports mark it `[TO FILL: assess CVSS]`.
+    pub fn cvss_unassessed(&self) -> bool {
+        self.cvss_assessed.is_none() && self.cvss_claimed.is_some()
     }
 
     /// The next deadline that still matters (for sorting lists); far in the future

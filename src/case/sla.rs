@@ -43,6 +43,19 @@ pub fn due(case: &Case, sent: &[String], now: DateTime<Utc>) -> Vec<Reminder> {
                 );
                 add("update-overdue", due, format!("Status update OVERDUE since {}", rfc3339(&due)));
             }
+            "cra-early-warning" | "cra-notification" | "cra-final" => {
+                let (soon, overdue, what) = match clock {
+                    "cra-early-warning" => ("cra-early-warning-soon", "cra-early-warning-overdue", "CRA early warning"),
+                    "cra-notification" => {
+                        ("cra-notification-soon", "cra-notification-overdue", "CRA vulnerability notification")
+                    }
+                    _ => ("cra-final-soon", "cra-final-overdue", "CRA final report"),
+                };
+                // The short clocks warn 6 h ahead, the final report's a day ahead.
+                let ahead = if clock == "cra-final" { Duration::days(1) } else { Duration::hours(6) };
+                add(soon, due - ahead, format!("{what} to ENISA due {}", rfc3339(&due)));
+                add(overdue, due, format!("{what} OVERDUE since {}", rfc3339(&due)));
+            }
             _ => {
                 for (key, days) in [("disclosure-14d", 14), ("disclosure-7d", 7), ("disclosure-1d", 1)] {
                     add(key, due - Duration::days(days), format!("Disclosure in {days} day(s): {}", rfc3339(&due)));
@@ -64,6 +77,9 @@ pub fn covers(key: &str) -> &'static [&'static str] {
         "disclosure-due" => &["disclosure-14d", "disclosure-7d", "disclosure-1d"],
         "disclosure-1d" => &["disclosure-14d", "disclosure-7d"],
         "disclosure-7d" => &["disclosure-14d"],
+        "cra-early-warning-overdue" => &["cra-early-warning-soon"],
+        "cra-notification-overdue" => &["cra-notification-soon"],
+        "cra-final-overdue" => &["cra-final-soon"],
         _ => &[],
     }
 }
@@ -111,6 +127,13 @@ mod tests {
             fixed_versions: vec![],
             waiting_on_reporter: false,
             resend_of: Vec::new(),
+            cvss_claimed: None,
+            cvss_assessed: None,
+            completeness: None,
+            ai_use: None,
+            flags: Vec::new(),
+            flag_evidence: Default::default(),
+            cra: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use clap::Subcommand;
 
 use super::term::{escape, lines};
 use super::{Ctx, EXIT_OK, table, usage};
+use crate::case::change::{self, Change};
 use crate::case::{Status, rfc3339};
 
 /// `--status` values: the case lifecycle's statuses, listed by `--help` and checked by clap.
@@ -17,6 +18,14 @@ fn statuses() -> clap::builder::PossibleValuesParser {
 /// `--reason` values, from the one list the case rules check against.
 fn reject_reasons() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(crate::case::REJECT_REASONS.iter().copied())
+}
+/// `--flag` values: the triage flags' fixed vocabulary.
+fn flags() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::triage::Flag::ALL.map(crate::triage::Flag::as_str))
+}
+/// `--field`/`--missing` values: the fields a policy may require.
+fn fields() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::triage::Field::ALL.map(crate::triage::Field::as_str))
 }
 /// `--severity` values: CVSS qualitative ratings.
 const SEVERITIES: [&str; 5] = ["none", "low", "medium", "high", "critical"];
@@ -40,6 +49,12 @@ pub enum CaseCmd {
         /// Only cases with a deadline passed
         #[arg(long)]
         overdue: bool,
+        /// Only cases with this triage flag (repeatable: all of them)
+        #[arg(long, value_name = "NAME", value_parser = flags())]
+        flag: Vec<String>,
+        /// Only cases missing this required field (repeatable: all of them)
+        #[arg(long, value_name = "NAME", value_parser = fields())]
+        missing: Vec<String>,
         /// Print a JSON array
         #[arg(long)]
         json: bool,
@@ -127,6 +142,27 @@ pub enum CaseCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Ask the reporter for what the report lacks (signed; encrypted when their key is
+    /// known; threaded); restarts the auto-close clock
+    #[command(
+        after_help = "Examples:\n  secintake case ask SEC-2026-0001                 # what the policy requires and the report lacks\n  \
+                  secintake case ask SEC-2026-0001 --field poc --field impact\n  \
+                  secintake case ask SEC-2026-0001 --field versions --text question.txt"
+    )]
+    Ask {
+        /// The case id
+        id: String,
+        /// A field to ask for (repeatable; default: what is missing)
+        #[arg(long, value_name = "NAME", value_parser = fields())]
+        field: Vec<String>,
+        /// Words of the team's own to add, from a file (- for stdin); never sent
+        /// unencrypted for TLP:AMBER and above
+        #[arg(long, value_name = "FILE")]
+        text: Option<String>,
+        /// Who asks [default: the OS user]
+        #[arg(long = "as", value_name = "NAME")]
+        who: Option<String>,
+    },
     /// Send the reporter a message threaded to the case (signed; encrypted when their
     /// key is known; refused unencrypted for TLP:AMBER and above)
     #[command(
@@ -193,131 +229,117 @@ pub struct SetArgs {
     /// Waiting on the reporter (pauses the update clock): true or false
     #[arg(long, value_name = "BOOL")]
     pub waiting_on_reporter: Option<bool>,
+    /// Actively exploited (true starts the EU CRA Article 14 clocks): true or false
+    #[arg(long, value_name = "BOOL")]
+    pub exploited: Option<String>,
+    /// With --exploited true: when the team became aware (YYYY-MM-DD or RFC 3339)
+    /// [default: the report's arrival when the reporter said it is exploited, else now]
+    #[arg(long, value_name = "TIME", requires = "exploited")]
+    pub aware_at: Option<String>,
+    /// A CRA filing made (needs --ref)
+    #[arg(long, value_name = "STAGE", value_enum, requires = "reference")]
+    pub cra_stage: Option<crate::case::cra::StageName>,
+    /// The reporting platform's reference of the filing
+    #[arg(long = "ref", value_name = "TEXT", requires = "cra_stage")]
+    pub reference: Option<String>,
     /// Who makes the change [default: the OS user]
     #[arg(long = "as", value_name = "NAME")]
     pub who: Option<String>,
 }
 
-fn parse_date(s: &str) -> Option<chrono::DateTime<Utc>> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
-}
-
-fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
-    use crate::case::{LogEntry, REJECT_REASONS, valid_cve};
-    let tx = ctx.store.begin();
-    let mut c =
-        ctx.store.case_meta(&a.id)?.ok_or_else(|| usage(format!("no case {}; see `secintake case list`", a.id)))?;
-    let mut changes: Vec<String> = Vec::new();
+/// The changes `case set` asks for, parsed by the one parser of case changes
+/// (`case::change`), in the order they apply.
+fn changes(a: &SetArgs, ctx: &Ctx, id: &str) -> Result<Vec<Change>> {
+    let bad = |flag: &str, e: String| usage(format!("--{flag} {e}"));
+    let mut v = Vec::new();
     if let Some(s) = &a.status {
         let to = Status::parse(s).ok_or_else(|| usage(format!("unknown status {s:?}")))?;
-        c.status.transition(to).map_err(|e| usage(format!("{}: {e}", c.id)))?;
-        if to == Status::Rejected {
-            let reason = a
-                .reason
-                .as_deref()
-                .ok_or_else(|| usage(format!("rejecting needs --reason ({})", REJECT_REASONS.join(", "))))?;
-            if !REJECT_REASONS.contains(&reason) {
-                return Err(usage(format!("unknown reason {reason:?}; use one of {}", REJECT_REASONS.join(", "))));
-            }
-            let full = if reason == "duplicate" {
-                let orig =
-                    a.duplicate_of.as_deref().ok_or_else(|| usage("--reason duplicate needs --duplicate-of ID"))?;
-                if orig == c.id || ctx.store.case_meta(orig)?.is_none() {
+        let reason = match (&a.reason, to) {
+            (Some(r), Status::Rejected) => {
+                if let Some(orig) = a.duplicate_of.as_deref().filter(|_| r == "duplicate")
+                    && (orig == id || ctx.store.case_meta(orig)?.is_none())
+                {
                     return Err(usage(format!("--duplicate-of {orig}: no such other case")));
                 }
-                format!("duplicate:{orig}")
-            } else {
-                reason.to_owned()
-            };
-            c.reject_reason = Some(full.clone());
-            changes.push(format!("reason={full}"));
-        }
-        if to != c.status {
-            changes.push(format!("status {} -> {}", c.status.as_str(), to.as_str()));
-            c.status = to;
-        }
+                Some(change::reject_reason(r, a.duplicate_of.as_deref()).map_err(usage)?)
+            }
+            (None, Status::Rejected) => {
+                return Err(usage(format!("rejecting needs --reason ({})", crate::case::REJECT_REASONS.join(", "))));
+            }
+            (Some(_), _) => return Err(usage("--reason goes with --status rejected")),
+            (None, _) => None,
+        };
+        v.push(Change::Status { to, reason });
     } else if a.reason.is_some() {
         return Err(usage("--reason goes with --status rejected"));
     }
     if let Some(t) = &a.title {
-        c.title = crate::mime::clean(t);
-        changes.push("title".into());
+        v.push(Change::Title(t.clone()));
     }
-    if let Some(v) = &a.cvss {
-        if v == "none" {
-            c.cvss = None;
-        } else {
-            c.cvss = Some(crate::report::score_vector(v.trim()).ok_or_else(|| {
-                usage(format!("--cvss {v:?} is not a valid CVSS 3.0, 3.1 or 4.0 vector (e.g. CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H)"))
-            })?);
-        }
-        changes.push(format!("cvss={v}"));
+    if let Some(x) = &a.cvss {
+        v.push(Change::Cvss(change::cvss(x).map_err(|e| bad("cvss", e))?));
     }
     if !a.cwe.is_empty() {
-        let mut ids = Vec::new();
-        for w in &a.cwe {
-            let found = crate::report::cwes(w);
-            if found.len() != 1 {
-                return Err(usage(format!("--cwe {w:?} is not a CWE id like CWE-78")));
-            }
-            ids.extend(found);
-        }
-        changes.push(format!("cwe={}", ids.join(",")));
-        c.cwe = ids;
+        v.push(Change::Cwe(change::cwes(&a.cwe).map_err(|e| bad("cwe", e))?));
     }
     if let Some(t) = &a.tlp {
-        if t == "none" {
-            c.tlp = None;
-        } else {
-            let label = crate::report::tlp(&format!("TLP:{}", t.trim_start_matches("TLP:")))
-                .ok_or_else(|| usage(format!("--tlp {t:?}: use CLEAR, GREEN, AMBER, AMBER+STRICT or RED")))?;
-            c.tlp = Some(label);
-        }
-        changes.push(format!("tlp={t}"));
+        v.push(Change::Tlp(change::tlp(t).map_err(|e| bad("tlp", e))?));
     }
     if !a.affected.is_empty() {
-        c.affected_versions = a.affected.iter().map(|v| crate::mime::clean(v)).collect();
-        changes.push(format!("affected={}", c.affected_versions.join(",")));
+        v.push(Change::Affected(a.affected.clone()));
     }
     if !a.fixed.is_empty() {
-        c.fixed_versions = a.fixed.iter().map(|v| crate::mime::clean(v)).collect();
-        changes.push(format!("fixed={}", c.fixed_versions.join(",")));
+        v.push(Change::Fixed(a.fixed.clone()));
     }
     if a.anonymous && a.credit.is_some() {
         return Err(usage("--credit and --anonymous exclude each other"));
     }
     if let Some(n) = &a.credit {
-        c.credit = crate::case::Credit { name: Some(crate::mime::clean(n)), anonymous: false };
-        changes.push("credit".into());
+        v.push(Change::Credit(n.clone()));
     }
     if a.anonymous {
-        c.credit = crate::case::Credit { name: None, anonymous: true };
-        changes.push("credit=anonymous".into());
+        v.push(Change::Anonymous);
     }
     if let Some(x) = &a.assignee {
-        c.assignee = Some(crate::mime::clean(x));
-        changes.push(format!("assignee={x}"));
+        v.push(Change::Assignee(x.clone()));
     }
-    if let Some(cve) = &a.cve {
-        if !valid_cve(cve) {
-            return Err(usage(format!("--cve {cve:?} is not a CVE id like CVE-2026-12345")));
-        }
-        c.cve = Some(cve.clone());
-        changes.push(format!("cve={cve}"));
+    if let Some(c) = &a.cve {
+        v.push(Change::Cve(change::cve(c).map_err(|e| bad("cve", e))?));
     }
     if let Some(d) = &a.disclosure {
-        let t = parse_date(d).ok_or_else(|| usage(format!("--disclosure {d:?}: write YYYY-MM-DD or RFC 3339")))?;
-        c.due.disclosure = t;
-        changes.push(format!("disclosure={}", rfc3339(&t)));
+        v.push(Change::Disclosure(change::date(d).map_err(|e| bad("disclosure", e))?));
     }
     if let Some(w) = a.waiting_on_reporter {
-        c.waiting_on_reporter = w;
-        changes.push(format!("waiting_on_reporter={w}"));
+        v.push(Change::Waiting(w));
     }
-    if changes.is_empty() {
+    if let Some(x) = &a.exploited {
+        let exploited = change::boolean(x).map_err(|e| bad("exploited", e))?;
+        let aware_at = a.aware_at.as_deref().map(change::date).transpose().map_err(|e| bad("aware-at", e))?;
+        v.push(Change::Exploited { exploited, aware_at });
+    }
+    if let (Some(stage), Some(r)) = (a.cra_stage, &a.reference) {
+        if r.trim().is_empty() {
+            return Err(usage("--ref must name the filing's reference"));
+        }
+        v.push(Change::CraStage { stage, reference: r.clone() });
+    }
+    Ok(v)
+}
+
+fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
+    use crate::case::LogEntry;
+    let tx = ctx.store.begin();
+    let mut c =
+        ctx.store.case_meta(&a.id)?.ok_or_else(|| usage(format!("no case {}; see `secintake case list`", a.id)))?;
+    let now = Utc::now();
+    let mut said: Vec<String> = Vec::new();
+    for ch in changes(a, ctx, &c.id.clone())? {
+        let line = ch.apply(&mut c, now).map_err(usage)?;
+        if !line.is_empty() {
+            said.push(line);
+        }
+    }
+    if said.is_empty() {
         return Err(usage("nothing to change; see `secintake case set --help`"));
     }
     let mut b = crate::store::Batch::default();
@@ -326,20 +348,41 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
         &c.id,
         ctx.store.log_len(&c.id)?,
         &LogEntry {
-            at: Utc::now(),
+            at: now,
             who: a.who.clone().unwrap_or_else(|| ctx.user.clone()),
             action: "set".into(),
-            detail: changes.join("; "),
+            detail: said.join("; "),
         },
     );
     tx.commit(b)?;
-    writeln!(out, "{}: {}", c.id, escape(&changes.join("; ")))?;
+    writeln!(out, "{}: {}", c.id, escape(&said.join("; ")))?;
     Ok(EXIT_OK)
 }
 
 pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write) -> Result<i32> {
     match cmd {
         CaseCmd::Set(a) => set(a, ctx, out),
+        CaseCmd::Ask { id, field, text, who } => {
+            let fields: Vec<crate::triage::Field> =
+                field.iter().filter_map(|f| crate::triage::Field::parse(f)).collect();
+            // --text was read by the client (its path means what the user meant).
+            let words = match text {
+                Some(_) => {
+                    Some(String::from_utf8(input.unwrap_or_default()).map_err(|_| usage("--text must be UTF-8 text"))?)
+                }
+                None => None,
+            };
+            if ctx.store.case_meta(id)?.is_none() {
+                return Err(usage(format!("no case {id}; see `secintake case list`")));
+            }
+            let who = who.clone().unwrap_or_else(|| ctx.user.clone());
+            let mid = ctx
+                .pipeline()?
+                .ask(id, &fields, words.as_deref(), &who, Utc::now())
+                .map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(out, "{id}: request {mid} queued")?;
+            Ok(EXIT_OK)
+        }
         CaseCmd::Note { id, file, text, who } => {
             // The file (or stdin) was read by the client, so `--file -` and relative
             // paths mean what the user meant even when the daemon runs the command.
@@ -414,7 +457,10 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             }
             Ok(EXIT_OK)
         }
-        CaseCmd::List { status, tlp, severity, overdue, json } => {
+        CaseCmd::List { status, tlp, severity, overdue, flag, missing, json } => {
+            let flag: Vec<crate::triage::Flag> = flag.iter().filter_map(|f| crate::triage::Flag::parse(f)).collect();
+            let missing: Vec<crate::triage::Field> =
+                missing.iter().filter_map(|f| crate::triage::Field::parse(f)).collect();
             let now = Utc::now();
             let tlp = tlp
                 .as_deref()
@@ -441,6 +487,11 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 .filter(|c| tlp.is_none() || c.tlp == tlp)
                 .filter(|c| severity.is_none() || c.cvss.as_ref().map(|v| v.severity.clone()) == severity)
                 .filter(|c| !*overdue || c.overdue(now))
+                .filter(|c| flag.iter().all(|f| c.flags.contains(f)))
+                .filter(|c| {
+                    missing.is_empty()
+                        || c.completeness.as_ref().is_some_and(|k| missing.iter().all(|f| k.missing.contains(f)))
+                })
                 .collect();
             cases.sort_by(|a, b| a.next_due().cmp(&b.next_due()).then(a.id.cmp(&b.id)));
             if *json {
@@ -472,6 +523,17 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 writeln!(out, "{}", serde_json::to_string_pretty(&c.to_json(true))?)?;
             } else {
                 writeln!(out, "{}  [{}]  {}", escape(&c.id), c.status.as_str(), escape(&c.title))?;
+                // Triage first: flags with their evidence, what is missing, AI use, CVSS claim.
+                for line in lines(&crate::notify::summary_triage(&c)) {
+                    if !line.is_empty() {
+                        writeln!(out, "{}", line)?;
+                    }
+                }
+                if c.cra.exploited {
+                    for (clock, due) in c.cra.deadlines() {
+                        writeln!(out, "CRA:        {clock} due {}", rfc3339(&due))?;
+                    }
+                }
                 writeln!(out, "Reporter:   {} <{}>", escape(&c.reporter.name), escape(&c.reporter.address))?;
                 writeln!(out, "Key:        {}", escape(c.reporter.key_fingerprint.as_deref().unwrap_or("none")))?;
                 if let Some(f) = &c.reporter.key_conflict {
@@ -545,7 +607,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
         CaseCmd::Export { id, format, out: file } => {
             let c = ctx.store.case(id)?.ok_or_else(|| usage(format!("no case {id}; see `secintake case list`")))?;
             let doc = crate::case::export::render(*format, &c, &ctx.cfg.policy.project, Utc::now());
-            let text = format!("{}\n", serde_json::to_string_pretty(&doc)?);
+            let text = doc.to_text();
             let Some(path) = file else {
                 write!(out, "{text}")?;
                 return Ok(EXIT_OK);
@@ -602,7 +664,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
         }
         CaseCmd::Credits { since, json } => {
             let since = match since {
-                Some(s) => Some(parse_date(s).ok_or_else(|| usage(format!("--since {s:?}: write YYYY-MM-DD")))?),
+                Some(s) => Some(change::date(s).map_err(|_| usage(format!("--since {s:?}: write YYYY-MM-DD")))?),
                 None => None,
             };
             let credit_lines = crate::case::export::credits(&ctx.store.cases()?, since);

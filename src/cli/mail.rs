@@ -189,6 +189,15 @@ pub fn ingest(ctx: &Ctx, raw: &[u8], out: &mut dyn Write) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
+/// Still open to an automatic close: missing fields, no reply since the request.
+fn may_close(c: &crate::case::Case) -> bool {
+    c.completeness.as_ref().is_some_and(|k| !k.missing.is_empty() && k.replied_at.is_none())
+        && !matches!(
+            c.status,
+            crate::case::Status::Rejected | crate::case::Status::Closed | crate::case::Status::Disclosed
+        )
+}
+
 pub fn sla(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
     let now = Utc::now();
     let mut items = Vec::new();
@@ -196,6 +205,15 @@ pub fn sla(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
         for (what, due) in c.deadlines() {
             items.push(serde_json::json!({
                 "case_id": c.id, "what": what, "due": rfc3339(&due), "overdue": due < now,
+            }));
+        }
+        // What `[policy] close_incomplete_after` closes in the next 48 hours.
+        if let Some(at) = c.completeness.as_ref().and_then(|k| k.closes_at)
+            && may_close(&c)
+            && at <= now + chrono::Duration::hours(48)
+        {
+            items.push(serde_json::json!({
+                "case_id": c.id, "what": "closes-incomplete", "due": rfc3339(&at), "overdue": at < now,
             }));
         }
     }

@@ -233,6 +233,7 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
         Command::Ingest { .. }
             | Command::Quarantine(mail::QuarantineCmd::Retry { .. })
             | Command::Case(case::CaseCmd::Reply { .. })
+            | Command::Case(case::CaseCmd::Ask { .. })
     ) {
         shared.wake.notify_one();
     }
@@ -327,6 +328,7 @@ async fn run_command(cli: Cli) -> i32 {
         Command::Ingest { file } | Command::Case(case::CaseCmd::Reply { file, .. }) => Some(file.clone()),
         Command::Keys(keys::KeysCmd::Reporter(keys::ReporterCmd::Set { file, .. })) => Some(file.clone()),
         Command::Case(case::CaseCmd::Note { file: Some(f), .. }) => Some(f.clone()),
+        Command::Case(case::CaseCmd::Ask { text: Some(f), .. }) => Some(f.clone()),
         Command::Case(case::CaseCmd::Note { file: None, text, .. }) if text.is_empty() => Some("-".into()),
         _ => None,
     };
@@ -438,6 +440,7 @@ async fn run_command(cli: Cli) -> i32 {
             Command::Ingest { .. }
                 | Command::Quarantine(mail::QuarantineCmd::Retry { .. })
                 | Command::Case(case::CaseCmd::Reply { .. })
+                | Command::Case(case::CaseCmd::Ask { .. })
         )
         && let Err(e) = crate::outbox::send_due(&store, &cfg, chrono::Utc::now()).await
     {
@@ -698,6 +701,9 @@ mod tests {
         assert_eq!(find(&["case", "list"], "status").len(), 8);
         assert_eq!(find(&["case", "set"], "reason"), crate::case::REJECT_REASONS);
         assert_eq!(find(&["case", "list"], "severity"), ["none", "low", "medium", "high", "critical"]);
-        assert_eq!(find(&["case", "export"], "format"), ["osv", "cve5", "csaf"]);
+        assert_eq!(find(&["case", "export"], "format"), ["osv", "cve5", "csaf", "cra"]);
+        assert_eq!(find(&["case", "list"], "flag"), crate::triage::Flag::ALL.map(|f| f.as_str().to_owned()));
+        assert_eq!(find(&["case", "ask"], "field"), crate::triage::Field::ALL.map(|f| f.as_str().to_owned()));
+        assert_eq!(find(&["case", "set"], "cra_stage"), ["early-warning", "notification", "final"]);
     }
 }

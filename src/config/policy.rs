@@ -7,10 +7,28 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use toml::Value;
+
 use super::Reader;
+use crate::triage::Field;
 
 /// The keys `[policy]` takes (a project entry takes them too).
-pub const KEYS: &[&str] = &["project", "ack_within", "update_within", "disclosure_after", "url", "security_txt_url"];
+pub const KEYS: &[&str] = &[
+    "project",
+    "ack_within",
+    "update_within",
+    "disclosure_after",
+    "url",
+    "security_txt_url",
+    "required",
+    "close_incomplete_after",
+    "paused_until",
+    "pause_reason",
+];
+
+/// `required` when the config does not say: what every policy we serve asks for.
+pub const DEFAULT_REQUIRED: [Field; 3] = [Field::Description, Field::Steps, Field::Versions];
 
 /// `[policy]`: the promises of the disclosure policy.
 #[derive(Clone, Debug)]
@@ -28,6 +46,17 @@ pub struct Policy {
     pub url: Option<String>,
     /// Where security.txt is served (its `Canonical:`). Extension.
     pub security_txt_url: Option<String>,
+    /// The fields a report must hold (`[policy] required`); what a report lacks is asked
+    /// for in its acknowledgement.
+    pub required: Vec<Field>,
+    /// A case still missing fields this long after the request, with no reply from the
+    /// reporter, is rejected as `incomplete`. None (the default): never.
+    pub close_incomplete_after: Option<Duration>,
+    /// The program is paused until then: reports are still recorded and acknowledged,
+    /// the ack says so, and the reporter's timeline counts from this date.
+    pub paused_until: Option<DateTime<Utc>>,
+    /// Why it is paused, in the ack's words.
+    pub pause_reason: Option<String>,
 }
 
 impl Policy {
@@ -41,7 +70,16 @@ impl Policy {
             disclosure_after: Duration::from_secs(90 * 86400),
             url: None,
             security_txt_url: None,
+            required: DEFAULT_REQUIRED.to_vec(),
+            close_incomplete_after: None,
+            paused_until: None,
+            pause_reason: None,
         }
+    }
+
+    /// Whether intake is paused at `now`.
+    pub fn paused_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.paused_until.filter(|until| now < *until)
     }
 
     /// The contract's default promises (24 h, 7 d, 90 d), for unit tests.
@@ -66,6 +104,55 @@ pub(super) fn read(r: &mut Reader, section: &str, base: &Policy) -> Policy {
         disclosure_after: duration(r, "disclosure_after", base.disclosure_after),
         url: url(r, "url", &base.url),
         security_txt_url: url(r, "security_txt_url", &base.security_txt_url),
+        required: if has(r, "required") { required(r, &key("required")) } else { base.required.clone() },
+        close_incomplete_after: if has(r, "close_incomplete_after") {
+            Some(r.duration(&key("close_incomplete_after"), "14d"))
+        } else {
+            base.close_incomplete_after
+        },
+        paused_until: if has(r, "paused_until") { date(r, &key("paused_until")) } else { base.paused_until },
+        pause_reason: if has(r, "pause_reason") {
+            r.string_opt(&key("pause_reason")).map(|s| crate::mime::clean(&s))
+        } else {
+            base.pause_reason.clone()
+        },
+    }
+}
+
+/// `required = ["description", ...]`: names from the fixed vocabulary, each once.
+fn required(r: &mut Reader, key: &str) -> Vec<Field> {
+    let allowed = Field::ALL.map(Field::as_str).join(", ");
+    let Some(Value::Array(items)) = r.get(key).cloned() else {
+        r.problem(
+            key,
+            &format!("must be a list of field names, e.g. [\"description\", \"steps\"]; the names are {allowed}"),
+        );
+        return DEFAULT_REQUIRED.to_vec();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item.as_str().and_then(Field::parse) {
+            Some(f) if !out.contains(&f) => out.push(f),
+            Some(_) => {}
+            None => r.problem(key, &format!("{item} is not a field name; the names are {allowed}")),
+        }
+    }
+    out
+}
+
+/// A day (`"2027-01-15"`, midnight UTC), an RFC 3339 time, or a TOML date.
+fn date(r: &mut Reader, key: &str) -> Option<DateTime<Utc>> {
+    let text = match r.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Datetime(d)) => d.to_string(),
+        _ => String::new(),
+    };
+    match crate::case::change::date(&text) {
+        Ok(t) => Some(t),
+        Err(_) => {
+            r.problem(key, &format!("{text:?} is not a date; write e.g. \"2027-01-15\" or \"2027-01-15T09:00:00Z\""));
+            None
+        }
     }
 }
 

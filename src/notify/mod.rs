@@ -7,6 +7,11 @@
 use chrono::{DateTime, Utc};
 
 use crate::case::{Case, rfc3339};
+use crate::config::Policy;
+
+mod desk;
+
+pub use desk::{closed_incomplete_text, completed_text, missing_lines, needs_info_text, summary_triage};
 
 /// The built-in acknowledgement template (plain language; an admin may override it
 /// with `ack.txt` in `[templates] dir`).
@@ -42,8 +47,8 @@ impl Templates {
     /// The acknowledgement body. `encrypted`: whether it will be encrypted to the
     /// reporter. Only then does the template see the title and attachment names: an
     /// unencrypted receipt cannot reveal content, whatever an admin's template says.
-    pub fn ack(&self, case: &Case, project: &str, message_sha256: &str, intake_fpr: &str, encrypted: bool) -> String {
-        let ctx = ack_context(case, project, message_sha256, intake_fpr, encrypted);
+    pub fn ack(&self, case: &Case, policy: &Policy, message_sha256: &str, intake_fpr: &str, encrypted: bool) -> String {
+        let ctx = ack_context(case, policy, message_sha256, intake_fpr, encrypted);
         if let Some(custom) = &self.ack {
             match render(custom, &ctx) {
                 Ok(t) => return t,
@@ -68,7 +73,8 @@ fn render(template: &str, ctx: &serde_json::Value) -> Result<String, String> {
     env.get_template("t").and_then(|t| t.render(value)).map_err(|e| e.to_string())
 }
 
-fn ack_context(case: &Case, project: &str, sha: &str, fpr: &str, encrypted: bool) -> serde_json::Value {
+fn ack_context(case: &Case, policy: &Policy, sha: &str, fpr: &str, encrypted: bool) -> serde_json::Value {
+    let project = policy.project.as_str();
     let attachments: Vec<serde_json::Value> = case
         .attachments
         .iter()
@@ -94,6 +100,10 @@ fn ack_context(case: &Case, project: &str, sha: &str, fpr: &str, encrypted: bool
         "due_disclosure": rfc3339(&case.due.disclosure),
         "intake_fingerprint": fpr,
         "reporter_address": case.reporter.address,
+        // Names of the missing fields in plain words, never content: said encrypted or not.
+        "missing": case.completeness.as_ref().map(|c| missing_lines(&c.missing)).unwrap_or_default(),
+        "paused_until": policy.paused_at(case.received_at).map(|t| rfc3339(&t)),
+        "pause_reason": policy.paused_at(case.received_at).and(policy.pause_reason.clone()),
     });
     if encrypted {
         v["title"] = serde_json::Value::String(case.title.clone());
@@ -107,6 +117,7 @@ fn sample_context(encrypted: bool) -> serde_json::Value {
         "message_sha256": "00", "attachments": [{"size": 1, "sha256": "00"}], "report_encrypted": true,
         "encrypted": encrypted, "due_ack": "2026-01-02T00:00:00Z", "due_update": "2026-01-08T00:00:00Z",
         "due_disclosure": "2026-04-01T00:00:00Z", "intake_fingerprint": "FPR", "reporter_address": "r@example.org",
+        "missing": ["affected versions"], "paused_until": "2026-02-01T00:00:00Z", "pause_reason": "holidays",
     });
     if encrypted {
         v["title"] = "Title".into();
@@ -200,7 +211,8 @@ pub fn followup_text(c: &Case, m: &crate::case::CaseMessage) -> String {
 }
 
 pub fn summary_text(case: &Case, message_sha256: &str, warnings: &[String]) -> String {
-    let mut t = String::new();
+    // Triage first: what the team should see before reading anything else.
+    let mut t = summary_triage(case);
     for w in warnings {
         t.push_str(&format!("WARNING: {w}\n"));
     }
@@ -375,12 +387,19 @@ mod tests {
             fixed_versions: vec![],
             waiting_on_reporter: false,
             resend_of: Vec::new(),
+            cvss_claimed: None,
+            cvss_assessed: None,
+            completeness: None,
+            ai_use: None,
+            flags: Vec::new(),
+            flag_evidence: Default::default(),
+            cra: Default::default(),
         };
         let builtin = Templates::load(None).unwrap();
-        let t = builtin.ack(&case, &cfg.policy.project, "ff", "FPR", false);
+        let t = builtin.ack(&case, &cfg.policy, "ff", "FPR", false);
         assert!(!t.contains("RCE") && !t.contains("exploit-parser") && !t.contains("secret parser"));
         assert!(t.contains("SEC-2026-0001") && t.contains("ff") && t.contains("FPR"));
-        let t = builtin.ack(&case, &cfg.policy.project, "ff", "FPR", true);
+        let t = builtin.ack(&case, &cfg.policy, "ff", "FPR", true);
         assert!(t.contains("RCE in the secret parser") && t.contains("exploit-parser.py"));
         // An admin template that asks for the title cannot get it unencrypted.
         let dir = tempfile::tempdir().unwrap();
@@ -390,9 +409,9 @@ mod tests {
         )
         .unwrap();
         let tpl = Templates::load(Some(dir.path())).unwrap();
-        let t = tpl.ack(&case, "Demo", "ff", "FPR", false);
+        let t = tpl.ack(&case, &cfg.policy, "ff", "FPR", false);
         assert_eq!(t.trim(), "Demo: SEC-2026-0001");
-        assert!(tpl.ack(&case, "Demo", "ff", "FPR", true).contains("RCE in the secret parser"));
+        assert!(tpl.ack(&case, &cfg.policy, "ff", "FPR", true).contains("RCE in the secret parser"));
         // A broken template is caught at load.
         std::fs::write(dir.path().join("ack.txt"), "{% if %}").unwrap();
         assert!(Templates::load(Some(dir.path())).unwrap_err().contains("ack.txt"));

@@ -94,6 +94,8 @@ pub(super) struct FollowUp {
     pub change: keys::Change,
     /// The cert held for the sender when this was decided: what `change` applies to.
     pub held: Option<StoredCert>,
+    /// What the reporter's reply did to the case's triage (completed, reopened).
+    pub triage: super::desk::Reply,
 }
 
 /// A message that opens a case.
@@ -250,12 +252,19 @@ impl Pipeline {
         {
             let third_party = !from.eq_ignore_ascii_case(&case.reporter.address);
             case.messages.push(CaseMessage { third_party, ..case_message(id, &judged) });
+            // Only the reporter completes their report.
+            let triage = if third_party {
+                super::desk::Reply::default()
+            } else {
+                let infos = attachment_infos(judged.reading.attachments.iter().map(|(a, _)| a));
+                super::desk::reply(&mut case, &judged.text, &infos, id.received_at)
+            };
             if let keys::Change::Conflict(f) = &change
                 && !third_party
             {
                 case.reporter.key_conflict = Some(f.clone());
             }
-            return Ok(Decision::FollowUp(Box::new(FollowUp { case, third_party, change, held })));
+            return Ok(Decision::FollowUp(Box::new(FollowUp { case, third_party, change, held, triage })));
         }
         let new = self.new_case(id, &parsed, judged, change, held, sys_now)?;
         Ok(Decision::NewCase(Box::new(new)))
@@ -333,7 +342,7 @@ impl Pipeline {
             encrypted,
             decrypted: encrypted,
             signature: judged.verdict,
-            cvss: report::cvss(&text),
+            cvss: None,
             cwe: lists.cwe,
             tlp: report::tlp(&text),
             affected_versions: lists.affected_versions,
@@ -348,7 +357,23 @@ impl Pipeline {
             fixed_versions: Vec::new(),
             waiting_on_reporter: false,
             resend_of,
+            cvss_claimed: None,
+            cvss_assessed: None,
+            completeness: None,
+            ai_use: None,
+            flags: Vec::new(),
+            flag_evidence: Default::default(),
+            cra: Default::default(),
         };
+        let infos: Vec<crate::triage::AttachmentInfo> = case
+            .attachments
+            .iter()
+            .map(|a| crate::triage::AttachmentInfo { name: &a.name, content_type: &a.content_type, size: a.size })
+            .collect();
+        let mut triaged = case.clone();
+        super::desk::open(&mut triaged, &infos, &cfg.policy);
+        drop(infos);
+        let case = triaged;
         let reporter_cert = reporter_cert.map(|(c, _)| c);
         Ok(NewCase { case, seq_name, seq, change, held, reporter_cert, warnings: lists.warnings })
     }
@@ -563,6 +588,16 @@ pub fn examine(raw: &[u8], intake_keys: &IntakeKeys, max_plaintext: u64, max_dep
         report::credit(text),
     );
     format!("case:{}:{}", judged.verdict.as_str(), title.len())
+}
+
+/// What triage reads of attachments: name, type, size.
+fn attachment_infos<'a>(list: impl Iterator<Item = &'a mime::Part>) -> Vec<crate::triage::AttachmentInfo<'a>> {
+    list.map(|a| crate::triage::AttachmentInfo {
+        name: &a.name,
+        content_type: &a.content_type,
+        size: a.bytes.len() as u64,
+    })
+    .collect()
 }
 
 /// Why a message is not a report (auto-reply, bounce, list), if it is not.

@@ -15,13 +15,14 @@ use sequoia_openpgp::Cert;
 
 use crate::case::{self, Case, KeySource, LogEntry};
 use crate::config::Config;
-use crate::mime::{self, build};
+use crate::mime;
 use crate::notify;
 use crate::openpgp::{self as pgp, IntakeKeys};
 use crate::store::{Batch, Disposition, MailKind, MailRecord, OutStatus, QuarantineReason, Store, Tx};
 
 pub mod classify;
 mod decide;
+mod desk;
 pub mod keys;
 mod outgoing;
 mod record;
@@ -435,6 +436,9 @@ impl Pipeline {
         let tx = self.store.begin();
         let mut n = 0;
         self.store.each_case(|c| {
+            if self.close_if_incomplete(&tx, &c, now)? {
+                return Ok(());
+            }
             let sent = self.store.reminders(&c.id)?;
             if sent.iter().any(|k| k == ACK_HELD) && !sent.iter().any(|k| k == ACK_HELD_DONE) {
                 self.retry_held_ack(&tx, &c, now)?;
@@ -595,60 +599,8 @@ impl Pipeline {
         let tx = self.store.begin();
         let mut c = self.store.case_meta(case_id)?.with_context(|| format!("no case {case_id}"))?;
         let to = c.reporter.address.clone();
-        if !crate::config::valid_address(&to) || to.eq_ignore_ascii_case(&self.cfg.intake.address) {
-            anyhow::bail!("case {case_id} has no usable reporter address ({to:?})");
-        }
-        let sys_now: SystemTime = now.into();
-        let cert = self
-            .keyring
-            .iter()
-            .find(|k| pgp::bound_to(k, &to, sys_now))
-            .cloned()
-            .or_else(|| {
-                self.store
-                    .cert(&to)
-                    .ok()
-                    .flatten()
-                    .and_then(|sc| pgp::parse_certs(sc.armored.as_bytes()).into_iter().next())
-            })
-            .filter(|k| pgp::can_encrypt(k, sys_now).is_ok());
-        let strict_tlp = matches!(c.tlp.as_deref(), Some("AMBER" | "AMBER+STRICT" | "RED"));
-        if cert.is_none() && strict_tlp {
-            anyhow::bail!(
-                "case {case_id} is TLP:{} and the reporter's key is unknown: a reply would go unencrypted; \
-                 add their key to keys.keyring first",
-                c.tlp.as_deref().unwrap_or("")
-            );
-        }
-        let seed = mime::sha256_hex(format!("{case_id}{}{text}", now.timestamp_nanos_opt().unwrap_or(0)).as_bytes());
-        let mut h = self.headers(
-            vec![to.clone()],
-            &format!("[{case_id}] Update on your report"),
-            MailKind::Reply,
-            case_id,
-            &seed,
-            now,
-        );
-        let first = c.messages.first().map(|m| m.message_id.clone()).filter(|m| !m.starts_with("sha256:"));
-        h.in_reply_to = first.clone();
-        let mut refs: Vec<String> =
-            c.messages.iter().map(|m| m.message_id.clone()).filter(|m| !m.starts_with("sha256:")).collect();
-        if let Some(a) = &c.ack {
-            refs.push(a.message_id.clone());
-        }
-        h.references = refs;
-        let (raw, encrypted) = match &cert {
-            Some(k) => {
-                let inner = build::protected_text_part(&h, text);
-                let ct = self.keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(k), sys_now)?;
-                (build::encrypted(&h, &ct)?, true)
-            }
-            None => {
-                let part = build::text_part(text, "");
-                (build::signed(&h, &part, |d| self.keys.sign_detached(d, sys_now))?, false)
-            }
-        };
-        let out = self.out_mail(&h, MailKind::Reply, case_id, encrypted, now);
+        let (out, raw, encrypted) =
+            self.reporter_mail(&c, MailKind::Reply, &format!("[{case_id}] Update on your report"), text, true, now)?;
         let mut b = Batch::default();
         b.put_out(&out, Some(&raw));
         c.due.update =

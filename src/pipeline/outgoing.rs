@@ -63,10 +63,12 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) -> Result<Option<(OutMail, Seal)>> {
         let summary = notify::summary_text(case, sha, &[&self.team_warnings[..], warnings].concat());
+        // Exploited in the wild: the list must see it at once, paused or not.
+        let urgent = if case.flags.contains(&crate::triage::Flag::Exploited) { "URGENT: " } else { "" };
         self.team_mail(
             case,
             MailKind::Summary,
-            &format!("[{}] New report", case.id),
+            &format!("[{}] {urgent}New report", case.id),
             &format!("[{}] {}", case.id, case.title),
             &summary,
             now,
@@ -94,6 +96,85 @@ impl Pipeline {
         };
         let body = case.messages.last().map(|m| notify::followup_text(case, m)).unwrap_or_default();
         self.team_mail(case, MailKind::Followup, &outer, &inner_subject, &body, now, sha)
+    }
+
+    /// The team's mail when the reporter completed the report.
+    pub(super) fn completed_mail(&self, case: &Case, sha: &str, now: DateTime<Utc>) -> Result<Option<(OutMail, Seal)>> {
+        self.team_mail(
+            case,
+            MailKind::Completed,
+            &format!("[{}] Report completed", case.id),
+            &format!("[{}] Report completed: {}", case.id, case.title),
+            &notify::completed_text(case),
+            now,
+            sha,
+        )
+    }
+
+    /// A mail to a case's reporter, threaded to the case: encrypted and signed when their
+    /// cert is known (the keyring's, else the one held), else signed only. `team_text`:
+    /// the body carries the team's own words, which never go unencrypted for TLP:AMBER and
+    /// above. Returns the record, the bytes, and whether it is encrypted.
+    pub(super) fn reporter_mail(
+        &self,
+        c: &Case,
+        kind: MailKind,
+        subject: &str,
+        text: &str,
+        team_text: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(OutMail, Vec<u8>, bool)> {
+        let case_id = &c.id;
+        let to = c.reporter.address.clone();
+        if !crate::config::valid_address(&to) || to.eq_ignore_ascii_case(&self.cfg.intake.address) {
+            anyhow::bail!("case {case_id} has no usable reporter address ({to:?})");
+        }
+        let sys_now: SystemTime = now.into();
+        let cert = self
+            .keyring
+            .iter()
+            .find(|k| pgp::bound_to(k, &to, sys_now))
+            .cloned()
+            .or_else(|| {
+                self.store
+                    .cert(&to)
+                    .ok()
+                    .flatten()
+                    .and_then(|sc| pgp::parse_certs(sc.armored.as_bytes()).into_iter().next())
+            })
+            .filter(|k| pgp::can_encrypt(k, sys_now).is_ok());
+        let strict_tlp = matches!(c.tlp.as_deref(), Some("AMBER" | "AMBER+STRICT" | "RED"));
+        if cert.is_none() && strict_tlp && team_text {
+            anyhow::bail!(
+                "case {case_id} is TLP:{} and the reporter's key is unknown: a reply would go unencrypted; \
+                 add their key to keys.keyring first",
+                c.tlp.as_deref().unwrap_or("")
+            );
+        }
+        let seed =
+            mime::sha256_hex(format!("{case_id}{kind}{}{text}", now.timestamp_nanos_opt().unwrap_or(0)).as_bytes());
+        let mut h = self.headers(vec![to.clone()], subject, kind, case_id, &seed, now);
+        let first = c.messages.first().map(|m| m.message_id.clone()).filter(|m| !m.starts_with("sha256:"));
+        h.in_reply_to = first.clone();
+        let mut refs: Vec<String> =
+            c.messages.iter().map(|m| m.message_id.clone()).filter(|m| !m.starts_with("sha256:")).collect();
+        if let Some(a) = &c.ack {
+            refs.push(a.message_id.clone());
+        }
+        h.references = refs;
+        let (raw, encrypted) = match &cert {
+            Some(k) => {
+                let inner = build::protected_text_part(&h, text);
+                let ct = self.keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(k), sys_now)?;
+                (build::encrypted(&h, &ct)?, true)
+            }
+            None => {
+                let part = build::text_part(text, "");
+                (build::signed(&h, &part, |d| self.keys.sign_detached(d, sys_now))?, false)
+            }
+        };
+        let out = self.out_mail(&h, kind, case_id, encrypted, now);
+        Ok((out, raw, encrypted))
     }
 
     /// Why no ack may go to `to`, if so: loops (RFC 3834) and rate limits.
@@ -178,7 +259,7 @@ impl Pipeline {
         let usable = reporter_cert.filter(|c| pgp::can_encrypt(c, sys_now).is_ok()).cloned();
         let fpr = self.keys.fingerprint().to_hex();
         let encrypted = usable.is_some();
-        let body = self.templates.ack(case, &self.cfg.policy.project, sha, &fpr, encrypted);
+        let body = self.templates.ack(case, &self.cfg.policy, sha, &fpr, encrypted);
         let keys = self.keys.clone();
         let out = self.out_mail(&h, MailKind::Ack, &case.id, encrypted, now);
         let seal: Seal = match usable {

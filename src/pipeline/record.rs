@@ -103,14 +103,37 @@ impl Pipeline {
     /// A follow-up: the case with the message added, the team told, the reporter's
     /// cert updated, the audit log.
     fn record_follow_up(&self, mut ctx: Commit<'_>, f: FollowUp, now: DateTime<Utc>) -> Result<Outcome> {
-        let FollowUp { case: c, third_party, change, held } = f;
+        let FollowUp { case: c, third_party, change, held, triage } = f;
         let id = ctx.id;
         let from = &id.from;
         let rec = ctx.record(Disposition::FollowUp, Some(c.id.clone()), None, id.collision.clone());
         if let Some((out, seal)) = self.follow_up_mail(&c, third_party, from, &id.sha, now)? {
             ctx.batch.put_out_sealed(&out, seal);
         }
+        if triage.completed
+            && let Some((out, seal)) = self.completed_mail(&c, &id.sha, now)?
+        {
+            ctx.batch.put_out_sealed(&out, seal);
+        }
         let mut log_n = self.store.log_len(&c.id)?;
+        let desk_log = |action: &str, detail: &str| LogEntry {
+            at: now,
+            who: "secintake".into(),
+            action: action.into(),
+            detail: detail.into(),
+        };
+        if triage.reopened {
+            ctx.batch.put_log(
+                &c.id,
+                log_n,
+                &desk_log("set", "status rejected -> triaged (reopened: the reporter replied to the incomplete case)"),
+            );
+            log_n += 1;
+        }
+        if triage.completed {
+            ctx.batch.put_log(&c.id, log_n, &desk_log("completed", "the reporter supplied every field asked for"));
+            log_n += 1;
+        }
         for e in change.log_entries(from, now) {
             ctx.batch.put_log(&c.id, log_n, &e);
             log_n += 1;
@@ -137,9 +160,13 @@ impl Pipeline {
     /// A new case: its acknowledgement (or why none), the team's summary, the
     /// reporter's cert, the case, its audit log and its number.
     fn record_new_case(&self, mut ctx: Commit<'_>, new: NewCase, now: DateTime<Utc>) -> Result<Outcome> {
-        let NewCase { case, seq_name, seq, change, held, reporter_cert, warnings } = new;
+        let NewCase { mut case, seq_name, seq, change, held, reporter_cert, warnings } = new;
         let id = ctx.id;
         let withheld = self.queue_ack(&mut ctx.batch, &case, &id.env, &id.sha, reporter_cert.as_ref(), now)?;
+        // The ack asked for what is missing: the one automatic request.
+        if withheld.is_none() && case.completeness.as_ref().is_some_and(|c| !c.missing.is_empty()) {
+            super::desk::asked(&mut case, &[], &self.cfg.policy, now);
+        }
         if let Some((out, seal)) = self.summary_mail(&case, &warnings, &id.sha, now)? {
             ctx.batch.put_out_sealed(&out, seal);
         }

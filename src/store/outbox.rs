@@ -63,6 +63,15 @@ pub enum MailKind {
     /// A team member's reply to the reporter (`case reply`).
     #[serde(rename = "reply")]
     Reply,
+    /// A request to the reporter for what the report lacks (`case ask`).
+    #[serde(rename = "needs-info")]
+    NeedsInfo,
+    /// The team told that the reporter completed the report.
+    #[serde(rename = "completed")]
+    Completed,
+    /// The reporter told that the case closed as incomplete, and how to reopen it.
+    #[serde(rename = "closed-incomplete")]
+    ClosedIncomplete,
 }
 
 impl MailKind {
@@ -77,6 +86,9 @@ impl MailKind {
             MailKind::Failure => "failure",
             MailKind::Bounce => "bounce",
             MailKind::Reply => "reply",
+            MailKind::NeedsInfo => "needs-info",
+            MailKind::Completed => "completed",
+            MailKind::ClosedIncomplete => "closed-incomplete",
         }
     }
 
@@ -313,6 +325,9 @@ mod tests {
             (K::Failure, "failure"),
             (K::Bounce, "bounce"),
             (K::Reply, "reply"),
+            (K::NeedsInfo, "needs-info"),
+            (K::Completed, "completed"),
+            (K::ClosedIncomplete, "closed-incomplete"),
         ];
         fn keeps<T>(pairs: &[(T, &str)], as_str: fn(T) -> &'static str)
         where

@@ -15,7 +15,9 @@ pub fn announce(case: &Case, project: &str, now: DateTime<Utc>) -> String {
     let affected = versions(&case.affected_versions);
     let affected = if affected.is_empty() { to_fill("affected versions") } else { affected.join(", ") };
     let cve = case.cve.clone().unwrap_or_else(|| to_fill("CVE id"));
-    let score = score(case).map(|s| s.phrase()).unwrap_or_else(|| to_fill("CVSS score"));
+    let score = score(case)
+        .map(|s| s.phrase())
+        .unwrap_or_else(|| if case.cvss_unassessed() { assess_cvss() } else { to_fill("CVSS score") });
     let title = or_fill(&case.title, "one-line summary");
     let weakness: Vec<String> = cwe_ids(case)
         .iter()

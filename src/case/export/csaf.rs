@@ -76,6 +76,9 @@ pub fn csaf(case: &Case, project: &str, now: DateTime<Utc>) -> Value {
         }));
     }
     let score = score(case);
+    if case.cvss_unassessed() {
+        notes.push(json!({ "category": "other", "title": "CVSS", "text": assess_cvss() }));
+    }
     if let Some(s) = &score {
         if s.version == "4.0" {
             notes.push(json!({

@@ -89,7 +89,12 @@ pub fn cve5(case: &Case, project: &str, assigner_short_name: &str, now: DateTime
     if let Some(name) = CreditAs::of(case).name() {
         cna.insert("credits".into(), json!([{ "lang": "en", "value": clip(name, 4096), "type": "reporter" }]));
     }
-    cna.insert("x_draft".into(), json!({ "generator": "secintake", "case": case.id, "placeholders": to_fill_list }));
+    let mut draft = json!({ "generator": "secintake", "case": case.id, "placeholders": to_fill_list });
+    if case.cvss_unassessed() {
+        draft["placeholders"].as_array_mut().map(|p| p.push(json!("containers.cna.metrics")));
+        draft["cvss"] = json!(assess_cvss());
+    }
+    cna.insert("x_draft".into(), draft);
 
     json!({
         "dataType": "CVE_RECORD",

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::{Case, Cvss, Status};
 
 mod announce;
+mod cra;
 mod csaf;
 mod cve5;
 mod osv;
@@ -60,19 +61,41 @@ pub enum Format {
     Cve5,
     /// CSAF 2.0, `csaf_security_advisory`.
     Csaf,
+    /// EU CRA Article 14 filings: form-ready text for each stage (early warning,
+    /// notification, final report).
+    Cra,
+}
+
+/// A draft: a JSON document (the advisory formats) or form-ready text (CRA).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Draft {
+    Json(Value),
+    Text(String),
+}
+
+impl Draft {
+    /// The draft as printed: pretty JSON or the text, ending in a newline.
+    pub fn to_text(&self) -> String {
+        match self {
+            Draft::Json(v) => format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default()),
+            Draft::Text(t) if t.ends_with('\n') => t.clone(),
+            Draft::Text(t) => format!("{t}\n"),
+        }
+    }
 }
 
 /// What writes one format: the case, the project's name, `now` in; the draft out.
-pub type Writer = fn(&Case, &str, DateTime<Utc>) -> Value;
+pub type Writer = fn(&Case, &str, DateTime<Utc>) -> Draft;
 
 impl Format {
     /// The one table from a format to the file that writes it: a new format is a new
     /// file and a line here.
     pub fn writer(self) -> Writer {
         match self {
-            Format::Osv => osv::osv,
-            Format::Cve5 => |case, project, now| cve5::cve5(case, project, project, now),
-            Format::Csaf => csaf::csaf,
+            Format::Osv => |case, project, now| Draft::Json(osv::osv(case, project, now)),
+            Format::Cve5 => |case, project, now| Draft::Json(cve5::cve5(case, project, project, now)),
+            Format::Csaf => |case, project, now| Draft::Json(csaf::csaf(case, project, now)),
+            Format::Cra => |case, project, now| Draft::Text(cra::cra(case, project, now)),
         }
     }
 
@@ -81,13 +104,14 @@ impl Format {
             Format::Osv => "osv",
             Format::Cve5 => "cve5",
             Format::Csaf => "csaf",
+            Format::Cra => "cra",
         }
     }
 }
 
 /// The draft in `format`. The CVE record's assigner short name is the project's until
 /// the team names its CNA.
-pub fn render(format: Format, case: &Case, project: &str, now: DateTime<Utc>) -> Value {
+pub fn render(format: Format, case: &Case, project: &str, now: DateTime<Utc>) -> Draft {
     (format.writer())(case, project, now)
 }
 
@@ -216,7 +240,13 @@ pub(super) fn clip(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// The CVSS score as the FIRST schemas write it, or None when the case's score does not
+/// The gap a reporter's unassessed CVSS claim leaves: never published as ours.
+pub(super) fn assess_cvss() -> String {
+    to_fill("assess CVSS")
+}
+
+/// The team's CVSS score (`Case::published_cvss`: never the reporter's unassessed claim)
+/// as the FIRST schemas write it, or None when there is none or the case's score does not
 /// hold together (a version we do not export, a vector of another version, a severity
 /// outside the five names): an export never carries a score it cannot vouch for.
 pub(super) struct Score<'a> {
@@ -227,7 +257,7 @@ pub(super) struct Score<'a> {
 }
 
 pub(super) fn score(case: &Case) -> Option<Score<'_>> {
-    let Cvss { version, vector, score, severity } = case.cvss.as_ref()?;
+    let Cvss { version, vector, score, severity } = case.published_cvss()?;
     let version = version.as_str();
     let known = matches!(version, "3.0" | "3.1" | "4.0");
     let severity = severity.to_ascii_uppercase();

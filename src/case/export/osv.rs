@@ -62,8 +62,15 @@ pub fn osv(case: &Case, project: &str, now: DateTime<Utc>) -> Value {
         o.insert("severity".into(), json!([{ "type": kind, "score": s.vector }]));
     }
     let cwes = cwe_ids(case);
+    let mut specific = Map::new();
     if !cwes.is_empty() {
-        o.insert("database_specific".into(), json!({ "cwe_ids": cwes }));
+        specific.insert("cwe_ids".into(), json!(cwes));
+    }
+    if case.cvss_unassessed() {
+        specific.insert("cvss".into(), json!(assess_cvss()));
+    }
+    if !specific.is_empty() {
+        o.insert("database_specific".into(), Value::Object(specific));
     }
     if let Some(name) = CreditAs::of(case).name() {
         o.insert("credits".into(), json!([{ "name": name, "type": "REPORTER" }]));

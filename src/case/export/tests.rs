@@ -42,6 +42,13 @@ fn case() -> Case {
         fixed_versions: vec!["1.2".into()],
         waiting_on_reporter: false,
         resend_of: Vec::new(),
+        cvss_claimed: None,
+        cvss_assessed: None,
+        completeness: None,
+        ai_use: None,
+        flags: Vec::new(),
+        flag_evidence: Default::default(),
+        cra: Default::default(),
     }
 }
 

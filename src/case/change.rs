@@ -1,0 +1,228 @@
+//! Case changes: the one parser of the values a team member gives, and the one place
+//! that applies them to a case.
+//!
+//! `case set` builds its [`Change`]s here from its flags, and the commands by signed mail
+//! (`/cvss VECTOR`, `/tlp AMBER`, ...) are to build theirs with the same functions, so the
+//! two can never accept different values or apply them differently. Pure: the case, the
+//! change and `now` in, the changed case and the audit line out; what needs the store
+//! (does `--duplicate-of` name a case?) is the caller's, before applying.
+
+use chrono::{DateTime, Utc};
+
+use super::cra::StageName;
+use super::{Case, Credit, Cvss, REJECT_REASONS, Status, rfc3339, valid_cve};
+
+/// One change to a case.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A new status; `reason` (the full reason, `duplicate:SEC-...`) with `rejected`.
+    Status {
+        to: Status,
+        reason: Option<String>,
+    },
+    Title(String),
+    /// The team's CVSS assessment (None clears it); the reporter's claim is never changed.
+    Cvss(Option<Cvss>),
+    Cwe(Vec<String>),
+    Tlp(Option<String>),
+    Affected(Vec<String>),
+    Fixed(Vec<String>),
+    Credit(String),
+    Anonymous,
+    Assignee(String),
+    Cve(String),
+    Disclosure(DateTime<Utc>),
+    Waiting(bool),
+    /// The team confirms (or denies) active exploitation; confirming starts the CRA clocks
+    /// at `aware_at` (default: the report's arrival when the reporter said it was exploited,
+    /// else now).
+    Exploited {
+        exploited: bool,
+        aware_at: Option<DateTime<Utc>>,
+    },
+    /// A CRA filing made, with the platform's reference.
+    CraStage {
+        stage: StageName,
+        reference: String,
+    },
+}
+
+/// A CVSS 3.0/3.1/4.0 vector, scored; `none` clears.
+pub fn cvss(v: &str) -> Result<Option<Cvss>, String> {
+    let v = v.trim();
+    if v == "none" {
+        return Ok(None);
+    }
+    crate::report::score_vector(v).map(Some).ok_or_else(|| {
+        format!("{v:?} is not a valid CVSS 3.0, 3.1 or 4.0 vector (e.g. CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H)")
+    })
+}
+
+/// CWE ids, each one id like `CWE-78`.
+pub fn cwes<S: AsRef<str>>(list: &[S]) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
+    for w in list {
+        let found = crate::report::cwes(w.as_ref());
+        if found.len() != 1 {
+            return Err(format!("{:?} is not a CWE id like CWE-78", w.as_ref()));
+        }
+        ids.extend(found);
+    }
+    Ok(ids)
+}
+
+/// A TLP 2.0 label (a `TLP:` prefix is fine); `none` clears.
+pub fn tlp(t: &str) -> Result<Option<String>, String> {
+    let t = t.trim();
+    if t == "none" {
+        return Ok(None);
+    }
+    crate::report::tlp(&format!("TLP:{}", t.trim_start_matches("TLP:")))
+        .map(Some)
+        .ok_or_else(|| format!("{t:?}: use CLEAR, GREEN, AMBER, AMBER+STRICT or RED"))
+}
+
+/// A day (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 time.
+pub fn date(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("{s:?}: write YYYY-MM-DD or RFC 3339"))
+}
+
+/// `true|false`, `yes|no`.
+pub fn boolean(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" => Ok(true),
+        "false" | "no" => Ok(false),
+        other => Err(format!("{other:?}: write true or false (yes or no)")),
+    }
+}
+
+/// A CVE id like `CVE-2026-12345`.
+pub fn cve(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if valid_cve(s) { Ok(s.to_owned()) } else { Err(format!("{s:?} is not a CVE id like CVE-2026-12345")) }
+}
+
+/// The full rejection reason from a reason name (and, for `duplicate`, the original).
+pub fn reject_reason(reason: &str, duplicate_of: Option<&str>) -> Result<String, String> {
+    if !REJECT_REASONS.contains(&reason) {
+        return Err(format!("unknown reason {reason:?}; use one of {}", REJECT_REASONS.join(", ")));
+    }
+    if reason == "duplicate" {
+        let orig = duplicate_of.ok_or("reason duplicate needs the original case (--duplicate-of ID)")?;
+        return Ok(format!("duplicate:{orig}"));
+    }
+    Ok(reason.to_owned())
+}
+
+impl Change {
+    /// Applies the change to `c`; the audit line of what changed, or why it may not.
+    pub fn apply(&self, c: &mut Case, now: DateTime<Utc>) -> Result<String, String> {
+        let clean = |s: &str| crate::mime::clean(s);
+        Ok(match self {
+            Change::Status { to, reason } => {
+                c.status.transition(*to).map_err(|e| format!("{}: {e}", c.id))?;
+                let mut said = Vec::new();
+                if *to == Status::Rejected {
+                    let r = reason
+                        .clone()
+                        .ok_or_else(|| format!("rejecting needs a reason ({})", REJECT_REASONS.join(", ")))?;
+                    said.push(format!("reason={r}"));
+                    c.reject_reason = Some(r);
+                } else if reason.is_some() {
+                    return Err("a reason goes with status rejected".into());
+                }
+                if *to != c.status {
+                    said.push(format!("status {} -> {}", c.status.as_str(), to.as_str()));
+                    if matches!(*to, Status::Disclosed) {
+                        c.cra.fix_available(now);
+                    }
+                    c.status = *to;
+                }
+                said.join("; ")
+            }
+            Change::Title(t) => {
+                c.title = clean(t);
+                "title".into()
+            }
+            Change::Cvss(v) => {
+                c.cvss_assessed = v.clone();
+                // `cvss` is the current one: assessed when set, else the reporter's claim.
+                c.cvss = v.clone().or_else(|| c.cvss_claimed.clone());
+                format!("cvss_assessed={}", v.as_ref().map(|v| v.vector.as_str()).unwrap_or("none"))
+            }
+            Change::Cwe(ids) => {
+                c.cwe = ids.clone();
+                format!("cwe={}", ids.join(","))
+            }
+            Change::Tlp(t) => {
+                c.tlp = t.clone();
+                format!("tlp={}", t.as_deref().unwrap_or("none"))
+            }
+            Change::Affected(v) => {
+                c.affected_versions = v.iter().map(|v| clean(v)).collect();
+                format!("affected={}", c.affected_versions.join(","))
+            }
+            Change::Fixed(v) => {
+                c.fixed_versions = v.iter().map(|v| clean(v)).collect();
+                if !c.fixed_versions.is_empty() {
+                    c.cra.fix_available(now);
+                }
+                format!("fixed={}", c.fixed_versions.join(","))
+            }
+            Change::Credit(n) => {
+                c.credit = Credit { name: Some(clean(n)), anonymous: false };
+                "credit".into()
+            }
+            Change::Anonymous => {
+                c.credit = Credit { name: None, anonymous: true };
+                "credit=anonymous".into()
+            }
+            Change::Assignee(x) => {
+                c.assignee = Some(clean(x));
+                format!("assignee={}", clean(x))
+            }
+            Change::Cve(cve) => {
+                c.cve = Some(cve.clone());
+                format!("cve={cve}")
+            }
+            Change::Disclosure(t) => {
+                c.due.disclosure = *t;
+                format!("disclosure={}", rfc3339(t))
+            }
+            Change::Waiting(w) => {
+                c.waiting_on_reporter = *w;
+                format!("waiting_on_reporter={w}")
+            }
+            Change::Exploited { exploited, aware_at } => {
+                let flagged = c.flags.contains(&crate::triage::Flag::Exploited);
+                let aware = aware_at.unwrap_or(if flagged { c.received_at } else { now });
+                c.cra.set_exploited(*exploited, aware);
+                if *exploited {
+                    format!("exploited=true; aware_at={}", rfc3339(&aware))
+                } else {
+                    "exploited=false".into()
+                }
+            }
+            Change::CraStage { stage, reference } => {
+                if !c.cra.exploited {
+                    return Err(format!(
+                        "{}: not confirmed as exploited; set --exploited true first (the CRA clocks start there)",
+                        c.id
+                    ));
+                }
+                let s = c.cra.stage_mut(*stage);
+                s.filed_at = Some(now);
+                s.reference = Some(clean(reference));
+                format!("cra {} filed, ref {}", stage.as_str(), clean(reference))
+            }
+        })
+    }
+}
