@@ -84,15 +84,7 @@ pub fn tlp(t: &str) -> Result<Option<String>, String> {
 
 /// A day (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 time.
 pub fn date(s: &str) -> Result<DateTime<Utc>, String> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| format!("{s:?}: write YYYY-MM-DD or RFC 3339"))
+    crate::config::parse_date(s).ok_or_else(|| format!("{:?}: write YYYY-MM-DD or RFC 3339", s.trim()))
 }
 
 /// `true|false`, `yes|no`.

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::openpgp::Verdict;
+/// The reporter's credit and a CVSS score are what `report` extracts; the case holds them.
+pub use crate::report::{Credit, Cvss};
 use crate::triage::{AiUse, Field, Flag};
 
 pub mod change;
@@ -188,20 +190,6 @@ pub struct Reporter {
     /// while another was pinned (or in the keyring): shown to the team, never used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_conflict: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Credit {
-    pub name: Option<String>,
-    pub anonymous: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Cvss {
-    pub version: String,
-    pub vector: String,
-    pub score: f64,
-    pub severity: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -387,6 +387,16 @@ pub fn valid_address(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_graphic() && !"<>()[]\\,;:\"".contains(c))
 }
 
+/// Parses a day (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 time: config dates and
+/// the CLI's and mail commands' dates alike.
+pub fn parse_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+}
+
 /// Parses "50MiB", "1GiB", "10KiB", "5MB", "1024".
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();

@@ -112,7 +112,7 @@ pub(super) fn read(r: &mut Reader, section: &str, base: &Policy) -> Policy {
         },
         paused_until: if has(r, "paused_until") { date(r, &key("paused_until")) } else { base.paused_until },
         pause_reason: if has(r, "pause_reason") {
-            r.string_opt(&key("pause_reason")).map(|s| crate::mime::clean(&s))
+            r.string_opt(&key("pause_reason")).map(|s| s.chars().filter(|c| !c.is_control()).collect())
         } else {
             base.pause_reason.clone()
         },
@@ -147,9 +147,9 @@ fn date(r: &mut Reader, key: &str) -> Option<DateTime<Utc>> {
         Some(Value::Datetime(d)) => d.to_string(),
         _ => String::new(),
     };
-    match crate::case::change::date(&text) {
-        Ok(t) => Some(t),
-        Err(_) => {
+    match super::parse_date(&text) {
+        Some(t) => Some(t),
+        None => {
             r.problem(key, &format!("{text:?} is not a date; write e.g. \"2027-01-15\" or \"2027-01-15T09:00:00Z\""));
             None
         }

@@ -7,7 +7,23 @@
 
 use std::collections::HashSet;
 
-use crate::case::{Credit, Cvss};
+use serde::{Deserialize, Serialize};
+
+/// How the reporter asked to be credited: a name, anonymity ("N/A"), or nothing said.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Credit {
+    pub name: Option<String>,
+    pub anonymous: bool,
+}
+
+/// A scored CVSS vector (3.0, 3.1 or 4.0).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cvss {
+    pub version: String,
+    pub vector: String,
+    pub score: f64,
+    pub severity: String,
+}
 
 /// Most CWE ids kept from one report. A real report names one to a handful; a hostile
 /// one naming 160,000 would bloat the case, its JSON and every list that shows it.
