@@ -13,9 +13,11 @@ use std::time::Duration;
 use toml::Table;
 
 mod policy;
+mod projects;
 mod reader;
 
 pub use policy::Policy;
+pub use projects::Project;
 pub use reader::CREDENTIALS_SOURCE_DIR;
 use reader::Reader;
 
@@ -148,6 +150,11 @@ pub struct Config {
     pub keys: Keys,
     /// `[team] list_address`: the security team's list.
     pub team_list_address: String,
+    /// `[team] shared_list` (default true): the shared list gets every project's
+    /// summaries; false: a project with its own list gets them there only.
+    pub shared_list: bool,
+    /// `[[projects]]`: the projects besides the default one (the top-level sections).
+    pub projects: Vec<Project>,
     pub policy: Policy,
     /// `[store] path`: the state directory (the database and the control socket).
     pub store_path: PathBuf,
@@ -222,7 +229,10 @@ impl Config {
         let mut r = Reader { root: &table, base, problems: Vec::new(), credentials_source: None };
         r.check_known();
 
-        let intake = Intake { address: r.address("intake.address").unwrap_or_default(), case_prefix: r.case_prefix() };
+        let intake = Intake {
+            address: r.address("intake.address").unwrap_or_default(),
+            case_prefix: r.case_prefix("intake.case_prefix", Some("SEC")),
+        };
 
         let imap_tls = r.tls("imap.tls", Tls::Implicit);
         let imap_host = r.string("imap.host", None).unwrap_or_default();
@@ -288,6 +298,8 @@ impl Config {
         let team_list_address = r.address("team.list_address").unwrap_or_default();
 
         let policy = policy::read(&mut r, "policy", &Policy::builtin(&intake.address));
+        let projects = projects::read(&mut r, &policy, &intake.case_prefix, &intake.address);
+        let shared_list = r.boolean("team.shared_list", true);
 
         let store_path = match r.get("store.path") {
             Some(_) => r.path_opt("store.path", false).unwrap_or_default(),
@@ -311,6 +323,8 @@ impl Config {
             smtp,
             keys,
             team_list_address,
+            shared_list,
+            projects,
             policy,
             store_path,
             templates_dir,

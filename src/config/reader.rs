@@ -33,7 +33,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ),
     ("smtp", &["host", "port", "tls", "ca_file", "username", "password_file", "connections"]),
     ("keys", &["intake_secret", "passphrase_file", "team_certs", "keyring"]),
-    ("team", &["list_address"]),
+    ("team", &["list_address", "shared_list"]),
     ("policy", super::policy::KEYS),
     ("store", &["path"]),
     ("templates", &["dir"]),
@@ -63,9 +63,13 @@ impl Reader<'_> {
 
     pub(super) fn check_known(&mut self) {
         for (section, value) in self.root.iter() {
+            if section == "projects" {
+                // An array of tables, checked entry by entry (`projects::read`).
+                continue;
+            }
             let Some((_, keys)) = KNOWN.iter().find(|(s, _)| s == section) else {
                 self.problems.push(format!(
-                    "{section}: unknown section; the sections are {}",
+                    "{section}: unknown section; the sections are {} [[projects]]",
                     KNOWN.iter().map(|(s, _)| format!("[{s}]")).collect::<Vec<_>>().join(" ")
                 ));
                 continue;
@@ -127,9 +131,8 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn case_prefix(&mut self) -> String {
-        let key = "intake.case_prefix";
-        let s = self.string(key, Some("SEC")).unwrap_or_default();
+    pub(super) fn case_prefix(&mut self, key: &str, default: Option<&str>) -> String {
+        let s = self.string(key, default).unwrap_or_default();
         if s.is_empty() || s.len() > 16 || !s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
             self.problem(key, "must be 1 to 16 upper-case letters or digits, e.g. \"SEC\"");
         }

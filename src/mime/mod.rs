@@ -50,6 +50,10 @@ pub struct Envelope {
     pub is_dsn: bool,
     /// `addr` and `keydata` of an Autocrypt header.
     pub autocrypt: Option<(String, Vec<u8>)>,
+    /// The addresses it was delivered to, in routing order: every `Delivered-To`, then
+    /// `X-Original-To`, then `To` and `Cc` (lower case, valid addresses only, at most
+    /// [`MAX_DELIVERED_TO`]): which project a report belongs to.
+    pub delivered_to: Vec<String>,
 }
 
 /// An attachment as it arrived.
@@ -192,6 +196,36 @@ fn depth(msg: &Message) -> u32 {
     max
 }
 
+/// How many delivery addresses are kept: a hostile header list costs no more.
+pub const MAX_DELIVERED_TO: usize = 64;
+
+/// The delivery addresses of `msg` in routing order (see [`Envelope::delivered_to`]).
+fn delivered_to(msg: &mail_parser::Message) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |a: &str| {
+        let a = clean(a).trim().trim_matches(['<', '>']).to_ascii_lowercase();
+        if out.len() < MAX_DELIVERED_TO && crate::config::valid_address(&a) && !out.contains(&a) {
+            out.push(a);
+        }
+    };
+    for name in ["Delivered-To", "X-Original-To"] {
+        for h in msg.root_part().headers().iter().filter(|h| h.name().eq_ignore_ascii_case(name)).take(MAX_DELIVERED_TO)
+        {
+            if let Some(v) = msg.raw_message().get(h.offset_start() as usize..h.offset_end() as usize) {
+                push(&String::from_utf8_lossy(v));
+            }
+        }
+    }
+    for list in [msg.to(), msg.cc()].into_iter().flatten() {
+        for a in list.iter().take(MAX_DELIVERED_TO) {
+            if let Some(addr) = a.address() {
+                push(addr);
+            }
+        }
+    }
+    out
+}
+
 /// Parses an incoming message. Never fails.
 pub fn parse(raw: &[u8]) -> Parsed {
     let mut parsed = Parsed {
@@ -225,6 +259,7 @@ pub fn parse(raw: &[u8]) -> Parsed {
         || msg.header_raw("X-Autoreply").is_some()
         || msg.header_raw("X-Autorespond").is_some();
     env.autocrypt = msg.header_raw("Autocrypt").and_then(parse_autocrypt);
+    env.delivered_to = delivered_to(&msg);
     let root_ct = msg.root_part().content_type();
     let root_type = ctype_of(msg.root_part());
     env.is_dsn = root_type == "multipart/report"
