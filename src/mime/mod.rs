@@ -6,9 +6,14 @@
 //! the network, and a filename is only ever data.
 
 pub mod build;
+mod structure;
+
+pub use structure::signed_bytes;
 
 use mail_parser::{Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use structure::{preambles, structure};
 
 /// Hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -18,14 +23,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The crypto form of an incoming message.
 #[derive(Debug, Clone)]
 pub enum Form {
-    /// RFC 3156 multipart/encrypted: the OpenPGP message.
+    /// RFC 3156 multipart/encrypted: the OpenPGP message. `Parsed::text` and
+    /// `Parsed::attachments` hold what lies beside it, outside the encryption.
     PgpMime { ciphertext: Vec<u8> },
     /// An armored `PGP MESSAGE` in a text body or an encrypted attachment.
     Inline { ciphertext: Vec<u8>, before: String, after: String },
-    /// RFC 3156 multipart/signed: the signed part as CRLF bytes and the signature.
-    /// When the multipart/signed is not the whole message (a signed part inside a
-    /// multipart/mixed), `Parsed::text` and `Parsed::attachments` hold only what lies
-    /// outside it: content the signature does not cover.
+    /// RFC 3156 multipart/signed: the signed part (its first part) as CRLF bytes and
+    /// the signature (its second). `Parsed::text` and `Parsed::attachments` hold only
+    /// what lies outside the signed part (beside the multipart/signed, or inside it in
+    /// a place RFC 3156 gives no part): content the signature does not cover.
     Signed { signed: Vec<u8>, signature: Vec<u8> },
     /// A cleartext-signed block (`BEGIN PGP SIGNED MESSAGE`) in a text body.
     Cleartext { armored: Vec<u8>, before: String, after: String },
@@ -226,8 +232,34 @@ fn delivered_to(msg: &mail_parser::Message) -> Vec<String> {
     out
 }
 
+/// Which crypto forms a parse reads; what it does not read is plain content of the
+/// entity. A message is read for all of them; an entity already inside a signature or
+/// an encryption only for the layers its reader opens there ([`parse_inner`],
+/// `pipeline::classify`), so that nothing a form would take out is lost unread.
+#[derive(Clone, Copy, Debug)]
+pub struct Forms {
+    /// RFC 3156 multipart/encrypted as the whole entity.
+    pub encrypted: bool,
+    /// RFC 3156 multipart/signed (the first one, depth first).
+    pub signed: bool,
+    /// An armored block or a cleartext-signed block in the text, an encrypted
+    /// attachment.
+    pub inline: bool,
+}
+
+impl Forms {
+    pub const ALL: Forms = Forms { encrypted: true, signed: true, inline: true };
+    pub const NONE: Forms = Forms { encrypted: false, signed: false, inline: false };
+    pub const ENCRYPTED: Forms = Forms { encrypted: true, ..Forms::NONE };
+}
+
 /// Parses an incoming message. Never fails.
 pub fn parse(raw: &[u8]) -> Parsed {
+    parse_forms(raw, Forms::ALL)
+}
+
+/// Parses a message or entity, reading only the crypto `forms` given. Never fails.
+pub fn parse_forms(raw: &[u8], forms: Forms) -> Parsed {
     let mut parsed = Parsed {
         envelope: Envelope::default(),
         form: Form::Plain,
@@ -270,34 +302,11 @@ pub fn parse(raw: &[u8]) -> Parsed {
 
     parsed.depth = depth(&msg);
 
-    // The crypto form.
-    if root_type == "multipart/encrypted" {
-        let children = msg.root_part().sub_parts().unwrap_or(&[]);
-        let cipher = children
-            .iter()
-            .filter_map(|id| msg.parts.get(*id as usize))
-            .find(|p| ctype_of(p) == "application/octet-stream")
-            .or_else(|| children.get(1).and_then(|id| msg.parts.get(*id as usize)));
-        match cipher {
-            Some(p) => parsed.form = Form::PgpMime { ciphertext: p.contents().to_vec() },
-            None => parsed.warnings.push("multipart/encrypted without an encrypted part".into()),
-        }
-    }
-    // multipart/signed: the whole message, or (partly signed mail) the first one inside
-    // it; what lies outside is collected below and is not covered by the signature.
-    let mut skip = std::collections::HashSet::new();
-    if matches!(parsed.form, Form::Plain)
-        && let Some(id) = first_pgp_signed(&msg)
-        && let Some((signed, signature)) = signed_pair(&msg, id)
-    {
-        skip = descendants(&msg, id);
-        parsed.form = Form::Signed { signed, signature };
-    }
-
-    // Bodies and attachments (for plain or signed mail; encrypted mail's parts are
-    // read after decryption).
-    collect_content(&msg, &mut parsed, &skip);
-    if matches!(parsed.form, Form::Plain) {
+    // The crypto form and the parts it reads; everything else is content.
+    let (form, read) = structure(&msg, forms, &mut parsed.warnings);
+    parsed.form = form;
+    collect_content(&msg, &mut parsed, &read);
+    if forms.inline && matches!(parsed.form, Form::Plain) {
         if let Some((before, armor, after)) = find_armor(&parsed.text) {
             parsed.form = Form::Inline { ciphertext: armor.into_bytes(), before, after };
         } else if let Some((before, block, after)) = find_cleartext(&parsed.text) {
@@ -308,104 +317,6 @@ pub fn parse(raw: &[u8]) -> Parsed {
         }
     }
     parsed
-}
-
-fn is_pgp_signed(p: &MessagePart) -> bool {
-    ctype_of(p) == "multipart/signed"
-        && p.content_type()
-            .and_then(|c| c.attribute("protocol"))
-            .map(|v| v.eq_ignore_ascii_case("application/pgp-signature"))
-            .unwrap_or(false)
-}
-
-/// The first RFC 3156 multipart/signed part, depth first from the root.
-fn first_pgp_signed(msg: &Message) -> Option<usize> {
-    let mut stack = vec![0usize];
-    let mut seen = 0;
-    while let Some(id) = stack.pop() {
-        seen += 1;
-        if seen > 10_000 {
-            return None;
-        }
-        let p = msg.parts.get(id)?;
-        if is_pgp_signed(p) {
-            return Some(id);
-        }
-        if let PartType::Multipart(children) = &p.body {
-            stack.extend(children.iter().rev().map(|c| *c as usize));
-        }
-    }
-    None
-}
-
-/// Every part below `id`, and `id` itself.
-fn descendants(msg: &Message, id: usize) -> std::collections::HashSet<usize> {
-    let mut out = std::collections::HashSet::new();
-    let mut stack = vec![id];
-    while let Some(i) = stack.pop() {
-        if out.len() > 100_000 || !out.insert(i) {
-            continue;
-        }
-        if let Some(PartType::Multipart(children)) = msg.parts.get(i).map(|p| &p.body) {
-            stack.extend(children.iter().map(|c| *c as usize));
-        }
-    }
-    out
-}
-
-/// The signed bytes (canonical CRLF) and the signature of the multipart/signed part
-/// `id`. The signed bytes are cut from the raw message by the part's boundary (RFC 3156
-/// §5, RFC 2046 §5.1.1), not taken from the parser's idea of the part's extent.
-fn signed_pair(msg: &Message, id: usize) -> Option<(Vec<u8>, Vec<u8>)> {
-    let part = msg.parts.get(id)?;
-    let boundary = part.content_type()?.attribute("boundary")?;
-    let raw = msg.raw_message();
-    let body = raw.get(part.raw_body_offset() as usize..)?;
-    let signed = signed_bytes(body, boundary.as_bytes())?;
-    let children = part.sub_parts()?;
-    let sig = children.get(1).and_then(|c| msg.parts.get(*c as usize))?;
-    Some((to_crlf(signed), sig.contents().to_vec()))
-}
-
-/// Whether `line` (without its line break) is a delimiter line of `boundary`:
-/// `--boundary` then only linear white space (or `--` for the close delimiter).
-fn is_delimiter(line: &[u8], boundary: &[u8]) -> bool {
-    let Some(rest) = line.strip_prefix(b"--").and_then(|l| l.strip_prefix(boundary)) else {
-        return false;
-    };
-    let rest = rest.strip_prefix(b"--").unwrap_or(rest);
-    rest.iter().all(|c| matches!(c, b' ' | b'\t' | b'\r'))
-}
-
-/// The bytes of the first body part of a multipart body: from after the line break
-/// that ends the first delimiter line to before the line break that precedes the next
-/// delimiter line (that line break belongs to the delimiter). Nested closing
-/// delimiters, epilogues and a part's own final newline stay inside.
-pub fn signed_bytes<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
-    if boundary.is_empty() {
-        return None;
-    }
-    let mut start = None;
-    let mut pos = 0;
-    while pos <= body.len() {
-        let end = body[pos..].iter().position(|&c| c == b'\n').map(|e| pos + e).unwrap_or(body.len());
-        let line = &body[pos..end];
-        if is_delimiter(line, boundary) {
-            match start {
-                None => start = Some(end + 1),
-                Some(s) => {
-                    // The line break before this delimiter line is the delimiter's.
-                    let mut stop = pos.checked_sub(1)?;
-                    if stop > 0 && body[stop - 1] == b'\r' {
-                        stop -= 1;
-                    }
-                    return body.get(s..stop.max(s));
-                }
-            }
-        }
-        pos = end + 1;
-    }
-    None
 }
 
 /// Whether an attachment is an OpenPGP message (a `.gpg`, `.pgp` or armored `.asc`
@@ -420,9 +331,10 @@ pub fn is_encrypted_attachment(a: &Part) -> bool {
 }
 
 /// Reads text bodies, attachments and attached keys of a parsed message, leaving out
-/// the parts in `skip` (a multipart/signed read separately).
-fn collect_content(msg: &Message, parsed: &mut Parsed, skip: &std::collections::HashSet<usize>) {
-    let kept = |ids: &[u32]| -> Vec<usize> { ids.iter().map(|i| *i as usize).filter(|i| !skip.contains(i)).collect() };
+/// the parts in `read` (those its crypto form reads, see [`structure::structure`]),
+/// then the text of preambles and epilogues.
+fn collect_content(msg: &Message, parsed: &mut Parsed, read: &HashSet<usize>) {
+    let kept = |ids: &[u32]| -> Vec<usize> { ids.iter().map(|i| *i as usize).filter(|i| !read.contains(i)).collect() };
     let part = |i: &usize| msg.parts.get(*i);
     let mut text = String::new();
     for p in kept(&msg.text_body).iter().filter_map(part) {
@@ -444,13 +356,21 @@ fn collect_content(msg: &Message, parsed: &mut Parsed, skip: &std::collections::
             }
         }
     }
+    for t in preambles(msg, read) {
+        if !text.trim().is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&t);
+    }
     parsed.text = text.replace("\r\n", "\n");
     for (i, p) in kept(&msg.attachments).iter().filter_map(part).enumerate() {
         let ct = ctype_of(p);
+        // The control part of a multipart/encrypted carries nothing. A signature part
+        // that no multipart/signed reads here is kept as a file like any other.
         let control = ct == "application/pgp-encrypted"
             && p.contents().trim_ascii().starts_with(b"Version:")
             && p.contents().len() < 64;
-        if ct == "application/pgp-signature" || control {
+        if control {
             continue;
         }
         let bytes = match &p.body {
@@ -592,22 +512,25 @@ pub fn parse_inner(plaintext: &[u8]) -> Inner {
     if !looks_mime {
         return Inner { content: Content { text: decode_text(plaintext), ..Content::default() }, ..Inner::default() };
     }
-    let p = parse(plaintext);
+    // Only the layers the reader opens inside an encryption are read as forms: an
+    // inline block or an encrypted attachment in there is content, kept as it is.
+    let p = parse_forms(plaintext, Forms { encrypted: true, signed: true, inline: false });
     let subject = Some(p.envelope.subject.clone()).filter(|s| !s.is_empty());
     let mut inner = Inner { subject, depth: p.depth, warnings: p.warnings.clone(), ..Inner::default() };
     match &p.form {
         Form::Signed { signed, signature } => {
-            // Signed inside encrypted: the content is the signed part; what lies
-            // beside it stays, as unsigned.
-            let again = parse(signed);
+            // Signed inside encrypted: the content is the signed part (all of it: no
+            // further layer is opened); what lies outside it stays, as unsigned.
+            let again = parse_forms(signed, Forms::NONE);
             inner.depth = inner.depth.max(again.depth + 1);
             inner.content = again.content();
             inner.outside = p.content();
             inner.signed = Some((signed.clone(), signature.clone()));
         }
         Form::PgpMime { .. } => {
+            // Not opened again: all of it, the encrypted part too, is kept as it is.
             inner.nested_encrypted = true;
-            inner.content = p.content();
+            inner.content = parse_forms(plaintext, Forms::NONE).content();
         }
         _ => inner.content = p.content(),
     }

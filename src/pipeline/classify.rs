@@ -129,6 +129,9 @@ impl Context<'_> {
 
 const UNENCRYPTED_NOTE: &str = "[unencrypted text around the encrypted block]";
 const UNSIGNED_NOTE: &str = "[unsigned text outside the signed part]";
+const UNENCRYPTED_PART_NOTE: &str = "[unencrypted text outside the encrypted part]";
+const UNENCRYPTED_UNSIGNED_NOTE: &str = "[unencrypted, unsigned text outside the encrypted part]";
+const UNSIGNED_UNENCRYPTED_NOTE: &str = "[unsigned, unencrypted text outside the signed part]";
 const UNSIGNED_CLEARTEXT_NOTE: &str = "[unsigned text around the signed block]";
 
 /// The text around an inline or cleartext-signed block: neither encrypted nor signed.
@@ -137,12 +140,24 @@ fn outside(before: &str, after: &str, note: &'static str) -> TextPiece {
     TextPiece { text, coverage: Coverage { encrypted: false, signed: false }, note: Some(note) }
 }
 
+/// Content whose keys were taken already.
+fn without_keys(c: Content) -> Content {
+    Content { keys: Vec::new(), ..c }
+}
+
 /// Reads a parsed message: decrypts and verifies whatever form it has.
 pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
     let mut r = Reading { keys: parsed.keys.clone(), ..Reading::default() };
     match &parsed.form {
         Form::PgpMime { ciphertext } => {
             open_encrypted(ciphertext, None, cx, &mut r)?;
+            // Parts beside the encrypted one (mime::structure): neither encrypted nor
+            // signed. Their keys are in `r.keys` already.
+            r.push_content(
+                without_keys(parsed.content()),
+                Coverage { encrypted: false, signed: false },
+                Some(UNENCRYPTED_UNSIGNED_NOTE),
+            );
         }
         Form::Inline { ciphertext, before, after } => {
             open_encrypted(ciphertext, None, cx, &mut r)?;
@@ -159,7 +174,9 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
         }
         Form::Signed { signed, signature } => {
             let outer = pgp::verify_detached(signed, signature, cx.certs, cx.now);
-            let part = mime::parse(signed);
+            // Inside the signature only PGP/MIME encryption is opened; anything else
+            // there is content as it is.
+            let part = mime::parse_forms(signed, mime::Forms::ENCRYPTED);
             if part.depth + 1 > cx.max_depth {
                 return Err(Unreadable {
                     reason: QuarantineReason::MimeDepth,
@@ -183,6 +200,12 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
                     };
                     r.signatures.extend(outer.0);
                     open_encrypted(ciphertext, Some(true), cx, &mut r)?;
+                    // Parts beside the encrypted one: signed, not encrypted.
+                    r.push_content(
+                        without_keys(part.content()),
+                        Coverage { encrypted: false, signed: true },
+                        Some(UNENCRYPTED_PART_NOTE),
+                    );
                 }
                 _ => {
                     let certs: Vec<Cert> =
@@ -196,8 +219,10 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
                     r.push_content(part.content(), Coverage { encrypted: false, signed: true }, None);
                 }
             }
-            // A partly signed message: what lies beside the signed part.
-            r.push_content(parsed.content(), Coverage { encrypted: false, signed: false }, Some(UNSIGNED_NOTE));
+            // A partly signed message: what lies outside the signed part (and, when that
+            // was encrypted, outside the encryption too).
+            let note = if r.encrypted { UNSIGNED_UNENCRYPTED_NOTE } else { UNSIGNED_NOTE };
+            r.push_content(parsed.content(), Coverage { encrypted: false, signed: false }, Some(note));
         }
         Form::Cleartext { armored, before, after } => {
             match pgp::verify_inline(armored, cx.certs, cx.budget(), cx.now) {
