@@ -12,10 +12,33 @@ use crate::openpgp::{self as pgp, IntakeKeys};
 
 /// Loads the intake keys (unlocking them once).
 pub fn load_intake_keys(cfg: &Config) -> Result<IntakeKeys> {
-    let tsk = std::fs::read(&cfg.keys.intake_secret)
-        .with_context(|| format!("Reading keys.intake_secret {}", cfg.keys.intake_secret.display()))?;
-    IntakeKeys::from_bytes(&tsk, cfg.keys.passphrase.as_ref().map(|s| s.expose()))
-        .with_context(|| format!("keys.intake_secret {}", cfg.keys.intake_secret.display()))
+    load_keys(&cfg.keys.intake_secret, cfg.keys.passphrase.as_ref(), "keys.intake_secret")
+}
+
+/// Loads the key file named by the config key `key` (unlocking it once).
+pub fn load_keys(path: &std::path::Path, passphrase: Option<&crate::config::Secret>, key: &str) -> Result<IntakeKeys> {
+    let tsk = std::fs::read(path).with_context(|| format!("Reading {key} {}", path.display()))?;
+    IntakeKeys::from_bytes(&tsk, passphrase.map(|s| s.expose())).with_context(|| format!("{key} {}", path.display()))
+}
+
+/// The usable certs of a directory of team certs, and a warning for each skipped one.
+pub fn team_certs(dir: &std::path::Path, key: &str, now: std::time::SystemTime) -> (Vec<Cert>, Vec<String>) {
+    let (all, problems) = read_cert_dir(dir);
+    for p in problems {
+        tracing::warn!(problem = %p, key, "Reading team certs");
+    }
+    let mut team = Vec::new();
+    let mut warnings = Vec::new();
+    for (file, c) in all {
+        match pgp::can_encrypt(&c, now) {
+            Ok(()) => team.push(c),
+            Err(e) => {
+                tracing::warn!(file = %file, cert = %c.fingerprint(), error = %e, "Skipping unusable team cert");
+                warnings.push(format!("team cert {} ({file}) is skipped: {e}; replace it", c.fingerprint().to_hex()));
+            }
+        }
+    }
+    (team, warnings)
 }
 
 /// Reads every cert in a directory of armored files; returns (file, cert) pairs and

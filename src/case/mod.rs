@@ -339,6 +339,10 @@ pub struct Case {
     /// EU CRA Article 14 clocks (see `cra`).
     #[serde(default)]
     pub cra: cra::Cra,
+    /// The project the report was delivered to (`[[projects]]`; the default project's
+    /// name otherwise). Null for records made before projects: the default project.
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 /// A case's completeness against the fields asked for.

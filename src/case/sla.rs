@@ -134,6 +134,7 @@ mod tests {
             flags: Vec::new(),
             flag_evidence: Default::default(),
             cra: Default::default(),
+            project: None,
         }
     }
 

@@ -55,6 +55,9 @@ pub enum CaseCmd {
         /// Only cases missing this required field (repeatable: all of them)
         #[arg(long, value_name = "NAME", value_parser = fields())]
         missing: Vec<String>,
+        /// Only this project's cases
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
         /// Print a JSON array
         #[arg(long)]
         json: bool,
@@ -457,7 +460,8 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             }
             Ok(EXIT_OK)
         }
-        CaseCmd::List { status, tlp, severity, overdue, flag, missing, json } => {
+        CaseCmd::List { status, tlp, severity, overdue, flag, missing, project, json } => {
+            let project = super::project_arg(&ctx.cfg, project.as_deref())?;
             let flag: Vec<crate::triage::Flag> = flag.iter().filter_map(|f| crate::triage::Flag::parse(f)).collect();
             let missing: Vec<crate::triage::Field> =
                 missing.iter().filter_map(|f| crate::triage::Field::parse(f)).collect();
@@ -487,6 +491,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 .filter(|c| tlp.is_none() || c.tlp == tlp)
                 .filter(|c| severity.is_none() || c.cvss.as_ref().map(|v| v.severity.clone()) == severity)
                 .filter(|c| !*overdue || c.overdue(now))
+                .filter(|c| super::in_project(&ctx.cfg, c, project))
                 .filter(|c| flag.iter().all(|f| c.flags.contains(f)))
                 .filter(|c| {
                     missing.is_empty()

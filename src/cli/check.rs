@@ -45,35 +45,40 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
             }
         }
     };
-    // Self-test: what a reporter encrypts to our published key, we can open.
     if let Some(k) = &keys {
-        let me = k.public_cert();
-        match k.encrypt_and_sign(b"secintake self-test", std::slice::from_ref(&me), SystemTime::now()) {
-            Ok(ct) => match k.decrypt_message(&ct, std::slice::from_ref(&me), 1 << 20, SystemTime::now()) {
-                pgp::Decryption::Ok { plaintext, signatures }
-                    if plaintext == b"secintake self-test" && signatures.verdict() == pgp::Verdict::Good =>
-                {
-                    notes.push("intake key decrypts and verifies a self-test message".into());
+        self_test(k, "keys.intake_secret", &mut notes, &mut problems, &mut warnings);
+    }
+    // Each project: its own key (self-tested as the default one), addresses, list, certs.
+    for p in &cfg.projects {
+        let label = format!("projects {}", p.name);
+        let addrs = if p.addresses.is_empty() { "no address of its own".to_owned() } else { p.addresses.join(", ") };
+        notes.push(format!(
+            "project {}: {addrs} (and {}), cases {}-YYYY-NNNN, list {}",
+            p.name,
+            plus_address(&cfg.intake.address, &p.name),
+            p.case_prefix,
+            p.list_address.as_deref().unwrap_or("the shared list")
+        ));
+        if let Some(path) = &p.intake_secret {
+            match crate::keyfiles::load_keys(path, p.passphrase.as_ref(), &format!("{label}: intake_secret")) {
+                Ok(k) => {
+                    notes.push(format!("{label}: intake key {} loads and unlocks", k.fingerprint().to_hex()));
+                    self_test(&k, &format!("{label}: intake_secret"), &mut notes, &mut problems, &mut warnings);
                 }
-                other => problems.push(format!("keys.intake_secret: self-test failed: {other:?}")),
-            },
-            Err(e) => problems.push(format!("keys.intake_secret: cannot encrypt to the intake key: {e:#}")),
-        }
-        // Every format the key advertises must open: a key never invites mail that
-        // would be quarantined.
-        for f in k.self_test_formats(SystemTime::now()) {
-            match &f.result {
-                Ok(()) => notes.push(format!("intake key {} decrypts {} (advertised)", f.key, f.format)),
-                Err(e) => problems.push(format!(
-                    "keys.intake_secret: key {} advertises {}, but this build cannot decrypt it ({e}); \
-                     re-issue its binding signatures without it (Features / Preferred AEAD subpackets), \
-                     e.g. `secintake keys generate` for a new key, or with the tool that made it",
-                    f.key, f.format
-                )),
+                Err(e) => problems.push(format!("{label}: intake_secret: {e:#}")),
             }
         }
-        if let Some(w) = expiry_warning(k.certs().first(), SystemTime::now()) {
-            warnings.push(w);
+        if let Some(dir) = &p.team_certs {
+            let (certs, warn) = crate::keyfiles::team_certs(dir, "projects.team_certs", SystemTime::now());
+            warnings.extend(warn.into_iter().map(|w| format!("{label}: team_certs: {w}")));
+            if certs.is_empty() {
+                warnings.push(format!(
+                    "{label}: team_certs: no usable cert in {}; its maintainers get nothing",
+                    dir.display()
+                ));
+            } else {
+                notes.push(format!("{label}: {} usable maintainer cert(s)", certs.len()));
+            }
         }
     }
     let (team, team_problems) = if reported("keys.team_certs") {
@@ -221,5 +226,51 @@ pub fn expiry_warning(cert: Option<&sequoia_openpgp::Cert>, now: SystemTime) -> 
             left.as_secs() / 86400
         )),
         Ok(_) => None,
+    }
+}
+
+/// `security+NAME@domain` of the intake address: a project's plus-address.
+fn plus_address(intake: &str, name: &str) -> String {
+    match intake.split_once('@') {
+        Some((l, d)) => format!("{l}+{name}@{d}"),
+        None => intake.to_owned(),
+    }
+}
+
+/// What a reporter encrypts to an intake key, we can open, in every format it advertises.
+fn self_test(
+    k: &pgp::IntakeKeys,
+    key: &str,
+    notes: &mut Vec<String>,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) {
+    let me = k.public_cert();
+    match k.encrypt_and_sign(b"secintake self-test", std::slice::from_ref(&me), SystemTime::now()) {
+        Ok(ct) => match k.decrypt_message(&ct, std::slice::from_ref(&me), 1 << 20, SystemTime::now()) {
+            pgp::Decryption::Ok { plaintext, signatures }
+                if plaintext == b"secintake self-test" && signatures.verdict() == pgp::Verdict::Good =>
+            {
+                notes.push("intake key decrypts and verifies a self-test message".into());
+            }
+            other => problems.push(format!("{key}: self-test failed: {other:?}")),
+        },
+        Err(e) => problems.push(format!("{key}: cannot encrypt to the intake key: {e:#}")),
+    }
+    // Every format the key advertises must open: a key never invites mail that
+    // would be quarantined.
+    for f in k.self_test_formats(SystemTime::now()) {
+        match &f.result {
+            Ok(()) => notes.push(format!("intake key {} decrypts {} (advertised)", f.key, f.format)),
+            Err(e) => problems.push(format!(
+                "{key}: key {} advertises {}, but this build cannot decrypt it ({e}); \
+                     re-issue its binding signatures without it (Features / Preferred AEAD subpackets), \
+                     e.g. `secintake keys generate` for a new key, or with the tool that made it",
+                f.key, f.format
+            )),
+        }
+    }
+    if let Some(w) = expiry_warning(k.certs().first(), SystemTime::now()) {
+        warnings.push(w);
     }
 }

@@ -501,8 +501,14 @@ fn wkd(cfg: &crate::config::Config, out_dir: &Path, out: &mut dyn Write) -> Resu
     Ok(EXIT_OK)
 }
 
-pub fn security_txt(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
-    let keys = crate::keyfiles::load_intake_keys(&ctx.cfg)?;
+pub fn security_txt(ctx: &Ctx, project: Option<&str>, out: &mut dyn Write) -> Result<i32> {
+    let project = super::project_arg(&ctx.cfg, project)?;
+    let own = ctx.cfg.project(project);
+    let keys = match own.and_then(|p| p.intake_secret.as_ref().map(|k| (p, k))) {
+        Some((p, k)) => crate::keyfiles::load_keys(k, p.passphrase.as_ref(), "projects.intake_secret")?,
+        None => crate::keyfiles::load_intake_keys(&ctx.cfg)?,
+    };
+    let policy = ctx.cfg.policy_of(project);
     let now = Utc::now();
     let expires = now + chrono::Duration::days(365);
     let mut text = format!(
@@ -510,16 +516,16 @@ pub fn security_txt(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
          Contact: mailto:{addr}\n\
          Expires: {exp}\n\
          Encryption: openpgp4fpr:{fpr}\n",
-        project = ctx.cfg.policy.project,
-        addr = ctx.cfg.intake.address,
+        project = policy.project,
+        addr = ctx.cfg.address_of(project),
         exp = crate::case::rfc3339(&expires),
         fpr = keys.fingerprint().to_hex().to_ascii_lowercase(),
     );
-    if let Some(u) = &ctx.cfg.policy.url {
+    if let Some(u) = &policy.url {
         text.push_str(&format!("Policy: {u}\n"));
     }
     text.push_str("Preferred-Languages: en\n");
-    if let Some(u) = &ctx.cfg.policy.security_txt_url {
+    if let Some(u) = &policy.security_txt_url {
         text.push_str(&format!("Canonical: {u}\n"));
     }
     let signed = keys.sign_cleartext(text.as_bytes(), now.into())?;

@@ -198,10 +198,14 @@ fn may_close(c: &crate::case::Case) -> bool {
         )
 }
 
-pub fn sla(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
+pub fn sla(ctx: &Ctx, project: Option<&str>, json: bool, out: &mut dyn Write) -> Result<i32> {
+    let project = super::project_arg(&ctx.cfg, project)?;
     let now = Utc::now();
     let mut items = Vec::new();
     for c in ctx.store.cases()? {
+        if !super::in_project(&ctx.cfg, &c, project) {
+            continue;
+        }
         for (what, due) in c.deadlines() {
             items.push(serde_json::json!({
                 "case_id": c.id, "what": what, "due": rfc3339(&due), "overdue": due < now,
@@ -239,7 +243,8 @@ pub fn sla(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
 
 /// `secintake status`: the daemon's own view (through the socket) plus what the store
 /// says; without a daemon, `running: false` and exit 1.
-pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
+pub fn status(ctx: &Ctx, project: Option<&str>, json: bool, out: &mut dyn Write) -> Result<i32> {
+    let project = super::project_arg(&ctx.cfg, project)?;
     let now = Utc::now();
     let queued = ctx.store.queued()?;
     let failed = ctx.store.failed()?.len();
@@ -247,9 +252,18 @@ pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
     let quarantine = ctx.store.quarantine_count()?;
     // Counted one case at a time: this may run inside the daemon.
     let (mut cases, mut overdue) = (0usize, 0usize);
+    let mut per_project: std::collections::BTreeMap<String, (usize, usize)> =
+        ctx.cfg.project_names().into_iter().map(|n| (n.to_owned(), (0, 0))).collect();
     ctx.store.each_case(|c| {
+        if !super::in_project(&ctx.cfg, &c, project) {
+            return Ok(());
+        }
         cases += 1;
         overdue += usize::from(c.overdue(now));
+        let e =
+            per_project.entry(c.project.clone().unwrap_or_else(|| ctx.cfg.default_project().to_owned())).or_default();
+        e.0 += 1;
+        e.1 += usize::from(c.overdue(now));
         Ok(())
     })?;
     let daemon = ctx.shared.as_ref().map(|s| s.status.lock().unwrap_or_else(|e| e.into_inner()).clone());
@@ -267,6 +281,7 @@ pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
         "quarantine_count": quarantine,
         "sla_overdue": overdue,
         "cases": cases,
+        "projects": per_project.iter().filter(|(n, _)| project.is_none_or(|p| p == n.as_str())).map(|(n, (c, o))| serde_json::json!({"name": n, "cases": c, "sla_overdue": o})).collect::<Vec<_>>(),
         "last_errors": daemon.as_ref().map(|d| serde_json::to_value(&d.last_errors).unwrap_or_default()).unwrap_or(serde_json::json!({})),
     });
     if json {
@@ -298,6 +313,11 @@ pub fn status(ctx: &Ctx, json: bool, out: &mut dyn Write) -> Result<i32> {
         )?;
         writeln!(out, "Quarantine:  {quarantine}")?;
         writeln!(out, "SLA overdue: {overdue} case(s)")?;
+        if per_project.len() > 1 {
+            for (n, (c, o)) in per_project.iter().filter(|(n, _)| project.is_none_or(|p| p == n.as_str())) {
+                writeln!(out, "Project:     {}: {c} case(s), {o} overdue", escape(n))?;
+            }
+        }
     }
     Ok(if daemon.is_some() { super::EXIT_OK } else { super::EXIT_FAIL })
 }

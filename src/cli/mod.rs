@@ -96,6 +96,9 @@ pub enum Command {
     /// What is due and overdue
     #[command(after_help = "Example:\n  secintake sla --json")]
     Sla {
+        /// Only this project's cases (`[[projects]]` name, or the default project's)
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -109,7 +112,11 @@ pub enum Command {
     },
     /// Print an RFC 9116 security.txt, cleartext-signed by the intake key
     #[command(after_help = "Example:\n  secintake security-txt > /var/www/example.org/.well-known/security.txt")]
-    SecurityTxt,
+    SecurityTxt {
+        /// The project's (`[[projects]]` name): its address, key and policy
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
+    },
     /// Write the man pages and shell completions into DIR (packaging)
     #[command(hide = true)]
     Assets {
@@ -120,10 +127,34 @@ pub enum Command {
     /// The running daemon's state: last sync, queues, errors, overdue cases
     #[command(after_help = "Example:\n  secintake status --json")]
     Status {
+        /// Only this project's cases in the counts
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The project `--project NAME` names, checked: None for the default project.
+pub fn project_arg<'a>(cfg: &'a crate::config::Config, name: Option<&'a str>) -> Result<Option<&'a str>> {
+    match name {
+        None => Ok(None),
+        Some(n) if n == cfg.default_project() => Ok(Some(n)),
+        Some(n) if cfg.project(Some(n)).is_some() => Ok(Some(n)),
+        Some(n) => {
+            Err(usage(format!("--project {n:?}: no such project; the projects are {}", cfg.project_names().join(", "))))
+        }
+    }
+}
+
+/// Whether a case belongs to `project` (None: every case). Cases made before projects
+/// belong to the default project.
+pub fn in_project(cfg: &crate::config::Config, c: &crate::case::Case, project: Option<&str>) -> bool {
+    match project {
+        None => true,
+        Some(p) => c.project.as_deref().unwrap_or(cfg.default_project()) == p,
+    }
 }
 
 /// Where the config is: --config, $SECINTAKE_CONFIG, or the default.
@@ -190,10 +221,10 @@ fn execute(cmd: &Command, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write
         Command::Case(c) => case::execute(c, ctx, input, out),
         Command::Mail(c) => mail::execute_mail(c, ctx, out),
         Command::Quarantine(c) => mail::execute_quarantine(c, ctx, out),
-        Command::Sla { json } => mail::sla(ctx, *json, out),
+        Command::Sla { project, json } => mail::sla(ctx, project.as_deref(), *json, out),
         Command::Ingest { .. } => mail::ingest(ctx, &input.unwrap_or_default(), out),
-        Command::SecurityTxt => keys::security_txt(ctx, out),
-        Command::Status { json } => mail::status(ctx, *json, out),
+        Command::SecurityTxt { project } => keys::security_txt(ctx, project.as_deref(), out),
+        Command::Status { project, json } => mail::status(ctx, project.as_deref(), *json, out),
         Command::Keys(k) => keys::execute_store(k, ctx, input, out),
         Command::Run { .. } | Command::Check { .. } | Command::Assets { .. } => Ok(EXIT_USAGE),
     }

@@ -394,6 +394,7 @@ mod tests {
             flags: Vec::new(),
             flag_evidence: Default::default(),
             cra: Default::default(),
+            project: None,
         };
         let builtin = Templates::load(None).unwrap();
         let t = builtin.ack(&case, &cfg.policy, "ff", "FPR", false);

@@ -213,6 +213,10 @@ impl Pipeline {
         if let Some(reason) = non_report_reason(&parsed.envelope, &self.cfg.intake.address) {
             return Ok(Decision::NonReport(reason));
         }
+        // Mail from a project's own address is ours too (a loop), never a report.
+        if self.cfg.projects.iter().any(|p| p.addresses.contains(&id.from)) {
+            return Ok(Decision::NonReport("own-mail"));
+        }
 
         let sys_now: SystemTime = now.into();
         let from = &id.from;
@@ -299,7 +303,12 @@ impl Pipeline {
             (None, _) => None,
         };
         let year = received_at.year();
-        let seq_name = format!("{}-{year}", cfg.intake.case_prefix);
+        // The project it was delivered to (none matches: the default project).
+        let project = cfg.project_for(parsed.envelope.delivered_to.iter().map(String::as_str)).map(|p| p.name.clone());
+        let project_ref = project.as_deref();
+        let prefix = cfg.prefix_of(project_ref);
+        let policy = cfg.policy_of(project_ref);
+        let seq_name = format!("{prefix}-{year}");
         let seq = self.store.seq(&seq_name)? + 1;
         let encrypted = judged.reading.encrypted;
         let attachments: Vec<Attachment> = judged
@@ -324,7 +333,7 @@ impl Pipeline {
         // Capped lists; what a cap dropped is said in the audit log and the summary.
         let lists = report::lists(&text);
         let case = Case {
-            id: case::format_id(&cfg.intake.case_prefix, year, seq),
+            id: case::format_id(prefix, year, seq),
             status: Status::New,
             title,
             reporter: Reporter {
@@ -349,7 +358,7 @@ impl Pipeline {
             attachments,
             messages: vec![msg],
             ack: None,
-            due: Due::from_policy(received_at, &cfg.policy),
+            due: Due::from_policy(received_at, policy),
             text,
             reject_reason: None,
             assignee: None,
@@ -364,6 +373,7 @@ impl Pipeline {
             flags: Vec::new(),
             flag_evidence: Default::default(),
             cra: Default::default(),
+            project: Some(project.clone().unwrap_or_else(|| cfg.default_project().to_owned())),
         };
         let infos: Vec<crate::triage::AttachmentInfo> = case
             .attachments
@@ -371,7 +381,7 @@ impl Pipeline {
             .map(|a| crate::triage::AttachmentInfo { name: &a.name, content_type: &a.content_type, size: a.size })
             .collect();
         let mut triaged = case.clone();
-        super::desk::open(&mut triaged, &infos, &cfg.policy);
+        super::desk::open(&mut triaged, &infos, policy);
         drop(infos);
         let case = triaged;
         let reporter_cert = reporter_cert.map(|(c, _)| c);
@@ -395,10 +405,12 @@ impl Pipeline {
                 return Ok(out.case_id);
             }
         }
-        if let Some(id) = case::find_id(&self.cfg.intake.case_prefix, &env.subject)
-            && self.store.case_meta(&id)?.is_some()
-        {
-            return Ok(Some(id));
+        for prefix in self.cfg.prefixes() {
+            if let Some(id) = case::find_id(prefix, &env.subject)
+                && self.store.case_meta(&id)?.is_some()
+            {
+                return Ok(Some(id));
+            }
         }
         Ok(None)
     }
@@ -415,7 +427,19 @@ impl Pipeline {
     /// Decrypts and verifies a parsed message against `candidates`, within the limits.
     pub(super) fn read(&self, parsed: &mime::Parsed, candidates: &[(Cert, KeySource)], now: SystemTime) -> ReadResult {
         let limits = &self.cfg.limits;
-        read_against(parsed, candidates, &self.keys, limits.max_plaintext_bytes, limits.max_mime_depth, now)
+        let read = |keys: &IntakeKeys| {
+            read_against(parsed, candidates, keys, limits.max_plaintext_bytes, limits.max_mime_depth, now)
+        };
+        let mut r = read(&self.keys);
+        // Whichever intake key opens it: a project with a key of its own is tried when the
+        // default key is not a recipient.
+        for p in self.projects.values() {
+            match (&r, &p.keys) {
+                (Err(u), Some(k)) if u.reason == QuarantineReason::NoKey => r = read(k),
+                _ => {}
+            }
+        }
+        r
     }
 }
 

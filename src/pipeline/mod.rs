@@ -109,7 +109,26 @@ pub struct Pipeline {
     /// Team certs skipped at load (expired, revoked, unusable): said in every summary
     /// so the list notices a member who no longer receives.
     pub team_warnings: Arc<Vec<String>>,
+    /// The projects besides the default one (`[[projects]]`), by name.
+    pub projects: Arc<std::collections::BTreeMap<String, ProjectKeys>>,
     pub store: Store,
+}
+
+/// What a project besides the default one brings.
+#[derive(Clone)]
+pub struct ProjectKeys {
+    /// Its own intake key (signs its mail, opens reports encrypted to it); None: the
+    /// default project's.
+    pub keys: Option<Arc<IntakeKeys>>,
+    /// Its maintainers' usable certs (`team_certs`): they get its team mail, and only its.
+    pub team: Arc<Vec<Cert>>,
+}
+
+impl Pipeline {
+    /// The keys that sign the mail of the project called `project` (None: the default).
+    pub fn signer(&self, project: Option<&str>) -> &Arc<IntakeKeys> {
+        project.and_then(|p| self.projects.get(p)).and_then(|p| p.keys.as_ref()).unwrap_or(&self.keys)
+    }
 }
 
 impl Pipeline {
@@ -117,21 +136,22 @@ impl Pipeline {
     pub fn load(cfg: Arc<Config>, store: Store) -> Result<Pipeline> {
         let keys = crate::keyfiles::load_intake_keys(&cfg)?;
         let now = SystemTime::now();
-        let (team_all, problems) = crate::keyfiles::read_cert_dir(&cfg.keys.team_certs);
-        for p in problems {
-            tracing::warn!(problem = %p, "keys.team_certs");
-        }
-        let mut team = Vec::new();
-        let mut team_warnings = Vec::new();
-        for (file, c) in team_all {
-            match pgp::can_encrypt(&c, now) {
-                Ok(()) => team.push(c),
-                Err(e) => {
-                    tracing::warn!(file = %file, cert = %c.fingerprint(), error = %e, "Skipping unusable team cert");
-                    team_warnings
-                        .push(format!("team cert {} ({file}) is skipped: {e}; replace it", c.fingerprint().to_hex()));
-                }
-            }
+        let (team, team_warnings) = crate::keyfiles::team_certs(&cfg.keys.team_certs, "keys.team_certs", now);
+        let mut projects = std::collections::BTreeMap::new();
+        for p in &cfg.projects {
+            let keys = match &p.intake_secret {
+                Some(path) => Some(Arc::new(crate::keyfiles::load_keys(
+                    path,
+                    p.passphrase.as_ref(),
+                    &format!("projects {}: intake_secret", p.name),
+                )?)),
+                None => None,
+            };
+            let team = match &p.team_certs {
+                Some(dir) => crate::keyfiles::team_certs(dir, "projects.team_certs", now).0,
+                None => Vec::new(),
+            };
+            projects.insert(p.name.clone(), ProjectKeys { keys, team: Arc::new(team) });
         }
         if team.is_empty() {
             tracing::warn!("No usable team cert in keys.team_certs: team summaries will not be sent");
@@ -149,6 +169,7 @@ impl Pipeline {
             keyring: Arc::new(keyring),
             templates: Arc::new(templates),
             team_warnings: Arc::new(team_warnings),
+            projects: Arc::new(projects),
             store,
         })
     }
@@ -459,7 +480,7 @@ impl Pipeline {
             body.push_str(&format!("\nsecintake case show {}\n", c.id));
             let keys: Vec<&str> = due.iter().map(|r| r.key).collect();
             let seed = format!("{}-{}-{}", c.id, keys.join(","), sent.len());
-            if let Some((out, seal)) = self.team_mail(
+            for (out, seal) in self.team_mail(
                 &c,
                 MailKind::Reminder,
                 &format!("[{}] SLA reminder", c.id),
@@ -573,8 +594,9 @@ impl Pipeline {
             );
             let mut b = Batch::default();
             b.put_reminder(cid, &marker);
-            if o.to.iter().all(|t| !t.eq_ignore_ascii_case(&self.cfg.team_list_address))
-                && let Some((out, seal)) = self.team_mail(
+            // Never about mail to a team list itself, so nothing loops.
+            if o.to.iter().all(|t| !self.is_team_list(t)) {
+                for (out, seal) in self.team_mail(
                     &c,
                     MailKind::Failure,
                     &format!("[{}] Mail delivery failed", c.id),
@@ -582,9 +604,9 @@ impl Pipeline {
                     &body,
                     now,
                     &o.id,
-                )?
-            {
-                b.put_out_sealed(&out, seal);
+                )? {
+                    b.put_out_sealed(&out, seal);
+                }
             }
             tx.commit(b)?;
             n += 1;

@@ -61,7 +61,7 @@ impl Pipeline {
         warnings: &[String],
         sha: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<(OutMail, Seal)>> {
+    ) -> Result<Vec<(OutMail, Seal)>> {
         let summary = notify::summary_text(case, sha, &[&self.team_warnings[..], warnings].concat());
         // Exploited in the wild: the list must see it at once, paused or not.
         let urgent = if case.flags.contains(&crate::triage::Flag::Exploited) { "URGENT: " } else { "" };
@@ -85,7 +85,7 @@ impl Pipeline {
         from: &str,
         sha: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<(OutMail, Seal)>> {
+    ) -> Result<Vec<(OutMail, Seal)>> {
         let (outer, inner_subject) = if third_party {
             (
                 format!("[{}] Follow-up from a third party", case.id),
@@ -99,7 +99,7 @@ impl Pipeline {
     }
 
     /// The team's mail when the reporter completed the report.
-    pub(super) fn completed_mail(&self, case: &Case, sha: &str, now: DateTime<Utc>) -> Result<Option<(OutMail, Seal)>> {
+    pub(super) fn completed_mail(&self, case: &Case, sha: &str, now: DateTime<Utc>) -> Result<Vec<(OutMail, Seal)>> {
         self.team_mail(
             case,
             MailKind::Completed,
@@ -153,7 +153,9 @@ impl Pipeline {
         }
         let seed =
             mime::sha256_hex(format!("{case_id}{kind}{}{text}", now.timestamp_nanos_opt().unwrap_or(0)).as_bytes());
-        let mut h = self.headers(vec![to.clone()], subject, kind, case_id, &seed, now);
+        let project = c.project.as_deref();
+        let keys = self.signer(project);
+        let mut h = self.headers(project, vec![to.clone()], subject, kind, case_id, &seed, now);
         let first = c.messages.first().map(|m| m.message_id.clone()).filter(|m| !m.starts_with("sha256:"));
         h.in_reply_to = first.clone();
         let mut refs: Vec<String> =
@@ -165,16 +167,33 @@ impl Pipeline {
         let (raw, encrypted) = match &cert {
             Some(k) => {
                 let inner = build::protected_text_part(&h, text);
-                let ct = self.keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(k), sys_now)?;
+                let ct = keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(k), sys_now)?;
                 (build::encrypted(&h, &ct)?, true)
             }
             None => {
                 let part = build::text_part(text, "");
-                (build::signed(&h, &part, |d| self.keys.sign_detached(d, sys_now))?, false)
+                (build::signed(&h, &part, |d| keys.sign_detached(d, sys_now))?, false)
             }
         };
         let out = self.out_mail(&h, kind, case_id, encrypted, now);
         Ok((out, raw, encrypted))
+    }
+
+    /// A team list of ours: the shared one or a project's.
+    pub(super) fn is_team_list(&self, a: &str) -> bool {
+        a.eq_ignore_ascii_case(&self.cfg.team_list_address)
+            || self.cfg.projects.iter().any(|p| p.list_address.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(a)))
+    }
+
+    /// Any address of ours: an intake address (a project's too, plus-addressed or not) or
+    /// a team list. Never answered: mail loops.
+    pub(super) fn is_own_address(&self, a: &str) -> bool {
+        let a = a.to_ascii_lowercase();
+        let intake = self.cfg.intake.address.to_ascii_lowercase();
+        let plus = intake.split_once('@').is_some_and(|(l, d)| {
+            a.rsplit_once('@').is_some_and(|(al, ad)| ad == d && al.starts_with(&format!("{l}+")))
+        });
+        a == intake || plus || self.is_team_list(&a) || self.cfg.projects.iter().any(|p| p.addresses.contains(&a))
     }
 
     /// Why no ack may go to `to`, if so: loops (RFC 3834) and rate limits.
@@ -182,7 +201,7 @@ impl Pipeline {
         if to.is_empty() || !crate::config::valid_address(to) {
             return Ok(Some("no usable From address"));
         }
-        if to.eq_ignore_ascii_case(&self.cfg.intake.address) || to.eq_ignore_ascii_case(&self.cfg.team_list_address) {
+        if self.is_own_address(to) {
             return Ok(Some("our own address"));
         }
         let local = to.split('@').next().unwrap_or("").to_ascii_lowercase();
@@ -200,8 +219,12 @@ impl Pipeline {
         Ok(None)
     }
 
+    /// The headers of a mail of `project` (None: the default project): From its address,
+    /// named after it, with the Autocrypt header of the key that signs for it.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn headers(
         &self,
+        project: Option<&str>,
         to: Vec<String>,
         subject: &str,
         kind: MailKind,
@@ -209,10 +232,11 @@ impl Pipeline {
         sha: &str,
         now: DateTime<Utc>,
     ) -> build::Headers {
-        let autocrypt = self.keys.public_cert_bytes().map(|k| build::autocrypt_value(&self.cfg.intake.address, k));
+        let from = self.cfg.address_of(project).to_owned();
+        let autocrypt = self.signer(project).public_cert_bytes().map(|k| build::autocrypt_value(&from, k));
         build::Headers {
-            from: self.cfg.intake.address.clone(),
-            from_name: format!("{} Security", self.cfg.policy.project),
+            from_name: format!("{} Security", self.cfg.policy_of(project).project),
+            from,
             to,
             subject: subject.to_owned(),
             message_id: format!(
@@ -238,7 +262,9 @@ impl Pipeline {
         reporter_cert: Option<&Cert>,
         now: DateTime<Utc>,
     ) -> Result<(OutMail, Seal)> {
+        let project = case.project.as_deref();
         let mut h = self.headers(
+            project,
             vec![case.reporter.address.clone()],
             &format!("[{}] Report received", case.id),
             MailKind::Ack,
@@ -255,12 +281,13 @@ impl Pipeline {
         }
         let sys_now: SystemTime = now.into();
         // An intake key that cannot sign (expired): no ack, said in the case's log.
-        self.keys.can_sign(sys_now)?;
+        let signer = self.signer(project);
+        signer.can_sign(sys_now)?;
         let usable = reporter_cert.filter(|c| pgp::can_encrypt(c, sys_now).is_ok()).cloned();
-        let fpr = self.keys.fingerprint().to_hex();
+        let fpr = signer.fingerprint().to_hex();
         let encrypted = usable.is_some();
-        let body = self.templates.ack(case, &self.cfg.policy, sha, &fpr, encrypted);
-        let keys = self.keys.clone();
+        let body = self.templates.ack(case, self.cfg.policy_of(project), sha, &fpr, encrypted);
+        let keys = signer.clone();
         let out = self.out_mail(&h, MailKind::Ack, &case.id, encrypted, now);
         let seal: Seal = match usable {
             Some(cert) => Box::new(move || {
@@ -276,8 +303,13 @@ impl Pipeline {
         Ok((out, seal))
     }
 
-    /// An encrypted mail to the team list; None when no team cert is usable (nothing
-    /// is ever sent to the team unencrypted). Sealed when its batch is recorded.
+    /// Encrypted mail to the team about a case; nothing is ever sent to a team
+    /// unencrypted (no usable cert: that mail is not sent). Sealed when its batch is
+    /// recorded. Where it goes is the case's project's: the shared list (`[team]
+    /// list_address`, to the `keys.team_certs`, plus the project's own maintainers when it
+    /// has no list of its own), and the project's own list (to its `team_certs`, else the
+    /// shared ones), the shared copy left out when `[team] shared_list = false`. A cert
+    /// only in one project's `team_certs` never gets another project's mail.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn team_mail(
         &self,
@@ -288,34 +320,55 @@ impl Pipeline {
         body: &str,
         now: DateTime<Utc>,
         seed: &str,
-    ) -> Result<Option<(OutMail, Seal)>> {
-        // Certs are checked again at the time of use: one may have expired since load.
-        let usable: Vec<bool> = self.team.iter().map(|c| pgp::can_encrypt(c, now.into()).is_ok()).collect();
-        // Shared, not copied, when every one is (the usual case): the seal only reads them.
-        let team: Arc<Vec<Cert>> = if usable.iter().all(|u| *u) {
-            self.team.clone()
-        } else {
-            Arc::new(self.team.iter().zip(&usable).filter(|(_, u)| **u).map(|(c, _)| c.clone()).collect())
-        };
-        if team.is_empty() {
-            tracing::warn!(case = %case.id, "No usable team cert: team mail not sent");
-            return Ok(None);
+    ) -> Result<Vec<(OutMail, Seal)>> {
+        let project = case.project.as_deref();
+        let own = self.cfg.project(project);
+        let maintainers = project.and_then(|p| self.projects.get(p)).map(|p| p.team.clone());
+        let mut targets: Vec<(String, Vec<Cert>)> = Vec::new();
+        match own.and_then(|p| p.list_address.clone()) {
+            Some(list) => {
+                if self.cfg.shared_list {
+                    targets.push((self.cfg.team_list_address.clone(), self.team.to_vec()));
+                }
+                let certs = maintainers.filter(|m| !m.is_empty()).unwrap_or_else(|| self.team.clone());
+                targets.push((list, certs.to_vec()));
+            }
+            None => {
+                let mut certs = self.team.to_vec();
+                for c in maintainers.iter().flat_map(|m| m.iter()) {
+                    if !certs.iter().any(|k| k.fingerprint() == c.fingerprint()) {
+                        certs.push(c.clone());
+                    }
+                }
+                targets.push((self.cfg.team_list_address.clone(), certs));
+            }
         }
-        let seed = mime::sha256_hex(format!("{}{kind}{seed}", case.id).as_bytes());
-        let h = self.headers(vec![self.cfg.team_list_address.clone()], inner_subject, kind, &case.id, &seed, now);
-        let out = self.out_mail(&h, kind, &case.id, true, now);
-        let keys = self.keys.clone();
-        let (body, outer_subject) = (body.to_owned(), outer_subject.to_owned());
-        Ok(Some((
-            out,
-            Box::new(move || {
-                let inner = build::protected_text_part(&h, &body);
-                let ct = keys.encrypt_and_sign(inner.as_bytes(), &team, now.into())?;
-                // The real subject travels only inside the encryption.
-                let h = build::Headers { subject: outer_subject, ..h };
-                build::encrypted(&h, &ct)
-            }),
-        )))
+        let mut out = Vec::new();
+        for (list, certs) in targets {
+            // Certs are checked again at the time of use: one may have expired since load.
+            let team: Arc<Vec<Cert>> =
+                Arc::new(certs.into_iter().filter(|c| pgp::can_encrypt(c, now.into()).is_ok()).collect());
+            if team.is_empty() {
+                tracing::warn!(case = %case.id, "No usable team cert: team mail not sent");
+                continue;
+            }
+            let seed = mime::sha256_hex(format!("{}{kind}{seed}{list}", case.id).as_bytes());
+            let h = self.headers(project, vec![list], inner_subject, kind, &case.id, &seed, now);
+            let mail = self.out_mail(&h, kind, &case.id, true, now);
+            let keys = self.signer(project).clone();
+            let (body, outer_subject) = (body.to_owned(), outer_subject.to_owned());
+            out.push((
+                mail,
+                Box::new(move || {
+                    let inner = build::protected_text_part(&h, &body);
+                    let ct = keys.encrypt_and_sign(inner.as_bytes(), &team, now.into())?;
+                    // The real subject travels only inside the encryption.
+                    let h = build::Headers { subject: outer_subject, ..h };
+                    build::encrypted(&h, &ct)
+                }) as Seal,
+            ));
+        }
+        Ok(out)
     }
 
     pub(super) fn out_mail(
@@ -330,7 +383,8 @@ impl Pipeline {
             id: h.message_id.clone(),
             kind,
             case_id: Some(case_id.into()),
-            envelope_from: self.cfg.intake.address.clone(),
+            // Bounces come back to the address the mail came from.
+            envelope_from: h.from.clone(),
             to: h.to.clone(),
             encrypted,
             status: OutStatus::Queued,
@@ -352,7 +406,12 @@ impl Pipeline {
     ) -> Result<(OutMail, Vec<u8>)> {
         let to = env.from_address.clone().unwrap_or_default();
         let seed = format!("unread{sha}");
+        // From the project it was sent to, with that project's key.
+        let project = self.cfg.project_for(env.delivered_to.iter().map(String::as_str)).map(|p| p.name.clone());
+        let project = project.as_deref();
+        let keys = self.signer(project).clone();
         let mut h = self.headers(
+            project,
             vec![to],
             "Your message could not be read",
             MailKind::CannotRead,
@@ -365,19 +424,20 @@ impl Pipeline {
             h.in_reply_to = Some(mid.clone());
             h.references = vec![mid.clone()];
         }
+        let policy = self.cfg.policy_of(project);
         let body = notify::cannot_read_text(&notify::CannotRead {
-            project: &self.cfg.policy.project,
-            intake: &self.cfg.intake.address,
+            project: &policy.project,
+            intake: self.cfg.address_of(project),
             received_at: &received_at,
             sha256: sha,
             why: reason,
-            fingerprint: &self.keys.fingerprint().to_hex(),
-            key_url: self.cfg.policy.security_txt_url.as_deref(),
-            public_key: &self.keys.public_armored()?,
+            fingerprint: &keys.fingerprint().to_hex(),
+            key_url: policy.security_txt_url.as_deref(),
+            public_key: &keys.public_armored()?,
         });
         let part = build::text_part(&body, "");
         let sys_now: SystemTime = now.into();
-        let mail = build::signed(&h, &part, |data| self.keys.sign_detached(data, sys_now))?;
+        let mail = build::signed(&h, &part, |data| keys.sign_detached(data, sys_now))?;
         let mut out = self.out_mail(&h, MailKind::CannotRead, "", false, now);
         out.case_id = None;
         Ok((out, mail))

@@ -107,13 +107,13 @@ impl Pipeline {
         let id = ctx.id;
         let from = &id.from;
         let rec = ctx.record(Disposition::FollowUp, Some(c.id.clone()), None, id.collision.clone());
-        if let Some((out, seal)) = self.follow_up_mail(&c, third_party, from, &id.sha, now)? {
+        for (out, seal) in self.follow_up_mail(&c, third_party, from, &id.sha, now)? {
             ctx.batch.put_out_sealed(&out, seal);
         }
-        if triage.completed
-            && let Some((out, seal)) = self.completed_mail(&c, &id.sha, now)?
-        {
-            ctx.batch.put_out_sealed(&out, seal);
+        if triage.completed {
+            for (out, seal) in self.completed_mail(&c, &id.sha, now)? {
+                ctx.batch.put_out_sealed(&out, seal);
+            }
         }
         let mut log_n = self.store.log_len(&c.id)?;
         let desk_log = |action: &str, detail: &str| LogEntry {
@@ -167,7 +167,7 @@ impl Pipeline {
         if withheld.is_none() && case.completeness.as_ref().is_some_and(|c| !c.missing.is_empty()) {
             super::desk::asked(&mut case, &[], &self.cfg.policy, now);
         }
-        if let Some((out, seal)) = self.summary_mail(&case, &warnings, &id.sha, now)? {
+        for (out, seal) in self.summary_mail(&case, &warnings, &id.sha, now)? {
             ctx.batch.put_out_sealed(&out, seal);
         }
         apply_key_change(&mut ctx.batch, &id.from, &change, held.as_ref())?;
@@ -341,7 +341,7 @@ impl Pipeline {
                          The reporter has not received their receipt: reach them another way.\n",
                         c.id, c.reporter.address
                     );
-                    if let Some((o, seal)) = self.team_mail(
+                    for (o, seal) in self.team_mail(
                         &c,
                         MailKind::Bounce,
                         &format!("[{}] Acknowledgement bounced", c.id),

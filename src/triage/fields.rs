@@ -10,9 +10,30 @@ use super::{AttachmentInfo, Field};
 
 /// A field's value that says it is not there: "Steps: N/A", "PoC: available on request".
 const EMPTY_VALUES: &[&str] = &[
-    "n/a", "na", "none", "-", "--", "tbd", "todo", "unknown", "?", ".", "not available", "upon request",
-    "on request", "available on request", "available upon request", "will provide", "will follow", "can provide",
-    "not provided", "not applicable", "not sure", "unsure", "coming soon", "later",
+    "n/a",
+    "na",
+    "none",
+    "-",
+    "--",
+    "tbd",
+    "todo",
+    "unknown",
+    "?",
+    ".",
+    "not available",
+    "upon request",
+    "on request",
+    "available on request",
+    "available upon request",
+    "will provide",
+    "will follow",
+    "can provide",
+    "not provided",
+    "not applicable",
+    "not sure",
+    "unsure",
+    "coming soon",
+    "later",
 ];
 
 fn says_nothing(v: &str) -> bool {
@@ -27,8 +48,20 @@ pub fn label_field(key: &str) -> Option<Field> {
         return None;
     }
     if has(&[
-        "reproduc", "repro", "steps", "how to detect", "detection", "walkthrough", "schritte", "reproduktion",
-        "nachstellen", "étapes", "etapes", "pasos", "passi", "reproducción",
+        "reproduc",
+        "repro",
+        "steps",
+        "how to detect",
+        "detection",
+        "walkthrough",
+        "schritte",
+        "reproduktion",
+        "nachstellen",
+        "étapes",
+        "etapes",
+        "pasos",
+        "passi",
+        "reproducción",
     ]) {
         return Some(Field::Steps);
     }
@@ -36,7 +69,14 @@ pub fn label_field(key: &str) -> Option<Field> {
         || key.starts_with("poc ")
         || key.ends_with(" poc")
         || key.contains("(poc)")
-        || has(&["proof of concept", "proof-of-concept", "exploit code", "payload", "preuve de concept", "prueba de concepto"])
+        || has(&[
+            "proof of concept",
+            "proof-of-concept",
+            "exploit code",
+            "payload",
+            "preuve de concept",
+            "prueba de concepto",
+        ])
         || key == "exploit"
     {
         return Some(Field::Poc);
@@ -53,8 +93,19 @@ pub fn label_field(key: &str) -> Option<Field> {
         return Some(Field::Cvss);
     }
     if has(&[
-        "description", "summary", "details", "overview", "beschreibung", "zusammenfassung", "résumé", "descripción",
-        "resumen", "vulnerability", "issue", "problem", "finding",
+        "description",
+        "summary",
+        "details",
+        "overview",
+        "beschreibung",
+        "zusammenfassung",
+        "résumé",
+        "descripción",
+        "resumen",
+        "vulnerability",
+        "issue",
+        "problem",
+        "finding",
     ]) {
         return Some(Field::Description);
     }
@@ -119,27 +170,195 @@ fn section_has(doc: &Doc, at: usize, f: Field) -> bool {
 /// Words that open a step: "Open ...", "Send ...", "Log in as ...", and their German,
 /// French and Spanish imperatives.
 const ACTIONS: &[&str] = &[
-    "open", "go", "navigate", "visit", "browse", "send", "run", "execute", "start", "launch", "install", "create",
-    "click", "enter", "type", "paste", "fill", "upload", "download", "submit", "post", "request", "call", "invoke",
-    "log", "login", "sign", "register", "set", "configure", "enable", "disable", "add", "remove", "delete", "edit",
-    "change", "modify", "rename", "replace", "copy", "move", "save", "load", "reload", "refresh", "restart", "stop",
-    "build", "compile", "clone", "checkout", "deploy", "import", "export", "intercept", "capture", "replay",
-    "repeat", "forward", "craft", "prepare", "host", "serve", "inject", "insert", "select", "choose", "pick",
-    "use", "make", "put", "place", "point", "attach", "invite", "share", "publish", "push", "pull", "fetch",
-    "issue", "trigger", "observe", "notice", "note", "see", "check", "verify", "confirm", "wait", "watch", "look",
-    "access", "authenticate", "connect", "mount", "generate", "encode", "decode", "craft", "save", "write", "read",
-    "compare", "apply", "follow", "provide", "supply", "pass", "feed", "grant", "as", "with", "using", "then",
-    "now", "first", "next", "finally", "after", "once", "from", "in", "on", "under", "inside", "via",
+    "open",
+    "go",
+    "navigate",
+    "visit",
+    "browse",
+    "send",
+    "run",
+    "execute",
+    "start",
+    "launch",
+    "install",
+    "create",
+    "click",
+    "enter",
+    "type",
+    "paste",
+    "fill",
+    "upload",
+    "download",
+    "submit",
+    "post",
+    "request",
+    "call",
+    "invoke",
+    "log",
+    "login",
+    "sign",
+    "register",
+    "set",
+    "configure",
+    "enable",
+    "disable",
+    "add",
+    "remove",
+    "delete",
+    "edit",
+    "change",
+    "modify",
+    "rename",
+    "replace",
+    "copy",
+    "move",
+    "save",
+    "load",
+    "reload",
+    "refresh",
+    "restart",
+    "stop",
+    "build",
+    "compile",
+    "clone",
+    "checkout",
+    "deploy",
+    "import",
+    "export",
+    "intercept",
+    "capture",
+    "replay",
+    "repeat",
+    "forward",
+    "craft",
+    "prepare",
+    "host",
+    "serve",
+    "inject",
+    "insert",
+    "select",
+    "choose",
+    "pick",
+    "use",
+    "make",
+    "put",
+    "place",
+    "point",
+    "attach",
+    "invite",
+    "share",
+    "publish",
+    "push",
+    "pull",
+    "fetch",
+    "issue",
+    "trigger",
+    "observe",
+    "notice",
+    "note",
+    "see",
+    "check",
+    "verify",
+    "confirm",
+    "wait",
+    "watch",
+    "look",
+    "access",
+    "authenticate",
+    "connect",
+    "mount",
+    "generate",
+    "encode",
+    "decode",
+    "craft",
+    "save",
+    "write",
+    "read",
+    "compare",
+    "apply",
+    "follow",
+    "provide",
+    "supply",
+    "pass",
+    "feed",
+    "grant",
+    "as",
+    "with",
+    "using",
+    "then",
+    "now",
+    "first",
+    "next",
+    "finally",
+    "after",
+    "once",
+    "from",
+    "in",
+    "on",
+    "under",
+    "inside",
+    "via",
     // German, French, Spanish, Italian imperatives and openers.
-    "öffnen", "öffne", "starten", "starte", "senden", "sende", "aufrufen", "rufen", "melden", "anmelden", "klicken",
-    "klicke", "geben", "hochladen", "ausführen", "führen", "ouvrir", "ouvrez", "envoyer", "envoyez", "lancer",
-    "lancez", "connectez-vous", "connectez", "cliquez", "saisissez", "exécutez", "accédez", "allez", "créez",
-    "abrir", "abra", "abre", "enviar", "envíe", "envía", "ejecutar", "ejecute", "ejecuta", "iniciar", "inicie",
-    "acceder", "acceda", "accede", "haga", "haz", "cree", "crea", "suba", "sube", "introduzca", "apri", "invia",
-    "esegui", "avvia", "clicca",
+    "öffnen",
+    "öffne",
+    "starten",
+    "starte",
+    "senden",
+    "sende",
+    "aufrufen",
+    "rufen",
+    "melden",
+    "anmelden",
+    "klicken",
+    "klicke",
+    "geben",
+    "hochladen",
+    "ausführen",
+    "führen",
+    "ouvrir",
+    "ouvrez",
+    "envoyer",
+    "envoyez",
+    "lancer",
+    "lancez",
+    "connectez-vous",
+    "connectez",
+    "cliquez",
+    "saisissez",
+    "exécutez",
+    "accédez",
+    "allez",
+    "créez",
+    "abrir",
+    "abra",
+    "abre",
+    "enviar",
+    "envíe",
+    "envía",
+    "ejecutar",
+    "ejecute",
+    "ejecuta",
+    "iniciar",
+    "inicie",
+    "acceder",
+    "acceda",
+    "accede",
+    "haga",
+    "haz",
+    "cree",
+    "crea",
+    "suba",
+    "sube",
+    "introduzca",
+    "apri",
+    "invia",
+    "esegui",
+    "avvia",
+    "clicca",
 ];
 /// Subjects of a step written in the third person: "The attacker sends ...".
-const ACTORS: &[&str] = &["attacker", "the attacker", "an attacker", "victim", "the victim", "user", "the user", "a user"];
+const ACTORS: &[&str] =
+    &["attacker", "the attacker", "an attacker", "victim", "the victim", "user", "the user", "a user"];
 
 /// A numbered list of at least two items, most of which open with an action (a list of
 /// impacts or affected files is not steps), and not under a label of another field.
@@ -205,9 +424,22 @@ fn opens_with_action(item: &str) -> bool {
 /// "To reproduce, run ...", "It can be reproduced with ...", not "I could not reproduce it".
 fn reproduce_sentence(s: &str) -> bool {
     const PHRASES: &[&str] = &[
-        "to reproduce", "reproduce it by", "reproduce this by", "reproduce it with", "reproduce this with",
-        "reproduced by", "reproduced with", "reproducible with", "reproducer", "to trigger the bug", "to trigger it",
-        "to trigger this", "zum nachstellen", "zur reproduktion", "pour reproduire", "para reproducir",
+        "to reproduce",
+        "reproduce it by",
+        "reproduce this by",
+        "reproduce it with",
+        "reproduce this with",
+        "reproduced by",
+        "reproduced with",
+        "reproducible with",
+        "reproducer",
+        "to trigger the bug",
+        "to trigger it",
+        "to trigger this",
+        "zum nachstellen",
+        "zur reproduktion",
+        "pour reproduire",
+        "para reproducir",
     ];
     const NOT: &[&str] = &["not ", "n't", "unable", "cannot", "could you", "can you", "please send", "please provide"];
     s.split_whitespace().count() >= 5 && PHRASES.iter().any(|p| s.contains(p)) && !NOT.iter().any(|n| s.contains(n))
@@ -230,8 +462,8 @@ fn code_block(doc: &Doc) -> bool {
 fn is_poc_attachment(a: &AttachmentInfo) -> bool {
     const EXT: &[&str] = &[
         "py", "sh", "js", "mjs", "ts", "html", "htm", "svg", "xml", "rb", "pl", "php", "go", "c", "cc", "cpp", "rs",
-        "java", "ps1", "bat", "pcap", "pcapng", "har", "http", "req", "mp4", "webm", "mov", "gif", "zip", "tar",
-        "tgz", "gz", "patch", "diff", "yaml", "yml", "json", "txt", "md", "png", "jpg", "jpeg",
+        "java", "ps1", "bat", "pcap", "pcapng", "har", "http", "req", "mp4", "webm", "mov", "gif", "zip", "tar", "tgz",
+        "gz", "patch", "diff", "yaml", "yml", "json", "txt", "md", "png", "jpg", "jpeg",
     ];
     let name = a.name.to_lowercase();
     if super::scanner::is_scanner_report_name(&name) || a.size == 0 {
@@ -245,17 +477,61 @@ fn is_poc_attachment(a: &AttachmentInfo) -> bool {
 
 /// "all versions", "every release", "toutes les versions", "todas las versiones".
 fn names_all_versions(s: &str) -> bool {
-    ["all versions", "every version", "all releases", "all released", "alle versionen", "toutes les versions", "todas las versiones", "latest", "main branch", "master branch", "current main", "current master", "head of"]
-        .iter()
-        .any(|p| s.contains(p))
+    [
+        "all versions",
+        "every version",
+        "all releases",
+        "all released",
+        "alle versionen",
+        "toutes les versions",
+        "todas las versiones",
+        "latest",
+        "main branch",
+        "master branch",
+        "current main",
+        "current master",
+        "head of",
+    ]
+    .iter()
+    .any(|p| s.contains(p))
 }
 
 /// Words that put a number in the context of a version of the product.
 const VERSION_CONTEXT: &[&str] = &[
-    "version", "release", "tested on", "tested with", "tested against", "affected", "affects", "affecting",
-    "vulnerable", "before", "prior to", "earlier", "and later", "up to", "through", "since", "fixed in", "until",
-    "introduced in", "regression in", "<=", "< ", "≤", "versión", "versiones", "betroffen", "getestet", "probado",
-    "testé", "jusqu", "bis ", "hasta", "antes de", "avant",
+    "version",
+    "release",
+    "tested on",
+    "tested with",
+    "tested against",
+    "affected",
+    "affects",
+    "affecting",
+    "vulnerable",
+    "before",
+    "prior to",
+    "earlier",
+    "and later",
+    "up to",
+    "through",
+    "since",
+    "fixed in",
+    "until",
+    "introduced in",
+    "regression in",
+    "<=",
+    "< ",
+    "≤",
+    "versión",
+    "versiones",
+    "betroffen",
+    "getestet",
+    "probado",
+    "testé",
+    "jusqu",
+    "bis ",
+    "hasta",
+    "antes de",
+    "avant",
 ];
 
 /// A version number with a word of context on the same line: "tested on 2.4.1",
@@ -291,7 +567,11 @@ fn has_commit(s: &str) -> bool {
         if w.starts_with("commit") {
             if let Some(next) = words.peek() {
                 let h = next.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-                if h.len() >= 7 && h.len() <= 40 && h.bytes().all(|b| b.is_ascii_hexdigit()) && h.bytes().any(|b| b.is_ascii_digit()) {
+                if h.len() >= 7
+                    && h.len() <= 40
+                    && h.bytes().all(|b| b.is_ascii_hexdigit())
+                    && h.bytes().any(|b| b.is_ascii_digit())
+                {
                     return true;
                 }
             }
@@ -311,7 +591,27 @@ pub fn has_version(s: &str) -> bool {
             || w.starts_with("www.")
             || w.contains("http/")
             || w.contains("cvss:")
-            || matches!(prev, "tls" | "ssl" | "tlsv" | "http" | "http/" | "cvss" | "python" | "node" | "java" | "php" | "ubuntu" | "debian" | "windows" | "macos" | "ios" | "android" | "chrome" | "firefox");
+            || matches!(
+                prev,
+                "tls"
+                    | "ssl"
+                    | "tlsv"
+                    | "http"
+                    | "http/"
+                    | "cvss"
+                    | "python"
+                    | "node"
+                    | "java"
+                    | "php"
+                    | "ubuntu"
+                    | "debian"
+                    | "windows"
+                    | "macos"
+                    | "ios"
+                    | "android"
+                    | "chrome"
+                    | "firefox"
+            );
         prev = w;
         if skip {
             continue;
@@ -347,11 +647,33 @@ fn version_token(t: &str) -> bool {
 /// "An attacker can ...", "... leading to remote code execution".
 fn impact_sentence(s: &str) -> bool {
     const PHRASES: &[&str] = &[
-        "an attacker can", "an attacker could", "an attacker may", "attacker can", "attackers can",
-        "allows an attacker", "allows attackers", "allow an attacker", "allows a remote", "allows an unauthenticated",
-        "allows any", "lets an attacker", "enables an attacker", "could allow", "would allow", "leading to",
-        "leads to", "results in", "resulting in", "which allows", "making it possible", "ein angreifer kann",
-        "angreifer können", "un attaquant peut", "permet à un attaquant", "un atacante puede", "permite a un atacante",
+        "an attacker can",
+        "an attacker could",
+        "an attacker may",
+        "attacker can",
+        "attackers can",
+        "allows an attacker",
+        "allows attackers",
+        "allow an attacker",
+        "allows a remote",
+        "allows an unauthenticated",
+        "allows any",
+        "lets an attacker",
+        "enables an attacker",
+        "could allow",
+        "would allow",
+        "leading to",
+        "leads to",
+        "results in",
+        "resulting in",
+        "which allows",
+        "making it possible",
+        "ein angreifer kann",
+        "angreifer können",
+        "un attaquant peut",
+        "permet à un attaquant",
+        "un atacante puede",
+        "permite a un atacante",
     ];
     PHRASES.iter().any(|p| s.contains(p))
 }
@@ -371,7 +693,9 @@ mod tests {
 
     #[test]
     fn versions_in_context_and_numbers_that_are_not_versions() {
-        for yes in ["Tested on 2.4.1.", "v3.2.0 and earlier are affected", "Affected versions: < 2.3.1", "at commit 4f2a9c1e"] {
+        for yes in
+            ["Tested on 2.4.1.", "v3.2.0 and earlier are affected", "Affected versions: < 2.3.1", "at commit 4f2a9c1e"]
+        {
             assert!(fields(yes).contains(&Field::Versions), "{yes}");
         }
         for no in [

@@ -9,16 +9,64 @@ use super::text::{Doc, Kind};
 
 /// Words that head a finding: "Finding 2", "Issue #3", "Vulnerability 1:".
 const FINDING_WORDS: &[&str] = &[
-    "finding", "issue", "vulnerability", "vuln", "bug", "problem", "weakness", "flaw", "schwachstelle", "problème",
-    "vulnérabilité", "vulnerabilidad", "hallazgo", "fallo",
+    "finding",
+    "issue",
+    "vulnerability",
+    "vuln",
+    "bug",
+    "problem",
+    "weakness",
+    "flaw",
+    "schwachstelle",
+    "problème",
+    "vulnérabilité",
+    "vulnerabilidad",
+    "hallazgo",
+    "fallo",
 ];
 /// Classes of vulnerability a numbered heading names: "## 2. IDOR in /api/users".
 const CLASSES: &[&str] = &[
-    "xss", "cross-site", "sql", "injection", "idor", "csrf", "ssrf", "rce", "remote code", "traversal", "overflow",
-    "bypass", "disclosure", "redirect", "deserialization", "deserialisation", "xxe", "race", "denial of service",
-    "dos", "takeover", "escalation", "leak", "exposure", "misconfiguration", "clickjacking", "insecure", "missing",
-    "hardcoded", "hard-coded", "weak", "unauthenticated", "broken", "prototype pollution", "command", "upload",
-    "enumeration", "spoofing", "smuggling", "poisoning", "hijack",
+    "xss",
+    "cross-site",
+    "sql",
+    "injection",
+    "idor",
+    "csrf",
+    "ssrf",
+    "rce",
+    "remote code",
+    "traversal",
+    "overflow",
+    "bypass",
+    "disclosure",
+    "redirect",
+    "deserialization",
+    "deserialisation",
+    "xxe",
+    "race",
+    "denial of service",
+    "dos",
+    "takeover",
+    "escalation",
+    "leak",
+    "exposure",
+    "misconfiguration",
+    "clickjacking",
+    "insecure",
+    "missing",
+    "hardcoded",
+    "hard-coded",
+    "weak",
+    "unauthenticated",
+    "broken",
+    "prototype pollution",
+    "command",
+    "upload",
+    "enumeration",
+    "spoofing",
+    "smuggling",
+    "poisoning",
+    "hijack",
 ];
 
 /// Several separately titled findings: headings or labels "Finding 1", "Issue 2: ...",
@@ -39,7 +87,10 @@ pub fn multiple_issues(doc: &Doc) -> Option<String> {
         // "## 2. IDOR in /api/users", "**3) Stored XSS**"
         let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
         let after = &s[digits.len()..];
-        if !digits.is_empty() && (after.starts_with(". ") || after.starts_with(") ")) && CLASSES.iter().any(|c| after.contains(c)) {
+        if !digits.is_empty()
+            && (after.starts_with(". ") || after.starts_with(") "))
+            && CLASSES.iter().any(|c| after.contains(c))
+        {
             if let Ok(n) = digits.parse() {
                 numbers.insert(n);
                 titles += 1;
@@ -67,27 +118,93 @@ fn finding_number(s: &str) -> Option<u32> {
 /// upstream library, your fork ...") and denials do not count.
 pub fn third_party(doc: &Doc) -> Option<String> {
     const PLACES: &[&str] = &[
-        "in the upstream", "in upstream", "an upstream bug", "an upstream issue", "an upstream vulnerability",
-        "upstream bug", "is in the bundled", "in the bundled", "in the vendored", "vendored copy", "bundled copy",
-        "in the third-party", "in a third-party", "in the third party", "third-party library", "third-party package",
-        "third-party dependency", "in the dependency", "in a dependency", "in your dependency", "a dependency of",
-        "transitive dependency", "vulnerable dependency", "vulnerable version of", "inherited from", "comes from the",
-        "root cause is in", "root cause lies in", "lies in the", "resides in the", "is in the library",
-        "bug in the library", "flaw in the library", "in the underlying library", "underlying library",
-        "in der abhängigkeit", "dans la dépendance", "dans la bibliothèque", "en la dependencia", "en la biblioteca",
+        "in the upstream",
+        "in upstream",
+        "an upstream bug",
+        "an upstream issue",
+        "an upstream vulnerability",
+        "upstream bug",
+        "is in the bundled",
+        "in the bundled",
+        "in the vendored",
+        "vendored copy",
+        "bundled copy",
+        "in the third-party",
+        "in a third-party",
+        "in the third party",
+        "third-party library",
+        "third-party package",
+        "third-party dependency",
+        "in the dependency",
+        "in a dependency",
+        "in your dependency",
+        "a dependency of",
+        "transitive dependency",
+        "vulnerable dependency",
+        "vulnerable version of",
+        "inherited from",
+        "comes from the",
+        "root cause is in",
+        "root cause lies in",
+        "lies in the",
+        "resides in the",
+        "is in the library",
+        "bug in the library",
+        "flaw in the library",
+        "in the underlying library",
+        "underlying library",
+        "in der abhängigkeit",
+        "dans la dépendance",
+        "dans la bibliothèque",
+        "en la dependencia",
+        "en la biblioteca",
     ];
     const WHAT: &[&str] = &[
-        "library", "package", "dependency", "dependencies", "upstream", "bundled", "vendored", "module", "crate",
-        "gem", "npm", "pypi", "bibliothek", "abhängigkeit", "bibliothèque", "dépendance", "biblioteca", "dependencia",
+        "library",
+        "package",
+        "dependency",
+        "dependencies",
+        "upstream",
+        "bundled",
+        "vendored",
+        "module",
+        "crate",
+        "gem",
+        "npm",
+        "pypi",
+        "bibliothek",
+        "abhängigkeit",
+        "bibliothèque",
+        "dépendance",
+        "biblioteca",
+        "dependencia",
     ];
     const NOT: &[&str] = &[
-        "unlike", "not in the", "not an upstream", "isn't in", "is not in", "rather than", "your fork", "your own code",
-        "your code", "not the library", "not a dependency", "not in a dependency", "not upstream", "instead of",
-        "own implementation", "no dependency", "doesn't affect the upstream", "does not affect the upstream",
+        "unlike",
+        "not in the",
+        "not an upstream",
+        "isn't in",
+        "is not in",
+        "rather than",
+        "your fork",
+        "your own code",
+        "your code",
+        "not the library",
+        "not a dependency",
+        "not in a dependency",
+        "not upstream",
+        "instead of",
+        "own implementation",
+        "no dependency",
+        "doesn't affect the upstream",
+        "does not affect the upstream",
     ];
     for s in &doc.sentences {
         let l = &s.lower;
-        if PLACES.iter().any(|p| l.contains(p)) && WHAT.iter().any(|w| l.contains(w)) && !NOT.iter().any(|n| l.contains(n)) {
+        if PLACES.iter().any(|p| l.contains(p))
+            && WHAT.iter().any(|w| l.contains(w))
+            && !NOT.iter().any(|n| l.contains(n))
+        {
             return Some("the report places the flaw in a dependency".into());
         }
     }
@@ -99,16 +216,55 @@ pub fn third_party(doc: &Doc) -> Option<String> {
 /// in the wild") do not count.
 pub fn exploited(doc: &Doc) -> Option<String> {
     const SAYS: &[&str] = &[
-        "actively exploited", "active exploitation", "being exploited", "exploited in the wild",
-        "exploitation in the wild", "in-the-wild exploitation", "exploited itw", "exploitation observed",
-        "observed exploitation", "seen exploitation", "seen it exploited", "seen this exploited", "attacks observed",
-        "observed attacks", "seen attacks", "under active attack", "exploited against", "attacks in the wild",
-        "aktiv ausgenutzt", "wird ausgenutzt", "activement exploitée", "activement exploité", "exploitée activement",
-        "explotada activamente", "explotado activamente", "siendo explotad",
+        "actively exploited",
+        "active exploitation",
+        "being exploited",
+        "exploited in the wild",
+        "exploitation in the wild",
+        "in-the-wild exploitation",
+        "exploited itw",
+        "exploitation observed",
+        "observed exploitation",
+        "seen exploitation",
+        "seen it exploited",
+        "seen this exploited",
+        "attacks observed",
+        "observed attacks",
+        "seen attacks",
+        "under active attack",
+        "exploited against",
+        "attacks in the wild",
+        "aktiv ausgenutzt",
+        "wird ausgenutzt",
+        "activement exploitée",
+        "activement exploité",
+        "exploitée activement",
+        "explotada activamente",
+        "explotado activamente",
+        "siendo explotad",
     ];
     const NOT: &[&str] = &[
-        "not ", "n't", "no known", "no evidence", "unaware", "unknown", "could be", "might be", "may be", "would be",
-        "can be", "if ", "whether", "possible", "potentially", "no sign", "never", "nicht", "pas ", "aucune", "sin ",
+        "not ",
+        "n't",
+        "no known",
+        "no evidence",
+        "unaware",
+        "unknown",
+        "could be",
+        "might be",
+        "may be",
+        "would be",
+        "can be",
+        "if ",
+        "whether",
+        "possible",
+        "potentially",
+        "no sign",
+        "never",
+        "nicht",
+        "pas ",
+        "aucune",
+        "sin ",
         "ningún",
     ];
     for s in &doc.sentences {
@@ -152,7 +308,9 @@ mod tests {
 
     #[test]
     fn exploited_and_what_only_sounds_like_it() {
-        assert!(exploited(&Doc::read("This is being exploited in the wild: we saw it in our honeypot logs.\n")).is_some());
+        assert!(
+            exploited(&Doc::read("This is being exploited in the wild: we saw it in our honeypot logs.\n")).is_some()
+        );
         assert!(exploited(&Doc::read("We have observed active exploitation against two customers.\n")).is_some());
         for no in [
             "This configuration is common in the wild.",

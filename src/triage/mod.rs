@@ -97,14 +97,8 @@ pub enum Flag {
 }
 
 impl Flag {
-    pub const ALL: [Flag; 6] = [
-        Flag::ScannerOutput,
-        Flag::NoPoc,
-        Flag::MultipleIssues,
-        Flag::ThirdParty,
-        Flag::AiUndeclared,
-        Flag::Exploited,
-    ];
+    pub const ALL: [Flag; 6] =
+        [Flag::ScannerOutput, Flag::NoPoc, Flag::MultipleIssues, Flag::ThirdParty, Flag::AiUndeclared, Flag::Exploited];
     pub fn as_str(self) -> &'static str {
         match self {
             Flag::ScannerOutput => "scanner-output",

@@ -16,31 +16,122 @@ struct Tool {
 }
 
 const TOOLS: &[Tool] = &[
-    Tool { name: "nuclei", starts: &[], contains: &["] [http] [", "] [dns] [", "] [tcp] [", "] [ssl] [", "] [network] [", "] [file] [", "] [javascript] [", "[inf] ", "projectdiscovery.io"] },
+    Tool {
+        name: "nuclei",
+        starts: &[],
+        contains: &[
+            "] [http] [",
+            "] [dns] [",
+            "] [tcp] [",
+            "] [ssl] [",
+            "] [network] [",
+            "] [file] [",
+            "] [javascript] [",
+            "[inf] ",
+            "projectdiscovery.io",
+        ],
+    },
     Tool {
         name: "OWASP ZAP",
-        starts: &["alert:", "risk:", "confidence:", "cwe id:", "wasc id:", "plugin id:", "evidence:", "parameter:", "attack:", "instances:", "reference:", "other info:", "alert detail", "risk=", "zap scanning report", "zap by checkmarx"],
+        starts: &[
+            "alert:",
+            "risk:",
+            "confidence:",
+            "cwe id:",
+            "wasc id:",
+            "plugin id:",
+            "evidence:",
+            "parameter:",
+            "attack:",
+            "instances:",
+            "reference:",
+            "other info:",
+            "alert detail",
+            "risk=",
+            "zap scanning report",
+            "zap by checkmarx",
+        ],
         contains: &["zaproxy.org", "risk=", "confidence="],
     },
     Tool {
         name: "Burp Scanner",
-        starts: &["issue:", "issue detail", "issue background", "issue remediation", "remediation background", "remediation detail", "vulnerability classifications", "severity:", "confidence:", "host:", "path:", "request 1", "response 1"],
+        starts: &[
+            "issue:",
+            "issue detail",
+            "issue background",
+            "issue remediation",
+            "remediation background",
+            "remediation detail",
+            "vulnerability classifications",
+            "severity:",
+            "confidence:",
+            "host:",
+            "path:",
+            "request 1",
+            "response 1",
+        ],
         contains: &["burp scanner", "burp suite scanner", "portswigger.net/kb/issues"],
     },
     Tool {
         name: "Nessus/OpenVAS",
-        starts: &["plugin id", "plugin name", "risk factor", "synopsis", "plugin output", "see also", "cvss v3.0 base score", "cvss base score", "nvt:", "oid:", "vulnerability detection result", "vulnerability detection method", "quality of detection", "vulnerability insight", "product detection result", "log method"],
+        starts: &[
+            "plugin id",
+            "plugin name",
+            "risk factor",
+            "synopsis",
+            "plugin output",
+            "see also",
+            "cvss v3.0 base score",
+            "cvss base score",
+            "nvt:",
+            "oid:",
+            "vulnerability detection result",
+            "vulnerability detection method",
+            "quality of detection",
+            "vulnerability insight",
+            "product detection result",
+            "log method",
+        ],
         contains: &["tenable.com/plugins", "nessus", "openvas", "greenbone"],
     },
     Tool {
         name: "Nikto",
-        starts: &["+ server:", "+ target ip:", "+ target hostname:", "+ target port:", "+ start time:", "+ end time:", "+ osvdb-", "+ /", "+ the anti-clickjacking", "+ the x-", "+ no cgi directories", "- nikto v"],
+        starts: &[
+            "+ server:",
+            "+ target ip:",
+            "+ target hostname:",
+            "+ target port:",
+            "+ start time:",
+            "+ end time:",
+            "+ osvdb-",
+            "+ /",
+            "+ the anti-clickjacking",
+            "+ the x-",
+            "+ no cgi directories",
+            "- nikto v",
+        ],
         contains: &["osvdb-", "nikto"],
     },
     Tool {
         name: "sqlmap",
-        starts: &["parameter:", "type:", "title:", "payload:", "back-end dbms:", "web server operating system:", "web application technology:"],
-        contains: &["] [info] ", "] [warning] ", "] [critical] ", "sqlmap identified", "sqlmap resumed", "sqlmap.org", "back-end dbms"],
+        starts: &[
+            "parameter:",
+            "type:",
+            "title:",
+            "payload:",
+            "back-end dbms:",
+            "web server operating system:",
+            "web application technology:",
+        ],
+        contains: &[
+            "] [info] ",
+            "] [warning] ",
+            "] [critical] ",
+            "sqlmap identified",
+            "sqlmap resumed",
+            "sqlmap.org",
+            "back-end dbms",
+        ],
     },
     Tool {
         name: "Semgrep",
@@ -49,17 +140,54 @@ const TOOLS: &[Tool] = &[
     },
     Tool {
         name: "Bandit",
-        starts: &[">> issue: [b", "severity: low", "severity: medium", "severity: high", "location:", "more info: https://bandit", "cwe: cwe-", "run started:", "test results:", "code scanned:", "total lines of code:", "total issues (by severity):", "total issues (by confidence):"],
+        starts: &[
+            ">> issue: [b",
+            "severity: low",
+            "severity: medium",
+            "severity: high",
+            "location:",
+            "more info: https://bandit",
+            "cwe: cwe-",
+            "run started:",
+            "test results:",
+            "code scanned:",
+            "total lines of code:",
+            "total issues (by severity):",
+            "total issues (by confidence):",
+        ],
         contains: &["bandit.readthedocs.io", ">> issue: [b"],
     },
     Tool {
         name: "SARIF (CodeQL and others)",
-        starts: &["\"ruleid\":", "\"$schema\":", "\"runs\":", "\"results\":", "\"physicallocation\":", "\"artifactlocation\":", "\"region\":", "\"startline\":", "\"driver\":", "\"tool\":", "\"level\":", "\"message\":", "\"uri\":"],
+        starts: &[
+            "\"ruleid\":",
+            "\"$schema\":",
+            "\"runs\":",
+            "\"results\":",
+            "\"physicallocation\":",
+            "\"artifactlocation\":",
+            "\"region\":",
+            "\"startline\":",
+            "\"driver\":",
+            "\"tool\":",
+            "\"level\":",
+            "\"message\":",
+            "\"uri\":",
+        ],
         contains: &["sarif-schema", "json.schemastore.org/sarif", "\"ruleid\""],
     },
     Tool {
         name: "npm audit",
-        starts: &["# npm audit report", "severity:", "fix available via", "node_modules/", "depends on vulnerable versions", "no fix available", "to address all issues", "to address issues that do not require attention"],
+        starts: &[
+            "# npm audit report",
+            "severity:",
+            "fix available via",
+            "node_modules/",
+            "depends on vulnerable versions",
+            "no fix available",
+            "to address all issues",
+            "to address issues that do not require attention",
+        ],
         contains: &["npm audit fix", "vulnerabilities (", "github.com/advisories/ghsa-"],
     },
     Tool {
@@ -69,14 +197,31 @@ const TOOLS: &[Tool] = &[
     },
     Tool {
         name: "Snyk",
-        starts: &["testing ", "✗ ", "tested ", "introduced through:", "from:", "organization:", "package manager:", "target file:", "project name:", "open source:", "project path:", "licenses:", "issues to fix by upgrading", "issues with no direct upgrade"],
+        starts: &[
+            "testing ",
+            "✗ ",
+            "tested ",
+            "introduced through:",
+            "from:",
+            "organization:",
+            "package manager:",
+            "target file:",
+            "project name:",
+            "open source:",
+            "project path:",
+            "licenses:",
+            "issues to fix by upgrading",
+            "issues with no direct upgrade",
+        ],
         contains: &["snyk", "severity vulnerability found in", "security.snyk.io"],
     },
 ];
 
 /// The scanner a line came from, if it reads as one's output.
 fn tool_of(lower: &str) -> Option<usize> {
-    TOOLS.iter().position(|t| t.starts.iter().any(|s| lower.starts_with(s)) || t.contains.iter().any(|c| lower.contains(c)))
+    TOOLS
+        .iter()
+        .position(|t| t.starts.iter().any(|s| lower.starts_with(s)) || t.contains.iter().any(|c| lower.contains(c)))
 }
 
 /// File names of scanner reports: `zap-report.html`, `results.sarif`, `scan.nessus`.
@@ -84,9 +229,25 @@ pub fn is_scanner_report_name(lower_name: &str) -> bool {
     lower_name.ends_with(".sarif")
         || lower_name.ends_with(".sarif.json")
         || lower_name.ends_with(".nessus")
-        || ["nuclei", "zap-report", "zap_report", "zapreport", "burp", "openvas", "nikto", "sqlmap", "snyk", "semgrep", "bandit", "npm-audit", "pip-audit", "scan-report", "scan_report"]
-            .iter()
-            .any(|w| lower_name.contains(w))
+        || [
+            "nuclei",
+            "zap-report",
+            "zap_report",
+            "zapreport",
+            "burp",
+            "openvas",
+            "nikto",
+            "sqlmap",
+            "snyk",
+            "semgrep",
+            "bandit",
+            "npm-audit",
+            "pip-audit",
+            "scan-report",
+            "scan_report",
+        ]
+        .iter()
+        .any(|w| lower_name.contains(w))
 }
 
 /// Why the report reads as scanner output, or None. `has_steps`: the report has steps

@@ -393,7 +393,9 @@ mod tests {
 
     #[test]
     fn the_quoted_earlier_mail_is_not_read() {
-        let d = Doc::read("Here are the steps.\n1. a\n2. b\nOn Mon, 7 Dec 2026 at 10:00, Security wrote:\nSteps to reproduce:\n");
+        let d = Doc::read(
+            "Here are the steps.\n1. a\n2. b\nOn Mon, 7 Dec 2026 at 10:00, Security wrote:\nSteps to reproduce:\n",
+        );
         assert!(d.lines.iter().all(|l| l.kind != Kind::Label));
     }
 

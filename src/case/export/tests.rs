@@ -49,6 +49,7 @@ fn case() -> Case {
         flags: Vec::new(),
         flag_evidence: Default::default(),
         cra: Default::default(),
+        project: None,
     }
 }
 
