@@ -298,7 +298,7 @@ fn says_used(s: &str) -> bool {
         "con la ayuda",
     ];
     let negated = ["did not", "didn't", "not used", "no ai", "without"].iter().any(|n| s.contains(n));
-    PHRASES.iter().any(|p| s.contains(p)) && !(negated && !s.contains(" but "))
+    (!negated || s.contains(" but ")) && PHRASES.iter().any(|p| s.contains(p))
 }
 
 /// The declaration of AI use in `doc`, if any. A use anywhere wins over a "none" (a
@@ -325,11 +325,11 @@ pub fn declared(doc: &Doc) -> AiUse {
                 {
                     statement.push('\n');
                     statement.push_str(next.text);
-                } else if label.value.is_empty() {
-                    if let Some(n) = doc.section(i).find(|n| !n.lower.is_empty()) {
-                        statement.push('\n');
-                        statement.push_str(n.text);
-                    }
+                } else if label.value.is_empty()
+                    && let Some(n) = doc.section(i).find(|n| !n.lower.is_empty())
+                {
+                    statement.push('\n');
+                    statement.push_str(n.text);
                 }
                 return used(statement);
             }

@@ -551,29 +551,29 @@ fn version_in_context(l: &Line) -> bool {
     if !has_version(s) {
         return false;
     }
-    VERSION_CONTEXT.iter().any(|c| s.contains(c)) || s.split_whitespace().any(|w| is_v_version(w))
+    VERSION_CONTEXT.iter().any(|c| s.contains(c)) || s.split_whitespace().any(is_v_version)
 }
 
 /// "v2.3", "v10.0.1".
 fn is_v_version(w: &str) -> bool {
     let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '.');
-    w.strip_prefix('v').is_some_and(|r| version_token(r))
+    w.strip_prefix('v').is_some_and(version_token)
 }
 
 /// "commit 4f2a9c1", "at a1b2c3d4": seven or more hex digits after the word commit.
 fn has_commit(s: &str) -> bool {
     let mut words = s.split_whitespace().peekable();
     while let Some(w) = words.next() {
-        if w.starts_with("commit") {
-            if let Some(next) = words.peek() {
-                let h = next.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-                if h.len() >= 7
-                    && h.len() <= 40
-                    && h.bytes().all(|b| b.is_ascii_hexdigit())
-                    && h.bytes().any(|b| b.is_ascii_digit())
-                {
-                    return true;
-                }
+        if w.starts_with("commit")
+            && let Some(next) = words.peek()
+        {
+            let h = next.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            if h.len() >= 7
+                && h.len() <= 40
+                && h.bytes().all(|b| b.is_ascii_hexdigit())
+                && h.bytes().any(|b| b.is_ascii_digit())
+            {
+                return true;
             }
         }
     }

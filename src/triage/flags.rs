@@ -90,11 +90,10 @@ pub fn multiple_issues(doc: &Doc) -> Option<String> {
         if !digits.is_empty()
             && (after.starts_with(". ") || after.starts_with(") "))
             && CLASSES.iter().any(|c| after.contains(c))
+            && let Ok(n) = digits.parse()
         {
-            if let Ok(n) = digits.parse() {
-                numbers.insert(n);
-                titles += 1;
-            }
+            numbers.insert(n);
+            titles += 1;
         }
     }
     (numbers.len() >= 2).then(|| {

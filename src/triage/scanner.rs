@@ -267,11 +267,9 @@ pub fn scanner_output(doc: &Doc, has_steps: bool, attachment_names: &[String]) -
     if n >= 3 && all * 3 >= content && !has_steps {
         return Some(format!("{all} of {content} lines read as {} output", TOOLS[best].name));
     }
-    if !has_steps {
-        if let Some(name) = attachment_names.iter().find(|n| is_scanner_report_name(&n.to_lowercase())) {
-            let shown: String = name.chars().take(60).collect();
-            return Some(format!("the attached {shown:?} is a scanner's report and the text has no steps of its own"));
-        }
+    if !has_steps && let Some(name) = attachment_names.iter().find(|n| is_scanner_report_name(&n.to_lowercase())) {
+        let shown: String = name.chars().take(60).collect();
+        return Some(format!("the attached {shown:?} is a scanner's report and the text has no steps of its own"));
     }
     None
 }

@@ -209,12 +209,12 @@ fn label_of(t: &str) -> Option<Label> {
         return None;
     }
     // "**Steps to reproduce**", "**Impact:**", "__Summary__": the whole line bold.
-    if let Some(inner) = t.strip_prefix("**").or_else(|| t.strip_prefix("__")) {
-        if let Some(p) = inner.find(&t[..2]) {
-            let after = inner[p + 2..].trim();
-            if p > 0 && (after.is_empty() || after == ":") {
-                return Some(heading(&inner[..p]));
-            }
+    if let Some(inner) = t.strip_prefix("**").or_else(|| t.strip_prefix("__"))
+        && let Some(p) = inner.find(&t[..2])
+    {
+        let after = inner[p + 2..].trim();
+        if p > 0 && (after.is_empty() || after == ":") {
+            return Some(heading(&inner[..p]));
         }
     }
     // "- **Affected versions:** 2.3" is a label; a plain list item is not.

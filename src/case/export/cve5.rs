@@ -91,7 +91,9 @@ pub fn cve5(case: &Case, project: &str, assigner_short_name: &str, now: DateTime
     }
     let mut draft = json!({ "generator": "secintake", "case": case.id, "placeholders": to_fill_list });
     if case.cvss_unassessed() {
-        draft["placeholders"].as_array_mut().map(|p| p.push(json!("containers.cna.metrics")));
+        if let Some(p) = draft["placeholders"].as_array_mut() {
+            p.push(json!("containers.cna.metrics"))
+        }
         draft["cvss"] = json!(assess_cvss());
     }
     cna.insert("x_draft".into(), draft);
