@@ -176,12 +176,29 @@ fn versions_capped(text: &str, cap: usize) -> (Vec<String>, bool) {
 
 /// Credit wishes: a name for credits, or anonymity ("N/A", "anonymous").
 pub fn credit(text: &str) -> Credit {
-    if let Some(v) = field(text, &["full name (for credits)", "credit", "credit as", "name for credits", "credits"]) {
-        let l = v.to_ascii_lowercase();
-        if matches!(l.as_str(), "n/a" | "na" | "none" | "anonymous" | "anon" | "-") || l.contains("anonym") {
+    const LABELS: &[&str] = &[
+        "full name (for credits)",
+        "full name",
+        "credit",
+        "credit as",
+        "credit me as",
+        "please credit",
+        "name for credits",
+        "name for credit",
+        "credits",
+        "crédito",
+        "crédit",
+        "credito",
+    ];
+    // The value on the label's line, or on the next line ("Credit:\nYes, as ...").
+    if let Some(v) = field(text, LABELS).or_else(|| next_line_of(text, LABELS)) {
+        let l = v.to_lowercase();
+        if matches!(l.as_str(), "n/a" | "na" | "none" | "anonymous" | "anon" | "-")
+            || ["anonym", "anónim", "anonim"].iter().any(|a| l.contains(a))
+        {
             return Credit { name: None, anonymous: true };
         }
-        return Credit { name: Some(v), anonymous: false };
+        return Credit { name: Some(credit_name(&v)), anonymous: false };
     }
     let lower = text.to_ascii_lowercase();
     if let Some(pos) = lower.find("i would like credit as") {
@@ -205,6 +222,29 @@ pub fn credit(text: &str) -> Credit {
         return Credit { name: None, anonymous: true };
     }
     Credit::default()
+}
+
+/// The value of a bare `Label:` line that stands on the next line.
+fn next_line_of(text: &str, labels: &[&str]) -> Option<String> {
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let l = line.trim().trim_matches(['*', '#', ' ']).trim_end_matches(':').trim().to_lowercase();
+        if line.trim_end().ends_with(':') && labels.contains(&l.as_str()) {
+            let v = lines.next()?.trim();
+            return (!v.is_empty()).then(|| v.chars().take(300).collect());
+        }
+    }
+    None
+}
+
+/// `Yes please, as "Tomás Ferreira (independent)"` → `Tomás Ferreira (independent)`.
+fn credit_name(v: &str) -> String {
+    let quoted =
+        v.split_once(['"', '“', '«']).and_then(|(_, rest)| rest.split_once(['"', '”', '»']).map(|(n, _)| n.trim()));
+    match quoted {
+        Some(n) if !n.is_empty() => n.to_owned(),
+        _ => v.to_owned(),
+    }
 }
 
 /// The first valid CVSS vector in the text (3.0, 3.1 or 4.0), scored by the `cvss`

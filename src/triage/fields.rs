@@ -86,7 +86,18 @@ pub fn label_field(key: &str) -> Option<Field> {
     {
         return Some(Field::Versions);
     }
-    if has(&["impact", "auswirkung", "impacto", "consequence", "conséquence", "consecuencia", "attack scenario"]) {
+    if has(&[
+        "impact",
+        "auswirkung",
+        "impacto",
+        "consequence",
+        "conséquence",
+        "consecuencia",
+        "attack scenario",
+        "what an attacker",
+        "attacker gets",
+        "attacker can",
+    ]) {
         return Some(Field::Impact);
     }
     if key.contains("cvss") {
@@ -160,7 +171,17 @@ fn section_has(doc: &Doc, at: usize, f: Field) -> bool {
     if content.is_empty() || (content.len() == 1 && says_nothing(content[0])) {
         return false;
     }
+    // "Steps to reproduce: see the video": a pointer to elsewhere is not the steps.
+    let pointer = |c: &str| c.contains("video") || c.starts_with("http") || c.contains("youtu");
+    if f == Field::Steps && content.iter().all(|c| pointer(c)) {
+        return false;
+    }
     match f {
+        // A proof is code, a command or a request, or more than one line of it; a lone
+        // link is a pointer.
+        Field::Poc => {
+            lines.iter().any(|l| l.kind == Kind::Code) || content.len() >= 2 || !content[0].starts_with("http")
+        }
         Field::Versions => content.iter().any(|c| has_version(c) || names_all_versions(c) || has_commit(c)),
         Field::Cvss => content.iter().any(|c| c.chars().any(|ch| ch.is_ascii_digit())),
         _ => true,
@@ -355,6 +376,54 @@ const ACTIONS: &[&str] = &[
     "esegui",
     "avvia",
     "clicca",
+    "se",
+    "revenir",
+    "aller",
+    "cliquer",
+    "saisir",
+    "créer",
+    "exécuter",
+    "accéder",
+    "observer",
+    "constater",
+    "vérifier",
+    "iniciar",
+    "entrar",
+    "ir",
+    "hacer",
+    "pulsar",
+    "observar",
+    "comprobar",
+    "ver",
+    "beobachten",
+    "prüfen",
+    // A step that is a command or a request.
+    "curl",
+    "wget",
+    "git",
+    "git-dumper",
+    "cd",
+    "python",
+    "python3",
+    "node",
+    "npm",
+    "npx",
+    "pip",
+    "docker",
+    "make",
+    "cargo",
+    "ssh",
+    "nc",
+    "printf",
+    "echo",
+    "sudo",
+    "bash",
+    "sh",
+    "get",
+    "patch",
+    "put",
+    "./configure",
+    "mkdir",
 ];
 /// Subjects of a step written in the third person: "The attacker sends ...".
 const ACTORS: &[&str] =
@@ -386,7 +455,7 @@ fn numbered_actions(doc: &Doc) -> bool {
                 if opens_with_action(&l.lower) {
                     actions += 1;
                 }
-                if run >= 2 && actions >= 2 && actions * 3 >= run * 2 {
+                if run >= 2 && actions >= 2 && actions * 2 >= run {
                     return true;
                 }
             }
@@ -442,7 +511,10 @@ fn reproduce_sentence(s: &str) -> bool {
         "para reproducir",
     ];
     const NOT: &[&str] = &["not ", "n't", "unable", "cannot", "could you", "can you", "please send", "please provide"];
-    s.split_whitespace().count() >= 5 && PHRASES.iter().any(|p| s.contains(p)) && !NOT.iter().any(|n| s.contains(n))
+    s.split_whitespace().count() >= 5
+        && PHRASES.iter().any(|p| s.contains(p))
+        && !NOT.iter().any(|n| s.contains(n))
+        && !s.contains("video")
 }
 
 /// A fenced block with a line in it, or an indented block read as code.
@@ -451,7 +523,8 @@ fn code_block(doc: &Doc) -> bool {
     for l in &doc.lines {
         match l.kind {
             Kind::Fence => in_fence = !in_fence,
-            Kind::Code if !l.text.is_empty() => return true,
+            // Two lines of a scanner quoted as where it came from are not a proof.
+            Kind::Code if !l.text.is_empty() && !super::scanner::is_tool_line(&l.lower) => return true,
             _ => {}
         }
     }
@@ -551,7 +624,20 @@ fn version_in_context(l: &Line) -> bool {
     if !has_version(s) {
         return false;
     }
-    VERSION_CONTEXT.iter().any(|c| s.contains(c)) || s.split_whitespace().any(is_v_version)
+    VERSION_CONTEXT.iter().any(|c| s.contains(c)) || s.split_whitespace().any(is_v_version) || has_triple(s)
+}
+
+/// "2.4.1", "11.2.0+2291": three parts read as a version wherever they stand (an IP
+/// address has four, a date a year).
+fn has_triple(s: &str) -> bool {
+    s.split_whitespace().any(|w| {
+        let bare = w.trim_matches(|c: char| !c.is_alphanumeric());
+        let bare = bare.strip_prefix('v').unwrap_or(bare);
+        !w.contains("://")
+            && !w.starts_with('/')
+            && version_token(bare)
+            && bare.split(['-', '+']).next().is_some_and(|c| c.split('.').count() == 3)
+    }) && has_version(s)
 }
 
 /// "v2.3", "v10.0.1".
@@ -630,6 +716,12 @@ fn version_token(t: &str) -> bool {
     let parts: Vec<&str> = core.split('.').collect();
     if parts.len() < 2 || parts.len() > 4 || parts.iter().any(|p| p.is_empty()) {
         return false;
+    }
+    // "2.x", "1.4.*": a release line.
+    if parts.len() <= 3 && matches!(*parts.last().unwrap_or(&""), "x" | "*") {
+        return parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()));
     }
     if !parts[0].bytes().all(|b| b.is_ascii_digit()) || !parts[1].bytes().next().is_some_and(|b| b.is_ascii_digit()) {
         return false;

@@ -266,7 +266,7 @@ pub fn exploited(doc: &Doc) -> Option<String> {
         "sin ",
         "ningún",
     ];
-    for s in &doc.sentences {
+    for s in doc.sentences.iter().filter(|s| !s.lower.ends_with('?')) {
         let l = &s.lower;
         if SAYS.iter().any(|p| l.contains(p)) && !NOT.iter().any(|n| l.contains(n)) {
             return Some("the reporter says it is exploited in the wild".into());

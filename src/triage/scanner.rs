@@ -224,6 +224,11 @@ fn tool_of(lower: &str) -> Option<usize> {
         .position(|t| t.starts.iter().any(|s| lower.starts_with(s)) || t.contains.iter().any(|c| lower.contains(c)))
 }
 
+/// The line has the shape of a scanner's output.
+pub fn is_tool_line(lower: &str) -> bool {
+    tool_of(lower).is_some()
+}
+
 /// File names of scanner reports: `zap-report.html`, `results.sarif`, `scan.nessus`.
 pub fn is_scanner_report_name(lower_name: &str) -> bool {
     lower_name.ends_with(".sarif")

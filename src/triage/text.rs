@@ -84,12 +84,12 @@ impl<'a> Doc<'a> {
         let mut lines: Vec<Line<'a>> = Vec::new();
         let mut fence = false;
         let mut section = None;
-        for raw in text[..end].lines() {
+        let mut raws = text[..end].lines().peekable();
+        while let Some(raw) = raws.next() {
             if lines.len() == MAX_LINES {
                 truncated = true;
                 break;
             }
-            let indented = raw.starts_with("    ") || raw.starts_with('\t');
             let t = raw.trim();
             if !fence && lines.len() > 2 && is_reply_separator(t) {
                 // What follows is the quoted earlier mail, ours among it.
@@ -107,7 +107,11 @@ impl<'a> Doc<'a> {
                 line.kind = Kind::Blank;
             } else if t.starts_with('>') {
                 line.kind = Kind::Quoted;
-            } else if indented && matches!(prev, None | Some(Kind::Blank) | Some(Kind::Code)) && looks_like_code(t) {
+            } else if (raw.starts_with("   ") || raw.starts_with('\t'))
+                && (matches!(prev, None | Some(Kind::Blank) | Some(Kind::Code))
+                    || prev == Some(Kind::Label) && looks_like_code(t))
+            {
+                // An indented block after a blank line: code, a command or a request.
                 line.kind = Kind::Code;
             } else if is_underline(t) && prev == Some(Kind::Prose) {
                 // A setext heading: the line above is the label.
@@ -118,8 +122,21 @@ impl<'a> Doc<'a> {
                 }
                 line.kind = Kind::Blank;
             } else if let Some(label) = label_of(t) {
+                // A heading or a bare `Label:` opens a section; a `Key: value` line is a
+                // field of its own inside the section it stands in.
+                if label.heading || label.value.is_empty() {
+                    section = Some(lines.len());
+                    line.section = section;
+                }
                 line.kind = Kind::Label;
                 line.label = Some(label);
+            } else if matches!(prev, None | Some(Kind::Blank))
+                && is_bare_heading(t)
+                && raws.peek().is_some_and(|n| n.trim().chars().next().is_some_and(|c| !c.is_lowercase()))
+            {
+                // "Impact", "Étapes pour reproduire": a short line alone, no colon.
+                line.kind = Kind::Label;
+                line.label = Some(Label { key: normalise(t), value: String::new(), heading: true });
                 section = Some(lines.len());
                 line.section = section;
             } else if let Some(n) = item_of(t) {
@@ -160,6 +177,18 @@ fn is_reply_separator(t: &str) -> bool {
         || (l.starts_with("el ") && l.ends_with("escribió:"))
 }
 
+/// A heading written as a line of its own: at most five words, no colon, no closing
+/// punctuation, starting with a capital ("Impact", "Steps", "Étapes pour reproduire").
+fn is_bare_heading(t: &str) -> bool {
+    let words = t.split_whitespace().count();
+    (1..=5).contains(&words)
+        && t.chars().count() <= 40
+        && t.chars().next().is_some_and(char::is_uppercase)
+        && !t.ends_with(['.', ',', ';', '!', '?', ':', ')'])
+        && !t.contains([':', '/', '=', '<', '`', '"'])
+        && item_of(t).is_none()
+}
+
 fn is_underline(t: &str) -> bool {
     t.len() >= 3 && (t.bytes().all(|b| b == b'=') || t.bytes().all(|b| b == b'-'))
 }
@@ -168,12 +197,39 @@ fn is_underline(t: &str) -> bool {
 fn looks_like_code(t: &str) -> bool {
     const STARTS: &[&str] = &[
         "$ ", "# ", "curl ", "wget ", "get /", "post /", "put /", "delete /", "patch /", "http/", "host:", "<", "{",
-        "}", "[", "import ", "from ", "def ", "fn ", "function", "const ", "let ", "var ", "python", "node ", "echo ",
+        "}", "import ", "from ", "def ", "fn ", "function", "const ", "let ", "var ", "python", "node ", "echo ",
         "nc ", "./", "sudo ", "npm ", "pip ", "cargo ", "git ", "docker ", "#include", "package ", "public ", "class ",
         "print", "for ", "if ", "while ", "return", "sqlmap", "ruby ", "perl ", "php ", "java ",
     ];
     let l = t.to_ascii_lowercase();
     STARTS.iter().any(|s| l.starts_with(s)) || t.ends_with(';') || t.ends_with('{') || t.ends_with(')')
+}
+
+/// A command or a raw request line: never a label, whatever colon it holds.
+fn is_command(t: &str) -> bool {
+    const STARTS: &[&str] = &[
+        "$ ",
+        "curl ",
+        "wget ",
+        "get /",
+        "post /",
+        "put /",
+        "delete /",
+        "patch /",
+        "host:",
+        "<",
+        "{",
+        "./",
+        "sudo ",
+        "python",
+        "nc ",
+        "echo ",
+        "cookie:",
+        "content-type:",
+        "authorization:",
+    ];
+    let l = t.to_ascii_lowercase();
+    STARTS.iter().any(|s| l.starts_with(s))
 }
 
 /// The number of a list item, `Some(None)` for a bullet, `None` for no item.
@@ -184,6 +240,10 @@ fn item_of(t: &str) -> Option<Option<u32>> {
     let b = t.as_bytes();
     let digits = b.iter().take(3).take_while(|c| c.is_ascii_digit()).count();
     if digits > 0 && b.len() > digits + 1 && matches!(b[digits], b'.' | b')') && b[digits + 1] == b' ' {
+        return Some(t[..digits].parse().ok());
+    }
+    // "1 go to ...", as people type on a phone: a small number, a space, a word.
+    if (1..=2).contains(&digits) && b.len() > digits + 1 && b[digits] == b' ' && b[digits + 1].is_ascii_lowercase() {
         return Some(t[..digits].parse().ok());
     }
     // "Step 3:", "Step 3.", "Schritt 2:", "Étape 2 :", "Paso 2:"
@@ -234,7 +294,13 @@ fn label_of(t: &str) -> Option<Label> {
     if key.is_empty() || words > MAX_LABEL_WORDS || key.chars().count() > MAX_LABEL_CHARS {
         return None;
     }
-    if !key.chars().next().is_some_and(char::is_alphabetic) || k.contains("//") {
+    // A command or code ("curl -H 'X-User: admin'", "x = {a: 1}") is not a label.
+    if !key.chars().next().is_some_and(char::is_alphabetic)
+        || k.contains("//")
+        || k.contains(['\'', '"', '=', '<', '>', '{', '}', '[', ']', '$', ';', '`', '|'])
+        || key.split_whitespace().any(|w| w.starts_with('-'))
+        || is_command(body)
+    {
         return None;
     }
     let value = v.trim().trim_matches('*').trim().to_lowercase();
@@ -381,7 +447,8 @@ mod tests {
         assert_eq!(d.lines[2].number, Some(2));
         assert_eq!(d.label_of(2).unwrap().key, "steps to reproduce");
         assert_eq!(d.lines[7].label.as_ref().unwrap().value, "2.3");
-        assert_eq!(d.section(0).count(), 6);
+        // A `Key: value` line is a field inside the section, not a section of its own.
+        assert_eq!(d.section(0).count(), 8);
     }
 
     #[test]
