@@ -361,3 +361,60 @@ fn config_names_an_unknown_required_field_and_the_allowed_ones() {
     let e = Config::parse(text, &tmp.path().join("x.toml")).unwrap_err().to_string();
     assert!(e.contains("policy.required") && e.contains("stpes") && e.contains("ai_use"), "{e}");
 }
+
+/// The flags through the pipeline on the labelled corpus's shapes: a nuclei and a ZAP
+/// dump, a multi-issue report, a declared and an undeclared AI use under a policy that
+/// requires the declaration, a dependency's flaw; none of them rejected or delayed.
+#[test]
+fn flags_on_scanner_dumps_several_issues_and_ai_declarations_reach_the_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pipeline(tmp.path(), "required = [\"description\", \"steps\", \"versions\", \"ai_use\"]");
+    let t = t0();
+    let fixture = |name: &str| std::fs::read_to_string(repo().join("fixtures/triage").join(name)).unwrap();
+    let multi = "## Finding 1: Stored XSS in comments\nThe body is not escaped.\n\n\
+        ## Finding 2: SQL injection in /api/export\nThe sort parameter reaches ORDER BY.\n\n\
+        ## Finding 3: IDOR in /api/invoices/{id}\nAny user reads any invoice.\n";
+    let dep = "The crash is in the bundled libyaml library (0.2.2), not in your parser code: \
+        the upstream bug is CVE-2024-0000.\nSteps to reproduce:\n1. Run app --load crash.yaml\n2. Observe the abort\n";
+    let cases = [
+        (
+            "60-nuclei-dump-intro.txt".to_string(),
+            fixture("60-nuclei-dump-intro.txt"),
+            vec![Flag::ScannerOutput, Flag::NoPoc, Flag::AiUndeclared],
+        ),
+        (
+            "61-zap-alerts-text.txt".into(),
+            fixture("61-zap-alerts-text.txt"),
+            vec![Flag::ScannerOutput, Flag::NoPoc, Flag::AiUndeclared],
+        ),
+        ("multi".into(), multi.to_string(), vec![Flag::NoPoc, Flag::MultipleIssues, Flag::AiUndeclared]),
+        ("17-akrites-ai-block-deser-cache.txt".into(), fixture("17-akrites-ai-block-deser-cache.txt"), vec![]),
+        (
+            "21-chatgpt-integration-token-leak.txt".into(),
+            fixture("21-chatgpt-integration-token-leak.txt"),
+            vec![Flag::AiUndeclared],
+        ),
+        ("dependency".into(), dep.to_string(), vec![Flag::ThirdParty, Flag::AiUndeclared]),
+    ];
+    for (i, (name, body, want)) in cases.iter().enumerate() {
+        let id = p
+            .ingest(
+                &mail(&format!("eve{i}@reporter{i}.test"), "Report", &format!("f-{i}@r.test"), "", body),
+                None,
+                t,
+                t,
+            )
+            .unwrap()
+            .case_id
+            .unwrap();
+        let c = case(&p, &id);
+        assert_eq!(&c.flags, want, "{name}: {:?}", c.flag_evidence);
+        assert!(c.flags.iter().all(|f| c.flag_evidence.contains_key(f)), "{name}: a flag without evidence");
+        assert_eq!(c.status, Status::New, "{name}: a flag never rejects");
+        assert!(!out_of_kind(&p, MailKind::Ack).iter().all(|a| a.case_id.as_deref() != Some(&id)), "{name}: no ack");
+    }
+    let declared = p.store.cases().unwrap().into_iter().find(|c| c.flags.is_empty()).unwrap();
+    let ai = declared.ai_use.unwrap();
+    assert_eq!(ai.declared, Some(secintake::triage::AiDeclared::Used));
+    assert!(ai.statement.unwrap().contains('\n'), "the two-line block is kept verbatim");
+}
