@@ -71,7 +71,11 @@ fn measure() -> Measured {
         serde_json::from_str(&std::fs::read_to_string(dir.join("labels.json")).unwrap()).unwrap();
     let mut m = Measured {
         fields: Field::ALL.into_iter().map(|f| (f, Count::default())).collect(),
-        flags: Flag::ALL.into_iter().filter(|f| *f != Flag::AiUndeclared).map(|f| (f, Count::default())).collect(),
+        flags: Flag::ALL
+            .into_iter()
+            .filter(|f| !matches!(f, Flag::AiUndeclared | Flag::BlockedReporter))
+            .map(|f| (f, Count::default()))
+            .collect(),
         ai: Count::default(),
         ai_contradicted: Vec::new(),
         complete_clean: 0,
@@ -100,10 +104,10 @@ fn measure() -> Measured {
             AiDeclared::Used => "used",
         });
         m.ai.add(label.ai_use.is_some(), got.is_some(), name, "ai_use declared");
-        if let (Some(t), Some(g)) = (label.ai_use.as_deref(), got) {
-            if t != g {
-                m.ai_contradicted.push(format!("{name}: labelled {t}, read {g}"));
-            }
+        if let (Some(t), Some(g)) = (label.ai_use.as_deref(), got)
+            && t != g
+        {
+            m.ai_contradicted.push(format!("{name}: labelled {t}, read {g}"));
         }
         let labelled_missing: Vec<Field> =
             default_required.iter().copied().filter(|f| !label.present.contains(f.as_str())).collect();

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::text::{Doc, Kind, Line};
+use super::versions::{has_commit, has_version, names_all_versions, version_in_context};
 use super::{AttachmentInfo, Field};
 
 /// A field's value that says it is not there: "Steps: N/A", "PoC: available on request".
@@ -190,240 +191,31 @@ fn section_has(doc: &Doc, at: usize, f: Field) -> bool {
 
 /// Words that open a step: "Open ...", "Send ...", "Log in as ...", and their German,
 /// French and Spanish imperatives.
+#[rustfmt::skip]
 const ACTIONS: &[&str] = &[
-    "open",
-    "go",
-    "navigate",
-    "visit",
-    "browse",
-    "send",
-    "run",
-    "execute",
-    "start",
-    "launch",
-    "install",
-    "create",
-    "click",
-    "enter",
-    "type",
-    "paste",
-    "fill",
-    "upload",
-    "download",
-    "submit",
-    "post",
-    "request",
-    "call",
-    "invoke",
-    "log",
-    "login",
-    "sign",
-    "register",
-    "set",
-    "configure",
-    "enable",
-    "disable",
-    "add",
-    "remove",
-    "delete",
-    "edit",
-    "change",
-    "modify",
-    "rename",
-    "replace",
-    "copy",
-    "move",
-    "save",
-    "load",
-    "reload",
-    "refresh",
-    "restart",
-    "stop",
-    "build",
-    "compile",
-    "clone",
-    "checkout",
-    "deploy",
-    "import",
-    "export",
-    "intercept",
-    "capture",
-    "replay",
-    "repeat",
-    "forward",
-    "craft",
-    "prepare",
-    "host",
-    "serve",
-    "inject",
-    "insert",
-    "select",
-    "choose",
-    "pick",
-    "use",
-    "make",
-    "put",
-    "place",
-    "point",
-    "attach",
-    "invite",
-    "share",
-    "publish",
-    "push",
-    "pull",
-    "fetch",
-    "issue",
-    "trigger",
-    "observe",
-    "notice",
-    "note",
-    "see",
-    "check",
-    "verify",
-    "confirm",
-    "wait",
-    "watch",
-    "look",
-    "access",
-    "authenticate",
-    "connect",
-    "mount",
-    "generate",
-    "encode",
-    "decode",
-    "craft",
-    "save",
-    "write",
-    "read",
-    "compare",
-    "apply",
-    "follow",
-    "provide",
-    "supply",
-    "pass",
-    "feed",
-    "grant",
-    "as",
-    "with",
-    "using",
-    "then",
-    "now",
-    "first",
-    "next",
-    "finally",
-    "after",
-    "once",
-    "from",
-    "in",
-    "on",
-    "under",
-    "inside",
-    "via",
-    // German, French, Spanish, Italian imperatives and openers.
-    "öffnen",
-    "öffne",
-    "starten",
-    "starte",
-    "senden",
-    "sende",
-    "aufrufen",
-    "rufen",
-    "melden",
-    "anmelden",
-    "klicken",
-    "klicke",
-    "geben",
-    "hochladen",
-    "ausführen",
-    "führen",
-    "ouvrir",
-    "ouvrez",
-    "envoyer",
-    "envoyez",
-    "lancer",
-    "lancez",
-    "connectez-vous",
-    "connectez",
-    "cliquez",
-    "saisissez",
-    "exécutez",
-    "accédez",
-    "allez",
-    "créez",
-    "abrir",
-    "abra",
-    "abre",
-    "enviar",
-    "envíe",
-    "envía",
-    "ejecutar",
-    "ejecute",
-    "ejecuta",
-    "iniciar",
-    "inicie",
-    "acceder",
-    "acceda",
-    "accede",
-    "haga",
-    "haz",
-    "cree",
-    "crea",
-    "suba",
-    "sube",
-    "introduzca",
-    "apri",
-    "invia",
-    "esegui",
-    "avvia",
-    "clicca",
-    "se",
-    "revenir",
-    "aller",
-    "cliquer",
-    "saisir",
-    "créer",
-    "exécuter",
-    "accéder",
-    "observer",
-    "constater",
-    "vérifier",
-    "iniciar",
-    "entrar",
-    "ir",
-    "hacer",
-    "pulsar",
-    "observar",
-    "comprobar",
-    "ver",
-    "beobachten",
-    "prüfen",
-    // A step that is a command or a request.
-    "curl",
-    "wget",
-    "git",
-    "git-dumper",
-    "cd",
-    "python",
-    "python3",
-    "node",
-    "npm",
-    "npx",
-    "pip",
-    "docker",
-    "make",
-    "cargo",
-    "ssh",
-    "nc",
-    "printf",
-    "echo",
-    "sudo",
-    "bash",
-    "sh",
-    "get",
-    "patch",
-    "put",
-    "./configure",
-    "mkdir",
+    // English, then German, French, Spanish, Italian imperatives and openers, then commands.
+    "open", "go", "navigate", "visit", "browse", "send", "run", "execute", "start", "launch", "install",
+    "create", "click", "enter", "type", "paste", "fill", "upload", "download", "submit", "post", "request",
+    "call", "invoke", "log", "login", "sign", "register", "set", "configure", "enable", "disable", "add",
+    "remove", "delete", "edit", "change", "modify", "rename", "replace", "copy", "move", "save", "load",
+    "reload", "refresh", "restart", "stop", "build", "compile", "clone", "checkout", "deploy", "import",
+    "export", "intercept", "capture", "replay", "repeat", "forward", "craft", "prepare", "host", "serve",
+    "inject", "insert", "select", "choose", "pick", "use", "make", "put", "place", "point", "attach", "invite",
+    "share", "publish", "push", "pull", "fetch", "issue", "trigger", "observe", "notice", "note", "see",
+    "check", "verify", "confirm", "wait", "watch", "look", "access", "authenticate", "connect", "mount",
+    "generate", "encode", "decode", "craft", "save", "write", "read", "compare", "apply", "follow", "provide",
+    "supply", "pass", "feed", "grant", "as", "with", "using", "then", "now", "first", "next", "finally",
+    "after", "once", "from", "in", "on", "under", "inside", "via", "öffnen", "öffne", "starten", "starte",
+    "senden", "sende", "aufrufen", "rufen", "melden", "anmelden", "klicken", "klicke", "geben", "hochladen",
+    "ausführen", "führen", "ouvrir", "ouvrez", "envoyer", "envoyez", "lancer", "lancez", "connectez-vous",
+    "connectez", "cliquez", "saisissez", "exécutez", "accédez", "allez", "créez", "abrir", "abra", "abre",
+    "enviar", "envíe", "envía", "ejecutar", "ejecute", "ejecuta", "iniciar", "inicie", "acceder", "acceda",
+    "accede", "haga", "haz", "cree", "crea", "suba", "sube", "introduzca", "apri", "invia", "esegui", "avvia",
+    "clicca", "se", "revenir", "aller", "cliquer", "saisir", "créer", "exécuter", "accéder", "observer",
+    "constater", "vérifier", "iniciar", "entrar", "ir", "hacer", "pulsar", "observar", "comprobar", "ver",
+    "beobachten", "prüfen", "curl", "wget", "git", "git-dumper", "cd", "python", "python3", "node", "npm",
+    "npx", "pip", "docker", "make", "cargo", "ssh", "nc", "printf", "echo", "sudo", "bash", "sh", "get",
+    "patch", "put", "./configure", "mkdir",
 ];
 /// Subjects of a step written in the third person: "The attacker sends ...".
 const ACTORS: &[&str] =
@@ -546,194 +338,6 @@ fn is_poc_attachment(a: &AttachmentInfo) -> bool {
     ["poc", "exploit", "repro", "payload"].iter().any(|w| name.contains(w))
         || EXT.contains(&ext) && !matches!(ext, "txt" | "md" | "png" | "jpg" | "jpeg" | "json" | "yaml" | "yml")
         || a.content_type.starts_with("video/")
-}
-
-/// "all versions", "every release", "toutes les versions", "todas las versiones".
-fn names_all_versions(s: &str) -> bool {
-    [
-        "all versions",
-        "every version",
-        "all releases",
-        "all released",
-        "alle versionen",
-        "toutes les versions",
-        "todas las versiones",
-        "latest",
-        "main branch",
-        "master branch",
-        "current main",
-        "current master",
-        "head of",
-    ]
-    .iter()
-    .any(|p| s.contains(p))
-}
-
-/// Words that put a number in the context of a version of the product.
-const VERSION_CONTEXT: &[&str] = &[
-    "version",
-    "release",
-    "tested on",
-    "tested with",
-    "tested against",
-    "affected",
-    "affects",
-    "affecting",
-    "vulnerable",
-    "before",
-    "prior to",
-    "earlier",
-    "and later",
-    "up to",
-    "through",
-    "since",
-    "fixed in",
-    "until",
-    "introduced in",
-    "regression in",
-    "<=",
-    "< ",
-    "≤",
-    "versión",
-    "versiones",
-    "betroffen",
-    "getestet",
-    "probado",
-    "testé",
-    "jusqu",
-    "bis ",
-    "hasta",
-    "antes de",
-    "avant",
-];
-
-/// A version number with a word of context on the same line: "tested on 2.4.1",
-/// "v3.2.0 and earlier", "all releases before 1.9", "commit 4f2a9c1 on main". A number
-/// in a URL, an IP address, a date, a protocol (HTTP/1.1, TLS 1.2) or a CVSS vector is not.
-fn version_in_context(l: &Line) -> bool {
-    if !matches!(l.kind, Kind::Prose | Kind::Item | Kind::Label) {
-        return false;
-    }
-    let s = &l.lower;
-    if names_all_versions(s) && s.contains("version") {
-        return true;
-    }
-    if has_commit(s) {
-        return true;
-    }
-    if !has_version(s) {
-        return false;
-    }
-    VERSION_CONTEXT.iter().any(|c| s.contains(c)) || s.split_whitespace().any(is_v_version) || has_triple(s)
-}
-
-/// "2.4.1", "11.2.0+2291": three parts read as a version wherever they stand (an IP
-/// address has four, a date a year).
-fn has_triple(s: &str) -> bool {
-    s.split_whitespace().any(|w| {
-        let bare = w.trim_matches(|c: char| !c.is_alphanumeric());
-        let bare = bare.strip_prefix('v').unwrap_or(bare);
-        !w.contains("://")
-            && !w.starts_with('/')
-            && version_token(bare)
-            && bare.split(['-', '+']).next().is_some_and(|c| c.split('.').count() == 3)
-    }) && has_version(s)
-}
-
-/// "v2.3", "v10.0.1".
-fn is_v_version(w: &str) -> bool {
-    let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '.');
-    w.strip_prefix('v').is_some_and(version_token)
-}
-
-/// "commit 4f2a9c1", "at a1b2c3d4": seven or more hex digits after the word commit.
-fn has_commit(s: &str) -> bool {
-    let mut words = s.split_whitespace().peekable();
-    while let Some(w) = words.next() {
-        if w.starts_with("commit")
-            && let Some(next) = words.peek()
-        {
-            let h = next.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-            if h.len() >= 7
-                && h.len() <= 40
-                && h.bytes().all(|b| b.is_ascii_hexdigit())
-                && h.bytes().any(|b| b.is_ascii_digit())
-            {
-                return true;
-            }
-        }
-    }
-    false
-}
-
-/// A word of the line is a version number (not in a URL, an address, a date, a protocol).
-pub fn has_version(s: &str) -> bool {
-    let mut prev = "";
-    for w in s.split_whitespace() {
-        let bare = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '.' && c != '-' && c != '<' && c != '=');
-        let bare = bare.trim_start_matches(['<', '=', '>', '~', '^']).trim_end_matches('.');
-        let skip = w.contains("://")
-            || w.starts_with('/')
-            || w.starts_with("www.")
-            || w.contains("http/")
-            || w.contains("cvss:")
-            || matches!(
-                prev,
-                "tls"
-                    | "ssl"
-                    | "tlsv"
-                    | "http"
-                    | "http/"
-                    | "cvss"
-                    | "python"
-                    | "node"
-                    | "java"
-                    | "php"
-                    | "ubuntu"
-                    | "debian"
-                    | "windows"
-                    | "macos"
-                    | "ios"
-                    | "android"
-                    | "chrome"
-                    | "firefox"
-            );
-        prev = w;
-        if skip {
-            continue;
-        }
-        let bare = bare.strip_prefix('v').unwrap_or(bare);
-        if version_token(bare) {
-            return true;
-        }
-    }
-    false
-}
-
-/// `1.2`, `2.3.4`, `1.0.0-rc1`, `4.2b3`; not `127.0.0.1`, not `2026.12.07`, not `07.12.2026`.
-fn version_token(t: &str) -> bool {
-    let core = t.split(['-', '+']).next().unwrap_or("");
-    let parts: Vec<&str> = core.split('.').collect();
-    if parts.len() < 2 || parts.len() > 4 || parts.iter().any(|p| p.is_empty()) {
-        return false;
-    }
-    // "2.x", "1.4.*": a release line.
-    if parts.len() <= 3 && matches!(*parts.last().unwrap_or(&""), "x" | "*") {
-        return parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()));
-    }
-    if !parts[0].bytes().all(|b| b.is_ascii_digit()) || !parts[1].bytes().next().is_some_and(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    if parts.len() == 4 && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())) {
-        return false; // an IPv4 address
-    }
-    let year = |p: &str| p.len() == 4 && (p.starts_with("19") || p.starts_with("20"));
-    if parts.len() == 3 && (year(parts[0]) || year(parts[2])) {
-        return false; // a date
-    }
-    parts[0].len() <= 4
 }
 
 /// "An attacker can ...", "... leading to remote code execution".

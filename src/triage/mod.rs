@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `text.rs` | lines, labels and sections, list items, code, sentences |
 //! | `fields.rs` | the fields of `[policy] required` |
+//! | `versions.rs` | affected versions in context |
 //! | `ai.rs` | declared AI use |
 //! | `scanner.rs` | `scanner-output` |
 //! | `flags.rs` | `multiple-issues`, `third-party`, `exploited` |
@@ -20,6 +21,7 @@ mod fields;
 mod flags;
 mod scanner;
 pub mod text;
+mod versions;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -94,11 +96,20 @@ pub enum Flag {
     ThirdParty,
     AiUndeclared,
     Exploited,
+    /// The sender is blocked (reporter bans, issue 22): in the vocabulary, set by nothing yet.
+    BlockedReporter,
 }
 
 impl Flag {
-    pub const ALL: [Flag; 6] =
-        [Flag::ScannerOutput, Flag::NoPoc, Flag::MultipleIssues, Flag::ThirdParty, Flag::AiUndeclared, Flag::Exploited];
+    pub const ALL: [Flag; 7] = [
+        Flag::ScannerOutput,
+        Flag::NoPoc,
+        Flag::MultipleIssues,
+        Flag::ThirdParty,
+        Flag::AiUndeclared,
+        Flag::Exploited,
+        Flag::BlockedReporter,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Flag::ScannerOutput => "scanner-output",
@@ -107,6 +118,7 @@ impl Flag {
             Flag::ThirdParty => "third-party",
             Flag::AiUndeclared => "ai-undeclared",
             Flag::Exploited => "exploited",
+            Flag::BlockedReporter => "blocked-reporter",
         }
     }
     pub fn parse(s: &str) -> Option<Flag> {
