@@ -266,18 +266,12 @@ fn open_encrypted(
 ) -> Result<(), Unreadable> {
     let mut certs: Vec<Cert> = cx.certs.to_vec();
     certs.extend(r.keys.iter().flat_map(|k| pgp::parse_certs(k)));
-    let mut dec = cx.keys.decrypt_message(ciphertext, &certs, cx.budget(), cx.now);
-    // A signer key attached inside the encryption: verify again with it.
-    if let Decryption::Ok { plaintext, signatures } = &dec
-        && signatures.any(Verdict::UnknownKey)
-    {
-        let extra: Vec<Cert> =
-            mime::parse_inner(plaintext).content.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect();
-        if !extra.is_empty() {
-            certs.extend(extra);
-            dec = cx.keys.decrypt_message(ciphertext, &certs, cx.budget(), cx.now);
-        }
-    }
+    // A signer key attached inside the encryption: the signatures are checked again
+    // with it, on the session key already found (the message is opened once).
+    let attached = |plaintext: &[u8]| -> Vec<Cert> {
+        mime::parse_inner(plaintext).content.keys.iter().flat_map(|k| pgp::parse_certs(k)).collect()
+    };
+    let dec = cx.keys.decrypt_message_then(ciphertext, &certs, attached, cx.budget(), cx.now);
     let (plaintext, signatures) = match dec {
         Decryption::Ok { plaintext, signatures } => {
             cx.spend(plaintext.len());
@@ -299,6 +293,9 @@ fn open_encrypted(
         }
         Decryption::Failed(e) => {
             return Err(Unreadable { reason: QuarantineReason::DecryptFailed, encrypted: true, detail: e });
+        }
+        Decryption::Malformed(e) => {
+            return Err(Unreadable { reason: QuarantineReason::Malformed, encrypted: true, detail: e });
         }
     };
     let inner = mime::parse_inner(&plaintext);
