@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::text::{Doc, Kind, Line};
+use super::text::{Doc, Kind, Label, Line};
 use super::versions::{has_commit, has_version, names_all_versions, version_in_context};
 use super::{AttachmentInfo, Field};
 
@@ -130,15 +130,14 @@ pub fn present(doc: &Doc, attachments: &[AttachmentInfo]) -> BTreeSet<Field> {
     let mut out = BTreeSet::new();
     let mut prose_words = 0usize;
     for (i, l) in doc.lines.iter().enumerate() {
-        match l.kind {
-            Kind::Label => {
-                let label = l.label.as_ref().expect("label lines carry their label");
+        match (l.kind, &l.label) {
+            (Kind::Label, Some(label)) => {
                 let Some(f) = label_field(&label.key) else { continue };
-                if section_has(doc, i, f) {
+                if section_has(doc, i, label, f) {
                     out.insert(f);
                 }
             }
-            Kind::Prose | Kind::Item => prose_words += l.text.split_whitespace().count(),
+            (Kind::Prose | Kind::Item, _) => prose_words += l.text.split_whitespace().count(),
             _ => {}
         }
     }
@@ -160,9 +159,8 @@ pub fn present(doc: &Doc, attachments: &[AttachmentInfo]) -> BTreeSet<Field> {
     out
 }
 
-/// The label at `at` has content that counts for `f`: its value or the lines under it.
-fn section_has(doc: &Doc, at: usize, f: Field) -> bool {
-    let label = doc.lines[at].label.as_ref().expect("a label line");
+/// The label at line `at` has content that counts for `f`: its value or the lines under it.
+fn section_has(doc: &Doc, at: usize, label: &Label, f: Field) -> bool {
     let mut content: Vec<&str> = Vec::new();
     if !label.value.is_empty() {
         content.push(&label.value);

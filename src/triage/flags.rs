@@ -73,7 +73,6 @@ const CLASSES: &[&str] = &[
 /// or numbered headings that each name a vulnerability class.
 pub fn multiple_issues(doc: &Doc) -> Option<String> {
     let mut numbers: BTreeSet<u32> = BTreeSet::new();
-    let mut titles = 0usize;
     for l in &doc.lines {
         let heading = l.label.as_ref().is_some_and(|lab| lab.heading) || l.kind == Kind::Label;
         if !heading {
@@ -93,13 +92,9 @@ pub fn multiple_issues(doc: &Doc) -> Option<String> {
             && let Ok(n) = digits.parse()
         {
             numbers.insert(n);
-            titles += 1;
         }
     }
-    (numbers.len() >= 2).then(|| {
-        let _ = titles;
-        format!("{} separately numbered findings", numbers.len())
-    })
+    (numbers.len() >= 2).then(|| format!("{} separately numbered findings", numbers.len()))
 }
 
 /// "finding 2", "issue #3:", "vulnerability 1 -": the number after a finding word.
