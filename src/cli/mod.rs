@@ -148,12 +148,12 @@ pub fn project_arg<'a>(cfg: &'a crate::config::Config, name: Option<&'a str>) ->
     }
 }
 
-/// Whether a case belongs to `project` (None: every case). Cases made before projects
-/// belong to the default project.
+/// Whether a case is `project`'s (None: every case): sent to it, or also affecting it
+/// (`case set --also-affects`). Cases made before projects belong to the default project.
 pub fn in_project(cfg: &crate::config::Config, c: &crate::case::Case, project: Option<&str>) -> bool {
     match project {
         None => true,
-        Some(p) => c.project.as_deref().unwrap_or(cfg.default_project()) == p,
+        Some(p) => c.concerns(p, cfg.default_project()),
     }
 }
 

@@ -50,6 +50,7 @@ fn case() -> Case {
         flag_evidence: Default::default(),
         cra: Default::default(),
         project: None,
+        projects_affected: Vec::new(),
     }
 }
 
