@@ -639,7 +639,13 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
         }
         CaseCmd::Export { id, format, out: file } => {
             let c = ctx.store.case(id)?.ok_or_else(|| usage(format!("no case {id}; see `secintake case list`")))?;
-            let doc = crate::case::export::render(*format, &c, &ctx.cfg.policy.project, Utc::now());
+            // The case's project: its name as vendor and product, its package URL.
+            let project = c.project.as_deref();
+            let product = crate::case::export::Product {
+                name: &ctx.cfg.policy_of(project).project,
+                purl: ctx.cfg.project(project).and_then(|p| p.purl.as_deref()),
+            };
+            let doc = crate::case::export::render_for(*format, &c, &product, Utc::now());
             let text = doc.to_text();
             let Some(path) = file else {
                 write!(out, "{text}")?;
@@ -676,7 +682,8 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                     c.status.as_str()
                 )));
             }
-            for line in lines(crate::case::export::announce(&c, &ctx.cfg.policy.project, now).trim_end_matches('\n')) {
+            let project = &ctx.cfg.policy_of(c.project.as_deref()).project;
+            for line in lines(crate::case::export::announce(&c, project, now).trim_end_matches('\n')) {
                 writeln!(out, "{line}")?;
             }
             Ok(EXIT_OK)
