@@ -346,3 +346,74 @@ fn clashing_projects_are_named_both_sides() {
     assert!(e.contains("projects[3].case_prefix") && e.contains("intake.case_prefix"), "{e}");
     assert!(e.contains("projects[3].bogus"), "{e}");
 }
+
+/// `stats` over three projects' cases: counts per project and in total, times from the
+/// audit log and the ack, SLA misses, `--project` and `--since`, through the binary.
+#[test]
+fn stats_count_per_project_and_in_total() {
+    let Desk { _dir: dir, p, .. } = desk();
+    let now = t0();
+    let days = |n| now - Duration::days(n);
+    let num = p.ingest(&report("security@numlib.test", "s-1@r.test", "A"), None, days(10), days(10)).unwrap();
+    let num = num.case_id.unwrap();
+    let plt = p.ingest(&report("security@plotlib.test", "s-2@r.test", "B"), None, days(80), days(80)).unwrap();
+    let plt = plt.case_id.unwrap();
+    let sec = p.ingest(&report("security@intake.test", "s-3@r.test", "C"), None, days(2), days(2)).unwrap();
+    let sec = sec.case_id.unwrap();
+    let auto = b"From: Bob <bob@else.test>\r\nTo: security@intake.test\r\nSubject: Out of office\r\n\
+        Auto-Submitted: auto-replied\r\nMessage-ID: <s-4@r.test>\r\n\r\nAway.\r\n";
+    assert_eq!(p.ingest(auto, None, days(1), days(1)).unwrap().disposition.as_str(), "non-report");
+    // The outbox's record of numlib's ack, two hours after the report.
+    let mut c = p.store.case_meta(&num).unwrap().unwrap();
+    c.ack = Some(secintake::case::Ack {
+        sent_at: days(10) + Duration::hours(2),
+        message_id: "ack@x".into(),
+        encrypted: false,
+        undelivered: false,
+    });
+    p.store
+        .write(|tx| {
+            let mut b = secintake::store::Batch::default();
+            b.put_case(&c);
+            tx.commit(b)
+        })
+        .unwrap();
+    let cfg = dir.path().join("secintake.toml");
+    drop(p);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin()).arg("--config").arg(&cfg).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    run(&["case", "set", &num, "--status", "triaged", "--as", "ann"]);
+    run(&["case", "set", &num, "--fixed", "1.2.5"]);
+    run(&["case", "set", &plt, "--status", "rejected", "--reason", "duplicate", "--duplicate-of", &num]);
+    let v: serde_json::Value = serde_json::from_slice(&run(&["stats", "--json"])).unwrap();
+    let total = &v["total"];
+    assert_eq!(total["received"], 3);
+    assert_eq!(total["messages_by_disposition"], serde_json::json!({"case": 3, "non-report": 1}));
+    assert_eq!(total["by_rejection"], serde_json::json!({"duplicate": 1}));
+    let n = &v["projects"]["numlib"];
+    assert_eq!((n["received"].as_u64(), n["by_status"]["triaged"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(n["time_to"]["ack"], serde_json::json!({"count": 1, "median_s": 7200, "p90_s": 7200}));
+    assert_eq!((n["time_to"]["triage"]["count"].as_u64(), n["time_to"]["fix"]["count"].as_u64()), (Some(1), Some(1)));
+    assert!(n["time_to"]["triage"]["median_s"].as_i64().unwrap() >= 10 * 86_400 - 60);
+    assert_eq!(n["sla_misses_total"], 0, "{n}");
+    // The default project's report waits for its ack past the 24 hours.
+    assert_eq!(v["projects"]["Demo"]["sla_misses"], serde_json::json!({"ack": 1}));
+    assert_eq!(v["projects"]["plotlib"]["received"], 1);
+    assert_eq!(v["months"].as_object().unwrap().values().map(|m| m["received"].as_u64().unwrap()).sum::<u64>(), 3);
+    // One project; and only the reports since a day.
+    let v: serde_json::Value = serde_json::from_slice(&run(&["stats", "--project", "numlib", "--json"])).unwrap();
+    assert_eq!(v["projects"].as_object().unwrap().keys().collect::<Vec<_>>(), ["numlib"]);
+    assert_eq!(
+        (v["total"]["received"].as_u64(), v["total"]["messages_by_disposition"]["case"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let since = days(30).format("%Y-%m-%d").to_string();
+    let v: serde_json::Value = serde_json::from_slice(&run(&["stats", "--since", &since, "--json"])).unwrap();
+    assert_eq!((v["total"]["received"].as_u64(), v["projects"]["plotlib"]["received"].as_u64()), (Some(2), Some(0)));
+    let text = String::from_utf8(run(&["stats"])).unwrap();
+    assert!(text.contains("numlib") && text.contains("2h 0m / 2h 0m") && text.contains("total"), "{text}");
+    let _ = sec;
+}

@@ -16,6 +16,7 @@ pub mod change;
 pub mod cra;
 pub mod export;
 pub mod sla;
+pub mod stats;
 
 /// RFC 3339 in UTC with second precision, as every timestamp in our JSON is written.
 pub fn rfc3339(t: &DateTime<Utc>) -> String {
