@@ -25,6 +25,7 @@ mod decide;
 mod desk;
 pub mod keys;
 mod outgoing;
+mod projects;
 mod record;
 
 pub use decide::examine;
