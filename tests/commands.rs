@@ -1,7 +1,8 @@
 //! Commands by signed mail and read-in (issue 21) through the real pipeline: every
 //! command, every refusal, with mail that GnuPG makes at test time (team members,
-//! a reporter, a forger), the clock injected. What RNP and OpenPGP.js make is in
-//! `tests/commands_interop.rs` (committed fixtures), the mail stack in `real_stack.rs`.
+//! a reporter, a forger), the clock injected; what GnuPG, RNP (Thunderbird's engine) and
+//! OpenPGP.js 5 and 6 made (`fixtures/commands/`, `fixtures/make-commands.sh`). The
+//! mail stack end to end is in `real_stack.rs`.
 
 mod support;
 
@@ -562,4 +563,56 @@ fn readin_by_cli_guards_tlp_red_and_is_removed() {
     assert!(p.store.readins(id).unwrap().is_empty());
     // A cert that cannot be encrypted to, or two certs, are refused.
     assert!(p.readin_add(id, b"not a cert", role, None, None, "carol", t).is_err());
+}
+
+/// The command fixtures: GnuPG, RNP and OpenPGP.js 5 and 6 made the OpenPGP layer of a
+/// Thunderbird-shaped reply by Carol (keys/team-carol); each applies, the quoted
+/// summary's lines do not, and each replayed under another Message-ID or seen too late
+/// applies nothing.
+#[test]
+fn command_mail_made_by_gpg_rnp_and_openpgp_js_applies_and_its_replay_does_not() {
+    let carol = std::fs::read(repo().join("keys/team-carol.pub.asc")).unwrap();
+    for name in ["gpg", "rnp", "openpgpjs5", "openpgpjs6"] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline(dir.path(), &[], "");
+        std::fs::write(dir.path().join("team/carol.asc"), &carol).unwrap();
+        let p = Pipeline::load(p.cfg.clone(), p.store.clone()).unwrap();
+        let t = now();
+        let report = plain("rita@reporter.test", "SQLi", "rep-1@reporter.test", "SQL injection in /api/search.\n");
+        assert_eq!(p.ingest(&report, None, t, t).unwrap().case_id.as_deref(), Some("SEC-2026-0001"));
+        let raw = std::fs::read(repo().join(format!("fixtures/commands/{name}-status.eml"))).unwrap();
+        // It arrived when it was signed (its Date); it is judged now.
+        let date = support::header(&raw, "Date").unwrap();
+        let arrived = DateTime::parse_from_rfc2822(&date).unwrap().with_timezone(&Utc);
+        let o = p.ingest(&raw, None, arrived, t).unwrap();
+        assert_eq!(o.disposition.as_str(), "command", "{name}: {o:?}");
+        let c = p.store.case_meta("SEC-2026-0001").unwrap().unwrap();
+        assert_eq!(c.status.as_str(), "triaged", "{name}");
+        assert_eq!(c.tlp.as_deref(), Some("AMBER"), "{name}");
+        let log = p.store.log("SEC-2026-0001").unwrap();
+        let note = log.iter().find(|e| e.action == "note").unwrap_or_else(|| panic!("{name}: {log:#?}"));
+        assert!(note.detail.starts_with("Reproduced with"), "{name}: {}", note.detail);
+        assert_eq!(note.by.as_deref(), Some("carol@team.test"));
+        assert_eq!(note.by_fingerprint.as_deref(), Some("F60FF4D8DA7576F7A0071E591CC600560965BF3C"));
+        assert_eq!(note.via.as_deref(), Some(format!("fixture-command-{name}@team.test").as_str()));
+        assert_eq!(out_of(&p, MailKind::Confirmation).len(), 1, "{name}");
+        // The same signed body under another Message-ID: a replay.
+        let replay = String::from_utf8_lossy(&raw)
+            .replace(&format!("<fixture-command-{name}@team.test>"), "<replayed@evil.test>")
+            .into_bytes();
+        let o = p.ingest(&replay, None, arrived + Duration::minutes(1), t).unwrap();
+        assert_eq!(o.disposition.as_str(), "command-rejected", "{name}");
+        assert!(o.reason.as_deref().unwrap().contains("replay"), "{name}: {o:?}");
+        // Kept back and sent after commands.max_age: too old.
+        let late = String::from_utf8_lossy(&raw)
+            .replace(&format!("<fixture-command-{name}@team.test>"), "<late@team.test>")
+            .into_bytes();
+        let dir2 = tempfile::tempdir().unwrap();
+        let q = pipeline(dir2.path(), &[], "");
+        std::fs::write(dir2.path().join("team/carol.asc"), &carol).unwrap();
+        let q = Pipeline::load(q.cfg.clone(), q.store.clone()).unwrap();
+        q.ingest(&report, None, t, t).unwrap();
+        let o = q.ingest(&late, None, arrived + Duration::hours(73), t).unwrap();
+        assert!(o.reason.as_deref().unwrap_or("").contains("commands.max_age"), "{name}: {o:?}");
+    }
 }
