@@ -13,8 +13,10 @@ pub use crate::report::{Credit, Cvss};
 use crate::triage::{AiUse, Field, Flag};
 
 pub mod change;
+pub mod command;
 pub mod cra;
 pub mod export;
+pub mod readin;
 pub mod sla;
 pub mod stats;
 
@@ -136,7 +138,7 @@ impl Status {
 pub const REJECT_REASONS: &[&str] = &["out-of-scope", "duplicate", "not-reproducible", "spam", "invalid", "incomplete"];
 
 /// One entry of a case's append-only audit log.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
     #[serde(with = "ts")]
     pub at: DateTime<Utc>,
@@ -145,6 +147,15 @@ pub struct LogEntry {
     /// `opened`, `set`, `note`, `mail-in`, `mail-out`, ...
     pub action: String,
     pub detail: String,
+    /// A command by signed mail: the signer's address (From, bound to their cert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// A command by signed mail: the fingerprint of the team cert that signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_fingerprint: Option<String>,
+    /// A command by signed mail: that mail's Message-ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// A CVE id: `CVE-YYYY-NNNN` with four or more digits.

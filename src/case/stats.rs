@@ -266,7 +266,7 @@ mod tests {
     use super::*;
 
     fn entry(at: DateTime<Utc>, action: &str, detail: &str) -> LogEntry {
-        LogEntry { at, who: "t".into(), action: action.into(), detail: detail.into() }
+        LogEntry { at, who: "t".into(), action: action.into(), detail: detail.into(), ..Default::default() }
     }
 
     #[test]

@@ -179,18 +179,85 @@ pub enum CaseCmd {
         #[arg(long = "as", value_name = "NAME")]
         who: Option<String>,
     },
+    /// Who outside the team is read in on a case (SPEC-11: the fixing team)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  secintake case readin add SEC-2026-0001 --cert fixer.asc --role fixer --expires 2026-12-31\n  \
+                  secintake case readin list SEC-2026-0001"
+    )]
+    Readin(ReadinCmd),
     /// Send the reporter a message threaded to the case (signed; encrypted when their
     /// key is known; refused unencrypted for TLP:AMBER and above)
     #[command(
-        after_help = "Examples:\n  secintake case reply SEC-2026-0001 --file update.txt\n  echo 'We reproduced it.' | secintake case reply SEC-2026-0001"
+        after_help = "Examples:\n  secintake case reply SEC-2026-0001 --file update.txt\n  echo 'We reproduced it.' | secintake case reply SEC-2026-0001\n  \
+                  secintake case reply SEC-2026-0002 --template duplicate"
     )]
     Reply {
         /// The case id
         id: String,
         /// The message text; - (the default) reads stdin
-        #[arg(long, value_name = "FILE", default_value = "-")]
+        #[arg(long, value_name = "FILE", default_value = "-", conflicts_with = "template")]
         file: String,
+        /// A canned reply from the config's replies/ directory (NAME.txt, with the case's
+        /// fields filled in: $CASE, $TITLE, $DUE_DISCLOSURE, ...)
+        #[arg(long, value_name = "NAME")]
+        template: Option<String>,
         /// Who sends it [default: the OS user]
+        #[arg(long = "as", value_name = "NAME")]
+        who: Option<String>,
+    },
+}
+
+/// `case readin ...`: who outside the team is read in on a case.
+#[derive(Subcommand, Debug)]
+pub enum ReadinCmd {
+    /// Read someone in: the case's team mail is also encrypted to their cert and sent to
+    /// their addresses; they get the summary so far, once
+    #[command(
+        after_help = "Examples:\n  secintake case readin add SEC-2026-0001 --cert fixer.asc --role fixer --expires 2026-12-31\n  \
+                  secintake case readin add SEC-2026-0003 --cert obs.asc --role observer --force --reason 'agreed on the list'"
+    )]
+    Add {
+        /// The case id
+        id: String,
+        /// Their armored or binary OpenPGP cert (- for stdin)
+        #[arg(long, value_name = "FILE")]
+        cert: String,
+        /// What they do on the case
+        #[arg(long, value_parser = ["fixer", "coordinator", "observer"])]
+        role: String,
+        /// Until when they receive the case's mail (YYYY-MM-DD or RFC 3339) [default: until removed]
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+        /// Needed for a TLP:RED case (with --reason: why, for the audit log)
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why a TLP:RED case reads someone in
+        #[arg(long, value_name = "TEXT", requires = "force")]
+        reason: Option<String>,
+        /// Who reads them in [default: the OS user]
+        #[arg(long = "as", value_name = "NAME")]
+        who: Option<String>,
+    },
+    /// Who is read in on a case (expired entries too)
+    #[command(after_help = "Example:\n  secintake case readin list SEC-2026-0001 --json")]
+    List {
+        /// The case id
+        id: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop sending a case's mail to someone read in
+    #[command(
+        after_help = "Example:\n  secintake case readin remove SEC-2026-0001 0123456789ABCDEF0123456789ABCDEF01234567"
+    )]
+    Remove {
+        /// The case id
+        id: String,
+        /// The fingerprint of their cert
+        fingerprint: String,
+        /// Who removes them [default: the OS user]
         #[arg(long = "as", value_name = "NAME")]
         who: Option<String>,
     },
@@ -268,82 +335,31 @@ pub struct SetArgs {
 }
 
 /// The changes `case set` asks for, parsed by the one parser of case changes
-/// (`case::change`), in the order they apply.
+/// (`case::change::Request`, which the mail commands use too), in the order they apply.
 fn changes(a: &SetArgs, ctx: &Ctx, id: &str) -> Result<Vec<Change>> {
-    let bad = |flag: &str, e: String| usage(format!("--{flag} {e}"));
-    let mut v = Vec::new();
-    if let Some(s) = &a.status {
-        let to = Status::parse(s).ok_or_else(|| usage(format!("unknown status {s:?}")))?;
-        let reason = match (&a.reason, to) {
-            (Some(r), Status::Rejected) => {
-                if let Some(orig) = a.duplicate_of.as_deref().filter(|_| r == "duplicate")
-                    && (orig == id || ctx.store.case_meta(orig)?.is_none())
-                {
-                    return Err(usage(format!("--duplicate-of {orig}: no such other case")));
-                }
-                Some(change::reject_reason(r, a.duplicate_of.as_deref()).map_err(usage)?)
-            }
-            (None, Status::Rejected) => {
-                return Err(usage(format!("rejecting needs --reason ({})", crate::case::REJECT_REASONS.join(", "))));
-            }
-            (Some(_), _) => return Err(usage("--reason goes with --status rejected")),
-            (None, _) => None,
-        };
-        v.push(Change::Status { to, reason });
-    } else if a.reason.is_some() {
-        return Err(usage("--reason goes with --status rejected"));
-    }
-    if let Some(t) = &a.title {
-        v.push(Change::Title(t.clone()));
-    }
-    if let Some(x) = &a.cvss {
-        v.push(Change::Cvss(change::cvss(x).map_err(|e| bad("cvss", e))?));
-    }
-    if !a.cwe.is_empty() {
-        v.push(Change::Cwe(change::cwes(&a.cwe).map_err(|e| bad("cwe", e))?));
-    }
-    if let Some(t) = &a.tlp {
-        v.push(Change::Tlp(change::tlp(t).map_err(|e| bad("tlp", e))?));
-    }
-    if !a.affected.is_empty() {
-        v.push(Change::Affected(a.affected.clone()));
-    }
-    if !a.fixed.is_empty() {
-        v.push(Change::Fixed(a.fixed.clone()));
-    }
-    if a.anonymous && a.credit.is_some() {
-        return Err(usage("--credit and --anonymous exclude each other"));
-    }
-    if let Some(n) = &a.credit {
-        v.push(Change::Credit(n.clone()));
-    }
-    if a.anonymous {
-        v.push(Change::Anonymous);
-    }
-    if let Some(x) = &a.assignee {
-        v.push(Change::Assignee(x.clone()));
-    }
-    if let Some(c) = &a.cve {
-        v.push(Change::Cve(change::cve(c).map_err(|e| bad("cve", e))?));
-    }
-    if let Some(d) = &a.disclosure {
-        v.push(Change::Disclosure(change::date(d).map_err(|e| bad("disclosure", e))?));
-    }
-    if let Some(w) = a.waiting_on_reporter {
-        v.push(Change::Waiting(w));
-    }
-    if let Some(x) = &a.exploited {
-        let exploited = change::boolean(x).map_err(|e| bad("exploited", e))?;
-        let aware_at = a.aware_at.as_deref().map(change::date).transpose().map_err(|e| bad("aware-at", e))?;
-        v.push(Change::Exploited { exploited, aware_at });
-    }
-    if let (Some(stage), Some(r)) = (a.cra_stage, &a.reference) {
-        if r.trim().is_empty() {
-            return Err(usage("--ref must name the filing's reference"));
-        }
-        v.push(Change::CraStage { stage, reference: r.clone() });
-    }
-    Ok(v)
+    let req = change::Request {
+        status: a.status.clone(),
+        reason: a.reason.clone(),
+        duplicate_of: a.duplicate_of.clone(),
+        title: a.title.clone(),
+        cvss: a.cvss.clone(),
+        cwe: a.cwe.clone(),
+        tlp: a.tlp.clone(),
+        affected: a.affected.clone(),
+        fixed: a.fixed.clone(),
+        credit: a.credit.clone(),
+        anonymous: a.anonymous,
+        assignee: a.assignee.clone(),
+        cve: a.cve.clone(),
+        disclosure: a.disclosure.clone(),
+        waiting: a.waiting_on_reporter.map(|w| w.to_string()),
+        exploited: a.exploited.clone(),
+        aware_at: a.aware_at.clone(),
+        cra_stage: a.cra_stage,
+        reference: a.reference.clone(),
+    };
+    let exists = |c: &str| ctx.store.case_meta(c).ok().flatten().is_some();
+    req.changes(id, &exists).map_err(|r| usage(format!("--{}: {}", r.flag, r.why)))
 }
 
 fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
@@ -375,7 +391,7 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     b.put_log(
         &c.id,
         ctx.store.log_len(&c.id)?,
-        &LogEntry { at: now, who: who.clone(), action: "set".into(), detail: said.join("; ") },
+        &LogEntry { at: now, who: who.clone(), action: "set".into(), detail: said.join("; "), ..Default::default() },
     );
     tx.commit(b)?;
     writeln!(out, "{}: {}", c.id, escape(&said.join("; ")))?;
@@ -387,6 +403,68 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
 fn also_affects(a: &SetArgs, ctx: &Ctx, who: &str, now: chrono::DateTime<Utc>, out: &mut dyn Write) -> Result<i32> {
     let said = ctx.pipeline()?.also_affects(&a.id, &a.also_affects, who, now).map_err(|e| usage(format!("{e:#}")))?;
     writeln!(out, "{}: {}", a.id, escape(&said))?;
+    Ok(EXIT_OK)
+}
+
+fn readin(cmd: &ReadinCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write) -> Result<i32> {
+    use crate::case::readin::Role;
+    let known = |id: &str| -> Result<()> {
+        match ctx.store.case_meta(id)? {
+            Some(_) => Ok(()),
+            None => Err(usage(format!("no case {id}; see `secintake case list`"))),
+        }
+    };
+    match cmd {
+        ReadinCmd::Add { id, role, expires, force, reason, who, .. } => {
+            known(id)?;
+            let role = Role::parse(role)
+                .ok_or_else(|| usage(format!("--role {role:?}: use fixer, coordinator or observer")))?;
+            let expires =
+                expires.as_deref().map(change::date).transpose().map_err(|e| usage(format!("--expires: {e}")))?;
+            let cert = input.unwrap_or_default();
+            let who = who.clone().unwrap_or_else(|| ctx.user.clone());
+            let reason = reason.as_deref().filter(|_| *force);
+            let fpr = ctx
+                .pipeline()?
+                .readin_add(id, &cert, role, expires, reason, &who, Utc::now())
+                .map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(out, "{id}: {fpr} read in as {}", role.as_str())?;
+        }
+        ReadinCmd::List { id, json } => {
+            known(id)?;
+            let entries: Vec<crate::case::readin::ReadIn> =
+                ctx.store.readins(id)?.into_iter().map(|r| r.entry).collect();
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
+            } else {
+                let now = Utc::now();
+                let rows: Vec<Vec<String>> = entries
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.fingerprint.clone(),
+                            r.role.as_str().into(),
+                            r.uids.first().cloned().unwrap_or_default(),
+                            r.by.clone(),
+                            rfc3339(&r.at),
+                            match r.expires {
+                                Some(e) if !r.active(now) => format!("EXPIRED {}", rfc3339(&e)),
+                                Some(e) => rfc3339(&e),
+                                None => "-".into(),
+                            },
+                        ]
+                    })
+                    .collect();
+                table(out, &["FINGERPRINT", "ROLE", "USER ID", "BY", "AT", "EXPIRES"], &rows)?;
+            }
+        }
+        ReadinCmd::Remove { id, fingerprint, who } => {
+            known(id)?;
+            let who = who.clone().unwrap_or_else(|| ctx.user.clone());
+            ctx.pipeline()?.readin_remove(id, fingerprint, &who, Utc::now()).map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(out, "{id}: {} no longer read in", fingerprint.replace(' ', "").to_ascii_uppercase())?;
+        }
+    }
     Ok(EXIT_OK)
 }
 
@@ -438,6 +516,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                     who: who.clone().unwrap_or_else(|| ctx.user.clone()),
                     action: "note".into(),
                     detail: body.trim_end().to_owned(),
+                    ..Default::default()
                 },
             );
             tx.commit(b)?;
@@ -552,9 +631,18 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
         }
         CaseCmd::Show { id, json } => {
             let c = ctx.store.case(id)?.ok_or_else(|| usage(format!("no case {id}; see `secintake case list`")))?;
+            let readins: Vec<crate::case::readin::ReadIn> =
+                ctx.store.readins(id)?.into_iter().map(|r| r.entry).collect();
             if *json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&c.to_json(true))?)?;
+                let mut v = c.to_json(true);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("readin".into(), serde_json::to_value(&readins)?);
+                }
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
+                for line in lines(&crate::notify::readin_lines(&readins, Utc::now())) {
+                    writeln!(out, "{line}")?;
+                }
                 writeln!(out, "{}  [{}]  {}", escape(&c.id), c.status.as_str(), escape(&c.title))?;
                 // Triage first: flags with their evidence, what is missing, AI use, CVSS claim.
                 for line in lines(&crate::notify::summary_triage(&c)) {
@@ -698,6 +786,17 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             writeln!(out, "{id}: {}", escape(&said))?;
             Ok(EXIT_OK)
         }
+        CaseCmd::Reply { id, who, template: Some(name), .. } => {
+            if ctx.store.case_meta(id)?.is_none() {
+                return Err(usage(format!("no case {id}; see `secintake case list`")));
+            }
+            let who = who.clone().unwrap_or_else(|| ctx.user.clone());
+            let mid =
+                ctx.pipeline()?.reply_template(id, name, &who, Utc::now()).map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(out, "{id}: reply queued as <{mid}>")?;
+            Ok(EXIT_OK)
+        }
+        CaseCmd::Readin(r) => readin(r, ctx, input, out),
         CaseCmd::Reply { id, who, .. } => {
             let text =
                 String::from_utf8(input.unwrap_or_default()).map_err(|_| usage("the reply must be UTF-8 text"))?;

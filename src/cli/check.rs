@@ -131,6 +131,15 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
             problems.push(format!("templates.dir: {e}; fix the template or remove it to use the built-in wording"))
         }
     }
+    match crate::notify::Replies::load(&cfg.replies_dir()) {
+        Ok(r) => {
+            let names: Vec<&str> = r.names().collect();
+            if !names.is_empty() {
+                notes.push(format!("reply templates in {}: {}", cfg.replies_dir().display(), names.join(", ")));
+            }
+        }
+        Err(e) => problems.push(format!("replies: {e}; fix the template (the fields are listed) or remove it")),
+    }
     if let Some(dir) = cfg.keys.keyring.as_ref().filter(|_| !reported("keys.keyring")) {
         let (_, p) = crate::keyfiles::read_cert_dir(dir);
         problems.extend(p.into_iter().map(|p| format!("keys.keyring: {p}")));

@@ -284,6 +284,7 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
             | Command::Quarantine(mail::QuarantineCmd::Retry { .. })
             | Command::Case(case::CaseCmd::Reply { .. })
             | Command::Case(case::CaseCmd::Ask { .. })
+            | Command::Case(case::CaseCmd::Readin(case::ReadinCmd::Add { .. }))
     ) {
         shared.wake.notify_one();
     }
@@ -375,7 +376,10 @@ async fn run_command(cli: Cli) -> i32 {
     // Input is read here, once, whether the daemon or this process will use it, and
     // never more than the limit allows: a message over it is refused unread.
     let input_file: Option<String> = match &cli.command {
-        Command::Ingest { file } | Command::Case(case::CaseCmd::Reply { file, .. }) => Some(file.clone()),
+        Command::Ingest { file } | Command::Case(case::CaseCmd::Reply { file, template: None, .. }) => {
+            Some(file.clone())
+        }
+        Command::Case(case::CaseCmd::Readin(case::ReadinCmd::Add { cert, .. })) => Some(cert.clone()),
         Command::Keys(keys::KeysCmd::Reporter(keys::ReporterCmd::Set { file, .. })) => Some(file.clone()),
         Command::Case(case::CaseCmd::Note { file: Some(f), .. }) => Some(f.clone()),
         Command::Case(case::CaseCmd::Ask { text: Some(f), .. }) => Some(f.clone()),
@@ -491,6 +495,7 @@ async fn run_command(cli: Cli) -> i32 {
                 | Command::Quarantine(mail::QuarantineCmd::Retry { .. })
                 | Command::Case(case::CaseCmd::Reply { .. })
                 | Command::Case(case::CaseCmd::Ask { .. })
+                | Command::Case(case::CaseCmd::Readin(case::ReadinCmd::Add { .. }))
         )
         && let Err(e) = crate::outbox::send_due(&store, &cfg, chrono::Utc::now()).await
     {

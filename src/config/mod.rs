@@ -129,6 +129,16 @@ pub struct Keys {
 /// video, small enough to hold in memory a few times over.
 pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 50 << 20;
 
+/// `[commands]`: the team's commands by signed mail (`pipeline/commands.rs`).
+#[derive(Clone, Debug)]
+pub struct Commands {
+    /// `enabled` (default true); false: a command mail is a report like any other.
+    pub enabled: bool,
+    /// `max_age` (default 72h): a signature older than this at arrival applies
+    /// nothing (a command mail kept and sent again later is not a new command).
+    pub max_age: std::time::Duration,
+}
+
 /// `[limits]`: what hostile input may cost us.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -160,6 +170,7 @@ pub struct Config {
     pub store_path: PathBuf,
     /// `[templates] dir` (extension): an admin's `ack.txt` overriding the built-in wording.
     pub templates_dir: Option<PathBuf>,
+    pub commands: Commands,
     pub limits: Limits,
     /// Set when a `$CREDENTIALS_DIRECTORY/...` path was read outside systemd, from the
     /// credentials' source directory instead; `check` says so.
@@ -307,6 +318,8 @@ impl Config {
         };
 
         let templates_dir = r.path_opt("templates.dir", true);
+        let commands =
+            Commands { enabled: r.boolean("commands.enabled", true), max_age: r.duration("commands.max_age", "72h") };
 
         let limits = Limits {
             max_message_bytes: r.size("limits.max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES),
@@ -328,10 +341,20 @@ impl Config {
             policy,
             store_path,
             templates_dir,
+            commands,
             limits,
             credentials_source: r.credentials_source,
         };
         Ok((config, r.problems))
+    }
+
+    /// The canned replies' directory: `replies/` beside the config file.
+    pub fn replies_dir(&self) -> PathBuf {
+        self.file
+            .parent()
+            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .unwrap_or(Path::new("."))
+            .join("replies")
     }
 
     /// Where the state directory is according to a config file that may be invalid

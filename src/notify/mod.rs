@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use crate::case::{Case, rfc3339};
 use crate::config::Policy;
 
+mod commands;
 mod desk;
 
+pub use commands::{REPLY_FIELDS, Replies, command_hint, confirmation_text, readin_lines, rejected_text};
 pub use desk::{closed_incomplete_text, completed_text, missing_lines, needs_info_text, summary_triage};
 
 /// The built-in acknowledgement template (plain language; an admin may override it

@@ -26,7 +26,7 @@ mod write;
 
 pub use keys::{
     IntakeKeys, armor_cert, binary_cert, bound_to, can_encrypt, generate, has_address, parse_certs, primary_email,
-    wkd_hash,
+    user_ids, valid_now, wkd_hash,
 };
 pub use read::{Decryption, MAX_ESK};
 pub use selftest::FormatCheck;

@@ -241,7 +241,7 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
                     r.texts.push(outside(before, after, UNSIGNED_CLEARTEXT_NOTE));
                 }
                 None => {
-                    r.signatures.push(Verification { verdict: Verdict::Bad, signer: None });
+                    r.signatures.push(Verification { verdict: Verdict::Bad, ..Default::default() });
                     r.texts.push(TextPiece {
                         text: parsed.text.clone(),
                         coverage: Coverage { encrypted: false, signed: false },

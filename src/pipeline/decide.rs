@@ -83,6 +83,8 @@ pub(super) enum Decision {
     NonReport(&'static str),
     FollowUp(Box<FollowUp>),
     NewCase(Box<NewCase>),
+    /// A team member's command mail: applied, or refused with the reason.
+    Command(Box<super::commands::CommandDecision>),
 }
 
 /// A message that joins a case.
@@ -229,7 +231,7 @@ impl Pipeline {
         let (candidates, read) = match pre_read {
             Some((fpr, candidates, read)) if fpr == held.as_ref().map(|h| h.fingerprint.clone()) => (candidates, read),
             _ => {
-                let candidates = candidate_certs(&self.keyring, &parsed, from, held.as_ref());
+                let candidates = candidate_certs(&self.known_signers, &parsed, from, held.as_ref());
                 let read = self.read(&parsed, &candidates, sys_now);
                 (candidates, read)
             }
@@ -254,6 +256,12 @@ impl Pipeline {
             sys_now,
         );
 
+        // A team member's command mail (`[commands] enabled`) is decided apart.
+        if self.cfg.commands.enabled
+            && let Some(d) = self.command_decision(id, &parsed.envelope, &judged.reading, now)?
+        {
+            return Ok(Decision::Command(Box::new(d)));
+        }
         if let Some(case_id) = self.follow_up_target(&parsed.envelope)?
             && let Some(mut case) = self.store.case_meta(&case_id)?
         {
@@ -410,7 +418,7 @@ impl Pipeline {
     /// The case a message follows up: one its In-Reply-To or References name (a
     /// report or follow-up of it, or a mail we sent about it), else one its Subject
     /// names.
-    fn follow_up_target(&self, env: &mime::Envelope) -> Result<Option<String>> {
+    pub(super) fn follow_up_target(&self, env: &mime::Envelope) -> Result<Option<String>> {
         for r in env.in_reply_to.iter().chain(env.references.iter()) {
             if let Some(rec) = self.store.mail(r)?
                 && rec.case_id.is_some()

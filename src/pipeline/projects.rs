@@ -65,6 +65,7 @@ impl super::Pipeline {
                 &body,
                 now,
                 &format!("also-affects-{name}"),
+                &[],
             )? {
                 b.put_out_sealed(&out, seal);
             }
@@ -74,7 +75,13 @@ impl super::Pipeline {
         b.put_log(
             &c.id,
             self.store.log_len(&c.id)?,
-            &LogEntry { at: now, who: who.to_owned(), action: "also-affects".into(), detail: said.clone() },
+            &LogEntry {
+                at: now,
+                who: who.to_owned(),
+                action: "also-affects".into(),
+                detail: said.clone(),
+                ..Default::default()
+            },
         );
         tx.commit(b)?;
         tracing::info!(case = %c.id, projects = %added.join(","), "Case also affects other projects");
@@ -112,6 +119,7 @@ impl super::Pipeline {
             &body,
             now,
             &format!("moved-{from}-{to}"),
+            &[],
         )? {
             b.put_out_sealed(&out, seal);
         }
@@ -120,7 +128,13 @@ impl super::Pipeline {
         b.put_log(
             &c.id,
             self.store.log_len(&c.id)?,
-            &LogEntry { at: now, who: who.to_owned(), action: "moved".into(), detail: said.clone() },
+            &LogEntry {
+                at: now,
+                who: who.to_owned(),
+                action: "moved".into(),
+                detail: said.clone(),
+                ..Default::default()
+            },
         );
         tx.commit(b)?;
         tracing::info!(case = %c.id, from = %from, to = %to, "Case moved to another project");

@@ -14,8 +14,8 @@ use crate::store::{Batch, Disposition, MailKind, MailRecord, QuarantineEntry, Qu
 /// The write one message's outcome goes into.
 pub(super) struct Commit<'a> {
     tx: &'a Tx<'a>,
-    batch: Batch,
-    id: &'a Identity<'a>,
+    pub(super) batch: Batch,
+    pub(super) id: &'a Identity<'a>,
 }
 
 impl<'a> Commit<'a> {
@@ -24,7 +24,7 @@ impl<'a> Commit<'a> {
     }
 
     /// The mail record of this message with its outcome.
-    fn record(
+    pub(super) fn record(
         &self,
         disposition: Disposition,
         case_id: Option<String>,
@@ -47,14 +47,14 @@ impl<'a> Commit<'a> {
 
     /// The index writes shared by every outcome: the content hash and the UID name
     /// the message's key.
-    fn index(&mut self) {
+    pub(super) fn index(&mut self) {
         self.batch.put_hash(&self.id.sha, &self.id.key);
         if let Some(src) = self.id.source {
             self.batch.put_uid(&src.mailbox, src.uidvalidity, src.uid, &self.id.key);
         }
     }
 
-    fn commit(self) -> Result<()> {
+    pub(super) fn commit(self) -> Result<()> {
         self.tx.commit(self.batch)
     }
 }
@@ -79,6 +79,7 @@ impl Pipeline {
             Decision::NonReport(reason) => self.record_non_report(ctx, reason, raw, now),
             Decision::FollowUp(f) => self.record_follow_up(ctx, *f, now),
             Decision::NewCase(c) => self.record_new_case(ctx, *c, now),
+            Decision::Command(c) => self.record_command(ctx, *c, now),
         }
     }
 
@@ -121,6 +122,7 @@ impl Pipeline {
             who: "secintake".into(),
             action: action.into(),
             detail: detail.into(),
+            ..Default::default()
         };
         if triage.reopened {
             ctx.batch.put_log(
@@ -149,6 +151,7 @@ impl Pipeline {
                 who: "secintake".into(),
                 action: "mail-in".into(),
                 detail: format!("follow-up {} from {from}{}", id.key, if third_party { " (third party)" } else { "" }),
+                ..Default::default()
             },
         );
         ctx.index();
@@ -178,7 +181,13 @@ impl Pipeline {
         ctx.batch.put_mail(&id.key, &rec);
         let mut log = opening_log(id, &case, &change, withheld, &warnings, now);
         if let Some(n) = key_note {
-            log.push(LogEntry { at: now, who: "secintake".into(), action: "note".into(), detail: n });
+            log.push(LogEntry {
+                at: now,
+                who: "secintake".into(),
+                action: "note".into(),
+                detail: n,
+                ..Default::default()
+            });
         }
         for (n, e) in log.iter().enumerate() {
             ctx.batch.put_log(&case.id, n as u64, e);
@@ -300,8 +309,13 @@ fn opening_log(
     warnings: &[String],
     now: DateTime<Utc>,
 ) -> Vec<LogEntry> {
-    let entry =
-        |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
+    let entry = |action: &str, detail: String| LogEntry {
+        at: now,
+        who: "secintake".into(),
+        action: action.into(),
+        detail,
+        ..Default::default()
+    };
     let mut log = vec![entry("opened", format!("report {} from {}", id.key, id.from))];
     if let Some(c) = &id.collision {
         log.push(entry("message-id-reused", c.clone()));
@@ -366,6 +380,7 @@ impl Pipeline {
                             who: "secintake".into(),
                             action: "bounce".into(),
                             detail: format!("ack {} bounced ({bounce_key})", out.id),
+                            ..Default::default()
                         },
                     );
                     b.put_case(&c);

@@ -35,6 +35,10 @@ pub enum Disposition {
     Duplicate,
     NonReport,
     Quarantine,
+    /// A team member's signed command mail, applied to its case (`pipeline/commands.rs`).
+    Command,
+    /// A command mail that applied nothing; `reason` says why.
+    CommandRejected,
 }
 
 impl Disposition {
@@ -45,6 +49,8 @@ impl Disposition {
             Disposition::Duplicate => "duplicate",
             Disposition::NonReport => "non-report",
             Disposition::Quarantine => "quarantine",
+            Disposition::Command => "command",
+            Disposition::CommandRejected => "command-rejected",
         }
     }
 }

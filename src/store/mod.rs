@@ -28,7 +28,8 @@
 //! | completeness and flags (next) | | `cases.rs`, or `triage.rs` once it is more than a field or two |
 //! | the duplicate index (next) | | `dupes.rs` |
 //! | reporters and blocks (next) | | `reporters.rs` |
-//! | read-ins (next) | | `readin.rs` |
+//! | read-ins | `readin/` | `readin.rs` |
+//! | signatures used by applied command mails | `cmdsig/` | `commands.rs` |
 //! | projects (next) | | `projects.rs` |
 //! | the journal queue (next) | | `journal.rs` |
 //!
@@ -46,10 +47,12 @@ use serde::Serialize;
 mod answers;
 mod cases;
 mod certs;
+mod commands;
 mod commit;
 mod mails;
 mod outbox;
 mod quarantine;
+mod readin;
 mod texts;
 
 use answers::AnswerWindow;
@@ -58,6 +61,7 @@ pub use commit::{SyncFailure, Tx, is_io_failure};
 pub use mails::{Disposition, MailRecord};
 pub use outbox::{MailKind, OutMail, OutStatus, Seal};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
+pub use readin::StoredReadIn;
 
 /// A set of writes applied atomically by [`Tx::commit`].
 #[derive(Default)]

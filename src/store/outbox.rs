@@ -72,6 +72,15 @@ pub enum MailKind {
     /// The reporter told that the case closed as incomplete, and how to reopen it.
     #[serde(rename = "closed-incomplete")]
     ClosedIncomplete,
+    /// The list told what a command mail changed (`[ID] Changed by ADDR`).
+    #[serde(rename = "confirmation")]
+    Confirmation,
+    /// The list told that a command mail applied nothing, and why.
+    #[serde(rename = "command-rejected")]
+    CommandRejected,
+    /// A person read in on a case gets its summary so far, once.
+    #[serde(rename = "readin")]
+    ReadIn,
 }
 
 impl MailKind {
@@ -89,6 +98,9 @@ impl MailKind {
             MailKind::NeedsInfo => "needs-info",
             MailKind::Completed => "completed",
             MailKind::ClosedIncomplete => "closed-incomplete",
+            MailKind::Confirmation => "confirmation",
+            MailKind::CommandRejected => "command-rejected",
+            MailKind::ReadIn => "readin",
         }
     }
 
@@ -96,6 +108,7 @@ impl MailKind {
     pub fn id_token(self) -> &'static str {
         match self {
             MailKind::CannotRead => "unread",
+            MailKind::CommandRejected => "cmdrej",
             other => other.as_str(),
         }
     }
