@@ -30,7 +30,7 @@
 //! | reporters and blocks (next) | | `reporters.rs` |
 //! | read-ins (next) | | `readin.rs` |
 //! | projects (next) | | `projects.rs` |
-//! | the journal queue (next) | | `journal.rs` |
+//! | the journal queue, and applying a journal (rebuild) | `jq/` `meta/journal-*` `meta/store-id` | `journal.rs` |
 //!
 //! A new family is a new file: its `//!` (what it holds, its keys, what is written before
 //! what), key prefixes of its own (ending in `/`, so that a scan of one never reads
@@ -47,6 +47,7 @@ mod answers;
 mod cases;
 mod certs;
 mod commit;
+pub mod journal;
 mod mails;
 mod outbox;
 mod quarantine;
@@ -122,6 +123,8 @@ pub struct Store {
     /// the only way to write.
     lock: Arc<Mutex<()>>,
     answers: Arc<Mutex<AnswerWindow>>,
+    /// The journal's sequence numbers and the journal task's wake-up (`journal.rs`).
+    journal: Arc<journal::JournalState>,
 }
 
 impl Store {
@@ -168,10 +171,20 @@ impl Store {
             },
         )?;
         let texts = state.join("texts");
-        let store = Store { db, dir, texts, lock: Arc::new(Mutex::new(())), answers: Default::default() };
+        let journal = journal::JournalState::load(&db)
+            .map_err(|e| OpenError::Other(format!("reading the journal's state: {e:#}")))?;
+        let store = Store {
+            db,
+            dir,
+            texts,
+            lock: Arc::new(Mutex::new(())),
+            answers: Default::default(),
+            journal: Arc::new(journal),
+        };
         store.index_outbox().map_err(|e| OpenError::Other(format!("indexing the outbox: {e:#}")))?;
         store.index_quarantine().map_err(|e| OpenError::Other(format!("indexing the quarantine: {e:#}")))?;
         store.load_answers()?;
+        store.snapshot_journal().map_err(|e| OpenError::Other(format!("queueing the store for the journal: {e:#}")))?;
         Ok(store)
     }
 
