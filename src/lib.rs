@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod heartbeat;
 pub mod intake;
+pub mod journal;
 pub mod keyfiles;
 pub mod mime;
 pub mod net;

@@ -162,6 +162,7 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
                 for (key, folder) in [
                     ("imap.processed_folder", &cfg.imap.processed_folder),
                     ("imap.quarantine_folder", &cfg.imap.quarantine_folder),
+                    ("imap.journal_folder", &cfg.imap.journal_folder),
                 ] {
                     match crate::intake::ensure_folder(&mut s, folder).await {
                         Ok(()) => notes.push(format!("IMAP folder {folder:?} exists")),

@@ -250,6 +250,7 @@ pub fn status(ctx: &Ctx, project: Option<&str>, json: bool, out: &mut dyn Write)
     let failed = ctx.store.failed()?.len();
     let oldest = queued.iter().map(|o| o.created_at).min();
     let quarantine = ctx.store.quarantine_count()?;
+    let journal = ctx.store.journal_lag()?;
     // Counted one case at a time: this may run inside the daemon.
     let (mut cases, mut overdue) = (0usize, 0usize);
     let mut per_project: std::collections::BTreeMap<String, (usize, usize)> =
@@ -279,6 +280,13 @@ pub fn status(ctx: &Ctx, project: Option<&str>, json: bool, out: &mut dyn Write)
         "outbox_oldest": oldest.as_ref().map(rfc3339),
         "outbox_failed": failed,
         "quarantine_count": quarantine,
+        "journal": {
+            "pending": journal.pending,
+            "oldest": journal.oldest.as_ref().map(rfc3339),
+            "lag_seconds": journal.oldest.map(|o| (now - o).num_seconds().max(0)),
+            "appended": journal.appended,
+            "last_append": journal.appended_at.as_ref().map(rfc3339),
+        },
         "sla_overdue": overdue,
         "cases": cases,
         "projects": per_project.iter().filter(|(n, _)| project.is_none_or(|p| p == n.as_str())).map(|(n, (c, o))| serde_json::json!({"name": n, "cases": c, "sla_overdue": o})).collect::<Vec<_>>(),
@@ -312,6 +320,17 @@ pub fn status(ctx: &Ctx, project: Option<&str>, json: bool, out: &mut dyn Write)
             failed
         )?;
         writeln!(out, "Quarantine:  {quarantine}")?;
+        writeln!(
+            out,
+            "Journal:     {} entr{} to append{}, last appended {}",
+            journal.pending,
+            if journal.pending == 1 { "y" } else { "ies" },
+            journal
+                .oldest
+                .map(|o| format!(" (oldest {}, {} s behind)", rfc3339(&o), (now - o).num_seconds().max(0)))
+                .unwrap_or_default(),
+            journal.appended_at.as_ref().map(rfc3339).unwrap_or_else(|| "never".into())
+        )?;
         writeln!(out, "SLA overdue: {overdue} case(s)")?;
         if per_project.len() > 1 {
             for (n, (c, o)) in per_project.iter().filter(|(n, _)| project.is_none_or(|p| p == n.as_str())) {

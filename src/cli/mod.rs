@@ -10,6 +10,7 @@ pub mod check;
 pub mod keys;
 pub mod mail;
 pub mod stats;
+pub mod store;
 pub mod term;
 
 use std::io::Write;
@@ -142,6 +143,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The store as a cache of the mailbox: rebuild it from the mailbox, or verify it
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  secintake store rebuild --into /var/lib/secintake-standby\n  secintake store verify --json"
+    )]
+    Store(store::StoreCmd),
     /// The running daemon's state: last sync, queues, errors, overdue cases
     #[command(after_help = "Example:\n  secintake status --json")]
     Status {
@@ -245,7 +252,7 @@ fn execute(cmd: &Command, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write
         Command::Status { project, json } => mail::status(ctx, project.as_deref(), *json, out),
         Command::Stats { project, since, json } => stats::stats(ctx, project.as_deref(), since.as_deref(), *json, out),
         Command::Keys(k) => keys::execute_store(k, ctx, input, out),
-        Command::Run { .. } | Command::Check { .. } | Command::Assets { .. } => Ok(EXIT_USAGE),
+        Command::Run { .. } | Command::Check { .. } | Command::Assets { .. } | Command::Store(_) => Ok(EXIT_USAGE),
     }
 }
 
@@ -341,6 +348,14 @@ async fn run_command(cli: Cli) -> i32 {
             let handler: control::Handler = Arc::new(handle_request);
             let handler = if *once { None } else { Some(handler) };
             return report(service::run(cfg, *once, rx, handler, reload, wake).await.map(|_| EXIT_OK));
+        }
+        Command::Store(c) => {
+            // In the client: it logs in to IMAP and writes a folder the user names.
+            let cfg = match load_config(&cli) {
+                Ok(c) => Arc::new(c),
+                Err(code) => return code,
+            };
+            return report(store::execute(c, cfg, &mut std::io::stdout().lock()).await);
         }
         Command::Check { online } => {
             // A config with problems is still checked as far as it goes: keys and certs

@@ -93,6 +93,10 @@ pub struct Imap {
     pub processed_folder: String,
     /// Where messages we could not handle go (created when missing).
     pub quarantine_folder: String,
+    /// Where the journal (every change the mailbox does not hold, encrypted and signed)
+    /// is appended (created when missing): with the folders above, what `store rebuild`
+    /// reads.
+    pub journal_folder: String,
     /// Use IMAP IDLE when the server offers it.
     pub idle: bool,
     /// How often to poll when IDLE is off or unavailable.
@@ -258,9 +262,16 @@ impl Config {
             mailbox: r.string("imap.mailbox", Some("INBOX")).unwrap_or_default(),
             processed_folder: r.string("imap.processed_folder", Some("Processed")).unwrap_or_default(),
             quarantine_folder: r.string("imap.quarantine_folder", Some("Quarantine")).unwrap_or_default(),
+            journal_folder: r.string("imap.journal_folder", Some("Secintake/Journal")).unwrap_or_default(),
             idle: r.boolean("imap.idle", true),
             poll_interval: r.duration("imap.poll_interval", "60s"),
         };
+        if [&imap.processed_folder, &imap.quarantine_folder, &imap.mailbox].contains(&&imap.journal_folder) {
+            r.problem(
+                "imap.journal_folder",
+                "must differ from imap.mailbox, processed_folder and quarantine_folder; name a folder of its own",
+            );
+        }
         if imap.processed_folder == imap.mailbox || imap.quarantine_folder == imap.mailbox {
             r.problem(
                 "imap.processed_folder",

@@ -27,6 +27,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "mailbox",
             "processed_folder",
             "quarantine_folder",
+            "journal_folder",
             "idle",
             "poll_interval",
         ],

@@ -252,13 +252,13 @@ pub async fn pass(
             });
             while inflight.len() > 1 {
                 if let Some(f) = inflight.pop_front() {
-                    finish(s, cfg, f, &mut stats, queued).await?;
+                    finish(s, pipeline, f, &mut stats, queued).await?;
                 }
             }
         }
     }
     while let Some(f) = inflight.pop_front() {
-        finish(s, cfg, f, &mut stats, queued).await?;
+        finish(s, pipeline, f, &mut stats, queued).await?;
     }
     move_resolved(s, pipeline).await?;
     Ok(stats)
@@ -383,11 +383,12 @@ async fn fetch_bodies(
 /// Waits for a batch's outcomes to be durable, then moves its messages.
 async fn finish(
     s: &mut ImapSession,
-    cfg: &Config,
+    pipeline: &Pipeline,
     f: InFlight,
     stats: &mut PassStats,
     queued: &dyn Fn(),
 ) -> Result<()> {
+    let cfg = &pipeline.cfg;
     let InFlight { task, mut to_processed, mut to_quarantine } = f;
     let outcomes = task.await.context("Pipeline task")??;
     // The batch's mail is durable: the outbox may send it while we go on.
@@ -426,7 +427,12 @@ async fn finish(
             }
         }
     }
-    // Outcomes are durable (the group commit synced); now move the batch.
+    // Outcomes are durable (the group commit synced); their journal goes to the
+    // server before the messages move, so no message is in a folder of handled mail
+    // while what became of it is only on this machine; then move the batch.
+    if !to_processed.is_empty() || !to_quarantine.is_empty() {
+        crate::journal::append_pending(s, &pipeline.store, &pipeline.keys, cfg).await?;
+    }
     for (uids, folder) in [(&to_processed, &cfg.imap.processed_folder), (&to_quarantine, &cfg.imap.quarantine_folder)] {
         if uids.is_empty() {
             continue;
@@ -531,6 +537,8 @@ async fn move_resolved(s: &mut ImapSession, pipeline: &Pipeline) -> Result<usize
         return Ok(0);
     }
     let cfg = &pipeline.cfg;
+    // The retries' records on the server before their messages move (see `finish`).
+    crate::journal::append_pending(s, &pipeline.store, &pipeline.keys, cfg).await?;
     bounded("SELECT", async { Ok(s.select(&cfg.imap.quarantine_folder).await?) }).await?;
     let mut moved = 0;
     for key in keys {

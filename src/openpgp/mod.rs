@@ -38,6 +38,18 @@ pub fn policy() -> StandardPolicy<'static> {
     StandardPolicy::new()
 }
 
+/// How far a signer's clock may run ahead of ours. Sequoia judges a signature's life at
+/// the time it is given with no tolerance (it allows 30 minutes only when it reads the
+/// clock itself), so a signature made a second "after" our arrival time would read as
+/// bad: verification is judged at `now` plus this, the key's validity still at `now`.
+pub const CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// The time signatures are judged at: `now` with the signer's clock allowed to run
+/// [`CLOCK_SKEW`] ahead.
+pub fn judged_at(now: std::time::SystemTime) -> std::time::SystemTime {
+    now + CLOCK_SKEW
+}
+
 /// How much plaintext the decryptor may hold back for signature checking before it
 /// releases data. Small, so a 50 MiB message does not cost 25 MiB of read-ahead
 /// (Sequoia's default), and below any sane `max_plaintext_bytes`.

@@ -167,7 +167,7 @@ fn verify_inline_inner(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime)
     use openpgp::parse::stream::VerifierBuilder;
     let p = policy();
     let helper = Checker::new(certs, now);
-    let mut v = VerifierBuilder::from_bytes(signed).ok()?.with_policy(&p, now, helper).ok()?;
+    let mut v = VerifierBuilder::from_bytes(signed).ok()?.with_policy(&p, super::judged_at(now), helper).ok()?;
     let out = read_capped(&mut v, max).ok()??;
     Some((out, v.into_helper().signatures))
 }
@@ -185,7 +185,7 @@ fn verify_detached_inner(data: &[u8], signature: &[u8], certs: &[Cert], now: Sys
     let Ok(builder) = DetachedVerifierBuilder::from_bytes(signature) else {
         return Signatures::bad();
     };
-    let mut v = match builder.with_policy(&p, now, helper) {
+    let mut v = match builder.with_policy(&p, super::judged_at(now), helper) {
         Ok(v) => v,
         Err(_) => return Signatures::bad(),
     };

@@ -62,7 +62,7 @@ impl Shared {
         self.pipeline().cfg
     }
 
-    fn set_error(&self, task: &str, error: Option<String>) {
+    pub(crate) fn set_error(&self, task: &str, error: Option<String>) {
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
         match error {
             Some(e) => {
@@ -231,6 +231,10 @@ pub async fn run(
     let outbox_task = tokio::spawn(outbox_loop(shared.clone(), stop.clone(), drain.clone()));
 
     let mut outbox_task = outbox_task;
+    // The journal task appends what intake does not (team commands, outbox results,
+    // the clock) over its own IMAP session; `drain` as for the outbox.
+    let journal_drain = Arc::new(AtomicBool::new(false));
+    let mut journal_task = tokio::spawn(crate::journal::task(shared.clone(), stop.clone(), journal_drain.clone()));
     let watchdog = Arc::new(Watchdog::from_env());
     crate::heartbeat::beat();
     watchdog.spawn_ticker();
@@ -252,6 +256,14 @@ pub async fn run(
     loop {
         if stop_now() {
             break;
+        }
+        // The journal task ends early only on a store failure.
+        if journal_task.is_finished() {
+            return match (&mut journal_task).await {
+                Ok(Err(e)) => Err(fatal(e.context("Journal"))),
+                Ok(Ok(())) => Err(anyhow::anyhow!("the journal task ended")),
+                Err(e) => Err(anyhow::anyhow!("journal task: {e}")),
+            };
         }
         // The outbox task ends early only on a store failure (see `fatal`).
         if outbox_task.is_finished() {
@@ -354,6 +366,14 @@ pub async fn run(
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e.context("Outbox pass")),
                 Err(e) => return Err(anyhow::anyhow!("outbox task: {e}")),
+            }
+            // What the pass and the outbox changed is on the server before exiting.
+            journal_drain.store(true, Ordering::SeqCst);
+            shared.store.journal_kick();
+            match journal_task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e.context("Journal")),
+                Err(e) => return Err(anyhow::anyhow!("journal task: {e}")),
             }
             break;
         }

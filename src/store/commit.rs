@@ -129,9 +129,13 @@ impl Store {
         ops: impl Iterator<Item = (Vec<u8>, Option<sled::IVec>)>,
     ) -> Result<()> {
         let mut b = sled::Batch::default();
-        for (k, v) in self.write_texts(texts)? {
-            b.insert(k, v);
-        }
+        // The `text/` entries first: a record of the commit may not override them.
+        let mut all: Vec<(Vec<u8>, Option<sled::IVec>)> =
+            self.write_texts(texts)?.into_iter().map(|(k, v)| (k, Some(v.into()))).collect();
+        all.extend(ops);
+        let ops = all;
+        // The journal entry naming what this commit changed, in the same atomic batch.
+        let journaled = self.queue_journal(&ops, &mut b);
         for (k, v) in ops {
             match v {
                 Some(v) => b.insert(k, v),
@@ -139,7 +143,11 @@ impl Store {
             }
         }
         self.db.apply_batch(b).context("Writing to the store")?;
-        self.sync()
+        self.sync()?;
+        if journaled {
+            self.journal_queued();
+        }
+        Ok(())
     }
 
     /// flush() + fsync of every database file and the folder.

@@ -31,7 +31,7 @@
 //! | read-ins | `readin/` | `readin.rs` |
 //! | signatures used by applied command mails | `cmdsig/` | `commands.rs` |
 //! | projects (next) | | `projects.rs` |
-//! | the journal queue (next) | | `journal.rs` |
+//! | the journal queue, and applying a journal (rebuild) | `jq/` `meta/journal-*` `meta/store-id` | `journal.rs` |
 //!
 //! A new family is a new file: its `//!` (what it holds, its keys, what is written before
 //! what), key prefixes of its own (ending in `/`, so that a scan of one never reads
@@ -49,6 +49,7 @@ mod cases;
 mod certs;
 mod commands;
 mod commit;
+pub mod journal;
 mod mails;
 mod outbox;
 mod quarantine;
@@ -126,6 +127,8 @@ pub struct Store {
     /// the only way to write.
     lock: Arc<Mutex<()>>,
     answers: Arc<Mutex<AnswerWindow>>,
+    /// The journal's sequence numbers and the journal task's wake-up (`journal.rs`).
+    journal: Arc<journal::JournalState>,
 }
 
 impl Store {
@@ -172,10 +175,20 @@ impl Store {
             },
         )?;
         let texts = state.join("texts");
-        let store = Store { db, dir, texts, lock: Arc::new(Mutex::new(())), answers: Default::default() };
+        let journal = journal::JournalState::load(&db)
+            .map_err(|e| OpenError::Other(format!("reading the journal's state: {e:#}")))?;
+        let store = Store {
+            db,
+            dir,
+            texts,
+            lock: Arc::new(Mutex::new(())),
+            answers: Default::default(),
+            journal: Arc::new(journal),
+        };
         store.index_outbox().map_err(|e| OpenError::Other(format!("indexing the outbox: {e:#}")))?;
         store.index_quarantine().map_err(|e| OpenError::Other(format!("indexing the quarantine: {e:#}")))?;
         store.load_answers()?;
+        store.snapshot_journal().map_err(|e| OpenError::Other(format!("queueing the store for the journal: {e:#}")))?;
         Ok(store)
     }
 
