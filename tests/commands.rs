@@ -56,8 +56,11 @@ fn party(uid: &str) -> Gpg {
     g
 }
 
+/// The test's clock: two minutes ahead, so that every signature the test makes (after
+/// this is read) lies in its past, as it does for a daemon reading mail that arrived.
+/// (A signature made after the time it is judged at does not verify.)
 fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap()
+    DateTime::from_timestamp(Utc::now().timestamp() + 120, 0).unwrap()
 }
 
 /// The inner entity of a command mail: the text, and a cert attached when given.
@@ -542,7 +545,8 @@ fn readin_by_cli_guards_tlp_red_and_is_removed() {
     let (p, id, t) = (&w.p, &w.case, w.t);
     let obs = party("Oscar Observer <oscar@maint.test>");
     let raw = encrypted(&w.alice, "alice@team.test", &format!("[{id}]"), "red-1@team.test", "/tlp red\n");
-    assert_eq!(p.ingest(&raw, None, t, t).unwrap().disposition.as_str(), "command");
+    let o = p.ingest(&raw, None, t, t).unwrap();
+    assert_eq!(o.disposition.as_str(), "command", "{o:?}");
     let role = secintake::case::readin::Role::Observer;
     let e = p.readin_add(id, &obs.export(), role, None, None, "carol", t).unwrap_err();
     assert!(format!("{e:#}").contains("TLP:RED"), "{e:#}");

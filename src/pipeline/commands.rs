@@ -156,6 +156,11 @@ impl Pipeline {
                 Some((f, c)) if !pgp::valid_now(c, now) => {
                     format!("signed by the team cert {f}, which is expired or revoked")
                 }
+                Some((f, _)) if bad.created.is_some_and(|c| c > now) => {
+                    format!(
+                        "the signature by the team cert {f} claims a time after this mail was read (the sender's clock?)"
+                    )
+                }
                 Some((f, _)) => format!("the signature by the team cert {f} does not verify (altered?)"),
                 None => "a signature does not verify (altered, or a rejected algorithm)".into(),
             });
@@ -414,7 +419,8 @@ impl Pipeline {
                 ctx.batch.put_mail(&id.key, &rec);
                 ctx.index();
                 ctx.commit()?;
-                tracing::warn!(case = ?case_id, reason = %reason, "Command mail refused");
+                // The reason may quote a decrypted line: it goes to the record and the list only.
+                tracing::warn!(case = ?case_id, "Command mail refused");
                 Ok(Outcome::of(&rec, false))
             }
         }
