@@ -620,3 +620,78 @@ fn command_mail_made_by_gpg_rnp_and_openpgp_js_applies_and_its_replay_does_not()
         assert!(o.reason.as_deref().unwrap_or("").contains("commands.max_age"), "{name}: {o:?}");
     }
 }
+
+/// The CLI's side: `case reply --template`, `case readin add|list|remove`, case JSON
+/// `readin`, and `check` refusing a reply template with an unknown field.
+#[test]
+fn cli_readin_reply_template_and_check_of_templates() {
+    let d = support::tempdir("cmdcli");
+    let cfg = support::write_config(d.path(), "");
+    let run = |args: &[&str]| {
+        std::process::Command::new(support::bin()).arg("--config").arg(&cfg).args(args).output().unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let msg = d.path().join("m.eml");
+    std::fs::write(&msg, plain("bob@reporter.test", "Open redirect", "r-1@reporter.test", "Redirects anywhere.\n"))
+        .unwrap();
+    let id = ok(&["ingest", msg.to_str().unwrap()]).split_whitespace().nth(1).unwrap().to_owned();
+
+    // No replies/ yet: the template is unknown, said with where it was looked for.
+    let o = run(&["case", "reply", &id, "--template", "duplicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no reply template \"duplicate\""));
+    std::fs::create_dir_all(d.path().join("replies")).unwrap();
+    for n in ["duplicate", "fixed"] {
+        std::fs::copy(repo().join(format!("config/replies/{n}.txt")), d.path().join(format!("replies/{n}.txt")))
+            .unwrap();
+    }
+    assert!(ok(&["case", "reply", &id, "--template", "duplicate"]).contains("reply queued"));
+    let out = ok(&["check"]);
+    assert!(out.contains("reply templates in") && out.contains("duplicate, fixed"), "{out}");
+    // An unknown field is a check error naming the file and the field.
+    std::fs::write(d.path().join("replies/typo.txt"), "Dear $REPORTR, about $CASE\n").unwrap();
+    let o = run(&["check"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("typo.txt") && err.contains("$REPORTR"), "{err}");
+    std::fs::remove_file(d.path().join("replies/typo.txt")).unwrap();
+
+    // Read-in by the CLI.
+    let fixer = party("Fiona Fixer <fiona@maint.test>");
+    let cert = d.path().join("fixer.asc");
+    std::fs::write(&cert, fixer.export()).unwrap();
+    let out = ok(&[
+        "case",
+        "readin",
+        "add",
+        &id,
+        "--cert",
+        cert.to_str().unwrap(),
+        "--role",
+        "fixer",
+        "--expires",
+        "2099-01-01",
+        "--as",
+        "carol",
+    ]);
+    assert!(out.contains(&fixer.fpr), "{out}");
+    let list: serde_json::Value = serde_json::from_str(&ok(&["case", "readin", "list", &id, "--json"])).unwrap();
+    assert_eq!(list[0]["fingerprint"], fixer.fpr.as_str());
+    assert_eq!(list[0]["role"], "fixer");
+    assert_eq!(list[0]["by"], "carol");
+    assert_eq!(list[0]["uids"][0], "Fiona Fixer <fiona@maint.test>");
+    assert_eq!(list[0]["expires"], "2099-01-01T00:00:00Z");
+    let shown: serde_json::Value = serde_json::from_str(&ok(&["case", "show", &id, "--json"])).unwrap();
+    assert_eq!(shown["readin"][0]["fingerprint"], fixer.fpr.as_str());
+    assert!(ok(&["case", "show", &id]).contains("Read in:    fixer Fiona Fixer <fiona@maint.test>"));
+    let log: serde_json::Value = serde_json::from_str(&ok(&["case", "log", &id, "--json"])).unwrap();
+    assert!(log.as_array().unwrap().iter().any(|e| e["action"] == "readin-add" && e["who"] == "carol"));
+    ok(&["case", "readin", "remove", &id, &fixer.fpr]);
+    let list: serde_json::Value = serde_json::from_str(&ok(&["case", "readin", "list", &id, "--json"])).unwrap();
+    assert_eq!(list, serde_json::json!([]));
+    assert_eq!(run(&["case", "readin", "remove", &id, &fixer.fpr]).status.code(), Some(2));
+}
