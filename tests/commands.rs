@@ -344,15 +344,24 @@ fn one_bad_line_applies_nothing_and_says_which() {
         rejected(&w, &raw, t, why);
     }
     assert_eq!(p.store.case_meta(id).unwrap().unwrap(), before);
-    // The list is told, encrypted, once a refused mail; the sender is told nothing.
+    // The list is told, encrypted, once a refused mail, at most five an hour a case (a
+    // flood of forgeries is recorded, not mailed on); the sender is told nothing.
     let notices = out_of(p, MailKind::CommandRejected);
-    assert_eq!(notices.len(), 7);
+    assert_eq!(notices.len(), 5);
+    let recs = p.store.mails().unwrap();
+    assert_eq!(recs.iter().filter(|m| m.disposition.as_str() == "command-rejected").count(), 7);
+    let team = list_reader();
+    assert!(notices.iter().any(|n| decrypt(p, n, &team).contains("further ones this hour are recorded")));
     assert!(notices.iter().all(|n| n.encrypted && n.to == vec!["team@team.test"]));
     assert!(out_of(p, MailKind::Reply).is_empty());
     // Seen again (the same message): nothing new, the list is not told twice.
     let o = p.ingest(&raw, None, t, t).unwrap();
     assert!(o.seen_before);
-    assert_eq!(out_of(p, MailKind::CommandRejected).len(), 7);
+    assert_eq!(out_of(p, MailKind::CommandRejected).len(), 5);
+    // The next hour the list hears again.
+    let raw = encrypted(&w.alice, "alice@team.test", &format!("[{id}]"), "cmd-b8@team.test", "/status closed\n");
+    rejected(&w, &raw, t + Duration::hours(1), "closed");
+    assert_eq!(out_of(p, MailKind::CommandRejected).len(), 6);
 }
 
 #[test]

@@ -32,6 +32,11 @@ use crate::store::{Disposition, MailKind, OutMail, Seal, StoredReadIn};
 /// Signatures made this long after arrival are refused (clock skew is allowed for).
 const MAX_FUTURE: chrono::Duration = chrono::Duration::hours(1);
 
+/// Refusal notices a case (or, naming none, the intake) sends the list in an hour at
+/// most: a flood of forged command mails is recorded in full (`mail list`) but cannot
+/// turn into a flood of mail to the team.
+const NOTICES_PER_HOUR: usize = 5;
+
 /// Who signed a command mail, as the audit log records it.
 #[derive(Clone, Debug)]
 pub(super) struct Signer {
@@ -388,14 +393,29 @@ impl Pipeline {
             CommandDecision::Rejected { case, reason } => {
                 let case_id = case.as_ref().map(|c| c.id.clone());
                 let rec = ctx.record(Disposition::CommandRejected, case_id.clone(), None, Some(reason.clone()));
-                let body = notify::rejected_text(case_id.as_deref(), &id.from, &id.key, &reason);
+                let mut body = notify::rejected_text(case_id.as_deref(), &id.from, &id.key, &reason);
+                let scope = case_id.clone().unwrap_or_else(|| "intake".into());
+                let hour = format!("cmdrej:{}:", now.format("%Y%m%d%H"));
+                let told = self.store.reminders(&scope)?.iter().filter(|k| k.starts_with(&hour)).count();
+                let tell = told < NOTICES_PER_HOUR;
+                if tell {
+                    ctx.batch.put_reminder(&scope, &format!("{hour}{told}"));
+                }
+                if told + 1 == NOTICES_PER_HOUR {
+                    body.push_str(&format!(
+                        "\nThis is refusal {NOTICES_PER_HOUR} of this hour for it:\n\
+                         further ones this hour are recorded (secintake mail list), not mailed.\n"
+                    ));
+                }
                 match &case {
                     Some(c) => {
                         let subject = format!("[{}] Command mail refused", c.id);
-                        for (out, seal) in
-                            self.team_mail(c, MailKind::CommandRejected, &subject, &subject, &body, now, &id.sha)?
-                        {
-                            ctx.batch.put_out_sealed(&out, seal);
+                        if tell {
+                            for (out, seal) in
+                                self.team_mail(c, MailKind::CommandRejected, &subject, &subject, &body, now, &id.sha)?
+                            {
+                                ctx.batch.put_out_sealed(&out, seal);
+                            }
                         }
                         ctx.batch.put_log(
                             &c.id,
@@ -411,7 +431,7 @@ impl Pipeline {
                         );
                     }
                     None => {
-                        if let Some((out, seal)) = self.list_notice(&body, now, &id.sha) {
+                        if tell && let Some((out, seal)) = self.list_notice(&body, now, &id.sha) {
                             ctx.batch.put_out_sealed(&out, seal);
                         }
                     }
