@@ -704,3 +704,33 @@ fn cli_readin_reply_template_and_check_of_templates() {
     assert_eq!(list, serde_json::json!([]));
     assert_eq!(run(&["case", "readin", "remove", &id, &fixer.fpr]).status.code(), Some(2));
 }
+
+/// Thunderbird with "Encrypt" off: RNP's detached signature (RFC 3156). A status change
+/// applies signed only; a note (the team's own words) does not travel unencrypted.
+#[test]
+fn rnp_signed_only_command_mail_applies_a_status_and_refuses_a_note() {
+    let carol = std::fs::read(repo().join("keys/team-carol.pub.asc")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &[], "");
+    std::fs::write(dir.path().join("team/carol.asc"), &carol).unwrap();
+    let p = Pipeline::load(p.cfg.clone(), p.store.clone()).unwrap();
+    let t = now();
+    let report = plain("rita@reporter.test", "SQLi", "rep-1@reporter.test", "SQL injection in /api/search.\n");
+    p.ingest(&report, None, t, t).unwrap();
+    let fixture = |n: &str| {
+        let raw = std::fs::read(repo().join(format!("fixtures/commands/{n}.eml"))).unwrap();
+        let date = support::header(&raw, "Date").unwrap();
+        (raw, DateTime::parse_from_rfc2822(&date).unwrap().with_timezone(&Utc))
+    };
+    let (raw, at) = fixture("rnp-signed-status");
+    let o = p.ingest(&raw, None, at, t).unwrap();
+    assert_eq!(o.disposition.as_str(), "command", "{o:?}");
+    let c = p.store.case_meta("SEC-2026-0001").unwrap().unwrap();
+    assert_eq!(c.status.as_str(), "triaged");
+    assert_eq!(c.cvss_assessed.unwrap().score, 9.8);
+    let (raw, at) = fixture("rnp-signed-note");
+    let o = p.ingest(&raw, None, at, t).unwrap();
+    assert_eq!(o.disposition.as_str(), "command-rejected");
+    assert!(o.reason.as_deref().unwrap().contains("not encrypted"), "{o:?}");
+    assert!(!p.store.log("SEC-2026-0001").unwrap().iter().any(|e| e.action == "note"));
+}
