@@ -734,3 +734,27 @@ fn rnp_signed_only_command_mail_applies_a_status_and_refuses_a_note() {
     assert!(o.reason.as_deref().unwrap().contains("not encrypted"), "{o:?}");
     assert!(!p.store.log("SEC-2026-0001").unwrap().iter().any(|e| e.action == "note"));
 }
+
+/// Thunderbird wraps a long line of `format=flowed` text with a trailing space: the
+/// `/note` reads whole, through the real MIME path.
+#[test]
+fn a_flowed_note_wrapped_by_the_mail_client_reads_whole() {
+    let w = world("");
+    let (p, id, t) = (&w.p, &w.case, w.t);
+    let body = "/note Reproduced on 2.3.4 with the default configuration; the fix is in the \r\n\
+                branch sec-42, please review it before Friday.\r\n/tlp amber\r\n";
+    let inner = format!(
+        "Content-Type: text/plain; charset=UTF-8; format=flowed; protected-headers=\"v1\"\r\nSubject: [{id}]\r\n\
+         Content-Transfer-Encoding: 7bit\r\n\r\n{body}"
+    );
+    let ct = w.alice.encrypt_sign(inner.as_bytes(), INTAKE_FPR);
+    let raw = pgp_mime_wrap(&head("alice@team.test", "...", "flow-1@team.test", ""), &ct);
+    let o = p.ingest(&raw, None, t, t).unwrap();
+    assert_eq!(o.disposition.as_str(), "command", "{o:?}");
+    let log = p.store.log(id).unwrap();
+    let note = log.iter().find(|e| e.action == "note").unwrap();
+    assert_eq!(
+        note.detail,
+        "Reproduced on 2.3.4 with the default configuration; the fix is in the branch sec-42, please review it before Friday."
+    );
+}
