@@ -706,12 +706,14 @@ fn cli_readin_reply_template_and_check_of_templates() {
 }
 
 /// Thunderbird with "Encrypt" off: RNP's detached signature (RFC 3156). A status change
-/// applies signed only; a note (the team's own words) does not travel unencrypted.
+/// applies signed only; a note (the team's own words) does not travel unencrypted; the
+/// same mail altered, or sent under another member's From, applies nothing.
 #[test]
 fn rnp_signed_only_command_mail_applies_a_status_and_refuses_a_note() {
     let carol = std::fs::read(repo().join("keys/team-carol.pub.asc")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let p = pipeline(dir.path(), &[], "");
+    let bob = party("Bob Team <bob@team.test>");
+    let p = pipeline(dir.path(), &[&bob], "");
     std::fs::write(dir.path().join("team/carol.asc"), &carol).unwrap();
     let p = Pipeline::load(p.cfg.clone(), p.store.clone()).unwrap();
     let t = now();
@@ -723,6 +725,21 @@ fn rnp_signed_only_command_mail_applies_a_status_and_refuses_a_note() {
         (raw, DateTime::parse_from_rfc2822(&date).unwrap().with_timezone(&Utc))
     };
     let (raw, at) = fixture("rnp-signed-status");
+    // Forged: the signed text altered (a bad signature).
+    let forged = String::from_utf8_lossy(&raw)
+        .replace("/status triaged", "/status fixing")
+        .replace("fixture-command-rnp-signed-status@", "forged@")
+        .into_bytes();
+    let o = p.ingest(&forged, None, at, t).unwrap();
+    assert!(o.reason.as_deref().unwrap_or("").contains("does not verify"), "{o:?}");
+    // Carol's signed body under Bob's From (Bob is on the team too): one member as another.
+    let as_bob = String::from_utf8_lossy(&raw)
+        .replace("From: Carol Team <carol@team.test>", "From: Bob Team <bob@team.test>")
+        .replace("fixture-command-rnp-signed-status@", "as-bob@")
+        .into_bytes();
+    let o = p.ingest(&as_bob, None, at, t).unwrap();
+    assert!(o.reason.as_deref().unwrap_or("").contains("one member signing as another"), "{o:?}");
+    assert_eq!(p.store.case_meta("SEC-2026-0001").unwrap().unwrap().status.as_str(), "new");
     let o = p.ingest(&raw, None, at, t).unwrap();
     assert_eq!(o.disposition.as_str(), "command", "{o:?}");
     let c = p.store.case_meta("SEC-2026-0001").unwrap().unwrap();
