@@ -254,12 +254,13 @@ fn anonymous_ask_and_reject_duplicate_apply_and_the_subject_may_be_protected_onl
         "Re: your report",
         "cmd-2@team.test",
         &format!("In-Reply-To: <{summary}>\r\nReferences: <{summary}>\r\n"),
-        "/anonymous\n/ask poc impact\n",
+        "/anonymous\n/ask poc impact\n/exploited yes\n",
         None,
     );
     assert_eq!(p.ingest(&raw, None, t, t).unwrap().disposition.as_str(), "command");
     let c = p.store.case_meta(id).unwrap().unwrap();
     assert!(c.credit.anonymous);
+    assert!(c.cra.exploited, "/exploited yes starts the CRA clocks");
     let asks = out_of(p, MailKind::NeedsInfo);
     assert_eq!(asks.len(), 1);
     assert!(asks[0].encrypted, "the reporter's key is known");
