@@ -170,10 +170,15 @@ impl Pipeline {
                 None => "a signature does not verify (altered, or a rejected algorithm)".into(),
             });
         }
-        let goods: Vec<_> = sigs.iter().filter(|v| v.verdict == Verdict::Good).collect();
-        let Some(good) = goods.first() else {
-            let issuer = sigs.iter().find_map(|v| v.signer.clone()).unwrap_or_else(|| "unknown".into());
+        // Every signature must be a good one: a second signer we cannot check is not
+        // vouched for by the team.
+        if let Some(other) = sigs.iter().find(|v| v.verdict != Verdict::Good) {
+            let issuer = other.signer.clone().unwrap_or_else(|| "unknown".into());
             return Err(format!("signed by a cert that is not a team cert ({issuer})"));
+        }
+        let goods: Vec<_> = sigs.iter().collect();
+        let Some(good) = goods.first() else {
+            return Err("not signed: a command mail must be signed by the sender's team cert".into());
         };
         if goods.iter().any(|v| v.signer != good.signer) {
             return Err("signed by more than one cert; sign with your team cert alone".into());
