@@ -776,3 +776,29 @@ fn a_flowed_note_wrapped_by_the_mail_client_reads_whole() {
         "Reproduced on 2.3.4 with the default configuration; the fix is in the branch sec-42, please review it before Friday."
     );
 }
+
+/// What checking signatures against the team's certs costs every message (`[commands]
+/// enabled` adds `keys.team_certs` to the certs a signature is checked against): 200
+/// signed, encrypted reports with 20 team certs, commands on and off.
+/// `cargo test --test commands -- --ignored --nocapture cost_of`
+#[test]
+#[ignore]
+fn cost_of_team_signers_per_message() {
+    let team: Vec<Gpg> = (0..20).map(|i| Gpg::new(&format!("M{i} <m{i}@team.test>"))).collect();
+    let team: Vec<&Gpg> = team.iter().collect();
+    let rita = party("Rita Reporter <rita@reporter.test>");
+    let report = pgp_mime_report(&rita, "rita@reporter.test", INTAKE_FPR, "XSS", "XSS in the wiki.\n", "X", true);
+    let text = String::from_utf8_lossy(&report).into_owned();
+    for extra in ["[commands]\nenabled = false\n", ""] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline(dir.path(), &team, extra);
+        let t = now();
+        let start = std::time::Instant::now();
+        for i in 0..200 {
+            let raw = text.replace("Message-ID: <X>", &format!("Message-ID: <r{i}@reporter.test>"));
+            p.ingest(raw.as_bytes(), None, t, t).unwrap();
+        }
+        let ms = start.elapsed().as_secs_f64() * 1000.0 / 200.0;
+        println!("commands {}: {ms:.2} ms a message", if extra.is_empty() { "on " } else { "off" });
+    }
+}
