@@ -18,6 +18,7 @@ pub mod cra;
 pub mod export;
 pub mod readin;
 pub mod sla;
+pub mod stats;
 
 /// RFC 3339 in UTC with second precision, as every timestamp in our JSON is written.
 pub fn rfc3339(t: &DateTime<Utc>) -> String {
@@ -354,6 +355,10 @@ pub struct Case {
     /// name otherwise). Null for records made before projects: the default project.
     #[serde(default)]
     pub project: Option<String>,
+    /// Other projects the flaw affects (`case set --also-affects`): their teams get the
+    /// case's team mail, encrypted to their certs, and see it in `case list --project`.
+    #[serde(default)]
+    pub projects_affected: Vec<String>,
 }
 
 /// A case's completeness against the fields asked for.
@@ -449,6 +454,12 @@ impl Case {
     /// The reporter's claim stands alone: exports mark it `[TO FILL: assess CVSS]`.
     pub fn cvss_unassessed(&self) -> bool {
         self.cvss_assessed.is_none() && self.cvss_claimed.is_some()
+    }
+
+    /// Whether the case concerns `project`: it was sent to it (records from before
+    /// projects: to the default project, `default`), or it also affects it.
+    pub fn concerns(&self, project: &str, default: &str) -> bool {
+        self.project.as_deref().unwrap_or(default) == project || self.projects_affected.iter().any(|p| p == project)
     }
 
     /// The next deadline that still matters (for sorting lists); far in the future

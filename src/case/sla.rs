@@ -135,6 +135,7 @@ mod tests {
             flag_evidence: Default::default(),
             cra: Default::default(),
             project: None,
+            projects_affected: Vec::new(),
         }
     }
 

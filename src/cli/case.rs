@@ -166,6 +166,19 @@ pub enum CaseCmd {
         #[arg(long = "as", value_name = "NAME")]
         who: Option<String>,
     },
+    /// Make a case another project's (a report sent to the wrong address): its team gets
+    /// the summary; the reporter is told nothing; the audit log says who moved it
+    #[command(after_help = "Example:\n  secintake case move SEC-2026-0004 --project numlib")]
+    Move {
+        /// The case id
+        id: String,
+        /// The project it belongs to (`[[projects]]` name, or the default project's)
+        #[arg(long, value_name = "NAME")]
+        project: String,
+        /// Who moves it [default: the OS user]
+        #[arg(long = "as", value_name = "NAME")]
+        who: Option<String>,
+    },
     /// Who outside the team is read in on a case (SPEC-11: the fixing team)
     #[command(
         subcommand,
@@ -312,6 +325,10 @@ pub struct SetArgs {
     /// The reporting platform's reference of the filing
     #[arg(long = "ref", value_name = "TEXT", requires = "cra_stage")]
     pub reference: Option<String>,
+    /// Other projects the flaw affects (`[[projects]]` names, or the default project's):
+    /// their teams get the summary, encrypted to their certs, and the case's later team mail
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub also_affects: Vec<String>,
     /// Who makes the change [default: the OS user]
     #[arg(long = "as", value_name = "NAME")]
     pub who: Option<String>,
@@ -358,24 +375,34 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
             said.push(line);
         }
     }
-    if said.is_empty() {
+    for n in &a.also_affects {
+        super::project_arg(&ctx.cfg, Some(n))?;
+    }
+    if said.is_empty() && a.also_affects.is_empty() {
         return Err(usage("nothing to change; see `secintake case set --help`"));
+    }
+    let who = a.who.clone().unwrap_or_else(|| ctx.user.clone());
+    if said.is_empty() {
+        drop(tx);
+        return also_affects(a, ctx, &who, now, out);
     }
     let mut b = crate::store::Batch::default();
     b.put_case(&c);
     b.put_log(
         &c.id,
         ctx.store.log_len(&c.id)?,
-        &LogEntry {
-            at: now,
-            who: a.who.clone().unwrap_or_else(|| ctx.user.clone()),
-            action: "set".into(),
-            detail: said.join("; "),
-            ..Default::default()
-        },
+        &LogEntry { at: now, who: who.clone(), action: "set".into(), detail: said.join("; "), ..Default::default() },
     );
     tx.commit(b)?;
     writeln!(out, "{}: {}", c.id, escape(&said.join("; ")))?;
+    drop(tx);
+    if a.also_affects.is_empty() { Ok(EXIT_OK) } else { also_affects(a, ctx, &who, now, out) }
+}
+
+/// `case set --also-affects`: through the pipeline, which mails the other teams.
+fn also_affects(a: &SetArgs, ctx: &Ctx, who: &str, now: chrono::DateTime<Utc>, out: &mut dyn Write) -> Result<i32> {
+    let said = ctx.pipeline()?.also_affects(&a.id, &a.also_affects, who, now).map_err(|e| usage(format!("{e:#}")))?;
+    writeln!(out, "{}: {}", a.id, escape(&said))?;
     Ok(EXIT_OK)
 }
 
@@ -700,7 +727,13 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
         }
         CaseCmd::Export { id, format, out: file } => {
             let c = ctx.store.case(id)?.ok_or_else(|| usage(format!("no case {id}; see `secintake case list`")))?;
-            let doc = crate::case::export::render(*format, &c, &ctx.cfg.policy.project, Utc::now());
+            // The case's project: its name as vendor and product, its package URL.
+            let project = c.project.as_deref();
+            let product = crate::case::export::Product {
+                name: &ctx.cfg.policy_of(project).project,
+                purl: ctx.cfg.project(project).and_then(|p| p.purl.as_deref()),
+            };
+            let doc = crate::case::export::render_for(*format, &c, &product, Utc::now());
             let text = doc.to_text();
             let Some(path) = file else {
                 write!(out, "{text}")?;
@@ -737,9 +770,20 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                     c.status.as_str()
                 )));
             }
-            for line in lines(crate::case::export::announce(&c, &ctx.cfg.policy.project, now).trim_end_matches('\n')) {
+            let project = &ctx.cfg.policy_of(c.project.as_deref()).project;
+            for line in lines(crate::case::export::announce(&c, project, now).trim_end_matches('\n')) {
                 writeln!(out, "{line}")?;
             }
+            Ok(EXIT_OK)
+        }
+        CaseCmd::Move { id, project, who } => {
+            super::project_arg(&ctx.cfg, Some(project))?;
+            if ctx.store.case_meta(id)?.is_none() {
+                return Err(usage(format!("no case {id}; see `secintake case list`")));
+            }
+            let who = who.clone().unwrap_or_else(|| ctx.user.clone());
+            let said = ctx.pipeline()?.move_case(id, project, &who, Utc::now()).map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(out, "{id}: {}", escape(&said))?;
             Ok(EXIT_OK)
         }
         CaseCmd::Reply { id, who, template: Some(name), .. } => {

@@ -9,6 +9,7 @@ pub mod case;
 pub mod check;
 pub mod keys;
 pub mod mail;
+pub mod stats;
 pub mod term;
 
 use std::io::Write;
@@ -124,6 +125,23 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// The desk in numbers, per project and in total: reports, dispositions, statuses,
+    /// rejections, flags, median and 90th percentile time to ack, triage, fix and
+    /// disclosure, SLA misses, per month
+    #[command(
+        after_help = "Examples:\n  secintake stats\n  secintake stats --project numlib --since 2026-01-01 --json"
+    )]
+    Stats {
+        /// Only this project's cases (`[[projects]]` name, or the default project's)
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
+        /// Only reports received on or after this day (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// The running daemon's state: last sync, queues, errors, overdue cases
     #[command(after_help = "Example:\n  secintake status --json")]
     Status {
@@ -148,12 +166,12 @@ pub fn project_arg<'a>(cfg: &'a crate::config::Config, name: Option<&'a str>) ->
     }
 }
 
-/// Whether a case belongs to `project` (None: every case). Cases made before projects
-/// belong to the default project.
+/// Whether a case is `project`'s (None: every case): sent to it, or also affecting it
+/// (`case set --also-affects`). Cases made before projects belong to the default project.
 pub fn in_project(cfg: &crate::config::Config, c: &crate::case::Case, project: Option<&str>) -> bool {
     match project {
         None => true,
-        Some(p) => c.project.as_deref().unwrap_or(cfg.default_project()) == p,
+        Some(p) => c.concerns(p, cfg.default_project()),
     }
 }
 
@@ -225,6 +243,7 @@ fn execute(cmd: &Command, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write
         Command::Ingest { .. } => mail::ingest(ctx, &input.unwrap_or_default(), out),
         Command::SecurityTxt { project } => keys::security_txt(ctx, project.as_deref(), out),
         Command::Status { project, json } => mail::status(ctx, project.as_deref(), *json, out),
+        Command::Stats { project, since, json } => stats::stats(ctx, project.as_deref(), since.as_deref(), *json, out),
         Command::Keys(k) => keys::execute_store(k, ctx, input, out),
         Command::Run { .. } | Command::Check { .. } | Command::Assets { .. } => Ok(EXIT_USAGE),
     }

@@ -397,6 +397,7 @@ mod tests {
             flag_evidence: Default::default(),
             cra: Default::default(),
             project: None,
+            projects_affected: Vec::new(),
         };
         let builtin = Templates::load(None).unwrap();
         let t = builtin.ack(&case, &cfg.policy, "ff", "FPR", false);

@@ -50,6 +50,10 @@ pub struct Reading {
     pub signatures: Vec<Verification>,
     /// Oddities worth recording (never fatal).
     pub warnings: Vec<String>,
+    /// The project whose own intake key opened it (None: the default key, or not
+    /// encrypted): a report encrypted to one project's key and sent to another's
+    /// address gets a note in its case.
+    pub opened_by: Option<String>,
 }
 
 impl Reading {

@@ -113,6 +113,9 @@ pub(super) struct NewCase {
     pub reporter_cert: Option<Cert>,
     /// What the caps on the report's lists dropped.
     pub warnings: Vec<String>,
+    /// Opened by another project's intake key than the one it was sent to: said in the
+    /// audit log and the summary.
+    pub key_note: Option<String>,
 }
 
 /// A readable message classified: what it says, who may have signed it, the verdict.
@@ -316,6 +319,21 @@ impl Pipeline {
         let project_ref = project.as_deref();
         let prefix = cfg.prefix_of(project_ref);
         let policy = cfg.policy_of(project_ref);
+        // Opened by another project's key than the one of the project it was sent to:
+        // it stays where it was sent, and the team is told (the case may be misrouted).
+        let own_key = project_ref.filter(|p| self.projects.get(*p).is_some_and(|k| k.keys.is_some()));
+        let key_note = match (judged.reading.opened_by.as_deref(), own_key) {
+            (Some(by), _) if Some(by) != project_ref => Some(format!(
+                "encrypted to {by}'s intake key but sent to {}; `secintake case move` if it is {by}'s",
+                project_ref.unwrap_or(cfg.default_project())
+            )),
+            (None, Some(p)) if encrypted_default(&judged.reading) => Some(format!(
+                "encrypted to the {} intake key (the default project's) but sent to {p}; `secintake case move` if it is {}'s",
+                cfg.default_project(),
+                cfg.default_project()
+            )),
+            _ => None,
+        };
         let seq_name = format!("{prefix}-{year}");
         let seq = self.store.seq(&seq_name)? + 1;
         let encrypted = judged.reading.encrypted;
@@ -382,6 +400,7 @@ impl Pipeline {
             flag_evidence: Default::default(),
             cra: Default::default(),
             project: Some(project.clone().unwrap_or_else(|| cfg.default_project().to_owned())),
+            projects_affected: Vec::new(),
         };
         let infos: Vec<crate::triage::AttachmentInfo> = case
             .attachments
@@ -393,7 +412,7 @@ impl Pipeline {
         drop(infos);
         let case = triaged;
         let reporter_cert = reporter_cert.map(|(c, _)| c);
-        Ok(NewCase { case, seq_name, seq, change, held, reporter_cert, warnings: lists.warnings })
+        Ok(NewCase { case, seq_name, seq, change, held, reporter_cert, warnings: lists.warnings, key_note })
     }
 
     /// The case a message follows up: one its In-Reply-To or References name (a
@@ -441,14 +460,21 @@ impl Pipeline {
         let mut r = read(&self.keys);
         // Whichever intake key opens it: a project with a key of its own is tried when the
         // default key is not a recipient.
-        for p in self.projects.values() {
+        for (name, p) in self.projects.iter() {
             match (&r, &p.keys) {
-                (Err(u), Some(k)) if u.reason == QuarantineReason::NoKey => r = read(k),
+                (Err(u), Some(k)) if u.reason == QuarantineReason::NoKey => {
+                    r = read(k).map(|reading| classify::Reading { opened_by: Some(name.clone()), ..reading })
+                }
                 _ => {}
             }
         }
         r
     }
+}
+
+/// Whether the reading was decrypted by the default intake key (no project's own).
+fn encrypted_default(r: &classify::Reading) -> bool {
+    r.encrypted && r.opened_by.is_none()
 }
 
 /// Why a parsed message is no message to read at all (unparseable, blank, nested

@@ -26,6 +26,7 @@ mod decide;
 mod desk;
 pub mod keys;
 mod outgoing;
+mod projects;
 mod readin;
 mod record;
 

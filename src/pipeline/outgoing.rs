@@ -311,13 +311,36 @@ impl Pipeline {
         Ok((out, seal))
     }
 
-    /// Encrypted mail to the team about a case; nothing is ever sent to a team
-    /// unencrypted (no usable cert: that mail is not sent). Sealed when its batch is
-    /// recorded. Where it goes is the case's project's: the shared list (`[team]
+    /// Where a project's team mail goes, and to whose certs: the shared list (`[team]
     /// list_address`, to the `keys.team_certs`, plus the project's own maintainers when it
     /// has no list of its own), and the project's own list (to its `team_certs`, else the
     /// shared ones), the shared copy left out when `[team] shared_list = false`. A cert
-    /// only in one project's `team_certs` never gets another project's mail.
+    /// only in one project's `team_certs` is never a target of another project's.
+    fn team_targets(&self, project: Option<&str>) -> Vec<(String, Vec<Cert>)> {
+        let own = self.cfg.project(project);
+        let maintainers = project.and_then(|p| self.projects.get(p)).map(|p| p.team.clone());
+        let mut targets: Vec<(String, Vec<Cert>)> = Vec::new();
+        match own.and_then(|p| p.list_address.clone()) {
+            Some(list) => {
+                if self.cfg.shared_list {
+                    targets.push((self.cfg.team_list_address.clone(), self.team.to_vec()));
+                }
+                let certs = maintainers.filter(|m| !m.is_empty()).unwrap_or_else(|| self.team.clone());
+                targets.push((list, certs.to_vec()));
+            }
+            None => {
+                let mut certs = self.team.to_vec();
+                certs.extend(maintainers.iter().flat_map(|m| m.iter()).cloned());
+                targets.push((self.cfg.team_list_address.clone(), certs));
+            }
+        }
+        targets
+    }
+
+    /// Encrypted mail to the team about a case; nothing is ever sent to a team
+    /// unencrypted (no usable cert: that mail is not sent). Sealed when its batch is
+    /// recorded. It goes to the teams of every project the case concerns: the one it was
+    /// sent to and those it also affects ([`Pipeline::team_mail_to`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn team_mail(
         &self,
@@ -333,10 +356,7 @@ impl Pipeline {
     }
 
     /// [`Self::team_mail`] threaded under `thread` (Message-IDs, oldest first; the last
-    /// is the one answered). Every team mail carries `Reply-To:` its list, so a casual
-    /// reply reaches the team's discussion, not the intake. The case's read-in people
-    /// (`case readin`) get their own copy of follow-ups, reminders, completions and
-    /// confirmations, encrypted to their cert alone (never unencrypted).
+    /// is the one answered).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn team_mail_in_thread(
         &self,
@@ -349,26 +369,50 @@ impl Pipeline {
         seed: &str,
         thread: &[String],
     ) -> Result<Vec<(OutMail, Seal)>> {
+        let projects: Vec<Option<&str>> = std::iter::once(case.project.as_deref())
+            .chain(case.projects_affected.iter().map(|p| Some(p.as_str())))
+            .collect();
+        self.team_mail_to(case, &projects, kind, outer_subject, inner_subject, body, now, seed, thread)
+    }
+
+    /// Team mail about a case to the teams of `projects` only (None: the default
+    /// project): one mail per list, encrypted to the certs of every one of those
+    /// projects that list serves ([`Pipeline::team_targets`]), never to anyone else's.
+    /// Every team mail carries `Reply-To:` its list, so a casual reply reaches the team's
+    /// discussion, not the intake. The case's read-in people (`case readin`) get their
+    /// own copy of follow-ups, reminders, completions and confirmations, encrypted to
+    /// their cert alone (never unencrypted).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn team_mail_to(
+        &self,
+        case: &Case,
+        projects: &[Option<&str>],
+        kind: MailKind,
+        outer_subject: &str,
+        inner_subject: &str,
+        body: &str,
+        now: DateTime<Utc>,
+        seed: &str,
+        thread: &[String],
+    ) -> Result<Vec<(OutMail, Seal)>> {
         let project = case.project.as_deref();
-        let own = self.cfg.project(project);
-        let maintainers = project.and_then(|p| self.projects.get(p)).map(|p| p.team.clone());
+        // One mail per list; a list two projects share gets one, to both's certs.
         let mut targets: Vec<(String, Vec<Cert>)> = Vec::new();
-        match own.and_then(|p| p.list_address.clone()) {
-            Some(list) => {
-                if self.cfg.shared_list {
-                    targets.push((self.cfg.team_list_address.clone(), self.team.to_vec()));
-                }
-                let certs = maintainers.filter(|m| !m.is_empty()).unwrap_or_else(|| self.team.clone());
-                targets.push((list, certs.to_vec()));
-            }
-            None => {
-                let mut certs = self.team.to_vec();
-                for c in maintainers.iter().flat_map(|m| m.iter()) {
-                    if !certs.iter().any(|k| k.fingerprint() == c.fingerprint()) {
-                        certs.push(c.clone());
+        for p in projects {
+            for (list, certs) in self.team_targets(*p) {
+                let at = match targets.iter().position(|(l, _)| l.eq_ignore_ascii_case(&list)) {
+                    Some(i) => i,
+                    None => {
+                        targets.push((list, Vec::new()));
+                        targets.len() - 1
+                    }
+                };
+                let have = &mut targets[at].1;
+                for c in certs {
+                    if !have.iter().any(|k| k.fingerprint() == c.fingerprint()) {
+                        have.push(c);
                     }
                 }
-                targets.push((self.cfg.team_list_address.clone(), certs));
             }
         }
         let mut out = Vec::new();

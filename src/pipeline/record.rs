@@ -163,21 +163,33 @@ impl Pipeline {
     /// A new case: its acknowledgement (or why none), the team's summary, the
     /// reporter's cert, the case, its audit log and its number.
     fn record_new_case(&self, mut ctx: Commit<'_>, new: NewCase, now: DateTime<Utc>) -> Result<Outcome> {
-        let NewCase { mut case, seq_name, seq, change, held, reporter_cert, warnings } = new;
+        let NewCase { mut case, seq_name, seq, change, held, reporter_cert, warnings, key_note } = new;
         let id = ctx.id;
         let withheld = self.queue_ack(&mut ctx.batch, &case, &id.env, &id.sha, reporter_cert.as_ref(), now)?;
         // The ack asked for what is missing: the one automatic request.
         if withheld.is_none() && case.completeness.as_ref().is_some_and(|c| !c.missing.is_empty()) {
-            super::desk::asked(&mut case, &[], &self.cfg.policy, now);
+            let policy = self.cfg.policy_of(case.project.as_deref());
+            super::desk::asked(&mut case, &[], policy, now);
         }
-        for (out, seal) in self.summary_mail(&case, &warnings, &id.sha, now)? {
+        let summary_warnings: Vec<String> = warnings.iter().cloned().chain(key_note.clone()).collect();
+        for (out, seal) in self.summary_mail(&case, &summary_warnings, &id.sha, now)? {
             ctx.batch.put_out_sealed(&out, seal);
         }
         apply_key_change(&mut ctx.batch, &id.from, &change, held.as_ref())?;
         let rec = ctx.record(Disposition::Case, Some(case.id.clone()), None, id.collision.clone());
         ctx.batch.put_case(&case);
         ctx.batch.put_mail(&id.key, &rec);
-        for (n, e) in opening_log(id, &case, &change, withheld, &warnings, now).iter().enumerate() {
+        let mut log = opening_log(id, &case, &change, withheld, &warnings, now);
+        if let Some(n) = key_note {
+            log.push(LogEntry {
+                at: now,
+                who: "secintake".into(),
+                action: "note".into(),
+                detail: n,
+                ..Default::default()
+            });
+        }
+        for (n, e) in log.iter().enumerate() {
             ctx.batch.put_log(&case.id, n as u64, e);
         }
         ctx.batch.put_seq(&seq_name, seq);

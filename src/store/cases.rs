@@ -104,6 +104,18 @@ impl Store {
         self.scan_json(&format!("log/{case_id}/"))
     }
 
+    /// Every case's audit log in one pass, case by case (by id), each in order: `f`
+    /// gets the case id and the entry. For `stats`, which reads them all once.
+    pub fn each_log(&self, mut f: impl FnMut(&str, crate::case::LogEntry) -> Result<()>) -> Result<()> {
+        self.scan_prefix("log/", |k, v| {
+            let key = String::from_utf8_lossy(&k[4..]);
+            let id = key.rsplit_once('/').map(|(id, _)| id).unwrap_or(&key);
+            let e = serde_json::from_slice(v).with_context(|| format!("Decoding store entry log/{key}"))?;
+            f(id, e)?;
+            Ok(true)
+        })
+    }
+
     pub fn log_len(&self, case_id: &str) -> Result<u64> {
         let mut n = 0;
         self.scan_prefix(&format!("log/{case_id}/"), |_, _| {

@@ -133,6 +133,11 @@ impl Store {
         self.get_json(&format!("mail/{key}"))
     }
 
+    /// Every mail record, one at a time, in key order (not by arrival).
+    pub fn each_mail(&self, f: impl FnMut(MailRecord) -> Result<()>) -> Result<()> {
+        self.each_json("mail/", f)
+    }
+
     pub fn mails(&self) -> Result<Vec<MailRecord>> {
         let mut v: Vec<MailRecord> = self.scan_json("mail/")?;
         v.sort_by(|a, b| a.received_at.cmp(&b.received_at).then(a.message_id.cmp(&b.message_id)));
