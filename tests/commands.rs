@@ -662,6 +662,7 @@ fn cli_readin_reply_template_and_check_of_templates() {
     assert!(ok(&["case", "reply", &id, "--template", "duplicate"]).contains("reply queued"));
     let out = ok(&["check"]);
     assert!(out.contains("reply templates in") && out.contains("duplicate, fixed"), "{out}");
+    assert!(out.contains("commands by signed mail: 1 team cert(s) may sign (team@team.test)"), "{out}");
     // An unknown field is a check error naming the file and the field.
     std::fs::write(d.path().join("replies/typo.txt"), "Dear $REPORTR, about $CASE\n").unwrap();
     let o = run(&["check"]);
