@@ -56,8 +56,11 @@ fn party(uid: &str) -> Gpg {
     g
 }
 
+/// The test's clock: two minutes ahead, so that every signature the test makes (after
+/// this is read) lies in its past, as it does for a daemon reading mail that arrived.
+/// (A signature made after the time it is judged at does not verify.)
 fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap()
+    DateTime::from_timestamp(Utc::now().timestamp() + 120, 0).unwrap()
 }
 
 /// The inner entity of a command mail: the text, and a cert attached when given.
@@ -251,12 +254,13 @@ fn anonymous_ask_and_reject_duplicate_apply_and_the_subject_may_be_protected_onl
         "Re: your report",
         "cmd-2@team.test",
         &format!("In-Reply-To: <{summary}>\r\nReferences: <{summary}>\r\n"),
-        "/anonymous\n/ask poc impact\n",
+        "/anonymous\n/ask poc impact\n/exploited yes\n",
         None,
     );
     assert_eq!(p.ingest(&raw, None, t, t).unwrap().disposition.as_str(), "command");
     let c = p.store.case_meta(id).unwrap().unwrap();
     assert!(c.credit.anonymous);
+    assert!(c.cra.exploited, "/exploited yes starts the CRA clocks");
     let asks = out_of(p, MailKind::NeedsInfo);
     assert_eq!(asks.len(), 1);
     assert!(asks[0].encrypted, "the reporter's key is known");
@@ -341,15 +345,24 @@ fn one_bad_line_applies_nothing_and_says_which() {
         rejected(&w, &raw, t, why);
     }
     assert_eq!(p.store.case_meta(id).unwrap().unwrap(), before);
-    // The list is told, encrypted, once a refused mail; the sender is told nothing.
+    // The list is told, encrypted, once a refused mail, at most five an hour a case (a
+    // flood of forgeries is recorded, not mailed on); the sender is told nothing.
     let notices = out_of(p, MailKind::CommandRejected);
-    assert_eq!(notices.len(), 7);
+    assert_eq!(notices.len(), 5);
+    let recs = p.store.mails().unwrap();
+    assert_eq!(recs.iter().filter(|m| m.disposition.as_str() == "command-rejected").count(), 7);
+    let team = list_reader();
+    assert!(notices.iter().any(|n| decrypt(p, n, &team).contains("further ones this hour are recorded")));
     assert!(notices.iter().all(|n| n.encrypted && n.to == vec!["team@team.test"]));
     assert!(out_of(p, MailKind::Reply).is_empty());
     // Seen again (the same message): nothing new, the list is not told twice.
     let o = p.ingest(&raw, None, t, t).unwrap();
     assert!(o.seen_before);
-    assert_eq!(out_of(p, MailKind::CommandRejected).len(), 7);
+    assert_eq!(out_of(p, MailKind::CommandRejected).len(), 5);
+    // The next hour the list hears again.
+    let raw = encrypted(&w.alice, "alice@team.test", &format!("[{id}]"), "cmd-b8@team.test", "/status closed\n");
+    rejected(&w, &raw, t + Duration::hours(1), "closed");
+    assert_eq!(out_of(p, MailKind::CommandRejected).len(), 6);
 }
 
 #[test]
@@ -542,7 +555,8 @@ fn readin_by_cli_guards_tlp_red_and_is_removed() {
     let (p, id, t) = (&w.p, &w.case, w.t);
     let obs = party("Oscar Observer <oscar@maint.test>");
     let raw = encrypted(&w.alice, "alice@team.test", &format!("[{id}]"), "red-1@team.test", "/tlp red\n");
-    assert_eq!(p.ingest(&raw, None, t, t).unwrap().disposition.as_str(), "command");
+    let o = p.ingest(&raw, None, t, t).unwrap();
+    assert_eq!(o.disposition.as_str(), "command", "{o:?}");
     let role = secintake::case::readin::Role::Observer;
     let e = p.readin_add(id, &obs.export(), role, None, None, "carol", t).unwrap_err();
     assert!(format!("{e:#}").contains("TLP:RED"), "{e:#}");
@@ -614,5 +628,178 @@ fn command_mail_made_by_gpg_rnp_and_openpgp_js_applies_and_its_replay_does_not()
         q.ingest(&report, None, t, t).unwrap();
         let o = q.ingest(&late, None, arrived + Duration::hours(73), t).unwrap();
         assert!(o.reason.as_deref().unwrap_or("").contains("commands.max_age"), "{name}: {o:?}");
+    }
+}
+
+/// The CLI's side: `case reply --template`, `case readin add|list|remove`, case JSON
+/// `readin`, and `check` refusing a reply template with an unknown field.
+#[test]
+fn cli_readin_reply_template_and_check_of_templates() {
+    let d = support::tempdir("cmdcli");
+    let cfg = support::write_config(d.path(), "");
+    let run = |args: &[&str]| {
+        std::process::Command::new(support::bin()).arg("--config").arg(&cfg).args(args).output().unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let msg = d.path().join("m.eml");
+    std::fs::write(&msg, plain("bob@reporter.test", "Open redirect", "r-1@reporter.test", "Redirects anywhere.\n"))
+        .unwrap();
+    let id = ok(&["ingest", msg.to_str().unwrap()]).split_whitespace().nth(1).unwrap().to_owned();
+
+    // No replies/ yet: the template is unknown, said with where it was looked for.
+    let o = run(&["case", "reply", &id, "--template", "duplicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no reply template \"duplicate\""));
+    std::fs::create_dir_all(d.path().join("replies")).unwrap();
+    for n in ["duplicate", "fixed"] {
+        std::fs::copy(repo().join(format!("config/replies/{n}.txt")), d.path().join(format!("replies/{n}.txt")))
+            .unwrap();
+    }
+    assert!(ok(&["case", "reply", &id, "--template", "duplicate"]).contains("reply queued"));
+    let out = ok(&["check"]);
+    assert!(out.contains("reply templates in") && out.contains("duplicate, fixed"), "{out}");
+    assert!(out.contains("commands by signed mail: 1 team cert(s) may sign (team@team.test)"), "{out}");
+    // An unknown field is a check error naming the file and the field.
+    std::fs::write(d.path().join("replies/typo.txt"), "Dear $REPORTR, about $CASE\n").unwrap();
+    let o = run(&["check"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("typo.txt") && err.contains("$REPORTR"), "{err}");
+    std::fs::remove_file(d.path().join("replies/typo.txt")).unwrap();
+
+    // Read-in by the CLI.
+    let fixer = party("Fiona Fixer <fiona@maint.test>");
+    let cert = d.path().join("fixer.asc");
+    std::fs::write(&cert, fixer.export()).unwrap();
+    let out = ok(&[
+        "case",
+        "readin",
+        "add",
+        &id,
+        "--cert",
+        cert.to_str().unwrap(),
+        "--role",
+        "fixer",
+        "--expires",
+        "2099-01-01",
+        "--as",
+        "carol",
+    ]);
+    assert!(out.contains(&fixer.fpr), "{out}");
+    let list: serde_json::Value = serde_json::from_str(&ok(&["case", "readin", "list", &id, "--json"])).unwrap();
+    assert_eq!(list[0]["fingerprint"], fixer.fpr.as_str());
+    assert_eq!(list[0]["role"], "fixer");
+    assert_eq!(list[0]["by"], "carol");
+    assert_eq!(list[0]["uids"][0], "Fiona Fixer <fiona@maint.test>");
+    assert_eq!(list[0]["expires"], "2099-01-01T00:00:00Z");
+    let shown: serde_json::Value = serde_json::from_str(&ok(&["case", "show", &id, "--json"])).unwrap();
+    assert_eq!(shown["readin"][0]["fingerprint"], fixer.fpr.as_str());
+    assert!(ok(&["case", "show", &id]).contains("Read in:    fixer Fiona Fixer <fiona@maint.test>"));
+    let log: serde_json::Value = serde_json::from_str(&ok(&["case", "log", &id, "--json"])).unwrap();
+    assert!(log.as_array().unwrap().iter().any(|e| e["action"] == "readin-add" && e["who"] == "carol"));
+    ok(&["case", "readin", "remove", &id, &fixer.fpr]);
+    let list: serde_json::Value = serde_json::from_str(&ok(&["case", "readin", "list", &id, "--json"])).unwrap();
+    assert_eq!(list, serde_json::json!([]));
+    assert_eq!(run(&["case", "readin", "remove", &id, &fixer.fpr]).status.code(), Some(2));
+}
+
+/// Thunderbird with "Encrypt" off: RNP's detached signature (RFC 3156). A status change
+/// applies signed only; a note (the team's own words) does not travel unencrypted; the
+/// same mail altered, or sent under another member's From, applies nothing.
+#[test]
+fn rnp_signed_only_command_mail_applies_a_status_and_refuses_a_note() {
+    let carol = std::fs::read(repo().join("keys/team-carol.pub.asc")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bob = party("Bob Team <bob@team.test>");
+    let p = pipeline(dir.path(), &[&bob], "");
+    std::fs::write(dir.path().join("team/carol.asc"), &carol).unwrap();
+    let p = Pipeline::load(p.cfg.clone(), p.store.clone()).unwrap();
+    let t = now();
+    let report = plain("rita@reporter.test", "SQLi", "rep-1@reporter.test", "SQL injection in /api/search.\n");
+    p.ingest(&report, None, t, t).unwrap();
+    let fixture = |n: &str| {
+        let raw = std::fs::read(repo().join(format!("fixtures/commands/{n}.eml"))).unwrap();
+        let date = support::header(&raw, "Date").unwrap();
+        (raw, DateTime::parse_from_rfc2822(&date).unwrap().with_timezone(&Utc))
+    };
+    let (raw, at) = fixture("rnp-signed-status");
+    // Forged: the signed text altered (a bad signature).
+    let forged = String::from_utf8_lossy(&raw)
+        .replace("/status triaged", "/status fixing")
+        .replace("fixture-command-rnp-signed-status@", "forged@")
+        .into_bytes();
+    let o = p.ingest(&forged, None, at, t).unwrap();
+    assert!(o.reason.as_deref().unwrap_or("").contains("does not verify"), "{o:?}");
+    // Carol's signed body under Bob's From (Bob is on the team too): one member as another.
+    let as_bob = String::from_utf8_lossy(&raw)
+        .replace("From: Carol Team <carol@team.test>", "From: Bob Team <bob@team.test>")
+        .replace("fixture-command-rnp-signed-status@", "as-bob@")
+        .into_bytes();
+    let o = p.ingest(&as_bob, None, at, t).unwrap();
+    assert!(o.reason.as_deref().unwrap_or("").contains("one member signing as another"), "{o:?}");
+    assert_eq!(p.store.case_meta("SEC-2026-0001").unwrap().unwrap().status.as_str(), "new");
+    let o = p.ingest(&raw, None, at, t).unwrap();
+    assert_eq!(o.disposition.as_str(), "command", "{o:?}");
+    let c = p.store.case_meta("SEC-2026-0001").unwrap().unwrap();
+    assert_eq!(c.status.as_str(), "triaged");
+    assert_eq!(c.cvss_assessed.unwrap().score, 9.8);
+    let (raw, at) = fixture("rnp-signed-note");
+    let o = p.ingest(&raw, None, at, t).unwrap();
+    assert_eq!(o.disposition.as_str(), "command-rejected");
+    assert!(o.reason.as_deref().unwrap().contains("not encrypted"), "{o:?}");
+    assert!(!p.store.log("SEC-2026-0001").unwrap().iter().any(|e| e.action == "note"));
+}
+
+/// Thunderbird wraps a long line of `format=flowed` text with a trailing space: the
+/// `/note` reads whole, through the real MIME path.
+#[test]
+fn a_flowed_note_wrapped_by_the_mail_client_reads_whole() {
+    let w = world("");
+    let (p, id, t) = (&w.p, &w.case, w.t);
+    let body = "/note Reproduced on 2.3.4 with the default configuration; the fix is in the \r\n\
+                branch sec-42, please review it before Friday.\r\n/tlp amber\r\n";
+    let inner = format!(
+        "Content-Type: text/plain; charset=UTF-8; format=flowed; protected-headers=\"v1\"\r\nSubject: [{id}]\r\n\
+         Content-Transfer-Encoding: 7bit\r\n\r\n{body}"
+    );
+    let ct = w.alice.encrypt_sign(inner.as_bytes(), INTAKE_FPR);
+    let raw = pgp_mime_wrap(&head("alice@team.test", "...", "flow-1@team.test", ""), &ct);
+    let o = p.ingest(&raw, None, t, t).unwrap();
+    assert_eq!(o.disposition.as_str(), "command", "{o:?}");
+    let log = p.store.log(id).unwrap();
+    let note = log.iter().find(|e| e.action == "note").unwrap();
+    assert_eq!(
+        note.detail,
+        "Reproduced on 2.3.4 with the default configuration; the fix is in the branch sec-42, please review it before Friday."
+    );
+}
+
+/// What checking signatures against the team's certs costs every message (`[commands]
+/// enabled` adds `keys.team_certs` to the certs a signature is checked against): 200
+/// signed, encrypted reports with 20 team certs, commands on and off.
+/// `cargo test --test commands -- --ignored --nocapture cost_of`
+#[test]
+#[ignore]
+fn cost_of_team_signers_per_message() {
+    let team: Vec<Gpg> = (0..20).map(|i| Gpg::new(&format!("M{i} <m{i}@team.test>"))).collect();
+    let team: Vec<&Gpg> = team.iter().collect();
+    let rita = party("Rita Reporter <rita@reporter.test>");
+    let report = pgp_mime_report(&rita, "rita@reporter.test", INTAKE_FPR, "XSS", "XSS in the wiki.\n", "X", true);
+    let text = String::from_utf8_lossy(&report).into_owned();
+    for extra in ["[commands]\nenabled = false\n", ""] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline(dir.path(), &team, extra);
+        let t = now();
+        let start = std::time::Instant::now();
+        for i in 0..200 {
+            let raw = text.replace("Message-ID: <X>", &format!("Message-ID: <r{i}@reporter.test>"));
+            p.ingest(raw.as_bytes(), None, t, t).unwrap();
+        }
+        let ms = start.elapsed().as_secs_f64() * 1000.0 / 200.0;
+        println!("commands {}: {ms:.2} ms a message", if extra.is_empty() { "on " } else { "off" });
     }
 }

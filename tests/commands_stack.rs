@@ -1,7 +1,8 @@
 //! Commands by signed mail end to end on the real mail stack (issue 21): a team member
 //! answers the summary from their mail client, signed and encrypted with gpg, through
 //! Postfix into Dovecot; secintake applies it, confirms on the list (threaded), and the
-//! `/reply` reaches the reporter, who decrypts it.
+//! `/reply` reaches the reporter, who decrypts it; a fixer read in by mail gets the
+//! summary so far and the reporter's next follow-up, and decrypts both.
 
 mod support;
 
@@ -94,4 +95,50 @@ fn a_signed_reply_to_the_summary_changes_the_case_confirms_on_the_list_and_answe
     let (text, status) = alice.decrypt(&encrypted_payload(&reply));
     assert!(status.contains("GOODSIG"), "{status}");
     assert!(String::from_utf8_lossy(&text).contains("we reproduced it and are preparing a fix"));
+
+    // Carol reads Bob in as the fixer, his cert attached to her signed, encrypted mail.
+    let bob = Gpg::new("Bob Fixer <bob@reporter.test>");
+    bob.import(&dep.intake_pub);
+    let key = String::from_utf8(crlf(&bob.export())).unwrap();
+    let inner = format!(
+        "Content-Type: multipart/mixed; boundary=\"IN\"; protected-headers=\"v1\"\r\nSubject: [{id}]\r\n\r\n\
+         --IN\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n/readin add fixer\r\n\r\n--IN\r\n\
+         Content-Type: application/pgp-keys; name=\"bob.asc\"\r\n\r\n{key}\r\n--IN--\r\n"
+    );
+    let ct = carol.encrypt_sign(inner.as_bytes(), &dep.intake_fpr);
+    let head = "From: Carol Team <carol@team.test>\r\nTo: security@intake.test\r\nSubject: ...\r\n\
+                Message-ID: <cmd-2@team.test>\r\nDate: Mon, 07 Dec 2026 10:10:00 +0000\r\nMIME-Version: 1.0\r\n";
+    stack.send("carol@team.test", "security@intake.test", &pgp_mime_wrap(head, &ct));
+    stack.wait("security@intake.test", "INBOX", 1, 30);
+    let out = dep.cmd().args(["run", "--once"]).output().unwrap();
+    assert!(out.status.success(), "run --once: {}", String::from_utf8_lossy(&out.stderr));
+    let shown = dep.json(&["case", "show", &id, "--json"]);
+    assert_eq!(shown["readin"][0]["fingerprint"], bob.fpr.as_str());
+    assert_eq!(shown["readin"][0]["by"], "carol@team.test");
+    stack.wait("bob@reporter.test", "INBOX", 1, 30);
+    let welcome = stack.fetch("bob@reporter.test", "INBOX").remove(0);
+    let (text, status) = bob.decrypt(&encrypted_payload(&welcome));
+    assert!(status.contains("GOODSIG"), "{status}");
+    let text = String::from_utf8_lossy(&text).into_owned();
+    assert!(text.contains("You have been read in") && text.contains("logged in as admin"), "{text}");
+
+    // The reporter's next follow-up reaches Bob too, encrypted to him.
+    let fu = plain_report(
+        "alice@reporter.test",
+        &format!("Re: [{id}] Report received"),
+        "1.1.9 too.\n",
+        "fu-1@reporter.test",
+    );
+    stack.send("alice@reporter.test", "security@intake.test", &fu);
+    stack.wait("security@intake.test", "INBOX", 1, 30);
+    let out = dep.cmd().args(["run", "--once"]).output().unwrap();
+    assert!(out.status.success(), "run --once: {}", String::from_utf8_lossy(&out.stderr));
+    stack.wait("bob@reporter.test", "INBOX", 2, 30);
+    let copy = stack
+        .fetch("bob@reporter.test", "INBOX")
+        .into_iter()
+        .find(|m| header(m, "Subject").is_some_and(|s| s.contains("Follow-up")))
+        .expect("the follow-up's copy for the fixer");
+    let (text, _) = bob.decrypt(&encrypted_payload(&copy));
+    assert!(String::from_utf8_lossy(&text).contains("1.1.9 too."));
 }

@@ -124,15 +124,25 @@ fn ends_block(lines: &[&str], i: usize) -> bool {
 }
 
 /// The lines before the quoted part or signature, with their numbers (at most
-/// [`MAX_LINES`] + 1, so the caller sees when there were more).
-pub fn block(text: &str) -> Vec<(usize, &str)> {
+/// [`MAX_LINES`] + 1, so the caller sees when there were more). A line that ends in a
+/// space continues on the next (RFC 3676 `format=flowed`, as Thunderbird wraps a long
+/// `/note` or `/reply` line), unless the next is blank or starts a command; a flowed
+/// line's stuffed space is removed.
+pub fn block(text: &str) -> Vec<(usize, String)> {
     let lines: Vec<&str> = text.lines().take(MAX_LINES + 1).collect();
-    let mut out = Vec::new();
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let mut soft = false;
     for i in 0..lines.len() {
         if ends_block(&lines, i) {
             break;
         }
-        out.push((i + 1, lines[i].trim_end_matches('\r')));
+        let l = lines[i].trim_end_matches('\r');
+        let unstuffed = l.strip_prefix(' ').unwrap_or(l);
+        match out.last_mut() {
+            Some((_, prev)) if soft && !l.trim().is_empty() && name_of(unstuffed).is_none() => prev.push_str(unstuffed),
+            _ => out.push((i + 1, l.to_owned())),
+        }
+        soft = l.ends_with(' ') && !l.trim().is_empty() && l != "-- ";
     }
     out
 }
@@ -165,7 +175,7 @@ pub fn parse(
     let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        let (n, raw) = lines[i];
+        let (n, raw) = (lines[i].0, lines[i].1.as_str());
         i += 1;
         let line = raw.trim();
         if line.is_empty() {
@@ -404,6 +414,14 @@ mod tests {
         assert!(carries_commands(text));
         let v = p("/tlp amber\n-- \nAlice\n/status closed\n").unwrap();
         assert_eq!(v, vec![Line { n: 1, command: Command::Change(Change::Tlp(Some("AMBER".into()))) }]);
+    }
+
+    #[test]
+    fn flowed_lines_join_and_commands_do_not() {
+        let v = p("/note the fix is in the branch called \nsec-42, review it \nplease\n/tlp amber \n/status triaged\n")
+            .unwrap();
+        assert_eq!(v[0].command, Command::Note("the fix is in the branch called sec-42, review it please".into()));
+        assert_eq!(v.len(), 3);
     }
 
     #[test]

@@ -121,6 +121,20 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
     } else {
         notes.push(format!("{usable} usable team cert(s)"));
     }
+    if cfg.commands.enabled {
+        // Who may act by signed mail: a team cert valid now with an address to send From.
+        let signers: Vec<String> = team
+            .iter()
+            .filter(|(_, c)| pgp::valid_now(c, SystemTime::now()))
+            .filter_map(|(_, c)| pgp::primary_email(c))
+            .collect();
+        notes.push(format!(
+            "commands by signed mail: {} team cert(s) may sign ({}), commands.max_age {}",
+            signers.len(),
+            if signers.is_empty() { "none".into() } else { signers.join(", ") },
+            humantime::format_duration(cfg.commands.max_age)
+        ));
+    }
     match crate::notify::Templates::load(cfg.templates_dir.as_deref().filter(|_| !reported("templates.dir"))) {
         Ok(_) => {
             if let Some(d) = &cfg.templates_dir {

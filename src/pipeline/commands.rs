@@ -32,6 +32,11 @@ use crate::store::{Disposition, MailKind, OutMail, Seal, StoredReadIn};
 /// Signatures made this long after arrival are refused (clock skew is allowed for).
 const MAX_FUTURE: chrono::Duration = chrono::Duration::hours(1);
 
+/// Refusal notices a case (or, naming none, the intake) sends the list in an hour at
+/// most: a flood of forged command mails is recorded in full (`mail list`) but cannot
+/// turn into a flood of mail to the team.
+const NOTICES_PER_HOUR: usize = 5;
+
 /// Who signed a command mail, as the audit log records it.
 #[derive(Clone, Debug)]
 pub(super) struct Signer {
@@ -156,14 +161,24 @@ impl Pipeline {
                 Some((f, c)) if !pgp::valid_now(c, now) => {
                     format!("signed by the team cert {f}, which is expired or revoked")
                 }
+                Some((f, _)) if bad.created.is_some_and(|c| c > now) => {
+                    format!(
+                        "the signature by the team cert {f} claims a time after this mail was read (the sender's clock?)"
+                    )
+                }
                 Some((f, _)) => format!("the signature by the team cert {f} does not verify (altered?)"),
                 None => "a signature does not verify (altered, or a rejected algorithm)".into(),
             });
         }
-        let goods: Vec<_> = sigs.iter().filter(|v| v.verdict == Verdict::Good).collect();
-        let Some(good) = goods.first() else {
-            let issuer = sigs.iter().find_map(|v| v.signer.clone()).unwrap_or_else(|| "unknown".into());
+        // Every signature must be a good one: a second signer we cannot check is not
+        // vouched for by the team.
+        if let Some(other) = sigs.iter().find(|v| v.verdict != Verdict::Good) {
+            let issuer = other.signer.clone().unwrap_or_else(|| "unknown".into());
             return Err(format!("signed by a cert that is not a team cert ({issuer})"));
+        }
+        let goods: Vec<_> = sigs.iter().collect();
+        let Some(good) = goods.first() else {
+            return Err("not signed: a command mail must be signed by the sender's team cert".into());
         };
         if goods.iter().any(|v| v.signer != good.signer) {
             return Err("signed by more than one cert; sign with your team cert alone".into());
@@ -383,14 +398,29 @@ impl Pipeline {
             CommandDecision::Rejected { case, reason } => {
                 let case_id = case.as_ref().map(|c| c.id.clone());
                 let rec = ctx.record(Disposition::CommandRejected, case_id.clone(), None, Some(reason.clone()));
-                let body = notify::rejected_text(case_id.as_deref(), &id.from, &id.key, &reason);
+                let mut body = notify::rejected_text(case_id.as_deref(), &id.from, &id.key, &reason);
+                let scope = case_id.clone().unwrap_or_else(|| "intake".into());
+                let hour = format!("cmdrej:{}:", now.format("%Y%m%d%H"));
+                let told = self.store.reminders(&scope)?.iter().filter(|k| k.starts_with(&hour)).count();
+                let tell = told < NOTICES_PER_HOUR;
+                if tell {
+                    ctx.batch.put_reminder(&scope, &format!("{hour}{told}"));
+                }
+                if told + 1 == NOTICES_PER_HOUR {
+                    body.push_str(&format!(
+                        "\nThis is refusal {NOTICES_PER_HOUR} of this hour for it:\n\
+                         further ones this hour are recorded (secintake mail list), not mailed.\n"
+                    ));
+                }
                 match &case {
                     Some(c) => {
                         let subject = format!("[{}] Command mail refused", c.id);
-                        for (out, seal) in
-                            self.team_mail(c, MailKind::CommandRejected, &subject, &subject, &body, now, &id.sha)?
-                        {
-                            ctx.batch.put_out_sealed(&out, seal);
+                        if tell {
+                            for (out, seal) in
+                                self.team_mail(c, MailKind::CommandRejected, &subject, &subject, &body, now, &id.sha)?
+                            {
+                                ctx.batch.put_out_sealed(&out, seal);
+                            }
                         }
                         ctx.batch.put_log(
                             &c.id,
@@ -406,7 +436,7 @@ impl Pipeline {
                         );
                     }
                     None => {
-                        if let Some((out, seal)) = self.list_notice(&body, now, &id.sha) {
+                        if tell && let Some((out, seal)) = self.list_notice(&body, now, &id.sha) {
                             ctx.batch.put_out_sealed(&out, seal);
                         }
                     }
@@ -414,7 +444,8 @@ impl Pipeline {
                 ctx.batch.put_mail(&id.key, &rec);
                 ctx.index();
                 ctx.commit()?;
-                tracing::warn!(case = ?case_id, reason = %reason, "Command mail refused");
+                // The reason may quote a decrypted line: it goes to the record and the list only.
+                tracing::warn!(case = ?case_id, "Command mail refused");
                 Ok(Outcome::of(&rec, false))
             }
         }

@@ -96,6 +96,11 @@ impl Pipeline {
             (format!("[{}] Follow-up from reporter", case.id), format!("[{}] Follow-up: {}", case.id, case.title))
         };
         let mut body = case.messages.last().map(|m| notify::followup_text(case, m)).unwrap_or_default();
+        let readins: Vec<_> = self.store.readins(&case.id)?.into_iter().map(|r| r.entry).collect();
+        if !readins.is_empty() {
+            body.push('\n');
+            body.push_str(&notify::readin_lines(&readins, now));
+        }
         body.push_str(&notify::command_hint(&case.id, self.cfg.address_of(case.project.as_deref())));
         self.team_mail(case, MailKind::Followup, &outer, &inner_subject, &body, now, sha)
     }
