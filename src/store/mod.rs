@@ -29,7 +29,7 @@
 //! | the duplicate index (next) | | `dupes.rs` |
 //! | reporters and blocks (next) | | `reporters.rs` |
 //! | read-ins (next) | | `readin.rs` |
-//! | projects (next) | | `projects.rs` |
+//! | projects: a case's `project` and `projects_affected` live in its record | `case/` | `cases.rs` |
 //! | the journal queue (next) | | `journal.rs` |
 //!
 //! A new family is a new file: its `//!` (what it holds, its keys, what is written before
