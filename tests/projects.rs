@@ -167,6 +167,26 @@ fn an_unknown_address_is_the_default_project_and_follow_ups_cross_addresses() {
     assert_eq!((o.disposition.as_str(), o.case_id.as_deref()), ("follow-up", Some(num.as_str())));
 }
 
+/// Postfix's `virtual_alias_maps` delivering a project's address into the one mailbox:
+/// Dovecot's `Delivered-To` is the mailbox (the intake address), Postfix's
+/// `X-Original-To` the project's address, which decides.
+#[test]
+fn an_aliased_project_address_routes_by_x_original_to() {
+    let Desk { _dir, p, .. } = desk();
+    let t = t0();
+    let msg = [
+        b"Delivered-To: security@intake.test\r\nX-Original-To: security@numlib.test\r\n".as_slice(),
+        &report("security@numlib.test", "x-1@r.test", "Bug"),
+    ]
+    .concat();
+    assert!(p.ingest(&msg, None, t, t).unwrap().case_id.unwrap().starts_with("NUM-"));
+    // Sent to the intake address itself: the default project, whatever the mailbox.
+    let msg =
+        [b"Delivered-To: security@intake.test\r\n".as_slice(), &report("security@intake.test", "x-2@r.test", "Bug")]
+            .concat();
+    assert!(p.ingest(&msg, None, t, t).unwrap().case_id.unwrap().starts_with("SEC-"));
+}
+
 #[test]
 fn a_report_encrypted_to_another_projects_key_goes_where_it_was_sent() {
     let Desk { _dir, p, .. } = desk();

@@ -175,6 +175,9 @@ pub struct Config {
     /// `[templates] dir` (extension): an admin's `ack.txt` overriding the built-in wording.
     pub templates_dir: Option<PathBuf>,
     pub commands: Commands,
+    /// `[metrics] textfile`: where the daemon writes its numbers after every sync (for
+    /// node_exporter's textfile collector); None: not written.
+    pub metrics_textfile: Option<PathBuf>,
     pub limits: Limits,
     /// Set when a `$CREDENTIALS_DIRECTORY/...` path was read outside systemd, from the
     /// credentials' source directory instead; `check` says so.
@@ -331,6 +334,17 @@ impl Config {
         let templates_dir = r.path_opt("templates.dir", true);
         let commands =
             Commands { enabled: r.boolean("commands.enabled", true), max_age: r.duration("commands.max_age", "72h") };
+        let metrics_textfile = r.path_opt("metrics.textfile", false);
+        if let Some(p) = &metrics_textfile {
+            if !p.parent().is_some_and(|d| d.is_dir()) {
+                r.problem("metrics.textfile", &format!("{}: its folder does not exist; create it", p.display()));
+            } else if p.extension().is_none_or(|e| e != "prom") {
+                r.problem(
+                    "metrics.textfile",
+                    "must end in .prom (node_exporter's textfile collector reads only those)",
+                );
+            }
+        }
 
         let limits = Limits {
             max_message_bytes: r.size("limits.max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES),
@@ -353,6 +367,7 @@ impl Config {
             store_path,
             templates_dir,
             commands,
+            metrics_textfile,
             limits,
             credentials_source: r.credentials_source,
         };

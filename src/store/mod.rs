@@ -30,7 +30,7 @@
 //! | reporters and blocks (next) | | `reporters.rs` |
 //! | read-ins | `readin/` | `readin.rs` |
 //! | signatures used by applied command mails | `cmdsig/` | `commands.rs` |
-//! | projects (next) | | `projects.rs` |
+//! | projects: a case's `project` and `projects_affected` live in its record | `case/` | `cases.rs` |
 //! | the journal queue, and applying a journal (rebuild) | `jq/` `meta/journal-*` `meta/store-id` | `journal.rs` |
 //!
 //! A new family is a new file: its `//!` (what it holds, its keys, what is written before
