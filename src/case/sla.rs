@@ -135,6 +135,8 @@ mod tests {
             flag_evidence: Default::default(),
             cra: Default::default(),
             project: None,
+            duplicates: Vec::new(),
+            also_reported_by: Vec::new(),
         }
     }
 

@@ -7,8 +7,11 @@
 
 pub mod case;
 pub mod check;
+mod credits;
 pub mod keys;
 pub mod mail;
+pub mod reporter;
+pub mod search;
 pub mod term;
 
 use std::io::Write;
@@ -110,6 +113,16 @@ pub enum Command {
         #[arg(default_value = "-")]
         file: String,
     },
+    /// Reporters: their history and blocks
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  secintake reporter list\n  secintake reporter show alice@example.org\n  \
+                  secintake reporter block x@example.net --reason 'repeated invalid reports'"
+    )]
+    Reporter(reporter::ReporterCmd),
+    /// The store's indexes
+    #[command(subcommand, after_help = "Example:\n  secintake store reindex")]
+    Store(search::StoreCmd),
     /// Print an RFC 9116 security.txt, cleartext-signed by the intake key
     #[command(after_help = "Example:\n  secintake security-txt > /var/www/example.org/.well-known/security.txt")]
     SecurityTxt {
@@ -226,6 +239,8 @@ fn execute(cmd: &Command, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write
         Command::SecurityTxt { project } => keys::security_txt(ctx, project.as_deref(), out),
         Command::Status { project, json } => mail::status(ctx, project.as_deref(), *json, out),
         Command::Keys(k) => keys::execute_store(k, ctx, input, out),
+        Command::Reporter(c) => reporter::execute(c, ctx, out),
+        Command::Store(c) => search::execute_store(c, ctx, out),
         Command::Run { .. } | Command::Check { .. } | Command::Assets { .. } => Ok(EXIT_USAGE),
     }
 }

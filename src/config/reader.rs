@@ -37,6 +37,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("policy", super::policy::KEYS),
     ("store", &["path"]),
     ("templates", &["dir"]),
+    ("triage", super::triage::KEYS),
     (
         "limits",
         &["max_message_bytes", "max_plaintext_bytes", "max_mime_depth", "acks_per_address_per_hour", "acks_per_hour"],

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::case::{Case, rfc3339};
 use crate::config::Policy;
 
+pub mod blocks;
 mod desk;
 
 pub use desk::{closed_incomplete_text, completed_text, missing_lines, needs_info_text, summary_triage};
@@ -395,6 +396,8 @@ mod tests {
             flag_evidence: Default::default(),
             cra: Default::default(),
             project: None,
+            duplicates: Vec::new(),
+            also_reported_by: Vec::new(),
         };
         let builtin = Templates::load(None).unwrap();
         let t = builtin.ack(&case, &cfg.policy, "ff", "FPR", false);

@@ -23,9 +23,12 @@ use crate::store::{Batch, Disposition, MailKind, MailRecord, OutStatus, Quaranti
 pub mod classify;
 mod decide;
 mod desk;
+pub mod dupes;
 pub mod keys;
 mod outgoing;
 mod record;
+pub mod reporters;
+pub mod search;
 
 pub use decide::examine;
 use decide::{Identity, Recognised};
@@ -129,6 +132,17 @@ impl Pipeline {
     pub fn signer(&self, project: Option<&str>) -> &Arc<IntakeKeys> {
         project.and_then(|p| self.projects.get(p)).and_then(|p| p.keys.as_ref()).unwrap_or(&self.keys)
     }
+}
+
+/// Builds what the store's indexes (duplicates, search) lack, once: the daemon at start,
+/// and the commands that read them, call this.
+pub fn ensure_indexes(store: &Store) -> Result<()> {
+    let d = dupes::ensure_index(store).context("Building the duplicate index")?;
+    let s = search::ensure_index(store).context("Building the search index")?;
+    if d + s > 0 {
+        tracing::info!(duplicates = d, search = s, "Indexed cases the store's indexes lacked");
+    }
+    Ok(())
 }
 
 impl Pipeline {
@@ -501,6 +515,7 @@ impl Pipeline {
             n += 1;
             Ok(())
         })?;
+        n += self.send_digests(&tx, now)?;
         Ok(n)
     }
 

@@ -26,8 +26,9 @@
 //! | reporter certs | `cert/` | `certs.rs` |
 //! | answers and the rate-limit window | `answer/` | `answers.rs` |
 //! | completeness and flags (next) | | `cases.rs`, or `triage.rs` once it is more than a field or two |
-//! | the duplicate index (next) | | `dupes.rs` |
-//! | reporters and blocks (next) | | `reporters.rs` |
+//! | the duplicate index: signals and their keys | `dsig/` `dkey/` | `dupes.rs` |
+//! | reporters: blocks, their audit log, the blocked reports' digest | `block/` `blocklog/` `digest/` | `reporters.rs` |
+//! | the search index (keyed term hashes, postings, lengths) and derived keys | `spost/` `slen/` `sdoc/` `meta/key/` | `search.rs` |
 //! | read-ins (next) | | `readin.rs` |
 //! | projects (next) | | `projects.rs` |
 //! | the journal queue (next) | | `journal.rs` |
@@ -47,17 +48,23 @@ mod answers;
 mod cases;
 mod certs;
 mod commit;
+mod dupes;
 mod mails;
 mod outbox;
 mod quarantine;
+mod reporters;
+mod search;
 mod texts;
 
 use answers::AnswerWindow;
 pub use certs::StoredCert;
 pub use commit::{SyncFailure, Tx, is_io_failure};
+pub use dupes::BUCKET_CAP;
 pub use mails::{Disposition, MailRecord};
 pub use outbox::{MailKind, OutMail, OutStatus, Seal};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
+pub use reporters::{Block, BlockLogEntry};
+pub use search::{Part as SearchPart, Posting};
 
 /// A set of writes applied atomically by [`Tx::commit`].
 #[derive(Default)]
@@ -76,6 +83,10 @@ impl Batch {
         // on read as a decode error rather than silently dropped.
         let bytes = serde_json::to_vec(v).unwrap_or_default();
         self.ops.push((key.into_bytes(), Some(bytes)));
+    }
+    /// How many key writes the batch holds (to bound a rebuild's batches).
+    pub fn len(&self) -> usize {
+        self.ops.len()
     }
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty() && self.texts.is_empty() && self.sealing.is_empty()
@@ -172,6 +183,7 @@ impl Store {
         store.index_outbox().map_err(|e| OpenError::Other(format!("indexing the outbox: {e:#}")))?;
         store.index_quarantine().map_err(|e| OpenError::Other(format!("indexing the quarantine: {e:#}")))?;
         store.load_answers()?;
+        store.make_keys().map_err(|e| OpenError::Other(format!("making the store's keys: {e:#}")))?;
         Ok(store)
     }
 

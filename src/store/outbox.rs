@@ -72,6 +72,12 @@ pub enum MailKind {
     /// The reporter told that the case closed as incomplete, and how to reopen it.
     #[serde(rename = "closed-incomplete")]
     ClosedIncomplete,
+    /// The one signed notice of a block period to a blocked reporter (`reporter block`).
+    #[serde(rename = "block-notice")]
+    BlockNotice,
+    /// The daily digest of blocked reporters' reports to the team list.
+    #[serde(rename = "digest")]
+    Digest,
 }
 
 impl MailKind {
@@ -89,6 +95,8 @@ impl MailKind {
             MailKind::NeedsInfo => "needs-info",
             MailKind::Completed => "completed",
             MailKind::ClosedIncomplete => "closed-incomplete",
+            MailKind::BlockNotice => "block-notice",
+            MailKind::Digest => "digest",
         }
     }
 
@@ -102,7 +110,7 @@ impl MailKind {
 
     /// Mails answering a reporter's message, under the per-sender rate limits.
     pub fn answers_reporter(self) -> bool {
-        matches!(self, MailKind::Ack | MailKind::CannotRead)
+        matches!(self, MailKind::Ack | MailKind::CannotRead | MailKind::BlockNotice)
     }
 }
 
