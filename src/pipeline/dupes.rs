@@ -49,7 +49,21 @@ pub fn index_keys(s: &Signals) -> Vec<String> {
 /// best first, at most [`MAX_LISTED`].
 pub fn candidates(store: &Store, case_id: &str, s: &Signals) -> Result<Vec<Duplicate>> {
     let mut found: Vec<Duplicate> = Vec::new();
-    for id in store.dup_lookup(&index_keys(s), case_id)? {
+    let keys = index_keys(s);
+    let (bands, strong): (Vec<String>, Vec<String>) = keys.into_iter().partition(|k| k.starts_with("lsh:"));
+    let strong = store.dup_lookup(&strong, case_id)?;
+    let mine = similar::minhash_bytes(s);
+    let mut ids = strong.clone();
+    for id in store.dup_lookup(&bands, case_id)? {
+        // Found by its text alone: its MinHash first (256 bytes), the rest only if the
+        // text could make it a candidate.
+        if !strong.contains(&id)
+            && store.dup_minhash(&id)?.is_some_and(|m| similar::jaccard_raw(&mine, &m) >= similar::MIN_TEXT)
+        {
+            ids.insert(id);
+        }
+    }
+    for id in ids {
         let Some(other) = store.dup_signals::<Signals>(&id)? else { continue };
         let (score, why) = similar::score(s, &other);
         if score >= MIN_LISTED {
@@ -63,7 +77,7 @@ pub fn candidates(store: &Store, case_id: &str, s: &Signals) -> Result<Vec<Dupli
 
 /// Writes a case's signals and keys into `b`.
 pub fn record(b: &mut Batch, case_id: &str, s: &Signals) {
-    b.put_dup_signals(case_id, s, &index_keys(s));
+    b.put_dup_signals(case_id, s, &similar::minhash_bytes(s), &index_keys(s));
 }
 
 /// The line the team summary starts with when the best candidate reaches `threshold`.

@@ -5,15 +5,15 @@
 //! A case is indexed in parts: `m<n>` the text of message n (written once, when the
 //! message arrives), `meta` its id, title, reporter, credit, CWE, CVE, project and
 //! attachment names (again on every `case set`), `notes` its notes (again on every
-//! `case note`). A query's cost is its terms' postings (a few thousand keys for a common
-//! word over 10,000 cases) and the cases' lengths; the texts of the hits shown only.
+//! `case note`). A query's cost is its terms' postings (each holds the frequency and the
+//! part's length: nothing else is read to rank) and the texts of the hits shown.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 
 use crate::case::Case;
-use crate::store::{Batch, SearchPart, Store};
+use crate::store::{Batch, SearchPart, SearchStats, Store};
 use crate::triage::search as terms;
 
 /// BM25's parameters, the usual ones (Robertson, Zaragoza: k1 in 1.2..2, b = 0.75).
@@ -32,27 +32,37 @@ pub fn meta_text(c: &Case) -> String {
     t.join("\n")
 }
 
-fn put(store: &Store, b: &mut Batch, case_id: &str, name: &str, text: &str) -> Result<()> {
+fn put(store: &Store, b: &mut Batch, case_id: &str, name: &str, text: &str, stats: &mut SearchStats) -> Result<()> {
     let (tf, len) = terms::frequencies(text);
-    store.put_search_part(b, case_id, &SearchPart { name, tf: &tf, len })
+    store.put_search_part(b, case_id, &SearchPart { name, tf: &tf, len }, stats)
 }
 
 /// Indexes a case's `meta` part and the texts of its messages from `from` on (those
-/// in hand: a new case's first, a follow-up's last).
+/// in hand: a new case's first, a follow-up's last), in one batch.
 pub fn index_case(store: &Store, b: &mut Batch, c: &Case, from: usize) -> Result<()> {
-    put(store, b, &c.id, "meta", &meta_text(c))?;
+    let mut stats = store.search_stats()?;
+    index_case_with(store, b, c, from, &mut stats)
+}
+
+fn index_case_with(store: &Store, b: &mut Batch, c: &Case, from: usize, stats: &mut SearchStats) -> Result<()> {
+    put(store, b, &c.id, "meta", &meta_text(c), stats)?;
     for (n, m) in c.messages.iter().enumerate().skip(from) {
-        put(store, b, &c.id, &format!("m{n}"), &m.text)?;
+        put(store, b, &c.id, &format!("m{n}"), &m.text, stats)?;
     }
     Ok(())
 }
 
 /// Indexes a case's notes (its audit log's `note` entries, plus `extra` not yet in it).
 pub fn index_notes(store: &Store, b: &mut Batch, case_id: &str, extra: &str) -> Result<()> {
+    let mut stats = store.search_stats()?;
+    index_notes_with(store, b, case_id, extra, &mut stats)
+}
+
+fn index_notes_with(store: &Store, b: &mut Batch, case_id: &str, extra: &str, stats: &mut SearchStats) -> Result<()> {
     let mut notes: Vec<String> =
         store.log(case_id)?.into_iter().filter(|e| e.action == "note").map(|e| e.detail).collect();
     notes.push(extra.to_owned());
-    put(store, b, case_id, "notes", &notes.join("\n"))
+    put(store, b, case_id, "notes", &notes.join("\n"), stats)
 }
 
 /// Builds the index when the store has none yet (`store reindex` builds it always).
@@ -75,10 +85,11 @@ pub fn reindex(store: &Store) -> Result<usize> {
         Ok(())
     })?;
     let mut b = Batch::default();
+    let mut stats = SearchStats::default();
     for id in &ids {
         let Some(c) = store.case(id)? else { continue };
-        index_case(store, &mut b, &c, 0)?;
-        index_notes(store, &mut b, id, "")?;
+        index_case_with(store, &mut b, &c, 0, &mut stats)?;
+        index_notes_with(store, &mut b, id, "", &mut stats)?;
         if b.len() > 20_000 {
             tx.commit(std::mem::take(&mut b))?;
         }
@@ -104,25 +115,22 @@ pub struct Hit {
 /// The cases matching `query` best first (BM25 over every part of each case), those
 /// `keep` accepts, at most `limit`.
 pub fn search(store: &Store, query: &str, keep: impl Fn(&Case) -> bool, limit: usize) -> Result<Vec<Hit>> {
-    let q: Vec<String> = terms::terms(query).into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+    let q = terms::query_terms(query);
     if q.is_empty() {
         return Ok(Vec::new());
     }
-    let lengths: BTreeMap<String, u64> = store.search_lengths()?.into_iter().collect();
-    let n = lengths.len().max(1) as f64;
-    let avg = (lengths.values().sum::<u64>() as f64 / n).max(1.0);
+    // Each part is a document for BM25 (a case's parts differ in kind and length);
+    // a case scores the sum of its parts.
+    let stats = store.search_stats()?;
+    let n = stats.parts.max(1) as f64;
+    let avg = (stats.total_len as f64 / n).max(1.0);
     let mut scores: BTreeMap<String, f64> = BTreeMap::new();
     for term in &q {
-        // A case's frequency of the term: its parts summed.
-        let mut tf: BTreeMap<String, u32> = BTreeMap::new();
-        for (case, _, f) in store.search_postings(term)? {
-            *tf.entry(case).or_insert(0) += f;
-        }
-        let df = tf.len() as f64;
+        let postings = store.search_postings(term)?;
+        let df = postings.len() as f64;
         let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-        for (case, f) in tf {
-            let dl = lengths.get(&case).copied().unwrap_or(0) as f64;
-            let f = f64::from(f);
+        for (case, _, f, dl) in postings {
+            let (f, dl) = (f64::from(f), f64::from(dl));
             *scores.entry(case).or_insert(0.0) += idf * f * (K1 + 1.0) / (f + K1 * (1.0 - B + B * dl / avg));
         }
     }

@@ -3,6 +3,7 @@
 //!
 //! Keys:
 //! - `dsig/<case>` -> the case's signals (JSON, `triage::similar::Signals`)
+//! - `dmh/<case>` -> its MinHash as raw bytes: the cheap first look at a candidate
 //! - `dkey/<key>/<case>` -> empty: one entry per index key of the case (an LSH band, an
 //!   attachment SHA-256, a PoC digest, a CWE with a component); the keys are made by the
 //!   caller (`pipeline::dupes`), this family only records and looks them up
@@ -24,14 +25,16 @@ use serde::de::DeserializeOwned;
 
 use super::{Batch, Store};
 
-/// Cases read per index key at most (see the module doc): 32 bands x 32 cases is at
-/// most about a thousand signal records per new report, in practice a few.
+/// Cases read per index key at most (see the module doc): 21 bands x 32 cases is at
+/// most 672 MinHashes (256 bytes each) per new report, and whole signal records only for
+/// those that pass the MinHash's first look.
 pub const BUCKET_CAP: usize = 32;
 
 impl Batch {
     /// Records a case's duplicate signals and its index keys.
-    pub fn put_dup_signals<T: Serialize>(&mut self, case_id: &str, signals: &T, keys: &[String]) {
+    pub fn put_dup_signals<T: Serialize>(&mut self, case_id: &str, signals: &T, minhash: &[u8], keys: &[String]) {
         self.json(format!("dsig/{case_id}"), signals);
+        self.ops.push((format!("dmh/{case_id}").into_bytes(), Some(minhash.to_vec())));
         for k in keys {
             self.ops.push((format!("dkey/{k}/{case_id}").into_bytes(), Some(Vec::new())));
         }
@@ -54,6 +57,11 @@ impl Store {
     /// A case's duplicate signals, None when it has none recorded.
     pub fn dup_signals<T: DeserializeOwned>(&self, case_id: &str) -> Result<Option<T>> {
         self.get_json(&format!("dsig/{case_id}"))
+    }
+
+    /// A case's MinHash (raw bytes), None when it has none recorded.
+    pub fn dup_minhash(&self, case_id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.get(format!("dmh/{case_id}").as_bytes())?.map(|v| v.to_vec()))
     }
 
     /// The cases any of `keys` names, at most [`BUCKET_CAP`] per key, `except` left out.
@@ -88,10 +96,12 @@ impl Store {
             bytes += (k.len() + v.len()) as u64;
             Ok(true)
         })?;
-        self.scan_prefix("dkey/", |k, v| {
-            bytes += (k.len() + v.len()) as u64;
-            Ok(true)
-        })?;
+        for prefix in ["dkey/", "dmh/"] {
+            self.scan_prefix(prefix, |k, v| {
+                bytes += (k.len() + v.len()) as u64;
+                Ok(true)
+            })?;
+        }
         Ok((cases, bytes))
     }
 }

@@ -28,7 +28,7 @@
 //! | completeness and flags (next) | | `cases.rs`, or `triage.rs` once it is more than a field or two |
 //! | the duplicate index: signals and their keys | `dsig/` `dkey/` | `dupes.rs` |
 //! | reporters: blocks, their audit log, the blocked reports' digest | `block/` `blocklog/` `digest/` | `reporters.rs` |
-//! | the search index (keyed term hashes, postings, lengths) and derived keys | `spost/` `slen/` `sdoc/` `meta/key/` | `search.rs` |
+//! | the search index (keyed term hashes, postings, lengths) and derived keys | `spost/` `sdoc/` `meta/key/` | `search.rs` |
 //! | read-ins (next) | | `readin.rs` |
 //! | projects (next) | | `projects.rs` |
 //! | the journal queue (next) | | `journal.rs` |
@@ -64,7 +64,7 @@ pub use mails::{Disposition, MailRecord};
 pub use outbox::{MailKind, OutMail, OutStatus, Seal};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
 pub use reporters::{Block, BlockLogEntry};
-pub use search::{Part as SearchPart, Posting};
+pub use search::{Part as SearchPart, Posting, Stats as SearchStats};
 
 /// A set of writes applied atomically by [`Tx::commit`].
 #[derive(Default)]

@@ -9,10 +9,12 @@
 //!
 //! Keys:
 //! - `meta/key/<name>` -> 32 random bytes, made once at open ([`Store::derived_key`])
-//! - `spost/<term hash>/<case>/<part>` -> the term's frequency in the part (u32 BE)
-//! - `slen/<case>/<part>` -> the part's length in terms (u32 BE), for BM25
-//! - `sdoc/<case>/<part>` -> the part's term hashes (JSON), to remove them when the part
-//!   is indexed again
+//! - `spost/<term hash>/<case>/<part>` -> the term's frequency in the part and the part's
+//!   length in terms (u32 BE each): a query reads its terms' postings and nothing else
+//! - `sdoc/<case>/<part>` -> the part's length and term hashes (JSON), to remove them and
+//!   correct the statistics when the part is indexed again
+//! - `meta/search-stats` -> how many parts are indexed and their total length (BM25's N
+//!   and average length), kept by every write of a part
 //! - `meta/search-indexed` -> empty: every case is in the index (`store reindex` and the
 //!   first search build it when missing)
 //!
@@ -54,8 +56,22 @@ pub struct Part<'a> {
     pub len: u32,
 }
 
-/// A posting read back: the case, the part, the frequency.
-pub type Posting = (String, String, u32);
+/// A posting read back: the case, the part, the frequency, the part's length.
+pub type Posting = (String, String, u32, u32);
+
+/// BM25's collection statistics: parts indexed and their total length.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Stats {
+    pub parts: u64,
+    pub total_len: u64,
+}
+
+/// What `sdoc/` holds of an indexed part.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Doc {
+    len: u32,
+    terms: Vec<String>,
+}
 
 impl Store {
     /// A key for one purpose, made randomly once per store and kept in its meta
@@ -79,23 +95,37 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a part of a case into the index, removing what the part held before.
-    pub fn put_search_part(&self, b: &mut Batch, case_id: &str, part: &Part) -> Result<()> {
+    /// The collection statistics as the index holds them now.
+    pub fn search_stats(&self) -> Result<Stats> {
+        Ok(self.get_json("meta/search-stats")?.unwrap_or_default())
+    }
+
+    /// Writes a part of a case into the index, removing what the part held before, and
+    /// the statistics `stats` (read with [`Store::search_stats`] by the caller, carried
+    /// across the parts of one batch) corrected for it.
+    pub fn put_search_part(&self, b: &mut Batch, case_id: &str, part: &Part, stats: &mut Stats) -> Result<()> {
         let key = self.derived_key("search-index")?;
         let doc_key = format!("sdoc/{case_id}/{}", part.name);
-        if let Some(old) = self.get_json::<Vec<String>>(&doc_key)? {
-            for h in old {
-                b.ops.push((format!("spost/{h}/{case_id}/{}", part.name).into_bytes(), None));
+        match self.get_json::<Doc>(&doc_key)? {
+            Some(old) => {
+                for h in old.terms {
+                    b.ops.push((format!("spost/{h}/{case_id}/{}", part.name).into_bytes(), None));
+                }
+                stats.total_len = stats.total_len.saturating_sub(u64::from(old.len));
             }
+            None => stats.parts += 1,
         }
-        let mut hashes = Vec::with_capacity(part.tf.len());
+        stats.total_len += u64::from(part.len);
+        let mut terms = Vec::with_capacity(part.tf.len());
         for (term, n) in part.tf {
             let h = term_key(&key, term);
-            b.ops.push((format!("spost/{h}/{case_id}/{}", part.name).into_bytes(), Some(n.to_be_bytes().to_vec())));
-            hashes.push(h);
+            let mut v = n.to_be_bytes().to_vec();
+            v.extend_from_slice(&part.len.to_be_bytes());
+            b.ops.push((format!("spost/{h}/{case_id}/{}", part.name).into_bytes(), Some(v)));
+            terms.push(h);
         }
-        b.json(doc_key, &hashes);
-        b.ops.push((format!("slen/{case_id}/{}", part.name).into_bytes(), Some(part.len.to_be_bytes().to_vec())));
+        b.json(doc_key, &Doc { len: part.len, terms });
+        b.json("meta/search-stats".into(), stats);
         Ok(())
     }
 
@@ -116,25 +146,12 @@ impl Store {
         let mut out = Vec::new();
         self.scan_prefix(&prefix, |k, v| {
             let rest = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            if let Some((case, part)) = rest.rsplit_once('/') {
-                let n = <[u8; 4]>::try_from(v).map(u32::from_be_bytes).unwrap_or(1);
-                out.push((case.to_owned(), part.to_owned(), n));
-            }
-            Ok(true)
-        })?;
-        Ok(out)
-    }
-
-    /// Each indexed case's length in terms (its parts summed), in case order.
-    pub fn search_lengths(&self) -> Result<Vec<(String, u64)>> {
-        let mut out: Vec<(String, u64)> = Vec::new();
-        self.scan_prefix("slen/", |k, v| {
-            let rest = String::from_utf8_lossy(&k[5..]).into_owned();
-            let case = rest.rsplit_once('/').map(|(c, _)| c.to_owned()).unwrap_or(rest);
-            let n = u64::from(<[u8; 4]>::try_from(v).map(u32::from_be_bytes).unwrap_or(0));
-            match out.last_mut() {
-                Some((c, len)) if *c == case => *len += n,
-                _ => out.push((case, n)),
+            if let (Some((case, part)), Some(tf), Some(len)) = (
+                rest.rsplit_once('/'),
+                v.get(..4).and_then(|x| <[u8; 4]>::try_from(x).ok()),
+                v.get(4..8).and_then(|x| <[u8; 4]>::try_from(x).ok()),
+            ) {
+                out.push((case.to_owned(), part.to_owned(), u32::from_be_bytes(tf), u32::from_be_bytes(len)));
             }
             Ok(true)
         })?;
@@ -143,20 +160,21 @@ impl Store {
 
     /// Removes the whole search index (`store reindex` writes it anew).
     pub fn clear_search(&self, b: &mut Batch) -> Result<()> {
-        for prefix in ["spost/", "slen/", "sdoc/"] {
+        for prefix in ["spost/", "sdoc/"] {
             self.scan_prefix(prefix, |k, _| {
                 b.ops.push((k.to_vec(), None));
                 Ok(true)
             })?;
         }
         b.ops.push((b"meta/search-indexed".to_vec(), None));
+        b.ops.push((b"meta/search-stats".to_vec(), None));
         Ok(())
     }
 
     /// Bytes the search index takes (keys and values).
     pub fn search_index_bytes(&self) -> Result<u64> {
         let mut bytes = 0u64;
-        for prefix in ["spost/", "slen/", "sdoc/"] {
+        for prefix in ["spost/", "sdoc/"] {
             self.scan_prefix(prefix, |k, v| {
                 bytes += (k.len() + v.len()) as u64;
                 Ok(true)
@@ -191,9 +209,11 @@ mod tests {
         let mut tf = std::collections::BTreeMap::new();
         tf.insert("overflowsecretword".to_owned(), 2);
         let mut b = Batch::default();
-        s.put_search_part(&mut b, "SEC-2026-0001", &Part { name: "m0", tf: &tf, len: 2 }).unwrap();
+        let mut stats = s.search_stats().unwrap();
+        s.put_search_part(&mut b, "SEC-2026-0001", &Part { name: "m0", tf: &tf, len: 2 }, &mut stats).unwrap();
         s.write(|tx| tx.commit(b)).unwrap();
-        assert_eq!(s.search_postings("overflowsecretword").unwrap(), vec![("SEC-2026-0001".into(), "m0".into(), 2)]);
+        assert_eq!(s.search_postings("overflowsecretword").unwrap(), vec![("SEC-2026-0001".into(), "m0".into(), 2, 2)]);
+        assert_eq!(s.search_stats().unwrap(), Stats { parts: 1, total_len: 2 });
         drop(s);
         let s = super::super::fixtures::reopen(dir.path());
         assert_eq!(s.derived_key("search-index").unwrap(), k);

@@ -38,6 +38,26 @@ pub fn terms(text: &str) -> Vec<String> {
     out
 }
 
+/// The terms of a query, once each: a word with inner punctuation (an id, an address)
+/// is looked up whole, its parts only when it has no other (`CVE-2026-1234` is one
+/// term, not `cve`, `2026` and `1234`, which every case of the year holds).
+pub fn query_terms(query: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in query.split_whitespace() {
+        let t = terms(word);
+        let keep: Vec<String> = match t.first() {
+            Some(first) if t.len() > 1 && first.contains(|c: char| !c.is_alphanumeric()) => vec![first.clone()],
+            _ => t,
+        };
+        for k in keep {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    out
+}
+
 /// Term frequencies of a document: term -> how often it occurs, and the document's
 /// length in terms.
 pub fn frequencies(text: &str) -> (BTreeMap<String, u32>, u32) {
@@ -82,6 +102,7 @@ mod tests {
             assert!(t.contains(&want.to_owned()), "{want}: {t:?}");
         }
         assert_eq!(terms("a I x"), Vec::<String>::new());
+        assert_eq!(query_terms("CVE-2026-1234 overflow overflow"), vec!["cve-2026-1234", "overflow"]);
     }
 
     #[test]

@@ -14,8 +14,7 @@
 //! - text similarity: the Jaccard similarity of the reports' word shingles (content words
 //!   and word pairs, after normalising: lower case, hosts and stop words out, a light
 //!   stemmer, a small table of synonyms), estimated by MinHash ([`MINHASH`] values) and
-//!   found through LSH ([`BANDS`] bands of [`ROWS`] rows: two texts at Jaccard 0.3 share
-//!   a band with probability 1-(1-0.3^2)^32 = 0.95, at 0.1 with 0.27).
+//!   found through LSH ([`BANDS`] bands of [`ROWS`] rows, see there).
 //!
 //! Linear and capped: at most [`super::text::MAX_TEXT`] bytes of text are read (through
 //! [`super::text::Doc`]), at most [`MAX_POC_BYTES`] of each attachment, [`MAX_POCS`]
@@ -32,12 +31,13 @@ use super::text::{Doc, Kind};
 /// sqrt(J(1-J)/64), 0.06 at J = 0.5, fine next to the other signals; 64 values are
 /// 512 bytes in the store.
 pub const MINHASH: usize = 64;
-/// LSH bands and rows per band (`BANDS * ROWS == MINHASH`). Two rows a band: a reworded
-/// copy shares far fewer word pairs than a copy, so the candidate net is wide (see the
-/// module doc) and the exact score over the stored MinHash decides; the store caps how
-/// many cases one band bucket returns, so a wide net never costs more per message.
-pub const BANDS: usize = 32;
-pub const ROWS: usize = 2;
+/// LSH bands and rows per band (`BANDS * ROWS <= MINHASH`; the last value is only
+/// scored). Three rows a band: two texts at Jaccard 0.56 (the least similar reworded copy
+/// of the generated set) share a band with probability 1-(1-0.56^3)^21 = 0.98, two
+/// reports of one product's boilerplate at 0.15 with 0.07, so the candidates of a new
+/// report stay few; the store caps what one band bucket returns in any case.
+pub const BANDS: usize = 21;
+pub const ROWS: usize = 3;
 /// At most this many distinct shingles are hashed (a 256 KiB text has ~40,000 words).
 pub const MAX_FEATURES: usize = 50_000;
 /// Bytes of an attachment read for its PoC digest (a PoC is a script or a request).
@@ -177,7 +177,7 @@ pub fn score(a: &Signals, b: &Signals) -> (f64, Vec<String>) {
     // 0.65 (README, "Duplicates").
     // A short text says little: full weight from SHORT_TEXT shingles on.
     let weight = (f64::from(a.shingles.min(b.shingles)) / SHORT_TEXT).min(1.0);
-    soft += ((text - 0.25) / 0.4).clamp(0.0, 1.0) * 0.8 * weight;
+    soft += ((text - MIN_TEXT) / 0.4).clamp(0.0, 1.0) * 0.8 * weight;
     let cwe = a.cwe.iter().find(|c| b.cwe.contains(c));
     let component = a.component.as_ref().filter(|c| b.component.as_ref() == Some(*c));
     let versions = a.versions.iter().find(|v| b.versions.contains(v));
@@ -206,7 +206,8 @@ pub fn bands(minhash: &str) -> Vec<u64> {
     if v.len() != MINHASH {
         return Vec::new();
     }
-    v.chunks(ROWS)
+    v.chunks_exact(ROWS)
+        .take(BANDS)
         .enumerate()
         .map(|(i, rows)| {
             let mut bytes = vec![i as u8];
@@ -220,12 +221,26 @@ pub fn bands(minhash: &str) -> Vec<u64> {
 
 /// The estimated Jaccard similarity of two MinHashes: the share of equal values.
 pub fn jaccard(a: &str, b: &str) -> f64 {
-    let (a, b) = (minhash_values(a), minhash_values(b));
-    if a.len() != MINHASH || b.len() != MINHASH {
+    jaccard_raw(&hex::decode(a).unwrap_or_default(), &hex::decode(b).unwrap_or_default())
+}
+
+/// [`jaccard`] of two MinHashes as raw bytes ([`minhash_bytes`]): the cheap first look
+/// at a candidate, before its whole signals are read.
+pub fn jaccard_raw(a: &[u8], b: &[u8]) -> f64 {
+    if a.len() != MINHASH * 4 || b.len() != MINHASH * 4 {
         return 0.0;
     }
-    a.iter().zip(&b).filter(|(x, y)| x == y).count() as f64 / MINHASH as f64
+    a.chunks_exact(4).zip(b.chunks_exact(4)).filter(|(x, y)| x == y).count() as f64 / MINHASH as f64
 }
+
+/// A MinHash as the raw bytes the store keeps beside the signals.
+pub fn minhash_bytes(s: &Signals) -> Vec<u8> {
+    hex::decode(&s.minhash).unwrap_or_default()
+}
+
+/// The least text similarity at which a candidate found only by its text can be listed
+/// (see [`score`]: the text counts from 0.25).
+pub const MIN_TEXT: f64 = 0.25;
 
 fn minhash_values(hex_str: &str) -> Vec<u32> {
     hex::decode(hex_str)
