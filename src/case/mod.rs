@@ -15,6 +15,7 @@ use crate::triage::{AiUse, Field, Flag};
 pub mod change;
 pub mod command;
 pub mod cra;
+pub mod credit;
 pub mod export;
 pub mod readin;
 pub mod sla;
@@ -135,7 +136,9 @@ impl Status {
 
 /// Reasons a case may be rejected with.
 /// `incomplete` is the one the daemon itself may give (`[policy] close_incomplete_after`).
-pub const REJECT_REASONS: &[&str] = &["out-of-scope", "duplicate", "not-reproducible", "spam", "invalid", "incomplete"];
+/// `blocked` is the one intake gives a blocked reporter's report (`reporter block`).
+pub const REJECT_REASONS: &[&str] =
+    &["out-of-scope", "duplicate", "not-reproducible", "spam", "invalid", "incomplete", "blocked"];
 
 /// One entry of a case's append-only audit log.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -359,6 +362,13 @@ pub struct Case {
     /// case's team mail, encrypted to their certs, and see it in `case list --project`.
     #[serde(default)]
     pub projects_affected: Vec<String>,
+    /// Duplicate candidates found at intake against every case, best first, at most
+    /// five (`credit::Duplicate`; `case similar` looks again).
+    #[serde(default)]
+    pub duplicates: Vec<credit::Duplicate>,
+    /// The reporters of cases rejected as duplicates of this one, in order of receipt.
+    #[serde(default)]
+    pub also_reported_by: Vec<credit::AlsoReported>,
 }
 
 /// A case's completeness against the fields asked for.

@@ -136,6 +136,8 @@ mod tests {
             cra: Default::default(),
             project: None,
             projects_affected: Vec::new(),
+            duplicates: Vec::new(),
+            also_reported_by: Vec::new(),
         }
     }
 

@@ -62,11 +62,36 @@ pub enum CaseCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Open cases that resemble this one (text, CWE, versions), as duplicate candidates
+    /// Cases that may report the same finding as this one (any status), with the reasons:
+    /// the same attachment or PoC, CWE + component + versions, text similarity
     #[command(after_help = "Example:\n  secintake case similar SEC-2026-0007")]
     Similar {
         /// The case id, e.g. SEC-2026-0007
         id: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Full-text search over titles, texts, attachment names, CWE, CVE, reporters and
+    /// notes, ranked (BM25), with a snippet
+    #[command(after_help = "Examples:\n  secintake case search 'heap overflow parse_header'\n  \
+                  secintake case search CVE-2026-1234 --json\n  \
+                  secintake case search alice@example.org --status rejected --since 2026-01-01")]
+    Search {
+        /// The words to look for (any of them; cases holding more, and rarer, rank first)
+        query: Vec<String>,
+        /// Only cases in this status
+        #[arg(long, value_parser = statuses())]
+        status: Option<String>,
+        /// Only cases received on or after this day (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Only this project's cases
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
+        /// How many results at most
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -273,9 +298,17 @@ pub struct SetArgs {
     /// Why a case is rejected (with --status rejected)
     #[arg(long, value_parser = reject_reasons())]
     pub reason: Option<String>,
-    /// With --reason duplicate: the original case
+    /// With --reason duplicate: the original case (credit goes to the first reporter)
     #[arg(long, value_name = "ID")]
     pub duplicate_of: Option<String>,
+    /// With --duplicate-of, when this case was received first: make it the original
+    /// instead (the other case becomes its duplicate)
+    #[arg(long, requires = "duplicate_of", conflicts_with = "force")]
+    pub swap: bool,
+    /// With --duplicate-of, when this case was received first: keep the other as the
+    /// original anyway
+    #[arg(long, requires = "duplicate_of")]
+    pub force: bool,
     /// A new title (the team's wording; never sent to the reporter unencrypted)
     #[arg(long)]
     pub title: Option<String>,
@@ -336,11 +369,13 @@ pub struct SetArgs {
 
 /// The changes `case set` asks for, parsed by the one parser of case changes
 /// (`case::change::Request`, which the mail commands use too), in the order they apply.
-fn changes(a: &SetArgs, ctx: &Ctx, id: &str) -> Result<Vec<Change>> {
+/// `original`: the root of a duplicate chain, which the link goes to (credit to the
+/// first reporter).
+fn changes(a: &SetArgs, ctx: &Ctx, id: &str, original: Option<&str>) -> Result<Vec<Change>> {
     let req = change::Request {
         status: a.status.clone(),
         reason: a.reason.clone(),
-        duplicate_of: a.duplicate_of.clone(),
+        duplicate_of: original.map(str::to_owned).or_else(|| a.duplicate_of.clone()),
         title: a.title.clone(),
         cvss: a.cvss.clone(),
         cwe: a.cwe.clone(),
@@ -368,8 +403,27 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     let mut c =
         ctx.store.case_meta(&a.id)?.ok_or_else(|| usage(format!("no case {}; see `secintake case list`", a.id)))?;
     let now = Utc::now();
+    let who = a.who.clone().unwrap_or_else(|| ctx.user.clone());
+    // A duplicate's original: the case named, or the one that case is itself a
+    // duplicate of (credit goes to the first reporter of the chain).
+    let dup = a.status.as_deref() == Some("rejected") && a.reason.as_deref() == Some("duplicate");
+    let original = match a.duplicate_of.as_deref().filter(|_| dup) {
+        Some(y) => Some(super::credits::root_original(&ctx.store, y, &c.id)?),
+        None => None,
+    };
+    if let Some(orig) = &original
+        && let Some(why) = crate::case::credit::came_first(&c, orig)
+    {
+        if a.swap {
+            return super::credits::swap(ctx, &tx, c, orig.clone(), &who, now, out);
+        }
+        if !a.force {
+            return Err(usage(why));
+        }
+    }
+    let before = crate::case::credit::duplicate_of(&c).map(str::to_owned);
     let mut said: Vec<String> = Vec::new();
-    for ch in changes(a, ctx, &c.id.clone())? {
+    for ch in changes(a, ctx, &c.id.clone(), original.as_ref().map(|o| o.id.as_str()))? {
         let line = ch.apply(&mut c, now).map_err(usage)?;
         if !line.is_empty() {
             said.push(line);
@@ -381,16 +435,22 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     if said.is_empty() && a.also_affects.is_empty() {
         return Err(usage("nothing to change; see `secintake case set --help`"));
     }
-    let who = a.who.clone().unwrap_or_else(|| ctx.user.clone());
     if said.is_empty() {
         drop(tx);
         return also_affects(a, ctx, &who, now, out);
     }
     let mut b = crate::store::Batch::default();
+    // Credit follows the link: the original lists this reporter (and whoever this case
+    // listed); an earlier original, or one the case left by being reopened, forgets it.
+    let after = crate::case::credit::duplicate_of(&c).map(str::to_owned);
+    if before != after {
+        super::credits::relink(ctx, &mut b, &mut c, before.as_deref(), original, &who, now)?;
+    }
     b.put_case(&c);
+    crate::pipeline::search::index_case(&ctx.store, &mut b, &c, usize::MAX)?;
     b.put_log(
         &c.id,
-        ctx.store.log_len(&c.id)?,
+        ctx.store.log_len(&c.id)? + b.pending_logs(&c.id),
         &LogEntry { at: now, who: who.clone(), action: "set".into(), detail: said.join("; "), ..Default::default() },
     );
     tx.commit(b)?;
@@ -508,6 +568,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 return Err(usage(format!("no case {id}; see `secintake case list`")));
             }
             let mut b = crate::store::Batch::default();
+            crate::pipeline::search::index_notes(&ctx.store, &mut b, id, body.trim_end())?;
             b.put_log(
                 id,
                 ctx.store.log_len(id)?,
@@ -543,29 +604,54 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             Ok(EXIT_OK)
         }
         CaseCmd::Similar { id, json } => {
+            crate::pipeline::ensure_indexes(&ctx.store)?;
             let me = ctx.store.case(id)?.ok_or_else(|| usage(format!("no case {id}; see `secintake case list`")))?;
-            let mut scored: Vec<(f64, crate::case::Case)> = ctx
-                .store
-                .cases()?
-                .into_iter()
-                .filter(|c| c.id != me.id && !matches!(c.status, Status::Rejected | Status::Closed))
-                // Texts are kept apart from case records: read each one's here.
-                .filter_map(|c| ctx.store.case(&c.id).ok().flatten())
-                .map(|c| (crate::case::similarity(&me, &c), c))
-                .filter(|(s, _)| *s >= 0.15)
-                .collect();
-            scored.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+            // The signals recorded at intake (with its attachments' PoCs), else from the record.
+            let signals = match ctx.store.dup_signals(id)? {
+                Some(s) => s,
+                None => crate::pipeline::dupes::signals_of(&me, &[]),
+            };
+            let found = crate::pipeline::dupes::candidates(&ctx.store, id, &signals)?;
+            let mut rows = Vec::new();
+            let mut v = Vec::new();
+            for d in &found {
+                let Some(c) = ctx.store.case_meta(&d.case)? else { continue };
+                v.push(serde_json::json!({
+                    "case": d.case, "id": d.case, "score": d.score, "why": d.why,
+                    "title": c.title, "status": c.status.as_str(),
+                    "received_at": rfc3339(&c.received_at), "reporter": c.reporter.address,
+                }));
+                rows.push((d, c));
+            }
             if *json {
-                let v: Vec<_> = scored.iter().map(|(s, c)| serde_json::json!({"id": c.id, "score": (s * 100.0).round() / 100.0, "title": c.title})).collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
-                let rows: Vec<Vec<String>> = scored
+                let table_rows: Vec<Vec<String>> = rows
                     .iter()
-                    .map(|(s, c)| vec![c.id.clone(), format!("{s:.2}"), c.title.chars().take(60).collect()])
+                    .map(|(d, c)| {
+                        vec![
+                            c.id.clone(),
+                            format!("{:.2}", d.score),
+                            c.status.as_str().into(),
+                            rfc3339(&c.received_at),
+                            c.title.chars().take(50).collect(),
+                        ]
+                    })
                     .collect();
-                table(out, &["ID", "SCORE", "TITLE"], &rows)?;
+                table(out, &["ID", "SCORE", "STATUS", "RECEIVED", "TITLE"], &table_rows)?;
+                for (d, _) in &rows {
+                    writeln!(out, "{}: {}", d.case, escape(&d.why.join("; ")))?;
+                }
             }
             Ok(EXIT_OK)
+        }
+        CaseCmd::Search { query, status, since, project, limit, json } => {
+            let filter = super::search::Filter {
+                status: status.as_deref(),
+                since: since.as_deref(),
+                project: project.as_deref(),
+            };
+            super::search::run(ctx, &query.join(" "), &filter, *limit, *json, out)
         }
         CaseCmd::List { status, tlp, severity, overdue, flag, missing, project, json } => {
             let project = super::project_arg(&ctx.cfg, project.as_deref())?;

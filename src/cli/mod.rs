@@ -7,8 +7,11 @@
 
 pub mod case;
 pub mod check;
+mod credits;
 pub mod keys;
 pub mod mail;
+pub mod reporter;
+pub mod search;
 pub mod stats;
 pub mod store;
 pub mod term;
@@ -112,6 +115,13 @@ pub enum Command {
         #[arg(default_value = "-")]
         file: String,
     },
+    /// Reporters: their history and blocks
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  secintake reporter list\n  secintake reporter show alice@example.org\n  \
+                  secintake reporter block x@example.net --reason 'repeated invalid reports'"
+    )]
+    Reporter(reporter::ReporterCmd),
     /// Print an RFC 9116 security.txt, cleartext-signed by the intake key
     #[command(after_help = "Example:\n  secintake security-txt > /var/www/example.org/.well-known/security.txt")]
     SecurityTxt {
@@ -143,10 +153,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The store as a cache of the mailbox: rebuild it from the mailbox, or verify it
+    /// The store as a cache of the mailbox: rebuild it from the mailbox, verify it, or
+    /// rebuild its search and duplicate indexes
     #[command(
         subcommand,
-        after_help = "Examples:\n  secintake store rebuild --into /var/lib/secintake-standby\n  secintake store verify --json"
+        after_help = "Examples:\n  secintake store rebuild --into /var/lib/secintake-standby\n  secintake store verify --json\n  secintake store reindex"
     )]
     Store(store::StoreCmd),
     /// The running daemon's state: last sync, queues, errors, overdue cases
@@ -252,6 +263,8 @@ fn execute(cmd: &Command, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write
         Command::Status { project, json } => mail::status(ctx, project.as_deref(), *json, out),
         Command::Stats { project, since, json } => stats::stats(ctx, project.as_deref(), since.as_deref(), *json, out),
         Command::Keys(k) => keys::execute_store(k, ctx, input, out),
+        Command::Reporter(c) => reporter::execute(c, ctx, out),
+        Command::Store(store::StoreCmd::Reindex { json }) => search::reindex(*json, ctx, out),
         Command::Run { .. } | Command::Check { .. } | Command::Assets { .. } | Command::Store(_) => Ok(EXIT_USAGE),
     }
 }
@@ -349,7 +362,7 @@ async fn run_command(cli: Cli) -> i32 {
             let handler = if *once { None } else { Some(handler) };
             return report(service::run(cfg, *once, rx, handler, reload, wake).await.map(|_| EXIT_OK));
         }
-        Command::Store(c) => {
+        Command::Store(c) if !matches!(c, store::StoreCmd::Reindex { .. }) => {
             // In the client: it logs in to IMAP and writes a folder the user names.
             let cfg = match load_config(&cli) {
                 Ok(c) => Arc::new(c),

@@ -15,11 +15,13 @@ use toml::Table;
 mod policy;
 mod projects;
 mod reader;
+mod triage;
 
 pub use policy::Policy;
 pub use projects::Project;
 pub use reader::CREDENTIALS_SOURCE_DIR;
 use reader::Reader;
+pub use triage::{DEFAULT_DUPLICATE_THRESHOLD, Triage};
 
 /// Where `secintake` looks for its config when neither `--config` nor
 /// `SECINTAKE_CONFIG` names one.
@@ -179,6 +181,8 @@ pub struct Config {
     /// node_exporter's textfile collector); None: not written.
     pub metrics_textfile: Option<PathBuf>,
     pub limits: Limits,
+    /// `[triage]`: duplicates and blocked reporters.
+    pub triage: Triage,
     /// Set when a `$CREDENTIALS_DIRECTORY/...` path was read outside systemd, from the
     /// credentials' source directory instead; `check` says so.
     pub credentials_source: Option<PathBuf>,
@@ -354,6 +358,7 @@ impl Config {
             acks_per_hour: r.count("limits.acks_per_hour", 200),
         };
 
+        let triage = triage::read(&mut r);
         let config = Config {
             file: path.to_owned(),
             intake,
@@ -369,6 +374,7 @@ impl Config {
             commands,
             metrics_textfile,
             limits,
+            triage,
             credentials_source: r.credentials_source,
         };
         Ok((config, r.problems))

@@ -40,6 +40,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("templates", &["dir"]),
     ("commands", &["enabled", "max_age"]),
     ("metrics", &["textfile"]),
+    ("triage", super::triage::KEYS),
     (
         "limits",
         &["max_message_bytes", "max_plaintext_bytes", "max_mime_depth", "acks_per_address_per_hour", "acks_per_hour"],

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::case::{Case, rfc3339};
 use crate::config::Policy;
 
+pub mod blocks;
 mod commands;
 mod desk;
 
@@ -398,6 +399,8 @@ mod tests {
             cra: Default::default(),
             project: None,
             projects_affected: Vec::new(),
+            duplicates: Vec::new(),
+            also_reported_by: Vec::new(),
         };
         let builtin = Templates::load(None).unwrap();
         let t = builtin.ack(&case, &cfg.policy, "ff", "FPR", false);

@@ -116,6 +116,11 @@ pub(super) struct NewCase {
     /// Opened by another project's intake key than the one it was sent to: said in the
     /// audit log and the summary.
     pub key_note: Option<String>,
+    /// Its duplicate signals, recorded with it in the index.
+    pub signals: crate::triage::similar::Signals,
+    /// The block on its sender's address when it arrived: recorded rejected, no ack,
+    /// no summary (`reporters.rs`).
+    pub block: Option<crate::store::Block>,
 }
 
 /// A readable message classified: what it says, who may have signed it, the verdict.
@@ -401,6 +406,8 @@ impl Pipeline {
             cra: Default::default(),
             project: Some(project.clone().unwrap_or_else(|| cfg.default_project().to_owned())),
             projects_affected: Vec::new(),
+            duplicates: Vec::new(),
+            also_reported_by: Vec::new(),
         };
         let infos: Vec<crate::triage::AttachmentInfo> = case
             .attachments
@@ -410,9 +417,37 @@ impl Pipeline {
         let mut triaged = case.clone();
         super::desk::open(&mut triaged, &infos, policy);
         drop(infos);
-        let case = triaged;
+        let mut case = triaged;
+        // Duplicate candidates against every case, through the index (bounded cost).
+        let files: Vec<crate::triage::similar::PocFile> = judged
+            .reading
+            .attachments
+            .iter()
+            .map(|(a, _)| crate::triage::similar::PocFile {
+                name: &a.name,
+                content_type: &a.content_type,
+                bytes: &a.bytes,
+            })
+            .collect();
+        let signals = super::dupes::signals_of(&case, &files);
+        case.duplicates = super::dupes::candidates(&self.store, &case.id, &signals)?;
+        let block = self.store.block(from)?.filter(|b| b.holds_at(received_at));
+        if let Some(b) = &block {
+            super::reporters::mark_blocked(&mut case, b);
+        }
         let reporter_cert = reporter_cert.map(|(c, _)| c);
-        Ok(NewCase { case, seq_name, seq, change, held, reporter_cert, warnings: lists.warnings, key_note })
+        Ok(NewCase {
+            case,
+            seq_name,
+            seq,
+            change,
+            held,
+            reporter_cert,
+            warnings: lists.warnings,
+            key_note,
+            signals,
+            block,
+        })
     }
 
     /// The case a message follows up: one its In-Reply-To or References name (a

@@ -24,11 +24,14 @@ pub mod classify;
 mod commands;
 mod decide;
 mod desk;
+pub mod dupes;
 pub mod keys;
 mod outgoing;
 mod projects;
 mod readin;
 mod record;
+pub mod reporters;
+pub mod search;
 
 pub use decide::examine;
 use decide::{Identity, Recognised};
@@ -140,6 +143,17 @@ impl Pipeline {
     pub fn signer(&self, project: Option<&str>) -> &Arc<IntakeKeys> {
         project.and_then(|p| self.projects.get(p)).and_then(|p| p.keys.as_ref()).unwrap_or(&self.keys)
     }
+}
+
+/// Builds what the store's indexes (duplicates, search) lack, once: the daemon at start,
+/// and the commands that read them, call this.
+pub fn ensure_indexes(store: &Store) -> Result<()> {
+    let d = dupes::ensure_index(store).context("Building the duplicate index")?;
+    let s = search::ensure_index(store).context("Building the search index")?;
+    if d + s > 0 {
+        tracing::info!(duplicates = d, search = s, "Indexed cases the store's indexes lacked");
+    }
+    Ok(())
 }
 
 impl Pipeline {
@@ -529,6 +543,7 @@ impl Pipeline {
             n += 1;
             Ok(())
         })?;
+        n += self.send_digests(&tx, now)?;
         Ok(n)
     }
 

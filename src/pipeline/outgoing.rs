@@ -62,7 +62,12 @@ impl Pipeline {
         sha: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<(OutMail, Seal)>> {
-        let mut summary = notify::summary_text(case, sha, &[&self.team_warnings[..], warnings].concat());
+        // A likely duplicate is the first thing the team reads.
+        let mut summary = format!(
+            "{}{}",
+            super::dupes::summary_line(case, self.cfg.triage.duplicate_threshold).unwrap_or_default(),
+            notify::summary_text(case, sha, &[&self.team_warnings[..], warnings].concat())
+        );
         summary.push_str(&notify::command_hint(&case.id, self.cfg.address_of(case.project.as_deref())));
         // Exploited in the wild: the list must see it at once, paused or not.
         let urgent = if case.flags.contains(&crate::triage::Flag::Exploited) { "URGENT: " } else { "" };

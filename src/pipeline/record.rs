@@ -141,6 +141,7 @@ impl Pipeline {
             log_n += 1;
         }
         apply_key_change(&mut ctx.batch, from, &change, held.as_ref())?;
+        super::search::index_case(&self.store, &mut ctx.batch, &c, c.messages.len().saturating_sub(1))?;
         ctx.batch.put_case(&c);
         ctx.batch.put_mail(&id.key, &rec);
         ctx.batch.put_log(
@@ -163,18 +164,27 @@ impl Pipeline {
     /// A new case: its acknowledgement (or why none), the team's summary, the
     /// reporter's cert, the case, its audit log and its number.
     fn record_new_case(&self, mut ctx: Commit<'_>, new: NewCase, now: DateTime<Utc>) -> Result<Outcome> {
-        let NewCase { mut case, seq_name, seq, change, held, reporter_cert, warnings, key_note } = new;
+        let NewCase { mut case, seq_name, seq, change, held, reporter_cert, warnings, key_note, signals, block } = new;
         let id = ctx.id;
-        let withheld = self.queue_ack(&mut ctx.batch, &case, &id.env, &id.sha, reporter_cert.as_ref(), now)?;
+        let withheld = match &block {
+            // A blocked reporter: no ack and no summary; at most one notice a period and
+            // a line in the daily digest.
+            Some(b) => Some(self.record_blocked(&mut ctx.batch, &case, b, &id.env, &id.sha, now)?),
+            None => self.queue_ack(&mut ctx.batch, &case, &id.env, &id.sha, reporter_cert.as_ref(), now)?,
+        };
         // The ack asked for what is missing: the one automatic request.
         if withheld.is_none() && case.completeness.as_ref().is_some_and(|c| !c.missing.is_empty()) {
             let policy = self.cfg.policy_of(case.project.as_deref());
             super::desk::asked(&mut case, &[], policy, now);
         }
-        let summary_warnings: Vec<String> = warnings.iter().cloned().chain(key_note.clone()).collect();
-        for (out, seal) in self.summary_mail(&case, &summary_warnings, &id.sha, now)? {
-            ctx.batch.put_out_sealed(&out, seal);
+        if block.is_none() {
+            let summary_warnings: Vec<String> = warnings.iter().cloned().chain(key_note.clone()).collect();
+            for (out, seal) in self.summary_mail(&case, &summary_warnings, &id.sha, now)? {
+                ctx.batch.put_out_sealed(&out, seal);
+            }
         }
+        super::dupes::record(&mut ctx.batch, &case.id, &signals);
+        super::search::index_case(&self.store, &mut ctx.batch, &case, 0)?;
         apply_key_change(&mut ctx.batch, &id.from, &change, held.as_ref())?;
         let rec = ctx.record(Disposition::Case, Some(case.id.clone()), None, id.collision.clone());
         ctx.batch.put_case(&case);

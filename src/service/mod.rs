@@ -208,6 +208,7 @@ pub async fn run(
     // A key that does not load is a configuration problem (exit 2), as `check` says.
     let pipeline = Pipeline::load(cfg.clone(), store.clone())
         .map_err(|e| anyhow::Error::new(StartError::Config(format!("{e:#}"))))?;
+    crate::pipeline::ensure_indexes(&store)?;
     let shared = Shared {
         live: Arc::new(RwLock::new(pipeline)),
         store: store.clone(),

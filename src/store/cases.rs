@@ -41,6 +41,12 @@ impl Batch {
     pub fn put_log(&mut self, case_id: &str, n: u64, e: &crate::case::LogEntry) {
         self.json(format!("log/{case_id}/{n:08}"), e);
     }
+    /// How many log entries of `case_id` this batch appends already (a commit that
+    /// appends to one log twice counts on from [`Store::log_len`] plus these).
+    pub fn pending_logs(&self, case_id: &str) -> u64 {
+        let prefix = format!("log/{case_id}/");
+        self.ops.iter().filter(|(k, v)| v.is_some() && k.starts_with(prefix.as_bytes())).count() as u64
+    }
     pub fn put_seq(&mut self, name: &str, n: u64) {
         self.ops.push((format!("seq/{name}").into_bytes(), Some(n.to_be_bytes().to_vec())));
     }

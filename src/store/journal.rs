@@ -45,6 +45,10 @@ pub const LOCAL: &[&str] = &[
     // A quarantined message's bytes: they are the quarantine folder's copy (a rebuild
     // takes them from there, by SHA-256).
     "qraw/",
+    // The search index: made from the cases and texts, keyed by this store's own index
+    // key (`meta/key/`), rebuilt at open when its marker is missing, as after a rebuild.
+    "sdoc/",
+    "spost/",
 ];
 
 /// The format version written in every journal message; a later version still reads

@@ -26,8 +26,9 @@
 //! | reporter certs | `cert/` | `certs.rs` |
 //! | answers and the rate-limit window | `answer/` | `answers.rs` |
 //! | completeness and flags (next) | | `cases.rs`, or `triage.rs` once it is more than a field or two |
-//! | the duplicate index (next) | | `dupes.rs` |
-//! | reporters and blocks (next) | | `reporters.rs` |
+//! | the duplicate index: signals and their keys | `dsig/` `dkey/` | `dupes.rs` |
+//! | reporters: blocks, their audit log, the blocked reports' digest | `block/` `blocklog/` `digest/` | `reporters.rs` |
+//! | the search index (keyed term hashes, postings, lengths) and derived keys | `spost/` `sdoc/` `meta/key/` | `search.rs` |
 //! | read-ins | `readin/` | `readin.rs` |
 //! | signatures used by applied command mails | `cmdsig/` | `commands.rs` |
 //! | projects: a case's `project` and `projects_affected` live in its record | `case/` | `cases.rs` |
@@ -49,20 +50,26 @@ mod cases;
 mod certs;
 mod commands;
 mod commit;
+mod dupes;
 pub mod journal;
 mod mails;
 mod outbox;
 mod quarantine;
 mod readin;
+mod reporters;
+mod search;
 mod texts;
 
 use answers::AnswerWindow;
 pub use certs::StoredCert;
 pub use commit::{SyncFailure, Tx, is_io_failure};
+pub use dupes::BUCKET_CAP;
 pub use mails::{Disposition, MailRecord};
 pub use outbox::{MailKind, OutMail, OutStatus, Seal};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
 pub use readin::StoredReadIn;
+pub use reporters::{Block, BlockLogEntry};
+pub use search::{Part as SearchPart, Posting, Stats as SearchStats};
 
 /// A set of writes applied atomically by [`Tx::commit`].
 #[derive(Default)]
@@ -81,6 +88,10 @@ impl Batch {
         // on read as a decode error rather than silently dropped.
         let bytes = serde_json::to_vec(v).unwrap_or_default();
         self.ops.push((key.into_bytes(), Some(bytes)));
+    }
+    /// How many key writes the batch holds (to bound a rebuild's batches).
+    pub fn len(&self) -> usize {
+        self.ops.len()
     }
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty() && self.texts.is_empty() && self.sealing.is_empty()
@@ -188,6 +199,7 @@ impl Store {
         store.index_outbox().map_err(|e| OpenError::Other(format!("indexing the outbox: {e:#}")))?;
         store.index_quarantine().map_err(|e| OpenError::Other(format!("indexing the quarantine: {e:#}")))?;
         store.load_answers()?;
+        store.make_keys().map_err(|e| OpenError::Other(format!("making the store's keys: {e:#}")))?;
         store.snapshot_journal().map_err(|e| OpenError::Other(format!("queueing the store for the journal: {e:#}")))?;
         Ok(store)
     }

@@ -81,6 +81,12 @@ pub enum MailKind {
     /// A person read in on a case gets its summary so far, once.
     #[serde(rename = "readin")]
     ReadIn,
+    /// The one signed notice of a block period to a blocked reporter (`reporter block`).
+    #[serde(rename = "block-notice")]
+    BlockNotice,
+    /// The daily digest of blocked reporters' reports to the team list.
+    #[serde(rename = "digest")]
+    Digest,
 }
 
 impl MailKind {
@@ -101,6 +107,8 @@ impl MailKind {
             MailKind::Confirmation => "confirmation",
             MailKind::CommandRejected => "command-rejected",
             MailKind::ReadIn => "readin",
+            MailKind::BlockNotice => "block-notice",
+            MailKind::Digest => "digest",
         }
     }
 
@@ -115,7 +123,7 @@ impl MailKind {
 
     /// Mails answering a reporter's message, under the per-sender rate limits.
     pub fn answers_reporter(self) -> bool {
-        matches!(self, MailKind::Ack | MailKind::CannotRead)
+        matches!(self, MailKind::Ack | MailKind::CannotRead | MailKind::BlockNotice)
     }
 }
 

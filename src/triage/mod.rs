@@ -15,11 +15,15 @@
 //! | `ai.rs` | declared AI use |
 //! | `scanner.rs` | `scanner-output` |
 //! | `flags.rs` | `multiple-issues`, `third-party`, `exploited` |
+//! | `similar.rs` | duplicate signals (attachment and PoC digests, component, versions, MinHash) and the one duplicate score |
+//! | `search.rs` | the terms `case search` indexes and looks up |
 
 mod ai;
 mod fields;
 mod flags;
 mod scanner;
+pub mod search;
+pub mod similar;
 pub mod text;
 mod versions;
 

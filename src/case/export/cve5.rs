@@ -90,8 +90,15 @@ pub fn cve5(case: &Case, project: &str, assigner_short_name: &str, purl: Option<
         "references".into(),
         json!([{ "url": placeholder_url(&case.id), "name": to_fill("the advisory's URL"), "tags": ["vendor-advisory"] }]),
     );
-    if let Some(name) = CreditAs::of(case).name() {
-        cna.insert("credits".into(), json!([{ "lang": "en", "value": clip(name, 4096), "type": "reporter" }]));
+    // The first reporter, then the others in order of receipt: each reported it to us.
+    let credits: Vec<Value> = CreditAs::of(case)
+        .name()
+        .into_iter()
+        .chain(super::also_credits(case).into_iter().filter_map(CreditAs::name))
+        .map(|name| json!({ "lang": "en", "value": clip(name, 4096), "type": "reporter" }))
+        .collect();
+    if !credits.is_empty() {
+        cna.insert("credits".into(), Value::Array(credits));
     }
     let mut draft = json!({ "generator": "secintake", "case": case.id, "placeholders": to_fill_list });
     if case.cvss_unassessed() {

@@ -22,6 +22,11 @@ mod cve5;
 mod osv;
 #[cfg(test)]
 mod tests;
+/// The exports' test case, for the other case modules' tests.
+#[cfg(test)]
+pub(crate) fn tests_case() -> Case {
+    tests::case()
+}
 
 pub use announce::announce;
 pub use csaf::{csaf, tlp_v1};
@@ -171,6 +176,29 @@ impl<'a> CreditAs<'a> {
     }
 }
 
+/// How each other reporter of the case's vulnerability may be named, in order of
+/// receipt; those who asked for anonymity are left out (`also_reported_by`).
+pub fn also_credits(case: &Case) -> Vec<CreditAs<'_>> {
+    case.also_reported_by
+        .iter()
+        .filter(|a| !a.anonymous)
+        .map(|a| match a.credit.as_deref().map(str::trim) {
+            Some(n) if !n.is_empty() => CreditAs::Named(n),
+            _ => CreditAs::NotAsked,
+        })
+        .collect()
+}
+
+/// " Also reported by A and B." (empty when no one else may be named).
+pub fn also_sentence(case: &Case) -> String {
+    let names: Vec<String> = also_credits(case).into_iter().map(CreditAs::phrase).collect();
+    match names.len() {
+        0 => String::new(),
+        1 => format!(" Also reported by {}.", names[0]),
+        n => format!(" Also reported by {} and {}.", names[..n - 1].join(", "), names[n - 1]),
+    }
+}
+
 /// The case has gone public: disclosed, or closed after being disclosed (a closed case
 /// without a rejection reason came through `disclosed`).
 pub fn disclosed(case: &Case) -> bool {
@@ -317,7 +345,7 @@ pub fn credits(cases: &[Case], since: Option<DateTime<Utc>>) -> Vec<String> {
                 Some(cve) => format!("{what} ({cve})"),
                 None => what,
             };
-            format!("Thanks to {} for reporting {what}.", CreditAs::of(c).phrase())
+            format!("Thanks to {} for reporting {what}.{}", CreditAs::of(c).phrase(), also_sentence(c))
         })
         .collect()
 }

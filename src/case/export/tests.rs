@@ -9,7 +9,7 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 /// A case whose reporter's From name and text must never show in an export.
-fn case() -> Case {
+pub(super) fn case() -> Case {
     let received = at("2026-01-01T00:00:00Z");
     Case {
         id: "SEC-2026-0001".into(),
@@ -51,6 +51,8 @@ fn case() -> Case {
         cra: Default::default(),
         project: None,
         projects_affected: Vec::new(),
+        duplicates: Vec::new(),
+        also_reported_by: Vec::new(),
     }
 }
 
