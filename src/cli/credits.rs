@@ -14,32 +14,13 @@ use crate::case::credit::{self, duplicate_of};
 use crate::case::{Case, LogEntry, Status};
 use crate::store::{Batch, Tx};
 
-/// Duplicates of duplicates followed at most this far (a longer chain is a loop).
-const MAX_CHAIN: usize = 16;
-
-/// The original `id` stands for: itself, or the case it is (transitively) a duplicate
-/// of. `me` may not be on the chain (that would make a loop).
-pub fn root_original(ctx_store: &crate::store::Store, id: &str, me: &str) -> Result<Case> {
-    let mut c = ctx_store.case_meta(id)?.ok_or_else(|| usage(format!("--duplicate-of {id}: no such case")))?;
-    for _ in 0..MAX_CHAIN {
-        if c.id == me {
-            return Err(usage(format!(
-                "--duplicate-of {id}: {id} is itself a duplicate of {me}; that would be a loop"
-            )));
-        }
-        match duplicate_of(&c).map(str::to_owned) {
-            Some(next) => match ctx_store.case_meta(&next)? {
-                Some(n) => c = n,
-                None => break,
-            },
-            None => break,
-        }
-    }
-    Ok(c)
+/// The original `id` stands for ([`crate::pipeline::credit::root_original`]), as the
+/// CLI says it.
+pub fn root_original(store: &crate::store::Store, id: &str, me: &str) -> Result<Case> {
+    crate::pipeline::credit::root_original(store, id, me).map_err(|e| usage(format!("--duplicate-of {e:#}")))
 }
 
-/// Writes the credit side of a changed duplicate link into `b`: the earlier original
-/// (`before`) forgets `c`, the new one lists it and whatever `c` listed.
+/// [`crate::pipeline::credit::relink`] with the CLI user's log entries.
 pub fn relink(
     ctx: &Ctx,
     b: &mut Batch,
@@ -49,21 +30,9 @@ pub fn relink(
     who: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    if let Some(old) = before
-        && let Some(mut o) = ctx.store.case_meta(old)?
-    {
-        credit::unlink(&c.id, &mut o);
-        b.put_case(&o);
-        log(ctx, b, &o.id, who, &format!("no longer also reported by {} ({})", c.reporter.address, c.id), now)?;
-    }
-    if let Some(mut orig) = original
-        && duplicate_of(c).is_some()
-    {
-        let line = credit::link(c, &mut orig);
-        b.put_case(&orig);
-        log(ctx, b, &orig.id, who, &line, now)?;
-    }
-    Ok(())
+    let entry =
+        |detail: String| LogEntry { at: now, who: who.to_owned(), action: "set".into(), detail, ..Default::default() };
+    crate::pipeline::credit::relink(&ctx.store, b, c, before, original, &entry)
 }
 
 /// `--swap`: `x` came before `y`, so `y` becomes the duplicate of `x` and `x` (left in

@@ -22,6 +22,7 @@ use crate::store::{Batch, Disposition, MailKind, MailRecord, OutStatus, Quaranti
 
 pub mod classify;
 mod commands;
+pub mod credit;
 mod decide;
 mod desk;
 pub mod dupes;

@@ -47,8 +47,7 @@ pub const LOCAL: &[&str] = &[
     "qraw/",
     // The search index: made from the cases and texts, keyed by this store's own index
     // key (`meta/key/`), rebuilt at open when its marker is missing, as after a rebuild.
-    "sdoc/",
-    "spost/",
+    "sdoc/", "spost/",
 ];
 
 /// The format version written in every journal message; a later version still reads
