@@ -108,3 +108,56 @@ fn a_chain_of_three_reporters_linked_in_the_wrong_order_credits_the_first() {
     assert_eq!(also.as_array().unwrap().len(), 1, "{also:#}");
     assert_eq!(also[0]["case"], c.as_str());
 }
+
+#[test]
+fn reporter_and_search_commands_through_the_binary() {
+    let d = tempdir("reporter-cli");
+    let cfg = write_config(d.path(), "");
+    let run = |args: &[&str]| Command::new(bin()).arg("--config").arg(&cfg).args(args).output().unwrap();
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ingest = |from: &str, n: usize, body: &str| {
+        let f = d.path().join(format!("m{n}.eml"));
+        std::fs::write(&f, plain_report(from, &format!("Report {n}"), body, &format!("m{n}@r.test"))).unwrap();
+        ok(&["ingest", f.to_str().unwrap()]);
+    };
+    ingest("mallory@spam.test", 1, "The frobnicator at /api/frob leaks memory.");
+    ok(&["reporter", "block", "mallory@spam.test", "--reason", "repeated invalid reports", "--as", "alice"]);
+    assert_eq!(run(&["reporter", "block", "nobody", "--reason", "x"]).status.code(), Some(2));
+    ingest("mallory@spam.test", 2, "The quuxinator at /api/quux leaks memory too.");
+    ingest("bob@reporter.test", 3, "Heap overflow in parse_header of libfoo.");
+
+    let show: serde_json::Value =
+        serde_json::from_str(&ok(&["reporter", "show", "mallory@spam.test", "--json"])).unwrap();
+    assert_eq!(show["cases"].as_array().unwrap().len(), 2, "{show:#}");
+    assert_eq!(show["counts"]["blocked"], 1, "{show:#}");
+    assert_eq!(show["counts"]["open"], 1, "{show:#}");
+    assert_eq!(show["blocked"]["reason"], "repeated invalid reports");
+    let list: serde_json::Value = serde_json::from_str(&ok(&["reporter", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["address"], "mallory@spam.test", "most rejected first: {list:#}");
+    let text = ok(&["reporter", "show", "mallory@spam.test"]);
+    assert!(text.contains("BLOCKED") && text.contains("blocked"), "{text}");
+    // Every message is in the mail records.
+    assert!(ok(&["mail", "list"]).lines().count() >= 3);
+
+    // Search through the binary, with a filter, and the rebuild.
+    let hits: serde_json::Value = serde_json::from_str(&ok(&["case", "search", "parse_header", "--json"])).unwrap();
+    assert_eq!(hits.as_array().unwrap().len(), 1, "{hits:#}");
+    assert!(hits[0]["snippet"].as_str().unwrap().contains("parse_header"));
+    let rejected: serde_json::Value =
+        serde_json::from_str(&ok(&["case", "search", "leaks", "--status", "rejected", "--json"])).unwrap();
+    assert_eq!(rejected.as_array().unwrap().len(), 1, "{rejected:#}");
+    assert_eq!(run(&["case", "search", "x", "--since", "yesterday"]).status.code(), Some(2));
+    let re: serde_json::Value = serde_json::from_str(&ok(&["store", "reindex", "--json"])).unwrap();
+    assert_eq!(re["search_cases"], 3, "{re:#}");
+    let again: serde_json::Value = serde_json::from_str(&ok(&["case", "search", "parse_header", "--json"])).unwrap();
+    assert_eq!(again[0]["case"], hits[0]["case"]);
+
+    ok(&["reporter", "unblock", "mallory@spam.test", "--reason", "appeal"]);
+    assert_eq!(run(&["reporter", "unblock", "mallory@spam.test"]).status.code(), Some(2));
+    let log = ok(&["reporter", "log"]);
+    assert!(log.contains("block") && log.contains("unblock") && log.contains("appeal"), "{log}");
+}

@@ -146,6 +146,10 @@ impl Pipeline {
     }
 }
 
+/// Cases the SLA clock indexes for search per tick at most (a backlog of 10,000 is taken
+/// in over a few ticks; a query takes in the rest first).
+const SEARCH_DRAIN_PER_TICK: usize = 2_000;
+
 /// Builds what the store's indexes (duplicates, search) lack, once: the daemon at start,
 /// and the commands that read them, call this.
 pub fn ensure_indexes(store: &Store) -> Result<()> {
@@ -545,6 +549,9 @@ impl Pipeline {
             Ok(())
         })?;
         n += self.send_digests(&tx, now)?;
+        drop(tx);
+        // What intake queued for the search index, off the messages' path.
+        search::drain(&self.store, SEARCH_DRAIN_PER_TICK)?;
         Ok(n)
     }
 

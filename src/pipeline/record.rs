@@ -141,7 +141,7 @@ impl Pipeline {
             log_n += 1;
         }
         apply_key_change(&mut ctx.batch, from, &change, held.as_ref())?;
-        super::search::index_case(&self.store, &mut ctx.batch, &c, c.messages.len().saturating_sub(1))?;
+        self.store.queue_search(&mut ctx.batch, &c.id, c.messages.len().saturating_sub(1) as u32)?;
         ctx.batch.put_case(&c);
         ctx.batch.put_mail(&id.key, &rec);
         ctx.batch.put_log(
@@ -184,7 +184,7 @@ impl Pipeline {
             }
         }
         super::dupes::record(&mut ctx.batch, &case.id, &signals);
-        super::search::index_case(&self.store, &mut ctx.batch, &case, 0)?;
+        self.store.queue_search(&mut ctx.batch, &case.id, 0)?;
         apply_key_change(&mut ctx.batch, &id.from, &change, held.as_ref())?;
         let rec = ctx.record(Disposition::Case, Some(case.id.clone()), None, id.collision.clone());
         ctx.batch.put_case(&case);

@@ -2,6 +2,9 @@
 //! cases change, BM25 ranking over the keyed-hash postings (`store/search.rs`) and
 //! snippets made at query time from the texts.
 //!
+//! Intake only queues a case (one key in its commit); [`drain`] indexes the queue in
+//! batches, from the SLA clock and before every query, so a query sees every case.
+//!
 //! A case is indexed in parts: `m<n>` the text of message n (written once, when the
 //! message arrives), `meta` its id, title, reporter, credit, CWE, CVE, project and
 //! attachment names (again on every `case set`), `notes` its notes (again on every
@@ -65,12 +68,41 @@ fn index_notes_with(store: &Store, b: &mut Batch, case_id: &str, extra: &str, st
     put(store, b, case_id, "notes", &notes.join("\n"), stats)
 }
 
-/// Builds the index when the store has none yet (`store reindex` builds it always).
+/// Builds the index when the store has none yet (`store reindex` builds it always),
+/// else takes in what intake queued.
 pub fn ensure_index(store: &Store) -> Result<usize> {
     if store.search_indexed()? {
-        return Ok(0);
+        return drain(store, usize::MAX);
     }
     reindex(store)
+}
+
+/// Cases indexed per commit while draining the queue.
+const DRAIN_BATCH: usize = 256;
+
+/// Indexes up to `max` cases intake queued (`squeue/`), [`DRAIN_BATCH`] a commit: the
+/// postings of a message (about 190 keys for a 1 KiB report) are written here, off the
+/// message's path, so the intake commit stays one key for the index. Returns how many.
+pub fn drain(store: &Store, max: usize) -> Result<usize> {
+    let mut done = 0;
+    while done < max {
+        let tx = store.begin();
+        let queued = store.search_queue(DRAIN_BATCH.min(max - done))?;
+        if queued.is_empty() {
+            break;
+        }
+        let mut b = Batch::default();
+        let mut stats = store.search_stats()?;
+        for (id, from) in &queued {
+            if let Some(c) = store.case(id)? {
+                index_case_with(store, &mut b, &c, *from as usize, &mut stats)?;
+            }
+            store.unqueue_search(&mut b, id);
+        }
+        tx.commit(b)?;
+        done += queued.len();
+    }
+    Ok(done)
 }
 
 /// Rebuilds the search index from the store: every case, its texts and notes.
@@ -115,6 +147,8 @@ pub struct Hit {
 /// The cases matching `query` best first (BM25 over every part of each case), those
 /// `keep` accepts, at most `limit`.
 pub fn search(store: &Store, query: &str, keep: impl Fn(&Case) -> bool, limit: usize) -> Result<Vec<Hit>> {
+    // Every case intake has recorded is found: what is still queued is indexed first.
+    drain(store, usize::MAX)?;
     let q = terms::query_terms(query);
     if q.is_empty() {
         return Ok(Vec::new());

@@ -15,6 +15,9 @@
 //!   correct the statistics when the part is indexed again
 //! - `meta/search-stats` -> how many parts are indexed and their total length (BM25's N
 //!   and average length), kept by every write of a part
+//! - `squeue/<case>` -> u32 BE, the first message not yet indexed: what intake queued
+//!   (one key per message, in its commit) for the index to take in off the message's path
+//!   (`pipeline::search::drain`: the SLA clock and every query)
 //! - `meta/search-indexed` -> empty: every case is in the index (`store reindex` and the
 //!   first search build it when missing)
 //!
@@ -129,6 +132,35 @@ impl Store {
         Ok(())
     }
 
+    /// Queues a case's parts for the index: its `meta` and its messages from `from` on
+    /// (an earlier queued message is kept: the lower of the two).
+    pub fn queue_search(&self, b: &mut Batch, case_id: &str, from: u32) -> Result<()> {
+        let key = format!("squeue/{case_id}");
+        let from = match self.get(key.as_bytes())?.and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok()) {
+            Some(old) => from.min(u32::from_be_bytes(old)),
+            None => from,
+        };
+        b.ops.push((key.into_bytes(), Some(from.to_be_bytes().to_vec())));
+        Ok(())
+    }
+
+    /// Up to `cap` queued cases with the first message to index.
+    pub fn search_queue(&self, cap: usize) -> Result<Vec<(String, u32)>> {
+        let mut out = Vec::new();
+        self.scan_prefix("squeue/", |k, v| {
+            let id = String::from_utf8_lossy(&k[7..]).into_owned();
+            let from = <[u8; 4]>::try_from(v).map(u32::from_be_bytes).unwrap_or(0);
+            out.push((id, from));
+            Ok(out.len() < cap)
+        })?;
+        Ok(out)
+    }
+
+    /// Takes a case off the queue (in the batch that indexes it).
+    pub fn unqueue_search(&self, b: &mut Batch, case_id: &str) {
+        b.ops.push((format!("squeue/{case_id}").into_bytes(), None));
+    }
+
     /// Marks the search index as holding every case.
     pub fn put_search_indexed(&self, b: &mut Batch) {
         b.ops.push((b"meta/search-indexed".to_vec(), Some(Vec::new())));
@@ -160,7 +192,7 @@ impl Store {
 
     /// Removes the whole search index (`store reindex` writes it anew).
     pub fn clear_search(&self, b: &mut Batch) -> Result<()> {
-        for prefix in ["spost/", "sdoc/"] {
+        for prefix in ["spost/", "sdoc/", "squeue/"] {
             self.scan_prefix(prefix, |k, _| {
                 b.ops.push((k.to_vec(), None));
                 Ok(true)
