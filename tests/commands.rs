@@ -803,3 +803,52 @@ fn cost_of_team_signers_per_message() {
         println!("commands {}: {ms:.2} ms a message", if extra.is_empty() { "on " } else { "off" });
     }
 }
+
+/// `/reject duplicate` by mail follows the CLI's credit rule: the chain's root is the
+/// original and lists every later reporter; a case received first is not made the
+/// duplicate of a later one by mail.
+#[test]
+fn reject_duplicate_by_mail_credits_the_first_reporter_of_the_chain() {
+    let w = world("");
+    let (p, first, t) = (&w.p, w.case.clone(), w.t);
+    let report = |who: &Gpg, addr: &str, n: u32, at: DateTime<Utc>| {
+        let raw = pgp_mime_report(
+            who,
+            addr,
+            INTAKE_FPR,
+            "SQL injection in search (again)",
+            "## Summary\nThe name parameter of /api/search reaches SQL.\n\n## Affected versions\n2.3.4\n\n\
+             ## Steps to reproduce\n1. curl '/api/search?name=x%27--'\n2. rows come back\n",
+            &format!("dup-{n}@reporter.test"),
+            true,
+        );
+        p.ingest(&raw, None, at, at).unwrap().case_id.unwrap()
+    };
+    let sam = party("Sam Second <sam@second.test>");
+    let tia = party("Tia Third <tia@third.test>");
+    let second = report(&sam, "sam@second.test", 2, t + chrono::Duration::hours(1));
+    let third = report(&tia, "tia@third.test", 3, t + chrono::Duration::hours(2));
+    let at = t + chrono::Duration::hours(3);
+    let cmd = |case: &str, n: u32, body: &str| {
+        encrypted(&w.alice, "alice@team.test", &format!("[{case}]"), &format!("cmd-dup{n}@team.test"), body)
+    };
+    let o = p.ingest(&cmd(&second, 1, &format!("/reject duplicate {first}\n")), None, at, at).unwrap();
+    assert_eq!(o.disposition.as_str(), "command", "{o:?}");
+    // The third names the second: the link goes to the chain's root, the first.
+    let o = p.ingest(&cmd(&third, 2, &format!("/reject duplicate {second}\n")), None, at, at).unwrap();
+    assert_eq!(o.disposition.as_str(), "command", "{o:?}");
+    let c3 = p.store.case_meta(&third).unwrap().unwrap();
+    assert_eq!(secintake::case::credit::duplicate_of(&c3), Some(first.as_str()));
+    let c1 = p.store.case_meta(&first).unwrap().unwrap();
+    let who: Vec<&str> = c1.also_reported_by.iter().map(|a| a.reporter.as_str()).collect();
+    assert_eq!(who, ["sam@second.test", "tia@third.test"], "in order of receipt");
+    let log = p.store.log(&first).unwrap();
+    assert!(log.iter().any(|e| e.detail.contains("tia@third.test") && e.by.as_deref() == Some("alice@team.test")));
+    // A later, unrelated-so-far case: making the first its duplicate by mail is refused
+    // (the first was received before it), and nothing is applied.
+    let uma = party("Uma Fourth <uma@fourth.test>");
+    let fourth = report(&uma, "uma@fourth.test", 4, t + chrono::Duration::hours(2));
+    let before = p.store.case_meta(&first).unwrap().unwrap();
+    rejected(&w, &cmd(&first, 3, &format!("/reject duplicate {fourth}\n")), at, "its reporter came first");
+    assert_eq!(p.store.case_meta(&first).unwrap().unwrap(), before);
+}

@@ -23,6 +23,7 @@ use super::record::Commit;
 use super::{Outcome, Pipeline};
 use crate::case::change::Change;
 use crate::case::command::{self, Command, Reply};
+use crate::case::credit;
 use crate::case::{self as case_mod, Case, LogEntry};
 use crate::mime::{self, build};
 use crate::notify;
@@ -72,6 +73,10 @@ pub(super) struct Applied {
     pub replied: bool,
     pub readin_add: Vec<StoredReadIn>,
     pub readin_remove: Vec<String>,
+    /// The case's original before the mail (`duplicate:<id>`), and the one it links to
+    /// now (the chain's root), for the credit rule (`pipeline::credit`).
+    pub dup_before: Option<String>,
+    pub original: Option<Case>,
 }
 
 impl Pipeline {
@@ -256,6 +261,8 @@ impl Pipeline {
             replied: false,
             readin_add: Vec::new(),
             readin_remove: Vec::new(),
+            dup_before: credit::duplicate_of(case).map(str::to_owned),
+            original: None,
         };
         let project = self.cfg.policy_of(c.project.as_deref()).project.clone();
         for l in lines {
@@ -264,6 +271,27 @@ impl Pipeline {
                 Command::Change(ch) => {
                     let before = c.clone();
                     let line = ch.apply(&mut c, now).map_err(fail)?;
+                    // A duplicate link by mail follows the CLI's credit rule: the chain's
+                    // root is the original, and a case received first is not made its
+                    // duplicate here (`case set --swap` or `--force` decide that).
+                    if let Some(y) = credit::duplicate_of(&c).map(str::to_owned)
+                        && credit::duplicate_of(&before) != Some(y.as_str())
+                    {
+                        let root = super::credit::root_original(&self.store, &y, &c.id)
+                            .map_err(|e| fail(format!("/reject duplicate {e:#}")))?;
+                        if credit::came_first(&c, &root).is_some() {
+                            return Err(fail(format!(
+                                "{} was received before {}: its reporter came first; decide with `secintake case \
+                                 set {} --status rejected --reason duplicate --duplicate-of {} --swap` (or --force)",
+                                c.id, root.id, c.id, root.id
+                            )));
+                        }
+                        if root.id != y {
+                            c.reject_reason =
+                                Some(case_mod::change::reject_reason("duplicate", Some(&root.id)).map_err(fail)?);
+                        }
+                        a.original = Some(root);
+                    }
                     a.said.push(describe(&before, &c, ch));
                     if !line.is_empty() {
                         a.log.push(entry("set", line));
@@ -348,7 +376,33 @@ impl Pipeline {
         let id = ctx.id;
         match d {
             CommandDecision::Applied(a) => {
-                let a = *a;
+                let mut a = *a;
+                if a.dup_before.as_deref() != credit::duplicate_of(&a.case) {
+                    let signer = a.signer.clone();
+                    let entry = |detail: String| LogEntry {
+                        at: now,
+                        who: signer.address.clone(),
+                        action: "set".into(),
+                        detail,
+                        by: Some(signer.address.clone()),
+                        by_fingerprint: Some(signer.fingerprint.clone()),
+                        via: Some(id.key.clone()),
+                    };
+                    super::credit::relink(
+                        &self.store,
+                        &mut ctx.batch,
+                        &mut a.case,
+                        a.dup_before.as_deref(),
+                        a.original.take(),
+                        &entry,
+                    )?;
+                }
+                // Findable as a `case set` or `case note` makes it: the case's fields, its notes.
+                super::search::index_case(&self.store, &mut ctx.batch, &a.case, usize::MAX)?;
+                let notes: Vec<&str> = a.log.iter().filter(|e| e.action == "note").map(|e| e.detail.as_str()).collect();
+                if !notes.is_empty() {
+                    super::search::index_notes(&self.store, &mut ctx.batch, &a.case.id, &notes.join("\n"))?;
+                }
                 let c = &a.case;
                 let rec = ctx.record(Disposition::Command, Some(c.id.clone()), None, None);
                 for (out, raw) in &a.to_reporter {
