@@ -138,18 +138,29 @@ async fn login(client: Client<ImapStream>, cfg: &Config) -> Result<ImapSession> 
 
 /// Creates `folder` if it does not exist.
 pub async fn ensure_folder(s: &mut ImapSession, folder: &str) -> Result<()> {
-    let exists = bounded("LIST", async {
-        let names: Vec<_> = s.list(Some(""), Some(folder)).await?.try_collect().await?;
-        Ok(names.iter().any(|n| n.name() == folder))
-    })
-    .await?;
-    if !exists {
-        bounded("CREATE", async { Ok(s.create(folder).await?) })
-            .await
-            .with_context(|| format!("Creating IMAP folder {folder}"))?;
-        tracing::info!(folder, "Created IMAP folder");
+    // Another client (the daemon and `check`, two standbys) may create the same folder,
+    // or its parent, at the same moment: a CREATE that fails is fine when the folder is
+    // there after it; otherwise it is tried once more before it is an error.
+    let mut attempt = 0;
+    loop {
+        let exists = bounded("LIST", async {
+            let names: Vec<_> = s.list(Some(""), Some(folder)).await?.try_collect().await?;
+            Ok(names.iter().any(|n| n.name() == folder))
+        })
+        .await?;
+        if exists {
+            return Ok(());
+        }
+        match bounded("CREATE", async { Ok(s.create(folder).await?) }).await {
+            Ok(()) => {
+                tracing::info!(folder, "Created IMAP folder");
+                return Ok(());
+            }
+            Err(e) if attempt == 2 => return Err(e.context(format!("Creating IMAP folder {folder}"))),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+        attempt += 1;
     }
-    Ok(())
 }
 
 /// What one pass did.
