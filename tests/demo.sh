@@ -151,7 +151,7 @@ gpgh team --decrypt "$WORK/summary.asc" 2> "$WORK/summary.status" > "$WORK/summa
 grep -q 'Good signature' "$WORK/summary.status" || { cat "$WORK/summary.status"; exit 1; }
 grep -iE '^(Subject|Content-Type):' "$WORK/summary.txt" | head -3 | sed 's/^/  /'
 # The body is quoted-printable: decoded for reading, first lines only.
-python3 -c 'import email,sys; m=email.message_from_binary_file(open(sys.argv[1],"rb")); parts=[p for p in m.walk() if p.get_content_type()=="text/plain"]; print((parts[0].get_payload(decode=True) or b"").decode("utf-8","replace"))' "$WORK/summary.txt" | head -30 | sed 's/^/  | /'
+python3 -c 'import email,sys; m=email.message_from_binary_file(open(sys.argv[1],"rb")); parts=[p for p in m.walk() if p.get_content_type()=="text/plain"]; t=(parts[0].get_payload(decode=True) or b"").decode("utf-8","replace"); print("\n".join(t.splitlines()[:30]))' "$WORK/summary.txt" | sed 's/^/  | /'
 grep -E 'Good signature' "$WORK/summary.status"
 echo
 echo "Demo done: the report became $ID, the reporter got a signed and encrypted receipt,"
