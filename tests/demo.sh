@@ -149,7 +149,7 @@ sed -n '/-----BEGIN PGP MESSAGE-----/,/-----END PGP MESSAGE-----/p' "$WORK/team/
 echo "Inside, as carol@team.test's gpg decrypts it (protected Subject, then the summary):"
 gpgh team --decrypt "$WORK/summary.asc" 2> "$WORK/summary.status" > "$WORK/summary.txt"
 grep -q 'Good signature' "$WORK/summary.status" || { cat "$WORK/summary.status"; exit 1; }
-grep -iE '^(Subject|Content-Type):' "$WORK/summary.txt" | head -3 | sed 's/^/  /'
+grep -m3 -iE '^(Subject|Content-Type):' "$WORK/summary.txt" | sed 's/^/  /'
 # The body is quoted-printable: decoded for reading, first lines only.
 python3 -c 'import email,sys; m=email.message_from_binary_file(open(sys.argv[1],"rb")); parts=[p for p in m.walk() if p.get_content_type()=="text/plain"]; t=(parts[0].get_payload(decode=True) or b"").decode("utf-8","replace"); print("\n".join(t.splitlines()[:30]))' "$WORK/summary.txt" | sed 's/^/  | /'
 grep -E 'Good signature' "$WORK/summary.status"
