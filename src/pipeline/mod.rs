@@ -626,8 +626,9 @@ impl Pipeline {
             self.reporter_mail(&c, MailKind::Reply, &format!("[{case_id}] Update on your report"), text, true, now)?;
         let mut b = Batch::default();
         b.put_out(&out, Some(&raw));
-        c.due.update =
-            now + chrono::Duration::from_std(self.cfg.policy.update_within).unwrap_or(chrono::Duration::days(7));
+        c.due.update = now
+            + chrono::Duration::from_std(self.cfg.policy_of(c.project.as_deref()).update_within)
+                .unwrap_or(chrono::Duration::days(7));
         for k in case::sla::UPDATE_KEYS {
             b.remove_reminder(case_id, k);
         }
