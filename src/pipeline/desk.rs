@@ -173,7 +173,9 @@ impl super::Pipeline {
         if matches!(c.status, Status::Closed | Status::Disclosed) {
             anyhow::bail!("case {case_id} is {}: nothing to ask for", c.status.as_str());
         }
-        asked(c, fields, &self.cfg.policy, now);
+        // The case's project's policy and name, as its ack had them.
+        let policy = self.cfg.policy_of(c.project.as_deref());
+        asked(c, fields, policy, now);
         let mut missing = c.completeness.as_ref().map(|c| c.missing.clone()).unwrap_or_default();
         for f in fields {
             if !missing.contains(f) {
@@ -183,7 +185,7 @@ impl super::Pipeline {
         if missing.is_empty() && text.is_none_or(|t| t.trim().is_empty()) {
             anyhow::bail!("case {case_id} misses nothing the policy requires; name --field NAME or give --text FILE");
         }
-        let body = crate::notify::needs_info_text(c, &self.cfg.policy.project, &missing, text);
+        let body = crate::notify::needs_info_text(c, &policy.project, &missing, text);
         let (out, raw, encrypted) = self.reporter_mail(
             c,
             crate::store::MailKind::NeedsInfo,
@@ -237,7 +239,7 @@ impl super::Pipeline {
             ),
         );
         n += 1;
-        let body = crate::notify::closed_incomplete_text(&c, &self.cfg.policy.project);
+        let body = crate::notify::closed_incomplete_text(&c, &self.cfg.policy_of(c.project.as_deref()).project);
         match self.reporter_mail(
             &c,
             crate::store::MailKind::ClosedIncomplete,

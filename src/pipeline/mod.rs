@@ -709,8 +709,9 @@ impl Pipeline {
     ) -> Result<(crate::store::OutMail, Vec<u8>, bool)> {
         let r =
             self.reporter_mail(c, MailKind::Reply, &format!("[{}] Update on your report", c.id), text, true, now)?;
-        c.due.update =
-            now + chrono::Duration::from_std(self.cfg.policy.update_within).unwrap_or(chrono::Duration::days(7));
+        c.due.update = now
+            + chrono::Duration::from_std(self.cfg.policy_of(c.project.as_deref()).update_within)
+                .unwrap_or(chrono::Duration::days(7));
         Ok(r)
     }
 
