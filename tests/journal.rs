@@ -193,4 +193,19 @@ fn a_store_rebuilt_from_the_mailbox_is_the_same_and_sends_nothing_twice() {
     assert!(list.as_array().unwrap().iter().all(|c| c["id"] != list[0]["id"] || c == &list[0]));
     let verify = dep.run(&["store", "verify", "--json"]);
     assert!(verify.status.success(), "verify at the end: {}", String::from_utf8_lossy(&verify.stdout));
+
+    // An old journal message whose clear header is made to look new (to roll records
+    // back when applied last) is refused: the header must say what the signed content says.
+    let old = String::from_utf8_lossy(&journal[0]).into_owned();
+    let at = old.find("; last=").unwrap() + "; last=".len();
+    let end = at + old[at..].find(';').unwrap();
+    let forged = format!("{}999999{}", &old[..at], &old[end..]);
+    doveadm_save(&stack, "Secintake/Journal", forged.as_bytes());
+    let out = dep.run(&["store", "rebuild", "--into", dep.dir.path().join("forged").to_str().unwrap()]);
+    assert!(!out.status.success(), "a forged header was applied");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("its signed content"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -162,6 +162,7 @@ impl Pipeline {
         };
         let templates =
             notify::Templates::load(cfg.templates_dir.as_deref()).map_err(|e| anyhow::anyhow!("templates.dir: {e}"))?;
+        unlock_store_key(&store, &keys);
         Ok(Pipeline {
             cfg,
             keys: Arc::new(keys),
@@ -651,4 +652,29 @@ impl Pipeline {
 struct Arrival<'a> {
     source: Option<&'a Source>,
     received_at: DateTime<Utc>,
+}
+
+/// Unwraps the store key (made and wrapped to the intake keys on first use; wrapped again
+/// after a rotation), so that `Store::derived_key` works. A key that does not unwrap (the
+/// key that wrapped it left the key file) is logged, not fatal: only what is keyed with
+/// derived keys stops working, and it says so.
+fn unlock_store_key(store: &Store, keys: &IntakeKeys) {
+    let now = SystemTime::now();
+    let fingerprints: Vec<String> = keys.certs().iter().map(|c| c.fingerprint().to_hex()).collect();
+    let public: Vec<Cert> = keys.certs().iter().map(|c| c.clone().strip_secret_key_material()).collect();
+    let mut fresh = [0u8; 32];
+    let r = sequoia_openpgp::crypto::random(&mut fresh).and_then(|()| {
+        store.unlock_key(
+            &fingerprints,
+            fresh,
+            |k| keys.encrypt_and_sign(k, &public, now),
+            |w| match keys.decrypt(w, &public, 64, now) {
+                crate::openpgp::Decryption::Ok { plaintext, .. } => Ok(plaintext),
+                _ => Err(anyhow::anyhow!("no intake key opens it")),
+            },
+        )
+    });
+    if let Err(e) = r {
+        tracing::warn!(error = %format!("{e:#}"), "The store key could not be unlocked; what is keyed with it is unavailable");
+    }
 }

@@ -31,6 +31,7 @@
 //! | read-ins (next) | | `readin.rs` |
 //! | projects (next) | | `projects.rs` |
 //! | the journal queue, and applying a journal (rebuild) | `jq/` `meta/journal-*` `meta/store-id` | `journal.rs` |
+//! | the store key (wrapped by the intake keys) and the keys derived from it | `skey/` | `key.rs` |
 //!
 //! A new family is a new file: its `//!` (what it holds, its keys, what is written before
 //! what), key prefixes of its own (ending in `/`, so that a scan of one never reads
@@ -48,6 +49,7 @@ mod cases;
 mod certs;
 mod commit;
 pub mod journal;
+mod key;
 mod mails;
 mod outbox;
 mod quarantine;
@@ -125,6 +127,8 @@ pub struct Store {
     answers: Arc<Mutex<AnswerWindow>>,
     /// The journal's sequence numbers and the journal task's wake-up (`journal.rs`).
     journal: Arc<journal::JournalState>,
+    /// The store key once unwrapped (`key.rs`): what [`Store::derived_key`] derives from.
+    key: key::Unlocked,
 }
 
 impl Store {
@@ -180,6 +184,7 @@ impl Store {
             lock: Arc::new(Mutex::new(())),
             answers: Default::default(),
             journal: Arc::new(journal),
+            key: Default::default(),
         };
         store.index_outbox().map_err(|e| OpenError::Other(format!("indexing the outbox: {e:#}")))?;
         store.index_quarantine().map_err(|e| OpenError::Other(format!("indexing the quarantine: {e:#}")))?;
