@@ -64,6 +64,7 @@ fn main() {
                                     who: "secintake".into(),
                                     action: "opened".into(),
                                     detail: "x".repeat(120),
+                                    ..Default::default()
                                 },
                             );
                         }

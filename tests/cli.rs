@@ -306,12 +306,12 @@ fn case_list_filters_and_similar() {
         (
             "sim-1",
             "SQL injection in login",
-            "The login form builds SQL from the user name. CWE-89 TLP:AMBER\nAffected versions: 1.2\nCVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            "The login form at /login builds SQL from the user name. CWE-89 TLP:AMBER\nAffected versions: 1.2\nCVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
         ),
         (
             "sim-2",
             "SQLi in the login page",
-            "The login page builds SQL from the user name field. CWE-89\nAffected versions: 1.2",
+            "The login page (POST /login) builds SQL from the user name field. CWE-89\nAffected versions: 1.2",
         ),
         ("sim-3", "Typo on the website", "There is a typo in the footer."),
     ];
@@ -339,6 +339,12 @@ fn case_list_filters_and_similar() {
     let sim = sim.as_array().unwrap();
     assert_eq!(sim.len(), 1, "{sim:#?}");
     assert_eq!(sim[0]["title"], "SQLi in the login page");
+    // The same index and reasons as intake: the CWE, the component and the version.
+    let why = sim[0]["why"].as_array().unwrap();
+    assert!(why.iter().any(|w| w.as_str().unwrap().contains("same CWE-89 in /login")), "{why:?}");
+    let second: serde_json::Value =
+        serde_json::from_slice(&run(&["case", "show", sim[0]["case"].as_str().unwrap(), "--json"]).stdout).unwrap();
+    assert_eq!(second["duplicates"][0]["case"], first.as_str(), "found at intake too: {second:#}");
 }
 
 #[test]

@@ -380,12 +380,12 @@ fn flags_on_scanner_dumps_several_issues_and_ai_declarations_reach_the_case() {
         (
             "60-nuclei-dump-intro.txt".to_string(),
             fixture("60-nuclei-dump-intro.txt"),
-            vec![Flag::ScannerOutput, Flag::NoPoc, Flag::AiUndeclared],
+            vec![Flag::ScannerOutput, Flag::NoPoc, Flag::MultipleIssues, Flag::AiUndeclared],
         ),
         (
             "61-zap-alerts-text.txt".into(),
             fixture("61-zap-alerts-text.txt"),
-            vec![Flag::ScannerOutput, Flag::NoPoc, Flag::AiUndeclared],
+            vec![Flag::ScannerOutput, Flag::NoPoc, Flag::MultipleIssues, Flag::AiUndeclared],
         ),
         ("multi".into(), multi.to_string(), vec![Flag::NoPoc, Flag::MultipleIssues, Flag::AiUndeclared]),
         ("17-akrites-ai-block-deser-cache.txt".into(), fixture("17-akrites-ai-block-deser-cache.txt"), vec![]),

@@ -436,3 +436,48 @@ fn announce_refuses_under_embargo_unless_forced_and_credits_follow_disclosure() 
     assert!(env.run_ok(&["case", "credits", "--since", "2026-02-01"]).stdout.is_empty());
     assert_eq!(env.run(&["case", "credits", "--since", "January"]).status.code(), Some(2));
 }
+
+/// CVE record format 5.2.0: the case's project is vendor and product, its `purl` the
+/// product's `packageURL` (without a version, as 5.2 requires), and the record passes
+/// cvelib's schema; a case of a project without `purl` has none.
+#[test]
+fn cve_record_5_2_carries_the_projects_package_url() {
+    let dir = tempdir("export-purl");
+    let cfg = write_config(dir.path(), "");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "\n[[projects]]\nname = \"numlib\"\naddresses = [\"security@numlib.test\"]\ncase_prefix = \"NUM\"\n\
+         purl = \"pkg:pypi/numlib\"\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let env = Env { dir, cfg };
+    let msg = env.dir.path().join("n.eml");
+    std::fs::write(
+        &msg,
+        "From: Bob <bob@reporter.test>\r\nTo: security@numlib.test\r\nSubject: Overflow in numlib\r\n\
+         Message-ID: <purl@reporter.test>\r\nContent-Type: text/plain\r\n\r\nAffected versions: 1.2.0\r\n",
+    )
+    .unwrap();
+    let out = env.run_ok(&["ingest", msg.to_str().unwrap()]);
+    let id = String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).unwrap().to_owned();
+    assert!(id.starts_with("NUM-"), "{id}");
+    let [(osv, _), (cve, _), (csaf, _)] = env.export_all_valid(&id);
+    assert_eq!(cve["dataVersion"], "5.2.0");
+    let product = &cve["containers"]["cna"]["affected"][0];
+    assert_eq!((product["vendor"].as_str(), product["product"].as_str()), (Some("numlib"), Some("numlib")));
+    assert_eq!(product["packageURL"], "pkg:pypi/numlib");
+    // The validator checks it: a version, or no package URL at all, is rejected.
+    assert_rejected("cve5", &cve, "carries a version", |d| {
+        d["containers"]["cna"]["affected"][0]["packageURL"] = "pkg:pypi/numlib@1.2.0".into()
+    });
+    assert_rejected("cve5", &cve, "not a package URL", |d| {
+        d["containers"]["cna"]["affected"][0]["packageURL"] = "numlib".into()
+    });
+    assert_eq!(osv["affected"][0]["database_specific"]["project"], "numlib");
+    assert!(csaf["product_tree"].to_string().contains("numlib"), "{}", csaf["product_tree"]);
+    // The default project has no purl: no packageURL, still valid.
+    let other = env.report("Bob <bob@reporter.test>", "Bug", "Details.\n", "nopurl@reporter.test");
+    let [_, (cve, _), _] = env.export_all_valid(&other);
+    assert!(cve["containers"]["cna"]["affected"][0].get("packageURL").is_none());
+    assert_eq!(cve["containers"]["cna"]["affected"][0]["vendor"], "Demo");
+}

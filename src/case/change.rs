@@ -1,11 +1,12 @@
 //! Case changes: the one parser of the values a team member gives, and the one place
 //! that applies them to a case.
 //!
-//! `case set` builds its [`Change`]s here from its flags, and the commands by signed mail
-//! (`/cvss VECTOR`, `/tlp AMBER`, ...) are to build theirs with the same functions, so the
-//! two can never accept different values or apply them differently. Pure: the case, the
-//! change and `now` in, the changed case and the audit line out; what needs the store
-//! (does `--duplicate-of` name a case?) is the caller's, before applying.
+//! `case set` fills a [`Request`] from its flags and the commands by signed mail
+//! (`/cvss VECTOR`, `/tlp AMBER`, ..., `case::command`) fill one per line; both turn it
+//! into [`Change`]s through [`Request::changes`] only, so the two can never accept
+//! different values or apply them differently. Pure: the case, the change and `now` in,
+//! the changed case and the audit line out; what needs the store (does `--duplicate-of`
+//! name a case?) is asked through the `exists` callback, before applying.
 
 use chrono::{DateTime, Utc};
 
@@ -112,6 +113,130 @@ pub fn reject_reason(reason: &str, duplicate_of: Option<&str>) -> Result<String,
         return Ok(format!("duplicate:{orig}"));
     }
     Ok(reason.to_owned())
+}
+
+/// What a team member asks to change, as text, the way they typed it (a `case set`
+/// flag or a mail command's arguments): the one input of the one parser.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub status: Option<String>,
+    pub reason: Option<String>,
+    pub duplicate_of: Option<String>,
+    pub title: Option<String>,
+    pub cvss: Option<String>,
+    pub cwe: Vec<String>,
+    pub tlp: Option<String>,
+    pub affected: Vec<String>,
+    pub fixed: Vec<String>,
+    pub credit: Option<String>,
+    pub anonymous: bool,
+    pub assignee: Option<String>,
+    pub cve: Option<String>,
+    pub disclosure: Option<String>,
+    pub waiting: Option<String>,
+    pub exploited: Option<String>,
+    pub aware_at: Option<String>,
+    pub cra_stage: Option<StageName>,
+    pub reference: Option<String>,
+}
+
+/// Why a [`Request`] was refused: the flag (`case set`'s name for the value) and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refused {
+    pub flag: &'static str,
+    pub why: String,
+}
+
+impl Request {
+    /// The changes asked for, in the order they apply. `id` is the case changed;
+    /// `exists` says whether a case id names a case (for `duplicate-of`).
+    pub fn changes(&self, id: &str, exists: &dyn Fn(&str) -> bool) -> Result<Vec<Change>, Refused> {
+        let bad = |flag: &'static str| move |why: String| Refused { flag, why };
+        let mut v = Vec::new();
+        if let Some(s) = &self.status {
+            let to = Status::parse(s.trim()).ok_or_else(|| {
+                bad("status")(format!(
+                    "unknown status {s:?}; use one of {}",
+                    Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            let reason = match (&self.reason, to) {
+                (Some(r), Status::Rejected) => {
+                    if let Some(orig) = self.duplicate_of.as_deref().filter(|_| r == "duplicate")
+                        && (orig == id || !exists(orig))
+                    {
+                        return Err(bad("duplicate-of")(format!("{orig}: no such other case")));
+                    }
+                    Some(reject_reason(r, self.duplicate_of.as_deref()).map_err(bad("reason"))?)
+                }
+                (None, Status::Rejected) => {
+                    return Err(bad("reason")(format!("rejecting needs a reason ({})", REJECT_REASONS.join(", "))));
+                }
+                (Some(_), _) => return Err(bad("reason")("a reason goes with status rejected".into())),
+                (None, _) => None,
+            };
+            v.push(Change::Status { to, reason });
+        } else if self.reason.is_some() {
+            return Err(bad("reason")("a reason goes with status rejected".into()));
+        }
+        if let Some(t) = &self.title {
+            v.push(Change::Title(t.clone()));
+        }
+        if let Some(x) = &self.cvss {
+            v.push(Change::Cvss(cvss(x).map_err(bad("cvss"))?));
+        }
+        if !self.cwe.is_empty() {
+            v.push(Change::Cwe(cwes(&self.cwe).map_err(bad("cwe"))?));
+        }
+        if let Some(t) = &self.tlp {
+            v.push(Change::Tlp(tlp(t).map_err(bad("tlp"))?));
+        }
+        if !self.affected.is_empty() {
+            v.push(Change::Affected(self.affected.clone()));
+        }
+        if !self.fixed.is_empty() {
+            v.push(Change::Fixed(self.fixed.clone()));
+        }
+        if self.anonymous && self.credit.is_some() {
+            return Err(bad("credit")("credit and anonymous exclude each other".into()));
+        }
+        if let Some(n) = &self.credit {
+            if n.trim().is_empty() {
+                return Err(bad("credit")("needs a name (or use anonymous)".into()));
+            }
+            v.push(Change::Credit(n.clone()));
+        }
+        if self.anonymous {
+            v.push(Change::Anonymous);
+        }
+        if let Some(x) = &self.assignee {
+            if x.trim().is_empty() {
+                return Err(bad("assignee")("needs a name".into()));
+            }
+            v.push(Change::Assignee(x.clone()));
+        }
+        if let Some(c) = &self.cve {
+            v.push(Change::Cve(cve(c).map_err(bad("cve"))?));
+        }
+        if let Some(d) = &self.disclosure {
+            v.push(Change::Disclosure(date(d).map_err(bad("disclosure"))?));
+        }
+        if let Some(w) = &self.waiting {
+            v.push(Change::Waiting(boolean(w).map_err(bad("waiting-on-reporter"))?));
+        }
+        if let Some(x) = &self.exploited {
+            let exploited = boolean(x).map_err(bad("exploited"))?;
+            let aware_at = self.aware_at.as_deref().map(date).transpose().map_err(bad("aware-at"))?;
+            v.push(Change::Exploited { exploited, aware_at });
+        }
+        if let (Some(stage), Some(r)) = (self.cra_stage, &self.reference) {
+            if r.trim().is_empty() {
+                return Err(bad("ref")("must name the filing's reference".into()));
+            }
+            v.push(Change::CraStage { stage, reference: r.clone() });
+        }
+        Ok(v)
+    }
 }
 
 impl Change {

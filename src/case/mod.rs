@@ -13,9 +13,13 @@ pub use crate::report::{Credit, Cvss};
 use crate::triage::{AiUse, Field, Flag};
 
 pub mod change;
+pub mod command;
 pub mod cra;
+pub mod credit;
 pub mod export;
+pub mod readin;
 pub mod sla;
+pub mod stats;
 
 /// RFC 3339 in UTC with second precision, as every timestamp in our JSON is written.
 pub fn rfc3339(t: &DateTime<Utc>) -> String {
@@ -132,10 +136,12 @@ impl Status {
 
 /// Reasons a case may be rejected with.
 /// `incomplete` is the one the daemon itself may give (`[policy] close_incomplete_after`).
-pub const REJECT_REASONS: &[&str] = &["out-of-scope", "duplicate", "not-reproducible", "spam", "invalid", "incomplete"];
+/// `blocked` is the one intake gives a blocked reporter's report (`reporter block`).
+pub const REJECT_REASONS: &[&str] =
+    &["out-of-scope", "duplicate", "not-reproducible", "spam", "invalid", "incomplete", "blocked"];
 
 /// One entry of a case's append-only audit log.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
     #[serde(with = "ts")]
     pub at: DateTime<Utc>,
@@ -144,6 +150,15 @@ pub struct LogEntry {
     /// `opened`, `set`, `note`, `mail-in`, `mail-out`, ...
     pub action: String,
     pub detail: String,
+    /// A command by signed mail: the signer's address (From, bound to their cert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// A command by signed mail: the fingerprint of the team cert that signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_fingerprint: Option<String>,
+    /// A command by signed mail: that mail's Message-ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// A CVE id: `CVE-YYYY-NNNN` with four or more digits.
@@ -343,6 +358,17 @@ pub struct Case {
     /// name otherwise). Null for records made before projects: the default project.
     #[serde(default)]
     pub project: Option<String>,
+    /// Other projects the flaw affects (`case set --also-affects`): their teams get the
+    /// case's team mail, encrypted to their certs, and see it in `case list --project`.
+    #[serde(default)]
+    pub projects_affected: Vec<String>,
+    /// Duplicate candidates found at intake against every case, best first, at most
+    /// five (`credit::Duplicate`; `case similar` looks again).
+    #[serde(default)]
+    pub duplicates: Vec<credit::Duplicate>,
+    /// The reporters of cases rejected as duplicates of this one, in order of receipt.
+    #[serde(default)]
+    pub also_reported_by: Vec<credit::AlsoReported>,
 }
 
 /// A case's completeness against the fields asked for.
@@ -438,6 +464,12 @@ impl Case {
     /// The reporter's claim stands alone: exports mark it `[TO FILL: assess CVSS]`.
     pub fn cvss_unassessed(&self) -> bool {
         self.cvss_assessed.is_none() && self.cvss_claimed.is_some()
+    }
+
+    /// Whether the case concerns `project`: it was sent to it (records from before
+    /// projects: to the default project, `default`), or it also affects it.
+    pub fn concerns(&self, project: &str, default: &str) -> bool {
+        self.project.as_deref().unwrap_or(default) == project || self.projects_affected.iter().any(|p| p == project)
     }
 
     /// The next deadline that still matters (for sorting lists); far in the future

@@ -135,6 +135,9 @@ mod tests {
             flag_evidence: Default::default(),
             cra: Default::default(),
             project: None,
+            projects_affected: Vec::new(),
+            duplicates: Vec::new(),
+            also_reported_by: Vec::new(),
         }
     }
 

@@ -62,11 +62,36 @@ pub enum CaseCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Open cases that resemble this one (text, CWE, versions), as duplicate candidates
+    /// Cases that may report the same finding as this one (any status), with the reasons:
+    /// the same attachment or PoC, CWE + component + versions, text similarity
     #[command(after_help = "Example:\n  secintake case similar SEC-2026-0007")]
     Similar {
         /// The case id, e.g. SEC-2026-0007
         id: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Full-text search over titles, texts, attachment names, CWE, CVE, reporters and
+    /// notes, ranked (BM25), with a snippet
+    #[command(after_help = "Examples:\n  secintake case search 'heap overflow parse_header'\n  \
+                  secintake case search CVE-2026-1234 --json\n  \
+                  secintake case search alice@example.org --status rejected --since 2026-01-01")]
+    Search {
+        /// The words to look for (any of them; cases holding more, and rarer, rank first)
+        query: Vec<String>,
+        /// Only cases in this status
+        #[arg(long, value_parser = statuses())]
+        status: Option<String>,
+        /// Only cases received on or after this day (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Only this project's cases
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
+        /// How many results at most
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -166,18 +191,98 @@ pub enum CaseCmd {
         #[arg(long = "as", value_name = "NAME")]
         who: Option<String>,
     },
+    /// Make a case another project's (a report sent to the wrong address): its team gets
+    /// the summary; the reporter is told nothing; the audit log says who moved it
+    #[command(after_help = "Example:\n  secintake case move SEC-2026-0004 --project numlib")]
+    Move {
+        /// The case id
+        id: String,
+        /// The project it belongs to (`[[projects]]` name, or the default project's)
+        #[arg(long, value_name = "NAME")]
+        project: String,
+        /// Who moves it [default: the OS user]
+        #[arg(long = "as", value_name = "NAME")]
+        who: Option<String>,
+    },
+    /// Who outside the team is read in on a case (SPEC-11: the fixing team)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  secintake case readin add SEC-2026-0001 --cert fixer.asc --role fixer --expires 2026-12-31\n  \
+                  secintake case readin list SEC-2026-0001"
+    )]
+    Readin(ReadinCmd),
     /// Send the reporter a message threaded to the case (signed; encrypted when their
     /// key is known; refused unencrypted for TLP:AMBER and above)
     #[command(
-        after_help = "Examples:\n  secintake case reply SEC-2026-0001 --file update.txt\n  echo 'We reproduced it.' | secintake case reply SEC-2026-0001"
+        after_help = "Examples:\n  secintake case reply SEC-2026-0001 --file update.txt\n  echo 'We reproduced it.' | secintake case reply SEC-2026-0001\n  \
+                  secintake case reply SEC-2026-0002 --template duplicate"
     )]
     Reply {
         /// The case id
         id: String,
         /// The message text; - (the default) reads stdin
-        #[arg(long, value_name = "FILE", default_value = "-")]
+        #[arg(long, value_name = "FILE", default_value = "-", conflicts_with = "template")]
         file: String,
+        /// A canned reply from the config's replies/ directory (NAME.txt, with the case's
+        /// fields filled in: $CASE, $TITLE, $DUE_DISCLOSURE, ...)
+        #[arg(long, value_name = "NAME")]
+        template: Option<String>,
         /// Who sends it [default: the OS user]
+        #[arg(long = "as", value_name = "NAME")]
+        who: Option<String>,
+    },
+}
+
+/// `case readin ...`: who outside the team is read in on a case.
+#[derive(Subcommand, Debug)]
+pub enum ReadinCmd {
+    /// Read someone in: the case's team mail is also encrypted to their cert and sent to
+    /// their addresses; they get the summary so far, once
+    #[command(
+        after_help = "Examples:\n  secintake case readin add SEC-2026-0001 --cert fixer.asc --role fixer --expires 2026-12-31\n  \
+                  secintake case readin add SEC-2026-0003 --cert obs.asc --role observer --force --reason 'agreed on the list'"
+    )]
+    Add {
+        /// The case id
+        id: String,
+        /// Their armored or binary OpenPGP cert (- for stdin)
+        #[arg(long, value_name = "FILE")]
+        cert: String,
+        /// What they do on the case
+        #[arg(long, value_parser = ["fixer", "coordinator", "observer"])]
+        role: String,
+        /// Until when they receive the case's mail (YYYY-MM-DD or RFC 3339) [default: until removed]
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+        /// Needed for a TLP:RED case (with --reason: why, for the audit log)
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why a TLP:RED case reads someone in
+        #[arg(long, value_name = "TEXT", requires = "force")]
+        reason: Option<String>,
+        /// Who reads them in [default: the OS user]
+        #[arg(long = "as", value_name = "NAME")]
+        who: Option<String>,
+    },
+    /// Who is read in on a case (expired entries too)
+    #[command(after_help = "Example:\n  secintake case readin list SEC-2026-0001 --json")]
+    List {
+        /// The case id
+        id: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop sending a case's mail to someone read in
+    #[command(
+        after_help = "Example:\n  secintake case readin remove SEC-2026-0001 0123456789ABCDEF0123456789ABCDEF01234567"
+    )]
+    Remove {
+        /// The case id
+        id: String,
+        /// The fingerprint of their cert
+        fingerprint: String,
+        /// Who removes them [default: the OS user]
         #[arg(long = "as", value_name = "NAME")]
         who: Option<String>,
     },
@@ -193,9 +298,17 @@ pub struct SetArgs {
     /// Why a case is rejected (with --status rejected)
     #[arg(long, value_parser = reject_reasons())]
     pub reason: Option<String>,
-    /// With --reason duplicate: the original case
+    /// With --reason duplicate: the original case (credit goes to the first reporter)
     #[arg(long, value_name = "ID")]
     pub duplicate_of: Option<String>,
+    /// With --duplicate-of, when this case was received first: make it the original
+    /// instead (the other case becomes its duplicate)
+    #[arg(long, requires = "duplicate_of", conflicts_with = "force")]
+    pub swap: bool,
+    /// With --duplicate-of, when this case was received first: keep the other as the
+    /// original anyway
+    #[arg(long, requires = "duplicate_of")]
+    pub force: bool,
     /// A new title (the team's wording; never sent to the reporter unencrypted)
     #[arg(long)]
     pub title: Option<String>,
@@ -245,88 +358,43 @@ pub struct SetArgs {
     /// The reporting platform's reference of the filing
     #[arg(long = "ref", value_name = "TEXT", requires = "cra_stage")]
     pub reference: Option<String>,
+    /// Other projects the flaw affects (`[[projects]]` names, or the default project's):
+    /// their teams get the summary, encrypted to their certs, and the case's later team mail
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub also_affects: Vec<String>,
     /// Who makes the change [default: the OS user]
     #[arg(long = "as", value_name = "NAME")]
     pub who: Option<String>,
 }
 
 /// The changes `case set` asks for, parsed by the one parser of case changes
-/// (`case::change`), in the order they apply.
-fn changes(a: &SetArgs, ctx: &Ctx, id: &str) -> Result<Vec<Change>> {
-    let bad = |flag: &str, e: String| usage(format!("--{flag} {e}"));
-    let mut v = Vec::new();
-    if let Some(s) = &a.status {
-        let to = Status::parse(s).ok_or_else(|| usage(format!("unknown status {s:?}")))?;
-        let reason = match (&a.reason, to) {
-            (Some(r), Status::Rejected) => {
-                if let Some(orig) = a.duplicate_of.as_deref().filter(|_| r == "duplicate")
-                    && (orig == id || ctx.store.case_meta(orig)?.is_none())
-                {
-                    return Err(usage(format!("--duplicate-of {orig}: no such other case")));
-                }
-                Some(change::reject_reason(r, a.duplicate_of.as_deref()).map_err(usage)?)
-            }
-            (None, Status::Rejected) => {
-                return Err(usage(format!("rejecting needs --reason ({})", crate::case::REJECT_REASONS.join(", "))));
-            }
-            (Some(_), _) => return Err(usage("--reason goes with --status rejected")),
-            (None, _) => None,
-        };
-        v.push(Change::Status { to, reason });
-    } else if a.reason.is_some() {
-        return Err(usage("--reason goes with --status rejected"));
-    }
-    if let Some(t) = &a.title {
-        v.push(Change::Title(t.clone()));
-    }
-    if let Some(x) = &a.cvss {
-        v.push(Change::Cvss(change::cvss(x).map_err(|e| bad("cvss", e))?));
-    }
-    if !a.cwe.is_empty() {
-        v.push(Change::Cwe(change::cwes(&a.cwe).map_err(|e| bad("cwe", e))?));
-    }
-    if let Some(t) = &a.tlp {
-        v.push(Change::Tlp(change::tlp(t).map_err(|e| bad("tlp", e))?));
-    }
-    if !a.affected.is_empty() {
-        v.push(Change::Affected(a.affected.clone()));
-    }
-    if !a.fixed.is_empty() {
-        v.push(Change::Fixed(a.fixed.clone()));
-    }
-    if a.anonymous && a.credit.is_some() {
-        return Err(usage("--credit and --anonymous exclude each other"));
-    }
-    if let Some(n) = &a.credit {
-        v.push(Change::Credit(n.clone()));
-    }
-    if a.anonymous {
-        v.push(Change::Anonymous);
-    }
-    if let Some(x) = &a.assignee {
-        v.push(Change::Assignee(x.clone()));
-    }
-    if let Some(c) = &a.cve {
-        v.push(Change::Cve(change::cve(c).map_err(|e| bad("cve", e))?));
-    }
-    if let Some(d) = &a.disclosure {
-        v.push(Change::Disclosure(change::date(d).map_err(|e| bad("disclosure", e))?));
-    }
-    if let Some(w) = a.waiting_on_reporter {
-        v.push(Change::Waiting(w));
-    }
-    if let Some(x) = &a.exploited {
-        let exploited = change::boolean(x).map_err(|e| bad("exploited", e))?;
-        let aware_at = a.aware_at.as_deref().map(change::date).transpose().map_err(|e| bad("aware-at", e))?;
-        v.push(Change::Exploited { exploited, aware_at });
-    }
-    if let (Some(stage), Some(r)) = (a.cra_stage, &a.reference) {
-        if r.trim().is_empty() {
-            return Err(usage("--ref must name the filing's reference"));
-        }
-        v.push(Change::CraStage { stage, reference: r.clone() });
-    }
-    Ok(v)
+/// (`case::change::Request`, which the mail commands use too), in the order they apply.
+/// `original`: the root of a duplicate chain, which the link goes to (credit to the
+/// first reporter).
+fn changes(a: &SetArgs, ctx: &Ctx, id: &str, original: Option<&str>) -> Result<Vec<Change>> {
+    let req = change::Request {
+        status: a.status.clone(),
+        reason: a.reason.clone(),
+        duplicate_of: original.map(str::to_owned).or_else(|| a.duplicate_of.clone()),
+        title: a.title.clone(),
+        cvss: a.cvss.clone(),
+        cwe: a.cwe.clone(),
+        tlp: a.tlp.clone(),
+        affected: a.affected.clone(),
+        fixed: a.fixed.clone(),
+        credit: a.credit.clone(),
+        anonymous: a.anonymous,
+        assignee: a.assignee.clone(),
+        cve: a.cve.clone(),
+        disclosure: a.disclosure.clone(),
+        waiting: a.waiting_on_reporter.map(|w| w.to_string()),
+        exploited: a.exploited.clone(),
+        aware_at: a.aware_at.clone(),
+        cra_stage: a.cra_stage,
+        reference: a.reference.clone(),
+    };
+    let exists = |c: &str| ctx.store.case_meta(c).ok().flatten().is_some();
+    req.changes(id, &exists).map_err(|r| usage(format!("--{}: {}", r.flag, r.why)))
 }
 
 fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
@@ -335,30 +403,128 @@ fn set(a: &SetArgs, ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     let mut c =
         ctx.store.case_meta(&a.id)?.ok_or_else(|| usage(format!("no case {}; see `secintake case list`", a.id)))?;
     let now = Utc::now();
+    let who = a.who.clone().unwrap_or_else(|| ctx.user.clone());
+    // A duplicate's original: the case named, or the one that case is itself a
+    // duplicate of (credit goes to the first reporter of the chain).
+    let dup = a.status.as_deref() == Some("rejected") && a.reason.as_deref() == Some("duplicate");
+    let original = match a.duplicate_of.as_deref().filter(|_| dup) {
+        Some(y) => Some(super::credits::root_original(&ctx.store, y, &c.id)?),
+        None => None,
+    };
+    if let Some(orig) = &original
+        && let Some(why) = crate::case::credit::came_first(&c, orig)
+    {
+        if a.swap {
+            return super::credits::swap(ctx, &tx, c, orig.clone(), &who, now, out);
+        }
+        if !a.force {
+            return Err(usage(why));
+        }
+    }
+    let before = crate::case::credit::duplicate_of(&c).map(str::to_owned);
     let mut said: Vec<String> = Vec::new();
-    for ch in changes(a, ctx, &c.id.clone())? {
+    for ch in changes(a, ctx, &c.id.clone(), original.as_ref().map(|o| o.id.as_str()))? {
         let line = ch.apply(&mut c, now).map_err(usage)?;
         if !line.is_empty() {
             said.push(line);
         }
     }
-    if said.is_empty() {
+    for n in &a.also_affects {
+        super::project_arg(&ctx.cfg, Some(n))?;
+    }
+    if said.is_empty() && a.also_affects.is_empty() {
         return Err(usage("nothing to change; see `secintake case set --help`"));
     }
+    if said.is_empty() {
+        drop(tx);
+        return also_affects(a, ctx, &who, now, out);
+    }
     let mut b = crate::store::Batch::default();
+    // Credit follows the link: the original lists this reporter (and whoever this case
+    // listed); an earlier original, or one the case left by being reopened, forgets it.
+    let after = crate::case::credit::duplicate_of(&c).map(str::to_owned);
+    if before != after {
+        super::credits::relink(ctx, &mut b, &mut c, before.as_deref(), original, &who, now)?;
+    }
     b.put_case(&c);
+    crate::pipeline::search::index_case(&ctx.store, &mut b, &c, usize::MAX)?;
     b.put_log(
         &c.id,
-        ctx.store.log_len(&c.id)?,
-        &LogEntry {
-            at: now,
-            who: a.who.clone().unwrap_or_else(|| ctx.user.clone()),
-            action: "set".into(),
-            detail: said.join("; "),
-        },
+        ctx.store.log_len(&c.id)? + b.pending_logs(&c.id),
+        &LogEntry { at: now, who: who.clone(), action: "set".into(), detail: said.join("; "), ..Default::default() },
     );
     tx.commit(b)?;
     writeln!(out, "{}: {}", c.id, escape(&said.join("; ")))?;
+    drop(tx);
+    if a.also_affects.is_empty() { Ok(EXIT_OK) } else { also_affects(a, ctx, &who, now, out) }
+}
+
+/// `case set --also-affects`: through the pipeline, which mails the other teams.
+fn also_affects(a: &SetArgs, ctx: &Ctx, who: &str, now: chrono::DateTime<Utc>, out: &mut dyn Write) -> Result<i32> {
+    let said = ctx.pipeline()?.also_affects(&a.id, &a.also_affects, who, now).map_err(|e| usage(format!("{e:#}")))?;
+    writeln!(out, "{}: {}", a.id, escape(&said))?;
+    Ok(EXIT_OK)
+}
+
+fn readin(cmd: &ReadinCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write) -> Result<i32> {
+    use crate::case::readin::Role;
+    let known = |id: &str| -> Result<()> {
+        match ctx.store.case_meta(id)? {
+            Some(_) => Ok(()),
+            None => Err(usage(format!("no case {id}; see `secintake case list`"))),
+        }
+    };
+    match cmd {
+        ReadinCmd::Add { id, role, expires, force, reason, who, .. } => {
+            known(id)?;
+            let role = Role::parse(role)
+                .ok_or_else(|| usage(format!("--role {role:?}: use fixer, coordinator or observer")))?;
+            let expires =
+                expires.as_deref().map(change::date).transpose().map_err(|e| usage(format!("--expires: {e}")))?;
+            let cert = input.unwrap_or_default();
+            let who = who.clone().unwrap_or_else(|| ctx.user.clone());
+            let reason = reason.as_deref().filter(|_| *force);
+            let fpr = ctx
+                .pipeline()?
+                .readin_add(id, &cert, role, expires, reason, &who, Utc::now())
+                .map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(out, "{id}: {fpr} read in as {}", role.as_str())?;
+        }
+        ReadinCmd::List { id, json } => {
+            known(id)?;
+            let entries: Vec<crate::case::readin::ReadIn> =
+                ctx.store.readins(id)?.into_iter().map(|r| r.entry).collect();
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
+            } else {
+                let now = Utc::now();
+                let rows: Vec<Vec<String>> = entries
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.fingerprint.clone(),
+                            r.role.as_str().into(),
+                            r.uids.first().cloned().unwrap_or_default(),
+                            r.by.clone(),
+                            rfc3339(&r.at),
+                            match r.expires {
+                                Some(e) if !r.active(now) => format!("EXPIRED {}", rfc3339(&e)),
+                                Some(e) => rfc3339(&e),
+                                None => "-".into(),
+                            },
+                        ]
+                    })
+                    .collect();
+                table(out, &["FINGERPRINT", "ROLE", "USER ID", "BY", "AT", "EXPIRES"], &rows)?;
+            }
+        }
+        ReadinCmd::Remove { id, fingerprint, who } => {
+            known(id)?;
+            let who = who.clone().unwrap_or_else(|| ctx.user.clone());
+            ctx.pipeline()?.readin_remove(id, fingerprint, &who, Utc::now()).map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(out, "{id}: {} no longer read in", fingerprint.replace(' ', "").to_ascii_uppercase())?;
+        }
+    }
     Ok(EXIT_OK)
 }
 
@@ -402,6 +568,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                 return Err(usage(format!("no case {id}; see `secintake case list`")));
             }
             let mut b = crate::store::Batch::default();
+            crate::pipeline::search::index_notes(&ctx.store, &mut b, id, body.trim_end())?;
             b.put_log(
                 id,
                 ctx.store.log_len(id)?,
@@ -410,6 +577,7 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                     who: who.clone().unwrap_or_else(|| ctx.user.clone()),
                     action: "note".into(),
                     detail: body.trim_end().to_owned(),
+                    ..Default::default()
                 },
             );
             tx.commit(b)?;
@@ -436,29 +604,54 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
             Ok(EXIT_OK)
         }
         CaseCmd::Similar { id, json } => {
+            crate::pipeline::ensure_indexes(&ctx.store)?;
             let me = ctx.store.case(id)?.ok_or_else(|| usage(format!("no case {id}; see `secintake case list`")))?;
-            let mut scored: Vec<(f64, crate::case::Case)> = ctx
-                .store
-                .cases()?
-                .into_iter()
-                .filter(|c| c.id != me.id && !matches!(c.status, Status::Rejected | Status::Closed))
-                // Texts are kept apart from case records: read each one's here.
-                .filter_map(|c| ctx.store.case(&c.id).ok().flatten())
-                .map(|c| (crate::case::similarity(&me, &c), c))
-                .filter(|(s, _)| *s >= 0.15)
-                .collect();
-            scored.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+            // The signals recorded at intake (with its attachments' PoCs), else from the record.
+            let signals = match ctx.store.dup_signals(id)? {
+                Some(s) => s,
+                None => crate::pipeline::dupes::signals_of(&me, &[]),
+            };
+            let found = crate::pipeline::dupes::candidates(&ctx.store, id, &signals)?;
+            let mut rows = Vec::new();
+            let mut v = Vec::new();
+            for d in &found {
+                let Some(c) = ctx.store.case_meta(&d.case)? else { continue };
+                v.push(serde_json::json!({
+                    "case": d.case, "id": d.case, "score": d.score, "why": d.why,
+                    "title": c.title, "status": c.status.as_str(),
+                    "received_at": rfc3339(&c.received_at), "reporter": c.reporter.address,
+                }));
+                rows.push((d, c));
+            }
             if *json {
-                let v: Vec<_> = scored.iter().map(|(s, c)| serde_json::json!({"id": c.id, "score": (s * 100.0).round() / 100.0, "title": c.title})).collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
-                let rows: Vec<Vec<String>> = scored
+                let table_rows: Vec<Vec<String>> = rows
                     .iter()
-                    .map(|(s, c)| vec![c.id.clone(), format!("{s:.2}"), c.title.chars().take(60).collect()])
+                    .map(|(d, c)| {
+                        vec![
+                            c.id.clone(),
+                            format!("{:.2}", d.score),
+                            c.status.as_str().into(),
+                            rfc3339(&c.received_at),
+                            c.title.chars().take(50).collect(),
+                        ]
+                    })
                     .collect();
-                table(out, &["ID", "SCORE", "TITLE"], &rows)?;
+                table(out, &["ID", "SCORE", "STATUS", "RECEIVED", "TITLE"], &table_rows)?;
+                for (d, _) in &rows {
+                    writeln!(out, "{}: {}", d.case, escape(&d.why.join("; ")))?;
+                }
             }
             Ok(EXIT_OK)
+        }
+        CaseCmd::Search { query, status, since, project, limit, json } => {
+            let filter = super::search::Filter {
+                status: status.as_deref(),
+                since: since.as_deref(),
+                project: project.as_deref(),
+            };
+            super::search::run(ctx, &query.join(" "), &filter, *limit, *json, out)
         }
         CaseCmd::List { status, tlp, severity, overdue, flag, missing, project, json } => {
             let project = super::project_arg(&ctx.cfg, project.as_deref())?;
@@ -524,9 +717,18 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
         }
         CaseCmd::Show { id, json } => {
             let c = ctx.store.case(id)?.ok_or_else(|| usage(format!("no case {id}; see `secintake case list`")))?;
+            let readins: Vec<crate::case::readin::ReadIn> =
+                ctx.store.readins(id)?.into_iter().map(|r| r.entry).collect();
             if *json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&c.to_json(true))?)?;
+                let mut v = c.to_json(true);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("readin".into(), serde_json::to_value(&readins)?);
+                }
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
+                for line in lines(&crate::notify::readin_lines(&readins, Utc::now())) {
+                    writeln!(out, "{line}")?;
+                }
                 writeln!(out, "{}  [{}]  {}", escape(&c.id), c.status.as_str(), escape(&c.title))?;
                 // Triage first: flags with their evidence, what is missing, AI use, CVSS claim.
                 for line in lines(&crate::notify::summary_triage(&c)) {
@@ -611,7 +813,13 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
         }
         CaseCmd::Export { id, format, out: file } => {
             let c = ctx.store.case(id)?.ok_or_else(|| usage(format!("no case {id}; see `secintake case list`")))?;
-            let doc = crate::case::export::render(*format, &c, &ctx.cfg.policy.project, Utc::now());
+            // The case's project: its name as vendor and product, its package URL.
+            let project = c.project.as_deref();
+            let product = crate::case::export::Product {
+                name: &ctx.cfg.policy_of(project).project,
+                purl: ctx.cfg.project(project).and_then(|p| p.purl.as_deref()),
+            };
+            let doc = crate::case::export::render_for(*format, &c, &product, Utc::now());
             let text = doc.to_text();
             let Some(path) = file else {
                 write!(out, "{text}")?;
@@ -648,11 +856,33 @@ pub fn execute(cmd: &CaseCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn W
                     c.status.as_str()
                 )));
             }
-            for line in lines(crate::case::export::announce(&c, &ctx.cfg.policy.project, now).trim_end_matches('\n')) {
+            let project = &ctx.cfg.policy_of(c.project.as_deref()).project;
+            for line in lines(crate::case::export::announce(&c, project, now).trim_end_matches('\n')) {
                 writeln!(out, "{line}")?;
             }
             Ok(EXIT_OK)
         }
+        CaseCmd::Move { id, project, who } => {
+            super::project_arg(&ctx.cfg, Some(project))?;
+            if ctx.store.case_meta(id)?.is_none() {
+                return Err(usage(format!("no case {id}; see `secintake case list`")));
+            }
+            let who = who.clone().unwrap_or_else(|| ctx.user.clone());
+            let said = ctx.pipeline()?.move_case(id, project, &who, Utc::now()).map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(out, "{id}: {}", escape(&said))?;
+            Ok(EXIT_OK)
+        }
+        CaseCmd::Reply { id, who, template: Some(name), .. } => {
+            if ctx.store.case_meta(id)?.is_none() {
+                return Err(usage(format!("no case {id}; see `secintake case list`")));
+            }
+            let who = who.clone().unwrap_or_else(|| ctx.user.clone());
+            let mid =
+                ctx.pipeline()?.reply_template(id, name, &who, Utc::now()).map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(out, "{id}: reply queued as <{mid}>")?;
+            Ok(EXIT_OK)
+        }
+        CaseCmd::Readin(r) => readin(r, ctx, input, out),
         CaseCmd::Reply { id, who, .. } => {
             let text =
                 String::from_utf8(input.unwrap_or_default()).map_err(|_| usage("the reply must be UTF-8 text"))?;

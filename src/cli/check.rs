@@ -121,6 +121,20 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
     } else {
         notes.push(format!("{usable} usable team cert(s)"));
     }
+    if cfg.commands.enabled {
+        // Who may act by signed mail: a team cert valid now with an address to send From.
+        let signers: Vec<String> = team
+            .iter()
+            .filter(|(_, c)| pgp::valid_now(c, SystemTime::now()))
+            .filter_map(|(_, c)| pgp::primary_email(c))
+            .collect();
+        notes.push(format!(
+            "commands by signed mail: {} team cert(s) may sign ({}), commands.max_age {}",
+            signers.len(),
+            if signers.is_empty() { "none".into() } else { signers.join(", ") },
+            humantime::format_duration(cfg.commands.max_age)
+        ));
+    }
     match crate::notify::Templates::load(cfg.templates_dir.as_deref().filter(|_| !reported("templates.dir"))) {
         Ok(_) => {
             if let Some(d) = &cfg.templates_dir {
@@ -130,6 +144,15 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
         Err(e) => {
             problems.push(format!("templates.dir: {e}; fix the template or remove it to use the built-in wording"))
         }
+    }
+    match crate::notify::Replies::load(&cfg.replies_dir()) {
+        Ok(r) => {
+            let names: Vec<&str> = r.names().collect();
+            if !names.is_empty() {
+                notes.push(format!("reply templates in {}: {}", cfg.replies_dir().display(), names.join(", ")));
+            }
+        }
+        Err(e) => problems.push(format!("replies: {e}; fix the template (the fields are listed) or remove it")),
     }
     if let Some(dir) = cfg.keys.keyring.as_ref().filter(|_| !reported("keys.keyring")) {
         let (_, p) = crate::keyfiles::read_cert_dir(dir);

@@ -381,6 +381,7 @@ fn reporter(cmd: &ReporterCmd, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn 
                     who: ctx.user.clone(),
                     action: action.into(),
                     detail: detail.clone(),
+                    ..Default::default()
                 },
             );
         }

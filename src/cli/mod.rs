@@ -7,8 +7,12 @@
 
 pub mod case;
 pub mod check;
+mod credits;
 pub mod keys;
 pub mod mail;
+pub mod reporter;
+pub mod search;
+pub mod stats;
 pub mod store;
 pub mod term;
 
@@ -111,6 +115,13 @@ pub enum Command {
         #[arg(default_value = "-")]
         file: String,
     },
+    /// Reporters: their history and blocks
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  secintake reporter list\n  secintake reporter show alice@example.org\n  \
+                  secintake reporter block x@example.net --reason 'repeated invalid reports'"
+    )]
+    Reporter(reporter::ReporterCmd),
     /// Print an RFC 9116 security.txt, cleartext-signed by the intake key
     #[command(after_help = "Example:\n  secintake security-txt > /var/www/example.org/.well-known/security.txt")]
     SecurityTxt {
@@ -125,10 +136,28 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
-    /// The store as a cache of the mailbox: rebuild it from the mailbox, or verify it
+    /// The desk in numbers, per project and in total: reports, dispositions, statuses,
+    /// rejections, flags, median and 90th percentile time to ack, triage, fix and
+    /// disclosure, SLA misses, per month
+    #[command(
+        after_help = "Examples:\n  secintake stats\n  secintake stats --project numlib --since 2026-01-01 --json"
+    )]
+    Stats {
+        /// Only this project's cases (`[[projects]]` name, or the default project's)
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
+        /// Only reports received on or after this day (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// The store as a cache of the mailbox: rebuild it from the mailbox, verify it, or
+    /// rebuild its search and duplicate indexes
     #[command(
         subcommand,
-        after_help = "Examples:\n  secintake store rebuild --into /var/lib/secintake-standby\n  secintake store verify --json"
+        after_help = "Examples:\n  secintake store rebuild --into /var/lib/secintake-standby\n  secintake store verify --json\n  secintake store reindex"
     )]
     Store(store::StoreCmd),
     /// The running daemon's state: last sync, queues, errors, overdue cases
@@ -155,12 +184,12 @@ pub fn project_arg<'a>(cfg: &'a crate::config::Config, name: Option<&'a str>) ->
     }
 }
 
-/// Whether a case belongs to `project` (None: every case). Cases made before projects
-/// belong to the default project.
+/// Whether a case is `project`'s (None: every case): sent to it, or also affecting it
+/// (`case set --also-affects`). Cases made before projects belong to the default project.
 pub fn in_project(cfg: &crate::config::Config, c: &crate::case::Case, project: Option<&str>) -> bool {
     match project {
         None => true,
-        Some(p) => c.project.as_deref().unwrap_or(cfg.default_project()) == p,
+        Some(p) => c.concerns(p, cfg.default_project()),
     }
 }
 
@@ -232,7 +261,10 @@ fn execute(cmd: &Command, ctx: &Ctx, input: Option<Vec<u8>>, out: &mut dyn Write
         Command::Ingest { .. } => mail::ingest(ctx, &input.unwrap_or_default(), out),
         Command::SecurityTxt { project } => keys::security_txt(ctx, project.as_deref(), out),
         Command::Status { project, json } => mail::status(ctx, project.as_deref(), *json, out),
+        Command::Stats { project, since, json } => stats::stats(ctx, project.as_deref(), since.as_deref(), *json, out),
         Command::Keys(k) => keys::execute_store(k, ctx, input, out),
+        Command::Reporter(c) => reporter::execute(c, ctx, out),
+        Command::Store(store::StoreCmd::Reindex { json }) => search::reindex(*json, ctx, out),
         Command::Run { .. } | Command::Check { .. } | Command::Assets { .. } | Command::Store(_) => Ok(EXIT_USAGE),
     }
 }
@@ -272,6 +304,7 @@ pub fn handle_request(shared: &Shared, req: control::Request) -> control::Respon
             | Command::Quarantine(mail::QuarantineCmd::Retry { .. })
             | Command::Case(case::CaseCmd::Reply { .. })
             | Command::Case(case::CaseCmd::Ask { .. })
+            | Command::Case(case::CaseCmd::Readin(case::ReadinCmd::Add { .. }))
     ) {
         shared.wake.notify_one();
     }
@@ -329,7 +362,7 @@ async fn run_command(cli: Cli) -> i32 {
             let handler = if *once { None } else { Some(handler) };
             return report(service::run(cfg, *once, rx, handler, reload, wake).await.map(|_| EXIT_OK));
         }
-        Command::Store(c) => {
+        Command::Store(c) if !matches!(c, store::StoreCmd::Reindex { .. }) => {
             // In the client: it logs in to IMAP and writes a folder the user names.
             let cfg = match load_config(&cli) {
                 Ok(c) => Arc::new(c),
@@ -371,7 +404,10 @@ async fn run_command(cli: Cli) -> i32 {
     // Input is read here, once, whether the daemon or this process will use it, and
     // never more than the limit allows: a message over it is refused unread.
     let input_file: Option<String> = match &cli.command {
-        Command::Ingest { file } | Command::Case(case::CaseCmd::Reply { file, .. }) => Some(file.clone()),
+        Command::Ingest { file } | Command::Case(case::CaseCmd::Reply { file, template: None, .. }) => {
+            Some(file.clone())
+        }
+        Command::Case(case::CaseCmd::Readin(case::ReadinCmd::Add { cert, .. })) => Some(cert.clone()),
         Command::Keys(keys::KeysCmd::Reporter(keys::ReporterCmd::Set { file, .. })) => Some(file.clone()),
         Command::Case(case::CaseCmd::Note { file: Some(f), .. }) => Some(f.clone()),
         Command::Case(case::CaseCmd::Ask { text: Some(f), .. }) => Some(f.clone()),
@@ -487,6 +523,7 @@ async fn run_command(cli: Cli) -> i32 {
                 | Command::Quarantine(mail::QuarantineCmd::Retry { .. })
                 | Command::Case(case::CaseCmd::Reply { .. })
                 | Command::Case(case::CaseCmd::Ask { .. })
+                | Command::Case(case::CaseCmd::Readin(case::ReadinCmd::Add { .. }))
         )
         && let Err(e) = crate::outbox::send_due(&store, &cfg, chrono::Utc::now()).await
     {

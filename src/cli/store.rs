@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
-use super::{EXIT_FAIL, EXIT_OK, usage};
+use super::{EXIT_FAIL, EXIT_OK, EXIT_USAGE, usage};
 use crate::config::Config;
 use crate::store::{OpenError, Store};
 
@@ -32,6 +32,14 @@ pub enum StoreCmd {
     /// Compare the store with what the mailbox says (exit 1 on any difference)
     #[command(after_help = "Example:\n  secintake store verify --json")]
     Verify {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the search and duplicate indexes from the store's cases (also done at
+    /// start when they are missing)
+    #[command(after_help = "Example:\n  secintake store reindex")]
+    Reindex {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -73,6 +81,8 @@ pub async fn execute(cmd: &StoreCmd, cfg: Arc<Config>, out: &mut dyn Write) -> R
             }
             Ok(EXIT_OK)
         }
+        // In the daemon or on the open store, not here (`cli::execute`).
+        StoreCmd::Reindex { .. } => Ok(EXIT_USAGE),
         StoreCmd::Verify { json } => {
             let live = open(&cfg.store_path)?;
             let scratch = cfg.store_path.join(format!("verify-{}", std::process::id()));

@@ -15,11 +15,13 @@ use toml::Table;
 mod policy;
 mod projects;
 mod reader;
+mod triage;
 
 pub use policy::Policy;
 pub use projects::Project;
 pub use reader::CREDENTIALS_SOURCE_DIR;
 use reader::Reader;
+pub use triage::{DEFAULT_DUPLICATE_THRESHOLD, Triage};
 
 /// Where `secintake` looks for its config when neither `--config` nor
 /// `SECINTAKE_CONFIG` names one.
@@ -133,6 +135,16 @@ pub struct Keys {
 /// video, small enough to hold in memory a few times over.
 pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 50 << 20;
 
+/// `[commands]`: the team's commands by signed mail (`pipeline/commands.rs`).
+#[derive(Clone, Debug)]
+pub struct Commands {
+    /// `enabled` (default true); false: a command mail is a report like any other.
+    pub enabled: bool,
+    /// `max_age` (default 72h): a signature older than this at arrival applies
+    /// nothing (a command mail kept and sent again later is not a new command).
+    pub max_age: std::time::Duration,
+}
+
 /// `[limits]`: what hostile input may cost us.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -164,7 +176,13 @@ pub struct Config {
     pub store_path: PathBuf,
     /// `[templates] dir` (extension): an admin's `ack.txt` overriding the built-in wording.
     pub templates_dir: Option<PathBuf>,
+    pub commands: Commands,
+    /// `[metrics] textfile`: where the daemon writes its numbers after every sync (for
+    /// node_exporter's textfile collector); None: not written.
+    pub metrics_textfile: Option<PathBuf>,
     pub limits: Limits,
+    /// `[triage]`: duplicates and blocked reporters.
+    pub triage: Triage,
     /// Set when a `$CREDENTIALS_DIRECTORY/...` path was read outside systemd, from the
     /// credentials' source directory instead; `check` says so.
     pub credentials_source: Option<PathBuf>,
@@ -318,6 +336,19 @@ impl Config {
         };
 
         let templates_dir = r.path_opt("templates.dir", true);
+        let commands =
+            Commands { enabled: r.boolean("commands.enabled", true), max_age: r.duration("commands.max_age", "72h") };
+        let metrics_textfile = r.path_opt("metrics.textfile", false);
+        if let Some(p) = &metrics_textfile {
+            if !p.parent().is_some_and(|d| d.is_dir()) {
+                r.problem("metrics.textfile", &format!("{}: its folder does not exist; create it", p.display()));
+            } else if p.extension().is_none_or(|e| e != "prom") {
+                r.problem(
+                    "metrics.textfile",
+                    "must end in .prom (node_exporter's textfile collector reads only those)",
+                );
+            }
+        }
 
         let limits = Limits {
             max_message_bytes: r.size("limits.max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES),
@@ -327,6 +358,7 @@ impl Config {
             acks_per_hour: r.count("limits.acks_per_hour", 200),
         };
 
+        let triage = triage::read(&mut r);
         let config = Config {
             file: path.to_owned(),
             intake,
@@ -339,10 +371,22 @@ impl Config {
             policy,
             store_path,
             templates_dir,
+            commands,
+            metrics_textfile,
             limits,
+            triage,
             credentials_source: r.credentials_source,
         };
         Ok((config, r.problems))
+    }
+
+    /// The canned replies' directory: `replies/` beside the config file.
+    pub fn replies_dir(&self) -> PathBuf {
+        self.file
+            .parent()
+            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .unwrap_or(Path::new("."))
+            .join("replies")
     }
 
     /// Where the state directory is according to a config file that may be invalid

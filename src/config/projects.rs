@@ -159,14 +159,14 @@ impl Config {
     /// The project a message belongs to, from the addresses it was delivered to, in the
     /// order given (`Delivered-To`, `X-Original-To`, `To`, `Cc`): the first that names a
     /// project's address, or the intake address plus-addressed with a project's name
-    /// (`security+NAME@domain`), wins. None: the default project.
+    /// (`security+NAME@domain`), wins. None: the default project. The intake address
+    /// itself decides nothing: it is where every message ends (the mailbox's own
+    /// `Delivered-To` when the MTA aliases a project's address to it, with the project's
+    /// address in `X-Original-To`).
     pub fn project_for<'a>(&self, delivered_to: impl IntoIterator<Item = &'a str>) -> Option<&Project> {
         let (local, domain) = self.intake.address.rsplit_once('@')?;
         for a in delivered_to {
             let a = a.trim().trim_matches(['<', '>']).to_ascii_lowercase();
-            if a.eq_ignore_ascii_case(&self.intake.address) {
-                return None;
-            }
             if let Some(p) = self.projects.iter().find(|p| p.addresses.contains(&a)) {
                 return Some(p);
             }

@@ -38,6 +38,9 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("policy", super::policy::KEYS),
     ("store", &["path"]),
     ("templates", &["dir"]),
+    ("commands", &["enabled", "max_age"]),
+    ("metrics", &["textfile"]),
+    ("triage", super::triage::KEYS),
     (
         "limits",
         &["max_message_bytes", "max_plaintext_bytes", "max_mime_depth", "acks_per_address_per_hour", "acks_per_hour"],

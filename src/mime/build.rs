@@ -49,6 +49,8 @@ pub struct Headers {
     pub auto_submitted: bool,
     /// The Autocrypt header value (already folded).
     pub autocrypt: Option<String>,
+    /// Reply-To (a validated address): team mail's casual replies go to the list.
+    pub reply_to: Option<String>,
 }
 
 impl Headers {
@@ -71,6 +73,9 @@ impl Headers {
             self.references.iter().filter_map(|r| super::clean_msgid(r)).map(|r| format!("<{r}>")).collect();
         if !refs.is_empty() {
             out.push_str(&format!("References: {}\r\n", refs.join("\r\n ")));
+        }
+        if let Some(r) = self.reply_to.as_deref().filter(|r| crate::config::valid_address(r)) {
+            out.push_str(&format!("Reply-To: <{r}>\r\n"));
         }
         if self.auto_submitted {
             out.push_str("Auto-Submitted: auto-replied\r\n");
@@ -233,6 +238,7 @@ mod tests {
             date: Utc::now(),
             auto_submitted: true,
             autocrypt: None,
+            reply_to: Some("bad\r\nBcc: v@x.y".into()),
         };
         let mut s = String::new();
         h.write(&mut s);

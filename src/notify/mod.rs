@@ -9,8 +9,11 @@ use chrono::{DateTime, Utc};
 use crate::case::{Case, rfc3339};
 use crate::config::Policy;
 
+pub mod blocks;
+mod commands;
 mod desk;
 
+pub use commands::{REPLY_FIELDS, Replies, command_hint, confirmation_text, readin_lines, rejected_text};
 pub use desk::{closed_incomplete_text, completed_text, missing_lines, needs_info_text, summary_triage};
 
 /// The built-in acknowledgement template (plain language; an admin may override it
@@ -395,6 +398,9 @@ mod tests {
             flag_evidence: Default::default(),
             cra: Default::default(),
             project: None,
+            projects_affected: Vec::new(),
+            duplicates: Vec::new(),
+            also_reported_by: Vec::new(),
         };
         let builtin = Templates::load(None).unwrap();
         let t = builtin.ack(&case, &cfg.policy, "ff", "FPR", false);

@@ -190,6 +190,22 @@ pub fn bound_to(cert: &Cert, address: &str, now: SystemTime) -> bool {
         .any(|u| u.userid().email().ok().flatten().map(|e| e.eq_ignore_ascii_case(address)).unwrap_or(false))
 }
 
+/// Whether `cert` is valid at `now` under our policy: alive, not revoked (a team cert
+/// that signs commands must be).
+pub fn valid_now(cert: &Cert, now: SystemTime) -> bool {
+    let p = policy();
+    cert.with_policy(&p, now).is_ok_and(|vc| {
+        vc.alive().is_ok() && !matches!(vc.revocation_status(), openpgp::types::RevocationStatus::Revoked(_))
+    })
+}
+
+/// The cert's User IDs whose binding is valid at `now`, as text.
+pub fn user_ids(cert: &Cert, now: SystemTime) -> Vec<String> {
+    let p = policy();
+    let Ok(vc) = cert.with_policy(&p, now) else { return Vec::new() };
+    vc.userids().revoked(false).map(|u| String::from_utf8_lossy(u.userid().value()).into_owned()).take(16).collect()
+}
+
 /// Armored public cert.
 pub fn armor_cert(cert: &Cert) -> Result<String> {
     let bytes = cert.armored().to_vec()?;

@@ -26,7 +26,7 @@ mod write;
 
 pub use keys::{
     IntakeKeys, armor_cert, binary_cert, bound_to, can_encrypt, generate, has_address, parse_certs, primary_email,
-    wkd_hash,
+    user_ids, valid_now, wkd_hash,
 };
 pub use read::{Decryption, MAX_ESK};
 pub use selftest::FormatCheck;
@@ -36,6 +36,18 @@ pub use verify::{Signatures, Verdict, Verification, verify_detached, verify_inli
 /// the legacy-algorithm stance).
 pub fn policy() -> StandardPolicy<'static> {
     StandardPolicy::new()
+}
+
+/// How far a signer's clock may run ahead of ours. Sequoia judges a signature's life at
+/// the time it is given with no tolerance (it allows 30 minutes only when it reads the
+/// clock itself), so a signature made a second "after" our arrival time would read as
+/// bad: verification is judged at `now` plus this, the key's validity still at `now`.
+pub const CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// The time signatures are judged at: `now` with the signer's clock allowed to run
+/// [`CLOCK_SKEW`] ahead.
+pub fn judged_at(now: std::time::SystemTime) -> std::time::SystemTime {
+    now + CLOCK_SKEW
 }
 
 /// How much plaintext the decryptor may hold back for signature checking before it

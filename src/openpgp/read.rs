@@ -80,11 +80,14 @@ impl IntakeKeys {
             Ok(b) => b,
             Err(e) => return (Decryption::Failed(format!("not an OpenPGP message: {e}")), None),
         };
-        let mut dec =
-            match builder.buffer_size(DECRYPT_BUFFER.min(max_plaintext as usize).max(1)).with_policy(&p, now, helper) {
-                Ok(d) => d,
-                Err(e) => return (Decryption::Failed(format!("{e:#}")), None),
-            };
+        let mut dec = match builder.buffer_size(DECRYPT_BUFFER.min(max_plaintext as usize).max(1)).with_policy(
+            &p,
+            super::judged_at(now),
+            helper,
+        ) {
+            Ok(d) => d,
+            Err(e) => return (Decryption::Failed(format!("{e:#}")), None),
+        };
         let plaintext = match read_capped(&mut dec, max_plaintext) {
             Ok(Some(p)) => p,
             Ok(None) => return (Decryption::TooLarge, None),
@@ -281,9 +284,9 @@ fn verify_inner(inner: &[u8], signer_certs: &[Cert], max_plaintext: u64, now: Sy
     use openpgp::parse::stream::VerifierBuilder;
     let p = policy();
     let checker = Checker::new(signer_certs, now);
-    let mut v = match VerifierBuilder::from_bytes(inner)
-        .and_then(|b| b.buffer_size(DECRYPT_BUFFER.min(max_plaintext as usize).max(1)).with_policy(&p, now, checker))
-    {
+    let mut v = match VerifierBuilder::from_bytes(inner).and_then(|b| {
+        b.buffer_size(DECRYPT_BUFFER.min(max_plaintext as usize).max(1)).with_policy(&p, super::judged_at(now), checker)
+    }) {
         Ok(v) => v,
         Err(e) => return Decryption::Failed(format!("LibrePGP AEAD content: {e:#}")),
     };

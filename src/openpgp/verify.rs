@@ -19,7 +19,7 @@ use super::{policy, read_capped};
 /// says whether signatures verify (good, bad, unknown-key, none); the pipeline, which
 /// knows the From address, the certs held for it and what the signature covers, turns
 /// `Good` into one of the finer verdicts (see README "Signature verdicts").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Valid, by the cert held for the From address (or, on first contact, a cert
@@ -37,6 +37,7 @@ pub enum Verdict {
     /// Signed by a key we do not have.
     UnknownKey,
     /// Not signed.
+    #[default]
     None,
 }
 
@@ -55,12 +56,19 @@ impl Verdict {
 }
 
 /// The result of verifying one signature: its verdict and who made it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verification {
     pub verdict: Verdict,
     /// Fingerprint of the signer (or the issuer named by the signature when we
     /// lack the key), upper-case hex.
     pub signer: Option<String>,
+    /// When the signature says it was made (the signer's claim).
+    pub created: Option<SystemTime>,
+    /// What identifies this one signature: SHA-256 over the signer and the digest it
+    /// signs (data and hashed subpackets), so the same signed body sent again, under any
+    /// Message-ID and with any unhashed subpackets, has the same value. Only for a
+    /// signature that verified.
+    pub digest: Option<String>,
 }
 
 /// Every signature result of one signed layer, none left out: one good signature
@@ -71,7 +79,7 @@ pub struct Signatures(pub Vec<Verification>);
 
 impl Signatures {
     fn bad() -> Self {
-        Signatures(vec![Verification { verdict: Verdict::Bad, signer: None }])
+        Signatures(vec![Verification { verdict: Verdict::Bad, ..Default::default() }])
     }
 
     pub fn is_signed(&self) -> bool {
@@ -104,29 +112,46 @@ fn verification_of(
 ) -> Verification {
     match r {
         Ok(good) => {
-            let signer = Some(good.ka.cert().fingerprint().to_hex());
+            let fpr = good.ka.cert().fingerprint().to_hex();
+            let digest = good.sig.computed_digest().map(|d| {
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                h.update(fpr.as_bytes());
+                h.update(b"\0");
+                h.update(d);
+                h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()
+            });
+            let created = good.sig.signature_creation_time();
+            let signer = Some(fpr);
             let p = policy();
             let valid_now = good.ka.cert().with_policy(&p, now).is_ok_and(|vc| {
                 vc.alive().is_ok()
                     && !matches!(vc.revocation_status(), openpgp::types::RevocationStatus::Revoked(_))
                     && vc.keys().key_handle(good.ka.key().key_handle()).alive().revoked(false).next().is_some()
             });
-            Verification { verdict: if valid_now { Verdict::Good } else { Verdict::Bad }, signer }
+            Verification { verdict: if valid_now { Verdict::Good } else { Verdict::Bad }, signer, created, digest }
         }
-        Err(VerificationError::MissingKey { sig }) => {
-            Verification { verdict: Verdict::UnknownKey, signer: issuer_of(sig) }
-        }
+        Err(VerificationError::MissingKey { sig }) => Verification {
+            verdict: Verdict::UnknownKey,
+            signer: issuer_of(sig),
+            created: sig.signature_creation_time(),
+            digest: None,
+        },
         Err(VerificationError::BadKey { sig, ka, .. } | VerificationError::BadSignature { sig, ka, .. }) => {
-            let _ = sig;
-            Verification { verdict: Verdict::Bad, signer: Some(ka.cert().fingerprint().to_hex()) }
+            Verification {
+                verdict: Verdict::Bad,
+                signer: Some(ka.cert().fingerprint().to_hex()),
+                created: sig.signature_creation_time(),
+                digest: None,
+            }
         }
         Err(VerificationError::UnboundKey { cert, .. }) => {
-            Verification { verdict: Verdict::Bad, signer: Some(cert.fingerprint().to_hex()) }
+            Verification { verdict: Verdict::Bad, signer: Some(cert.fingerprint().to_hex()), ..Default::default() }
         }
         Err(VerificationError::MalformedSignature { sig, .. }) => {
-            Verification { verdict: Verdict::Bad, signer: issuer_of(sig) }
+            Verification { verdict: Verdict::Bad, signer: issuer_of(sig), ..Default::default() }
         }
-        Err(_) => Verification { verdict: Verdict::Bad, signer: None },
+        Err(_) => Verification { verdict: Verdict::Bad, ..Default::default() },
     }
 }
 
@@ -142,7 +167,7 @@ fn verify_inline_inner(signed: &[u8], certs: &[Cert], max: u64, now: SystemTime)
     use openpgp::parse::stream::VerifierBuilder;
     let p = policy();
     let helper = Checker::new(certs, now);
-    let mut v = VerifierBuilder::from_bytes(signed).ok()?.with_policy(&p, now, helper).ok()?;
+    let mut v = VerifierBuilder::from_bytes(signed).ok()?.with_policy(&p, super::judged_at(now), helper).ok()?;
     let out = read_capped(&mut v, max).ok()??;
     Some((out, v.into_helper().signatures))
 }
@@ -160,7 +185,7 @@ fn verify_detached_inner(data: &[u8], signature: &[u8], certs: &[Cert], now: Sys
     let Ok(builder) = DetachedVerifierBuilder::from_bytes(signature) else {
         return Signatures::bad();
     };
-    let mut v = match builder.with_policy(&p, now, helper) {
+    let mut v = match builder.with_policy(&p, super::judged_at(now), helper) {
         Ok(v) => v,
         Err(_) => return Signatures::bad(),
     };

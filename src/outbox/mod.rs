@@ -262,6 +262,7 @@ fn record(store: &Store, results: Vec<(OutMail, SendResult)>, now: DateTime<Utc>
                             who: "secintake".into(),
                             action: "mail-out".into(),
                             detail: format!("{} {} to {}", item.kind, item.id, item.to.join(", ")),
+                            ..Default::default()
                         },
                     );
                 }
@@ -283,6 +284,7 @@ fn record(store: &Store, results: Vec<(OutMail, SendResult)>, now: DateTime<Utc>
                             who: "secintake".into(),
                             action: "mail-failed".into(),
                             detail: format!("{} {} to {}: {e}", item.kind, item.id, item.to.join(", ")),
+                            ..Default::default()
                         },
                     );
                 }

@@ -50,6 +50,10 @@ pub struct Reading {
     pub signatures: Vec<Verification>,
     /// Oddities worth recording (never fatal).
     pub warnings: Vec<String>,
+    /// The project whose own intake key opened it (None: the default key, or not
+    /// encrypted): a report encrypted to one project's key and sent to another's
+    /// address gets a note in its case.
+    pub opened_by: Option<String>,
 }
 
 impl Reading {
@@ -237,7 +241,7 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
                     r.texts.push(outside(before, after, UNSIGNED_CLEARTEXT_NOTE));
                 }
                 None => {
-                    r.signatures.push(Verification { verdict: Verdict::Bad, signer: None });
+                    r.signatures.push(Verification { verdict: Verdict::Bad, ..Default::default() });
                     r.texts.push(TextPiece {
                         text: parsed.text.clone(),
                         coverage: Coverage { encrypted: false, signed: false },

@@ -83,6 +83,8 @@ pub(super) enum Decision {
     NonReport(&'static str),
     FollowUp(Box<FollowUp>),
     NewCase(Box<NewCase>),
+    /// A team member's command mail: applied, or refused with the reason.
+    Command(Box<super::commands::CommandDecision>),
 }
 
 /// A message that joins a case.
@@ -111,6 +113,14 @@ pub(super) struct NewCase {
     pub reporter_cert: Option<Cert>,
     /// What the caps on the report's lists dropped.
     pub warnings: Vec<String>,
+    /// Opened by another project's intake key than the one it was sent to: said in the
+    /// audit log and the summary.
+    pub key_note: Option<String>,
+    /// Its duplicate signals, recorded with it in the index.
+    pub signals: crate::triage::similar::Signals,
+    /// The block on its sender's address when it arrived: recorded rejected, no ack,
+    /// no summary (`reporters.rs`).
+    pub block: Option<crate::store::Block>,
 }
 
 /// A readable message classified: what it says, who may have signed it, the verdict.
@@ -226,7 +236,7 @@ impl Pipeline {
         let (candidates, read) = match pre_read {
             Some((fpr, candidates, read)) if fpr == held.as_ref().map(|h| h.fingerprint.clone()) => (candidates, read),
             _ => {
-                let candidates = candidate_certs(&self.keyring, &parsed, from, held.as_ref());
+                let candidates = candidate_certs(&self.known_signers, &parsed, from, held.as_ref());
                 let read = self.read(&parsed, &candidates, sys_now);
                 (candidates, read)
             }
@@ -251,6 +261,12 @@ impl Pipeline {
             sys_now,
         );
 
+        // A team member's command mail (`[commands] enabled`) is decided apart.
+        if self.cfg.commands.enabled
+            && let Some(d) = self.command_decision(id, &parsed.envelope, &judged.reading, now)?
+        {
+            return Ok(Decision::Command(Box::new(d)));
+        }
         if let Some(case_id) = self.follow_up_target(&parsed.envelope)?
             && let Some(mut case) = self.store.case_meta(&case_id)?
         {
@@ -308,6 +324,21 @@ impl Pipeline {
         let project_ref = project.as_deref();
         let prefix = cfg.prefix_of(project_ref);
         let policy = cfg.policy_of(project_ref);
+        // Opened by another project's key than the one of the project it was sent to:
+        // it stays where it was sent, and the team is told (the case may be misrouted).
+        let own_key = project_ref.filter(|p| self.projects.get(*p).is_some_and(|k| k.keys.is_some()));
+        let key_note = match (judged.reading.opened_by.as_deref(), own_key) {
+            (Some(by), _) if Some(by) != project_ref => Some(format!(
+                "encrypted to {by}'s intake key but sent to {}; `secintake case move` if it is {by}'s",
+                project_ref.unwrap_or(cfg.default_project())
+            )),
+            (None, Some(p)) if encrypted_default(&judged.reading) => Some(format!(
+                "encrypted to the {} intake key (the default project's) but sent to {p}; `secintake case move` if it is {}'s",
+                cfg.default_project(),
+                cfg.default_project()
+            )),
+            _ => None,
+        };
         let seq_name = format!("{prefix}-{year}");
         let seq = self.store.seq(&seq_name)? + 1;
         let encrypted = judged.reading.encrypted;
@@ -374,6 +405,9 @@ impl Pipeline {
             flag_evidence: Default::default(),
             cra: Default::default(),
             project: Some(project.clone().unwrap_or_else(|| cfg.default_project().to_owned())),
+            projects_affected: Vec::new(),
+            duplicates: Vec::new(),
+            also_reported_by: Vec::new(),
         };
         let infos: Vec<crate::triage::AttachmentInfo> = case
             .attachments
@@ -383,15 +417,43 @@ impl Pipeline {
         let mut triaged = case.clone();
         super::desk::open(&mut triaged, &infos, policy);
         drop(infos);
-        let case = triaged;
+        let mut case = triaged;
+        // Duplicate candidates against every case, through the index (bounded cost).
+        let files: Vec<crate::triage::similar::PocFile> = judged
+            .reading
+            .attachments
+            .iter()
+            .map(|(a, _)| crate::triage::similar::PocFile {
+                name: &a.name,
+                content_type: &a.content_type,
+                bytes: &a.bytes,
+            })
+            .collect();
+        let signals = super::dupes::signals_of(&case, &files);
+        case.duplicates = super::dupes::candidates(&self.store, &case.id, &signals)?;
+        let block = self.store.block(from)?.filter(|b| b.holds_at(received_at));
+        if let Some(b) = &block {
+            super::reporters::mark_blocked(&mut case, b);
+        }
         let reporter_cert = reporter_cert.map(|(c, _)| c);
-        Ok(NewCase { case, seq_name, seq, change, held, reporter_cert, warnings: lists.warnings })
+        Ok(NewCase {
+            case,
+            seq_name,
+            seq,
+            change,
+            held,
+            reporter_cert,
+            warnings: lists.warnings,
+            key_note,
+            signals,
+            block,
+        })
     }
 
     /// The case a message follows up: one its In-Reply-To or References name (a
     /// report or follow-up of it, or a mail we sent about it), else one its Subject
     /// names.
-    fn follow_up_target(&self, env: &mime::Envelope) -> Result<Option<String>> {
+    pub(super) fn follow_up_target(&self, env: &mime::Envelope) -> Result<Option<String>> {
         for r in env.in_reply_to.iter().chain(env.references.iter()) {
             if let Some(rec) = self.store.mail(r)?
                 && rec.case_id.is_some()
@@ -433,14 +495,21 @@ impl Pipeline {
         let mut r = read(&self.keys);
         // Whichever intake key opens it: a project with a key of its own is tried when the
         // default key is not a recipient.
-        for p in self.projects.values() {
+        for (name, p) in self.projects.iter() {
             match (&r, &p.keys) {
-                (Err(u), Some(k)) if u.reason == QuarantineReason::NoKey => r = read(k),
+                (Err(u), Some(k)) if u.reason == QuarantineReason::NoKey => {
+                    r = read(k).map(|reading| classify::Reading { opened_by: Some(name.clone()), ..reading })
+                }
                 _ => {}
             }
         }
         r
     }
+}
+
+/// Whether the reading was decrypted by the default intake key (no project's own).
+fn encrypted_default(r: &classify::Reading) -> bool {
+    r.encrypted && r.opened_by.is_none()
 }
 
 /// Why a parsed message is no message to read at all (unparseable, blank, nested

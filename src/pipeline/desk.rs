@@ -137,28 +137,7 @@ impl super::Pipeline {
         use anyhow::Context;
         let tx = self.store.begin();
         let mut c = self.store.case_meta(case_id)?.with_context(|| format!("no case {case_id}"))?;
-        if matches!(c.status, Status::Closed | Status::Disclosed) {
-            anyhow::bail!("case {case_id} is {}: nothing to ask for", c.status.as_str());
-        }
-        asked(&mut c, fields, &self.cfg.policy, now);
-        let mut missing = c.completeness.as_ref().map(|c| c.missing.clone()).unwrap_or_default();
-        for f in fields {
-            if !missing.contains(f) {
-                missing.push(*f);
-            }
-        }
-        if missing.is_empty() && text.is_none_or(|t| t.trim().is_empty()) {
-            anyhow::bail!("case {case_id} misses nothing the policy requires; name --field NAME or give --text FILE");
-        }
-        let body = crate::notify::needs_info_text(&c, &self.cfg.policy.project, &missing, text);
-        let (out, raw, encrypted) = self.reporter_mail(
-            &c,
-            crate::store::MailKind::NeedsInfo,
-            &format!("[{case_id}] More information needed"),
-            &body,
-            text.is_some(),
-            now,
-        )?;
+        let (out, raw, encrypted, missing) = self.ask_mail(&mut c, fields, text, now)?;
         let mut b = crate::store::Batch::default();
         b.put_out(&out, Some(&raw));
         b.put_case(&c);
@@ -174,10 +153,46 @@ impl super::Pipeline {
                     missing.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "),
                     out.id
                 ),
+                ..Default::default()
             },
         );
         tx.commit(b)?;
         Ok(out.id)
+    }
+
+    /// The request [`Self::ask`] and the mail command `/ask` send: the case marked as
+    /// asked, the mail, whether it is encrypted, and the fields asked for.
+    pub(super) fn ask_mail(
+        &self,
+        c: &mut Case,
+        fields: &[triage::Field],
+        text: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(crate::store::OutMail, Vec<u8>, bool, Vec<triage::Field>)> {
+        let case_id = c.id.clone();
+        if matches!(c.status, Status::Closed | Status::Disclosed) {
+            anyhow::bail!("case {case_id} is {}: nothing to ask for", c.status.as_str());
+        }
+        asked(c, fields, &self.cfg.policy, now);
+        let mut missing = c.completeness.as_ref().map(|c| c.missing.clone()).unwrap_or_default();
+        for f in fields {
+            if !missing.contains(f) {
+                missing.push(*f);
+            }
+        }
+        if missing.is_empty() && text.is_none_or(|t| t.trim().is_empty()) {
+            anyhow::bail!("case {case_id} misses nothing the policy requires; name --field NAME or give --text FILE");
+        }
+        let body = crate::notify::needs_info_text(c, &self.cfg.policy.project, &missing, text);
+        let (out, raw, encrypted) = self.reporter_mail(
+            c,
+            crate::store::MailKind::NeedsInfo,
+            &format!("[{case_id}] More information needed"),
+            &body,
+            text.is_some(),
+            now,
+        )?;
+        Ok((out, raw, encrypted, missing))
     }
 
     /// The clock's side of `[policy] close_incomplete_after`: a case whose request went
@@ -203,6 +218,7 @@ impl super::Pipeline {
             who: "secintake".into(),
             action: action.into(),
             detail,
+            ..Default::default()
         };
         b.put_log(
             &c.id,

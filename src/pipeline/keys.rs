@@ -114,8 +114,13 @@ impl Change {
     /// The audit-log lines this change writes (every change of a held key, and every
     /// conflict, is logged).
     pub fn log_entries(&self, address: &str, now: DateTime<Utc>) -> Vec<LogEntry> {
-        let entry =
-            |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
+        let entry = |action: &str, detail: String| LogEntry {
+            at: now,
+            who: "secintake".into(),
+            action: action.into(),
+            detail,
+            ..Default::default()
+        };
         match self {
             Change::Pin(c, s) => vec![entry(
                 "reporter-key-pinned",

@@ -21,11 +21,17 @@ use crate::openpgp::{self as pgp, IntakeKeys};
 use crate::store::{Batch, Disposition, MailKind, MailRecord, OutStatus, QuarantineReason, Store, Tx};
 
 pub mod classify;
+mod commands;
 mod decide;
 mod desk;
+pub mod dupes;
 pub mod keys;
 mod outgoing;
+mod projects;
+mod readin;
 mod record;
+pub mod reporters;
+pub mod search;
 
 pub use decide::examine;
 use decide::{Identity, Recognised};
@@ -111,6 +117,14 @@ pub struct Pipeline {
     pub team_warnings: Arc<Vec<String>>,
     /// The projects besides the default one (`[[projects]]`), by name.
     pub projects: Arc<std::collections::BTreeMap<String, ProjectKeys>>,
+    /// Every cert in `keys.team_certs`, expired and revoked ones too: who may sign a
+    /// command mail (and, for a refusal, whose cert is no longer valid).
+    pub team_signers: Arc<Vec<Cert>>,
+    /// The certs a signature is checked against besides the sender's: the keyring and,
+    /// with `[commands] enabled`, the team signers.
+    pub known_signers: Arc<Vec<Cert>>,
+    /// Canned replies (`replies/` beside the config): `case reply --template`, `/reply NAME`.
+    pub replies: Arc<notify::Replies>,
     pub store: Store,
 }
 
@@ -129,6 +143,17 @@ impl Pipeline {
     pub fn signer(&self, project: Option<&str>) -> &Arc<IntakeKeys> {
         project.and_then(|p| self.projects.get(p)).and_then(|p| p.keys.as_ref()).unwrap_or(&self.keys)
     }
+}
+
+/// Builds what the store's indexes (duplicates, search) lack, once: the daemon at start,
+/// and the commands that read them, call this.
+pub fn ensure_indexes(store: &Store) -> Result<()> {
+    let d = dupes::ensure_index(store).context("Building the duplicate index")?;
+    let s = search::ensure_index(store).context("Building the search index")?;
+    if d + s > 0 {
+        tracing::info!(duplicates = d, search = s, "Indexed cases the store's indexes lacked");
+    }
+    Ok(())
 }
 
 impl Pipeline {
@@ -162,7 +187,13 @@ impl Pipeline {
         };
         let templates =
             notify::Templates::load(cfg.templates_dir.as_deref()).map_err(|e| anyhow::anyhow!("templates.dir: {e}"))?;
-        unlock_store_key(&store, &keys);
+        let team_signers: Vec<Cert> =
+            crate::keyfiles::read_cert_dir(&cfg.keys.team_certs).0.into_iter().map(|(_, c)| c).collect();
+        let mut known_signers = keyring.clone();
+        if cfg.commands.enabled {
+            known_signers.extend(team_signers.iter().cloned());
+        }
+        let replies = notify::Replies::load(&cfg.replies_dir()).map_err(|e| anyhow::anyhow!("replies: {e}"))?;
         Ok(Pipeline {
             cfg,
             keys: Arc::new(keys),
@@ -171,6 +202,9 @@ impl Pipeline {
             templates: Arc::new(templates),
             team_warnings: Arc::new(team_warnings),
             projects: Arc::new(projects),
+            team_signers: Arc::new(team_signers),
+            known_signers: Arc::new(known_signers),
+            replies: Arc::new(replies),
             store,
         })
     }
@@ -290,7 +324,7 @@ impl Pipeline {
         }
         let from = parsed.envelope.from_address.clone().unwrap_or_default();
         let held = self.store.cert(&from).ok().flatten();
-        let candidates = decide::candidate_certs(&self.keyring, &parsed, &from, held.as_ref());
+        let candidates = decide::candidate_certs(&self.known_signers, &parsed, &from, held.as_ref());
         let read = self.read(&parsed, &candidates, now.into());
         Prepared { read: Some((held.map(|h| h.fingerprint), candidates, read)), parsed: Some(parsed) }
     }
@@ -461,6 +495,7 @@ impl Pipeline {
             if self.close_if_incomplete(&tx, &c, now)? {
                 return Ok(());
             }
+            self.note_expired_readins(&tx, &c, now)?;
             let sent = self.store.reminders(&c.id)?;
             if sent.iter().any(|k| k == ACK_HELD) && !sent.iter().any(|k| k == ACK_HELD_DONE) {
                 self.retry_held_ack(&tx, &c, now)?;
@@ -495,13 +530,20 @@ impl Pipeline {
             b.put_log(
                 &c.id,
                 self.store.log_len(&c.id)?,
-                &LogEntry { at: now, who: "secintake".into(), action: "reminder".into(), detail: keys.join(", ") },
+                &LogEntry {
+                    at: now,
+                    who: "secintake".into(),
+                    action: "reminder".into(),
+                    detail: keys.join(", "),
+                    ..Default::default()
+                },
             );
             tx.commit(b)?;
             tracing::info!(case = %c.id, reminders = %keys.join(","), "SLA reminder queued");
             n += 1;
             Ok(())
         })?;
+        n += self.send_digests(&tx, now)?;
         Ok(n)
     }
 
@@ -510,8 +552,13 @@ impl Pipeline {
     /// reminder tells the team). Either way once.
     fn retry_held_ack(&self, tx: &Tx, c: &Case, now: DateTime<Utc>) -> Result<()> {
         let mut b = Batch::default();
-        let log =
-            |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
+        let log = |action: &str, detail: String| LogEntry {
+            at: now,
+            who: "secintake".into(),
+            action: action.into(),
+            detail,
+            ..Default::default()
+        };
         if c.ack.is_some() {
             b.put_reminder(&c.id, ACK_HELD_DONE);
         } else if now > c.due.ack {
@@ -622,12 +669,9 @@ impl Pipeline {
         let tx = self.store.begin();
         let mut c = self.store.case_meta(case_id)?.with_context(|| format!("no case {case_id}"))?;
         let to = c.reporter.address.clone();
-        let (out, raw, encrypted) =
-            self.reporter_mail(&c, MailKind::Reply, &format!("[{case_id}] Update on your report"), text, true, now)?;
+        let (out, raw, encrypted) = self.reply_mail(&mut c, text, now)?;
         let mut b = Batch::default();
         b.put_out(&out, Some(&raw));
-        c.due.update =
-            now + chrono::Duration::from_std(self.cfg.policy.update_within).unwrap_or(chrono::Duration::days(7));
         for k in case::sla::UPDATE_KEYS {
             b.remove_reminder(case_id, k);
         }
@@ -640,10 +684,40 @@ impl Pipeline {
                 who: who.to_owned(),
                 action: "reply".into(),
                 detail: format!("reply {} to {to} queued (encrypted: {encrypted})", out.id),
+                ..Default::default()
             },
         );
         tx.commit(b)?;
         Ok(out.id)
+    }
+
+    /// The reply [`Self::reply`] and `/reply` send, with the case's update clock
+    /// restarted (the caller forgets the update reminders sent).
+    fn reply_mail(
+        &self,
+        c: &mut Case,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(crate::store::OutMail, Vec<u8>, bool)> {
+        let r =
+            self.reporter_mail(c, MailKind::Reply, &format!("[{}] Update on your report", c.id), text, true, now)?;
+        c.due.update =
+            now + chrono::Duration::from_std(self.cfg.policy.update_within).unwrap_or(chrono::Duration::days(7));
+        Ok(r)
+    }
+
+    /// `case reply --template NAME`: the canned reply `NAME` with the case's fields.
+    pub fn reply_template(&self, case_id: &str, name: &str, who: &str, now: DateTime<Utc>) -> Result<String> {
+        let c = self.store.case_meta(case_id)?.with_context(|| format!("no case {case_id}"))?;
+        let text =
+            self.replies.render(name, &c, &self.cfg.policy_of(c.project.as_deref()).project).with_context(|| {
+                format!(
+                    "no reply template {name:?} in {} (there: {})",
+                    self.cfg.replies_dir().display(),
+                    self.replies.names().collect::<Vec<_>>().join(", ")
+                )
+            })?;
+        self.reply(case_id, &text, who, now)
     }
 }
 
@@ -652,29 +726,4 @@ impl Pipeline {
 struct Arrival<'a> {
     source: Option<&'a Source>,
     received_at: DateTime<Utc>,
-}
-
-/// Unwraps the store key (made and wrapped to the intake keys on first use; wrapped again
-/// after a rotation), so that `Store::derived_key` works. A key that does not unwrap (the
-/// key that wrapped it left the key file) is logged, not fatal: only what is keyed with
-/// derived keys stops working, and it says so.
-fn unlock_store_key(store: &Store, keys: &IntakeKeys) {
-    let now = SystemTime::now();
-    let fingerprints: Vec<String> = keys.certs().iter().map(|c| c.fingerprint().to_hex()).collect();
-    let public: Vec<Cert> = keys.certs().iter().map(|c| c.clone().strip_secret_key_material()).collect();
-    let mut fresh = [0u8; 32];
-    let r = sequoia_openpgp::crypto::random(&mut fresh).and_then(|()| {
-        store.unlock_key(
-            &fingerprints,
-            fresh,
-            |k| keys.encrypt_and_sign(k, &public, now),
-            |w| match keys.decrypt(w, &public, 64, now) {
-                crate::openpgp::Decryption::Ok { plaintext, .. } => Ok(plaintext),
-                _ => Err(anyhow::anyhow!("no intake key opens it")),
-            },
-        )
-    });
-    if let Err(e) = r {
-        tracing::warn!(error = %format!("{e:#}"), "The store key could not be unlocked; what is keyed with it is unavailable");
-    }
 }

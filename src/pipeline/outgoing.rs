@@ -62,7 +62,13 @@ impl Pipeline {
         sha: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<(OutMail, Seal)>> {
-        let summary = notify::summary_text(case, sha, &[&self.team_warnings[..], warnings].concat());
+        // A likely duplicate is the first thing the team reads.
+        let mut summary = format!(
+            "{}{}",
+            super::dupes::summary_line(case, self.cfg.triage.duplicate_threshold).unwrap_or_default(),
+            notify::summary_text(case, sha, &[&self.team_warnings[..], warnings].concat())
+        );
+        summary.push_str(&notify::command_hint(&case.id, self.cfg.address_of(case.project.as_deref())));
         // Exploited in the wild: the list must see it at once, paused or not.
         let urgent = if case.flags.contains(&crate::triage::Flag::Exploited) { "URGENT: " } else { "" };
         self.team_mail(
@@ -94,7 +100,13 @@ impl Pipeline {
         } else {
             (format!("[{}] Follow-up from reporter", case.id), format!("[{}] Follow-up: {}", case.id, case.title))
         };
-        let body = case.messages.last().map(|m| notify::followup_text(case, m)).unwrap_or_default();
+        let mut body = case.messages.last().map(|m| notify::followup_text(case, m)).unwrap_or_default();
+        let readins: Vec<_> = self.store.readins(&case.id)?.into_iter().map(|r| r.entry).collect();
+        if !readins.is_empty() {
+            body.push('\n');
+            body.push_str(&notify::readin_lines(&readins, now));
+        }
+        body.push_str(&notify::command_hint(&case.id, self.cfg.address_of(case.project.as_deref())));
         self.team_mail(case, MailKind::Followup, &outer, &inner_subject, &body, now, sha)
     }
 
@@ -251,6 +263,7 @@ impl Pipeline {
             date: now,
             auto_submitted: false,
             autocrypt,
+            reply_to: None,
         }
     }
 
@@ -303,25 +316,12 @@ impl Pipeline {
         Ok((out, seal))
     }
 
-    /// Encrypted mail to the team about a case; nothing is ever sent to a team
-    /// unencrypted (no usable cert: that mail is not sent). Sealed when its batch is
-    /// recorded. Where it goes is the case's project's: the shared list (`[team]
+    /// Where a project's team mail goes, and to whose certs: the shared list (`[team]
     /// list_address`, to the `keys.team_certs`, plus the project's own maintainers when it
     /// has no list of its own), and the project's own list (to its `team_certs`, else the
     /// shared ones), the shared copy left out when `[team] shared_list = false`. A cert
-    /// only in one project's `team_certs` never gets another project's mail.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn team_mail(
-        &self,
-        case: &Case,
-        kind: MailKind,
-        outer_subject: &str,
-        inner_subject: &str,
-        body: &str,
-        now: DateTime<Utc>,
-        seed: &str,
-    ) -> Result<Vec<(OutMail, Seal)>> {
-        let project = case.project.as_deref();
+    /// only in one project's `team_certs` is never a target of another project's.
+    fn team_targets(&self, project: Option<&str>) -> Vec<(String, Vec<Cert>)> {
         let own = self.cfg.project(project);
         let maintainers = project.and_then(|p| self.projects.get(p)).map(|p| p.team.clone());
         let mut targets: Vec<(String, Vec<Cert>)> = Vec::new();
@@ -335,12 +335,89 @@ impl Pipeline {
             }
             None => {
                 let mut certs = self.team.to_vec();
-                for c in maintainers.iter().flat_map(|m| m.iter()) {
-                    if !certs.iter().any(|k| k.fingerprint() == c.fingerprint()) {
-                        certs.push(c.clone());
+                certs.extend(maintainers.iter().flat_map(|m| m.iter()).cloned());
+                targets.push((self.cfg.team_list_address.clone(), certs));
+            }
+        }
+        targets
+    }
+
+    /// Encrypted mail to the team about a case; nothing is ever sent to a team
+    /// unencrypted (no usable cert: that mail is not sent). Sealed when its batch is
+    /// recorded. It goes to the teams of every project the case concerns: the one it was
+    /// sent to and those it also affects ([`Pipeline::team_mail_to`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn team_mail(
+        &self,
+        case: &Case,
+        kind: MailKind,
+        outer_subject: &str,
+        inner_subject: &str,
+        body: &str,
+        now: DateTime<Utc>,
+        seed: &str,
+    ) -> Result<Vec<(OutMail, Seal)>> {
+        self.team_mail_in_thread(case, kind, outer_subject, inner_subject, body, now, seed, &[])
+    }
+
+    /// [`Self::team_mail`] threaded under `thread` (Message-IDs, oldest first; the last
+    /// is the one answered).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn team_mail_in_thread(
+        &self,
+        case: &Case,
+        kind: MailKind,
+        outer_subject: &str,
+        inner_subject: &str,
+        body: &str,
+        now: DateTime<Utc>,
+        seed: &str,
+        thread: &[String],
+    ) -> Result<Vec<(OutMail, Seal)>> {
+        let projects: Vec<Option<&str>> = std::iter::once(case.project.as_deref())
+            .chain(case.projects_affected.iter().map(|p| Some(p.as_str())))
+            .collect();
+        self.team_mail_to(case, &projects, kind, outer_subject, inner_subject, body, now, seed, thread)
+    }
+
+    /// Team mail about a case to the teams of `projects` only (None: the default
+    /// project): one mail per list, encrypted to the certs of every one of those
+    /// projects that list serves ([`Pipeline::team_targets`]), never to anyone else's.
+    /// Every team mail carries `Reply-To:` its list, so a casual reply reaches the team's
+    /// discussion, not the intake. The case's read-in people (`case readin`) get their
+    /// own copy of follow-ups, reminders, completions and confirmations, encrypted to
+    /// their cert alone (never unencrypted).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn team_mail_to(
+        &self,
+        case: &Case,
+        projects: &[Option<&str>],
+        kind: MailKind,
+        outer_subject: &str,
+        inner_subject: &str,
+        body: &str,
+        now: DateTime<Utc>,
+        seed: &str,
+        thread: &[String],
+    ) -> Result<Vec<(OutMail, Seal)>> {
+        let project = case.project.as_deref();
+        // One mail per list; a list two projects share gets one, to both's certs.
+        let mut targets: Vec<(String, Vec<Cert>)> = Vec::new();
+        for p in projects {
+            for (list, certs) in self.team_targets(*p) {
+                let at = match targets.iter().position(|(l, _)| l.eq_ignore_ascii_case(&list)) {
+                    Some(i) => i,
+                    None => {
+                        targets.push((list, Vec::new()));
+                        targets.len() - 1
+                    }
+                };
+                let have = &mut targets[at].1;
+                for c in certs {
+                    if !have.iter().any(|k| k.fingerprint() == c.fingerprint()) {
+                        have.push(c);
                     }
                 }
-                targets.push((self.cfg.team_list_address.clone(), certs));
             }
         }
         let mut out = Vec::new();
@@ -353,7 +430,10 @@ impl Pipeline {
                 continue;
             }
             let seed = mime::sha256_hex(format!("{}{kind}{seed}{list}", case.id).as_bytes());
-            let h = self.headers(project, vec![list], inner_subject, kind, &case.id, &seed, now);
+            let mut h = self.headers(project, vec![list.clone()], inner_subject, kind, &case.id, &seed, now);
+            h.reply_to = Some(list);
+            h.in_reply_to = thread.last().cloned();
+            h.references = thread.to_vec();
             let mail = self.out_mail(&h, kind, &case.id, true, now);
             let keys = self.signer(project).clone();
             let (body, outer_subject) = (body.to_owned(), outer_subject.to_owned());
@@ -363,6 +443,55 @@ impl Pipeline {
                     let inner = build::protected_text_part(&h, &body);
                     let ct = keys.encrypt_and_sign(inner.as_bytes(), &team, now.into())?;
                     // The real subject travels only inside the encryption.
+                    let h = build::Headers { subject: outer_subject, ..h };
+                    build::encrypted(&h, &ct)
+                }) as Seal,
+            ));
+        }
+        if matches!(kind, MailKind::Followup | MailKind::Reminder | MailKind::Completed | MailKind::Confirmation) {
+            out.extend(self.readin_copies(case, kind, outer_subject, inner_subject, body, now, seed, thread)?);
+        }
+        Ok(out)
+    }
+
+    /// A copy of a team mail for each person read in on the case whose entry is active
+    /// at `now`, to their addresses, encrypted to their cert alone.
+    #[allow(clippy::too_many_arguments)]
+    fn readin_copies(
+        &self,
+        case: &Case,
+        kind: MailKind,
+        outer_subject: &str,
+        inner_subject: &str,
+        body: &str,
+        now: DateTime<Utc>,
+        seed: &str,
+        thread: &[String],
+    ) -> Result<Vec<(OutMail, Seal)>> {
+        let project = case.project.as_deref();
+        let mut out = Vec::new();
+        for r in self.store.readins(&case.id)? {
+            if !r.entry.active(now) {
+                continue;
+            }
+            let to = r.entry.addresses();
+            let Some(cert) = pgp::parse_certs(r.armored.as_bytes()).into_iter().next() else { continue };
+            if to.is_empty() || pgp::can_encrypt(&cert, now.into()).is_err() {
+                tracing::warn!(case = %case.id, fingerprint = %r.entry.fingerprint, "Read-in cert unusable: no copy sent");
+                continue;
+            }
+            let seed = mime::sha256_hex(format!("{}{kind}{seed}{}", case.id, r.entry.fingerprint).as_bytes());
+            let mut h = self.headers(project, to, inner_subject, kind, &case.id, &seed, now);
+            h.in_reply_to = thread.last().cloned();
+            h.references = thread.to_vec();
+            let mail = self.out_mail(&h, kind, &case.id, true, now);
+            let keys = self.signer(project).clone();
+            let (body, outer_subject) = (body.to_owned(), outer_subject.to_owned());
+            out.push((
+                mail,
+                Box::new(move || {
+                    let inner = build::protected_text_part(&h, &body);
+                    let ct = keys.encrypt_and_sign(inner.as_bytes(), std::slice::from_ref(&cert), now.into())?;
                     let h = build::Headers { subject: outer_subject, ..h };
                     build::encrypted(&h, &ct)
                 }) as Seal,

@@ -14,8 +14,8 @@ use crate::store::{Batch, Disposition, MailKind, MailRecord, QuarantineEntry, Qu
 /// The write one message's outcome goes into.
 pub(super) struct Commit<'a> {
     tx: &'a Tx<'a>,
-    batch: Batch,
-    id: &'a Identity<'a>,
+    pub(super) batch: Batch,
+    pub(super) id: &'a Identity<'a>,
 }
 
 impl<'a> Commit<'a> {
@@ -24,7 +24,7 @@ impl<'a> Commit<'a> {
     }
 
     /// The mail record of this message with its outcome.
-    fn record(
+    pub(super) fn record(
         &self,
         disposition: Disposition,
         case_id: Option<String>,
@@ -47,14 +47,14 @@ impl<'a> Commit<'a> {
 
     /// The index writes shared by every outcome: the content hash and the UID name
     /// the message's key.
-    fn index(&mut self) {
+    pub(super) fn index(&mut self) {
         self.batch.put_hash(&self.id.sha, &self.id.key);
         if let Some(src) = self.id.source {
             self.batch.put_uid(&src.mailbox, src.uidvalidity, src.uid, &self.id.key);
         }
     }
 
-    fn commit(self) -> Result<()> {
+    pub(super) fn commit(self) -> Result<()> {
         self.tx.commit(self.batch)
     }
 }
@@ -79,6 +79,7 @@ impl Pipeline {
             Decision::NonReport(reason) => self.record_non_report(ctx, reason, raw, now),
             Decision::FollowUp(f) => self.record_follow_up(ctx, *f, now),
             Decision::NewCase(c) => self.record_new_case(ctx, *c, now),
+            Decision::Command(c) => self.record_command(ctx, *c, now),
         }
     }
 
@@ -121,6 +122,7 @@ impl Pipeline {
             who: "secintake".into(),
             action: action.into(),
             detail: detail.into(),
+            ..Default::default()
         };
         if triage.reopened {
             ctx.batch.put_log(
@@ -139,6 +141,7 @@ impl Pipeline {
             log_n += 1;
         }
         apply_key_change(&mut ctx.batch, from, &change, held.as_ref())?;
+        super::search::index_case(&self.store, &mut ctx.batch, &c, c.messages.len().saturating_sub(1))?;
         ctx.batch.put_case(&c);
         ctx.batch.put_mail(&id.key, &rec);
         ctx.batch.put_log(
@@ -149,6 +152,7 @@ impl Pipeline {
                 who: "secintake".into(),
                 action: "mail-in".into(),
                 detail: format!("follow-up {} from {from}{}", id.key, if third_party { " (third party)" } else { "" }),
+                ..Default::default()
             },
         );
         ctx.index();
@@ -160,21 +164,42 @@ impl Pipeline {
     /// A new case: its acknowledgement (or why none), the team's summary, the
     /// reporter's cert, the case, its audit log and its number.
     fn record_new_case(&self, mut ctx: Commit<'_>, new: NewCase, now: DateTime<Utc>) -> Result<Outcome> {
-        let NewCase { mut case, seq_name, seq, change, held, reporter_cert, warnings } = new;
+        let NewCase { mut case, seq_name, seq, change, held, reporter_cert, warnings, key_note, signals, block } = new;
         let id = ctx.id;
-        let withheld = self.queue_ack(&mut ctx.batch, &case, &id.env, &id.sha, reporter_cert.as_ref(), now)?;
+        let withheld = match &block {
+            // A blocked reporter: no ack and no summary; at most one notice a period and
+            // a line in the daily digest.
+            Some(b) => Some(self.record_blocked(&mut ctx.batch, &case, b, &id.env, &id.sha, now)?),
+            None => self.queue_ack(&mut ctx.batch, &case, &id.env, &id.sha, reporter_cert.as_ref(), now)?,
+        };
         // The ack asked for what is missing: the one automatic request.
         if withheld.is_none() && case.completeness.as_ref().is_some_and(|c| !c.missing.is_empty()) {
-            super::desk::asked(&mut case, &[], &self.cfg.policy, now);
+            let policy = self.cfg.policy_of(case.project.as_deref());
+            super::desk::asked(&mut case, &[], policy, now);
         }
-        for (out, seal) in self.summary_mail(&case, &warnings, &id.sha, now)? {
-            ctx.batch.put_out_sealed(&out, seal);
+        if block.is_none() {
+            let summary_warnings: Vec<String> = warnings.iter().cloned().chain(key_note.clone()).collect();
+            for (out, seal) in self.summary_mail(&case, &summary_warnings, &id.sha, now)? {
+                ctx.batch.put_out_sealed(&out, seal);
+            }
         }
+        super::dupes::record(&mut ctx.batch, &case.id, &signals);
+        super::search::index_case(&self.store, &mut ctx.batch, &case, 0)?;
         apply_key_change(&mut ctx.batch, &id.from, &change, held.as_ref())?;
         let rec = ctx.record(Disposition::Case, Some(case.id.clone()), None, id.collision.clone());
         ctx.batch.put_case(&case);
         ctx.batch.put_mail(&id.key, &rec);
-        for (n, e) in opening_log(id, &case, &change, withheld, &warnings, now).iter().enumerate() {
+        let mut log = opening_log(id, &case, &change, withheld, &warnings, now);
+        if let Some(n) = key_note {
+            log.push(LogEntry {
+                at: now,
+                who: "secintake".into(),
+                action: "note".into(),
+                detail: n,
+                ..Default::default()
+            });
+        }
+        for (n, e) in log.iter().enumerate() {
             ctx.batch.put_log(&case.id, n as u64, e);
         }
         ctx.batch.put_seq(&seq_name, seq);
@@ -294,8 +319,13 @@ fn opening_log(
     warnings: &[String],
     now: DateTime<Utc>,
 ) -> Vec<LogEntry> {
-    let entry =
-        |action: &str, detail: String| LogEntry { at: now, who: "secintake".into(), action: action.into(), detail };
+    let entry = |action: &str, detail: String| LogEntry {
+        at: now,
+        who: "secintake".into(),
+        action: action.into(),
+        detail,
+        ..Default::default()
+    };
     let mut log = vec![entry("opened", format!("report {} from {}", id.key, id.from))];
     if let Some(c) = &id.collision {
         log.push(entry("message-id-reused", c.clone()));
@@ -360,6 +390,7 @@ impl Pipeline {
                             who: "secintake".into(),
                             action: "bounce".into(),
                             detail: format!("ack {} bounced ({bounce_key})", out.id),
+                            ..Default::default()
                         },
                     );
                     b.put_case(&c);

@@ -4,6 +4,7 @@
 //! is honoured between messages, after the message in hand is durable and moved.
 
 pub mod control;
+pub mod metrics;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -66,6 +67,7 @@ impl Shared {
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
         match error {
             Some(e) => {
+                *st.error_counts.entry(task.to_owned()).or_default() += 1;
                 st.last_errors.insert(task.to_owned(), TaskError { at: Utc::now(), error: e });
             }
             None => {
@@ -98,6 +100,11 @@ pub struct TaskStatus {
     pub last_reload: Option<chrono::DateTime<Utc>>,
     /// Last error per task (`imap`, `outbox`, `reload`); cleared when the task succeeds.
     pub last_errors: std::collections::BTreeMap<String, TaskError>,
+    /// The last time the SMTP server accepted a mail of ours (for `[metrics] textfile`).
+    #[serde(with = "crate::case::ts::opt")]
+    pub last_smtp_send: Option<chrono::DateTime<Utc>>,
+    /// Errors per task since start (for `[metrics] textfile`).
+    pub error_counts: std::collections::BTreeMap<String, u64>,
 }
 
 /// How long the intake loop may go without a heartbeat (see `crate::heartbeat`)
@@ -201,6 +208,7 @@ pub async fn run(
     // A key that does not load is a configuration problem (exit 2), as `check` says.
     let pipeline = Pipeline::load(cfg.clone(), store.clone())
         .map_err(|e| anyhow::Error::new(StartError::Config(format!("{e:#}"))))?;
+    crate::pipeline::ensure_indexes(&store)?;
     let shared = Shared {
         live: Arc::new(RwLock::new(pipeline)),
         store: store.clone(),
@@ -214,6 +222,8 @@ pub async fn run(
             messages_waiting: 0,
             last_reload: None,
             last_errors: Default::default(),
+            last_smtp_send: None,
+            error_counts: Default::default(),
         })),
         reload,
     };
@@ -357,6 +367,7 @@ pub async fn run(
             }
             tracing::error!(error = %format!("{e:#}"), "Reporting failed mail to the team failed");
         }
+        write_metrics(&shared).await;
         watchdog.ping();
         if once {
             // One full pass: every due mail is attempted before exiting.
@@ -375,6 +386,7 @@ pub async fn run(
                 Ok(Err(e)) => return Err(e.context("Journal")),
                 Err(e) => return Err(anyhow::anyhow!("journal task: {e}")),
             }
+            write_metrics(&shared).await;
             break;
         }
         if stop_now() {
@@ -478,6 +490,27 @@ fn reload_config(shared: &Shared) -> bool {
     ok
 }
 
+/// Writes `[metrics] textfile`, when set (off the async threads: it reads the store).
+/// A failure is logged and counted, never fatal: metrics must not stop intake.
+async fn write_metrics(shared: &Shared) {
+    let cfg = shared.cfg();
+    let Some(path) = cfg.metrics_textfile.clone() else { return };
+    let (store, status) = (shared.store.clone(), shared.status.lock().unwrap_or_else(|e| e.into_inner()).clone());
+    let done = tokio::task::spawn_blocking(move || {
+        let snap = metrics::collect(&store, &cfg, &status, Utc::now())?;
+        metrics::write_atomic(&path, &metrics::render(&snap))
+    })
+    .await;
+    match done {
+        Ok(Ok(())) => shared.set_error("metrics", None),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %format!("{e:#}"), "Metrics file not written");
+            shared.set_error("metrics", Some(format!("{e:#}")));
+        }
+        Err(e) => tracing::warn!(error = %e, "Metrics task failed"),
+    }
+}
+
 /// The outbox task: sends what is due, then waits for new mail (a wake-up), the next
 /// retry, or a stop. Each attempt was counted before it was made, so a stop mid-send
 /// only means that mail is tried again (same Message-ID). With `drain` set it returns
@@ -519,6 +552,9 @@ async fn outbox_loop(shared: Shared, mut stop: watch::Receiver<bool>, drain: Arc
             }
             Ok(st) => {
                 down_wait = None;
+                if st.sent > 0 {
+                    shared.status.lock().unwrap_or_else(|e| e.into_inner()).last_smtp_send = Some(Utc::now());
+                }
                 if st.sent + st.retry + st.failed > 0 {
                     tracing::info!(sent = st.sent, retry = st.retry, failed = st.failed, "Outbox pass done");
                 }

@@ -41,6 +41,12 @@ impl Batch {
     pub fn put_log(&mut self, case_id: &str, n: u64, e: &crate::case::LogEntry) {
         self.json(format!("log/{case_id}/{n:08}"), e);
     }
+    /// How many log entries of `case_id` this batch appends already (a commit that
+    /// appends to one log twice counts on from [`Store::log_len`] plus these).
+    pub fn pending_logs(&self, case_id: &str) -> u64 {
+        let prefix = format!("log/{case_id}/");
+        self.ops.iter().filter(|(k, v)| v.is_some() && k.starts_with(prefix.as_bytes())).count() as u64
+    }
     pub fn put_seq(&mut self, name: &str, n: u64) {
         self.ops.push((format!("seq/{name}").into_bytes(), Some(n.to_be_bytes().to_vec())));
     }
@@ -102,6 +108,18 @@ impl Store {
 
     pub fn log(&self, case_id: &str) -> Result<Vec<crate::case::LogEntry>> {
         self.scan_json(&format!("log/{case_id}/"))
+    }
+
+    /// Every case's audit log in one pass, case by case (by id), each in order: `f`
+    /// gets the case id and the entry. For `stats`, which reads them all once.
+    pub fn each_log(&self, mut f: impl FnMut(&str, crate::case::LogEntry) -> Result<()>) -> Result<()> {
+        self.scan_prefix("log/", |k, v| {
+            let key = String::from_utf8_lossy(&k[4..]);
+            let id = key.rsplit_once('/').map(|(id, _)| id).unwrap_or(&key);
+            let e = serde_json::from_slice(v).with_context(|| format!("Decoding store entry log/{key}"))?;
+            f(id, e)?;
+            Ok(true)
+        })
     }
 
     pub fn log_len(&self, case_id: &str) -> Result<u64> {

@@ -40,11 +40,14 @@ use crate::case::ts;
 pub const LOCAL: &[&str] = &[
     // Crash-loop counters of this machine's attempts at a UID.
     "attempt/", // The journal queue itself.
-    "jq/",      // Index markers and the journal's own counters.
+    "jq/", // Index markers, the journal's own counters, the store's derived keys.
     "meta/",
     // A quarantined message's bytes: they are the quarantine folder's copy (a rebuild
     // takes them from there, by SHA-256).
     "qraw/",
+    // The search index: made from the cases and texts, keyed by this store's own index
+    // key (`meta/key/`), rebuilt at open when its marker is missing, as after a rebuild.
+    "sdoc/", "spost/",
 ];
 
 /// The format version written in every journal message; a later version still reads

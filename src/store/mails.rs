@@ -35,6 +35,10 @@ pub enum Disposition {
     Duplicate,
     NonReport,
     Quarantine,
+    /// A team member's signed command mail, applied to its case (`pipeline/commands.rs`).
+    Command,
+    /// A command mail that applied nothing; `reason` says why.
+    CommandRejected,
 }
 
 impl Disposition {
@@ -45,6 +49,8 @@ impl Disposition {
             Disposition::Duplicate => "duplicate",
             Disposition::NonReport => "non-report",
             Disposition::Quarantine => "quarantine",
+            Disposition::Command => "command",
+            Disposition::CommandRejected => "command-rejected",
         }
     }
 }
@@ -125,6 +131,11 @@ impl Store {
 
     pub fn mail(&self, key: &str) -> Result<Option<MailRecord>> {
         self.get_json(&format!("mail/{key}"))
+    }
+
+    /// Every mail record, one at a time, in key order (not by arrival).
+    pub fn each_mail(&self, f: impl FnMut(MailRecord) -> Result<()>) -> Result<()> {
+        self.each_json("mail/", f)
     }
 
     pub fn mails(&self) -> Result<Vec<MailRecord>> {

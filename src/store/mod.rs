@@ -26,12 +26,13 @@
 //! | reporter certs | `cert/` | `certs.rs` |
 //! | answers and the rate-limit window | `answer/` | `answers.rs` |
 //! | completeness and flags (next) | | `cases.rs`, or `triage.rs` once it is more than a field or two |
-//! | the duplicate index (next) | | `dupes.rs` |
-//! | reporters and blocks (next) | | `reporters.rs` |
-//! | read-ins (next) | | `readin.rs` |
-//! | projects (next) | | `projects.rs` |
+//! | the duplicate index: signals and their keys | `dsig/` `dkey/` | `dupes.rs` |
+//! | reporters: blocks, their audit log, the blocked reports' digest | `block/` `blocklog/` `digest/` | `reporters.rs` |
+//! | the search index (keyed term hashes, postings, lengths) and derived keys | `spost/` `sdoc/` `meta/key/` | `search.rs` |
+//! | read-ins | `readin/` | `readin.rs` |
+//! | signatures used by applied command mails | `cmdsig/` | `commands.rs` |
+//! | projects: a case's `project` and `projects_affected` live in its record | `case/` | `cases.rs` |
 //! | the journal queue, and applying a journal (rebuild) | `jq/` `meta/journal-*` `meta/store-id` | `journal.rs` |
-//! | the store key (wrapped by the intake keys) and the keys derived from it | `skey/` | `key.rs` |
 //!
 //! A new family is a new file: its `//!` (what it holds, its keys, what is written before
 //! what), key prefixes of its own (ending in `/`, so that a scan of one never reads
@@ -47,20 +48,28 @@ use serde::Serialize;
 mod answers;
 mod cases;
 mod certs;
+mod commands;
 mod commit;
+mod dupes;
 pub mod journal;
-mod key;
 mod mails;
 mod outbox;
 mod quarantine;
+mod readin;
+mod reporters;
+mod search;
 mod texts;
 
 use answers::AnswerWindow;
 pub use certs::StoredCert;
 pub use commit::{SyncFailure, Tx, is_io_failure};
+pub use dupes::BUCKET_CAP;
 pub use mails::{Disposition, MailRecord};
 pub use outbox::{MailKind, OutMail, OutStatus, Seal};
 pub use quarantine::{QuarantineEntry, QuarantineReason};
+pub use readin::StoredReadIn;
+pub use reporters::{Block, BlockLogEntry};
+pub use search::{Part as SearchPart, Posting, Stats as SearchStats};
 
 /// A set of writes applied atomically by [`Tx::commit`].
 #[derive(Default)]
@@ -79,6 +88,10 @@ impl Batch {
         // on read as a decode error rather than silently dropped.
         let bytes = serde_json::to_vec(v).unwrap_or_default();
         self.ops.push((key.into_bytes(), Some(bytes)));
+    }
+    /// How many key writes the batch holds (to bound a rebuild's batches).
+    pub fn len(&self) -> usize {
+        self.ops.len()
     }
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty() && self.texts.is_empty() && self.sealing.is_empty()
@@ -127,8 +140,6 @@ pub struct Store {
     answers: Arc<Mutex<AnswerWindow>>,
     /// The journal's sequence numbers and the journal task's wake-up (`journal.rs`).
     journal: Arc<journal::JournalState>,
-    /// The store key once unwrapped (`key.rs`): what [`Store::derived_key`] derives from.
-    key: key::Unlocked,
 }
 
 impl Store {
@@ -184,11 +195,11 @@ impl Store {
             lock: Arc::new(Mutex::new(())),
             answers: Default::default(),
             journal: Arc::new(journal),
-            key: Default::default(),
         };
         store.index_outbox().map_err(|e| OpenError::Other(format!("indexing the outbox: {e:#}")))?;
         store.index_quarantine().map_err(|e| OpenError::Other(format!("indexing the quarantine: {e:#}")))?;
         store.load_answers()?;
+        store.make_keys().map_err(|e| OpenError::Other(format!("making the store's keys: {e:#}")))?;
         store.snapshot_journal().map_err(|e| OpenError::Other(format!("queueing the store for the journal: {e:#}")))?;
         Ok(store)
     }

@@ -72,6 +72,21 @@ pub enum MailKind {
     /// The reporter told that the case closed as incomplete, and how to reopen it.
     #[serde(rename = "closed-incomplete")]
     ClosedIncomplete,
+    /// The list told what a command mail changed (`[ID] Changed by ADDR`).
+    #[serde(rename = "confirmation")]
+    Confirmation,
+    /// The list told that a command mail applied nothing, and why.
+    #[serde(rename = "command-rejected")]
+    CommandRejected,
+    /// A person read in on a case gets its summary so far, once.
+    #[serde(rename = "readin")]
+    ReadIn,
+    /// The one signed notice of a block period to a blocked reporter (`reporter block`).
+    #[serde(rename = "block-notice")]
+    BlockNotice,
+    /// The daily digest of blocked reporters' reports to the team list.
+    #[serde(rename = "digest")]
+    Digest,
 }
 
 impl MailKind {
@@ -89,6 +104,11 @@ impl MailKind {
             MailKind::NeedsInfo => "needs-info",
             MailKind::Completed => "completed",
             MailKind::ClosedIncomplete => "closed-incomplete",
+            MailKind::Confirmation => "confirmation",
+            MailKind::CommandRejected => "command-rejected",
+            MailKind::ReadIn => "readin",
+            MailKind::BlockNotice => "block-notice",
+            MailKind::Digest => "digest",
         }
     }
 
@@ -96,13 +116,14 @@ impl MailKind {
     pub fn id_token(self) -> &'static str {
         match self {
             MailKind::CannotRead => "unread",
+            MailKind::CommandRejected => "cmdrej",
             other => other.as_str(),
         }
     }
 
     /// Mails answering a reporter's message, under the per-sender rate limits.
     pub fn answers_reporter(self) -> bool {
-        matches!(self, MailKind::Ack | MailKind::CannotRead)
+        matches!(self, MailKind::Ack | MailKind::CannotRead | MailKind::BlockNotice)
     }
 }
 

@@ -199,7 +199,7 @@ const ACTIONS: &[&str] = &[
     "reload", "refresh", "restart", "stop", "build", "compile", "clone", "checkout", "deploy", "import",
     "export", "intercept", "capture", "replay", "repeat", "forward", "craft", "prepare", "host", "serve",
     "inject", "insert", "select", "choose", "pick", "use", "make", "put", "place", "point", "attach", "invite",
-    "share", "publish", "push", "pull", "fetch", "issue", "trigger", "observe", "notice", "note", "see",
+    "hover", "share", "publish", "push", "pull", "fetch", "issue", "trigger", "observe", "notice", "note", "see",
     "check", "verify", "confirm", "wait", "watch", "look", "access", "authenticate", "connect", "mount",
     "generate", "encode", "decode", "craft", "save", "write", "read", "compare", "apply", "follow", "provide",
     "supply", "pass", "feed", "grant", "as", "with", "using", "then", "now", "first", "next", "finally",
@@ -274,7 +274,19 @@ fn opens_with_action(item: &str) -> bool {
     }
     ACTORS.iter().any(|a| {
         rest.strip_prefix(a).is_some_and(|after| {
-            let verb = word(after.trim_start());
+            // "User B sends", "User A (not a member) opens": a one-letter name and an
+            // aside may stand between the actor and the verb.
+            let mut after = after.trim_start();
+            let name = word(after);
+            if name.chars().count() == 1 {
+                after = after[name.len()..].trim_start();
+            }
+            if after.starts_with('(')
+                && let Some(close) = after.find(')')
+            {
+                after = after[close + 1..].trim_start();
+            }
+            let verb = word(after);
             verb.len() > 3 && verb.ends_with('s') && !matches!(verb.as_str(), "has" | "was" | "is" | "does")
         })
     })

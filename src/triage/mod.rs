@@ -15,11 +15,15 @@
 //! | `ai.rs` | declared AI use |
 //! | `scanner.rs` | `scanner-output` |
 //! | `flags.rs` | `multiple-issues`, `third-party`, `exploited` |
+//! | `similar.rs` | duplicate signals (attachment and PoC digests, component, versions, MinHash) and the one duplicate score |
+//! | `search.rs` | the terms `case search` indexes and looks up |
 
 mod ai;
 mod fields;
 mod flags;
 mod scanner;
+pub mod search;
+pub mod similar;
 pub mod text;
 mod versions;
 
@@ -180,16 +184,27 @@ pub fn assess(text: &str, attachments: &[AttachmentInfo]) -> Assessment {
     let mut flags = BTreeMap::new();
     let has_steps = present.contains(&Field::Steps);
     let names: Vec<String> = attachments.iter().map(|a| a.name.to_owned()).collect();
-    if let Some(e) = scanner::scanner_output(&doc, has_steps, &names) {
-        flags.insert(Flag::ScannerOutput, e);
+    let scanner = scanner::scanner_output(&doc, has_steps, &names);
+    if let Some(sc) = &scanner {
+        flags.insert(Flag::ScannerOutput, sc.evidence.clone());
+        if sc.findings >= 2 {
+            flags.insert(Flag::MultipleIssues, format!("{} lists {} findings", sc.tool, sc.findings));
+        }
+        if sc.dependencies {
+            flags.insert(Flag::ThirdParty, format!("{} audits dependencies: its findings are in them", sc.tool));
+        }
     }
     if !has_steps && !present.contains(&Field::Poc) {
         flags.insert(Flag::NoPoc, "neither steps to reproduce nor a proof of concept".to_owned());
     }
-    if let Some(e) = flags::multiple_issues(&doc) {
+    if !flags.contains_key(&Flag::MultipleIssues)
+        && let Some(e) = flags::multiple_issues(&doc)
+    {
         flags.insert(Flag::MultipleIssues, e);
     }
-    if let Some(e) = flags::third_party(&doc) {
+    if !flags.contains_key(&Flag::ThirdParty)
+        && let Some(e) = flags::third_party(&doc)
+    {
         flags.insert(Flag::ThirdParty, e);
     }
     if let Some(e) = flags::exploited(&doc) {

@@ -13,6 +13,13 @@ struct Tool {
     starts: &'static [&'static str],
     /// Lowercased substrings.
     contains: &'static [&'static str],
+    /// Lowercased line prefixes that open one finding (nuclei: every matched template
+    /// line; ZAP: `Alert:`; bandit: `>> Issue:`).
+    finding: &'static [&'static str],
+    /// Lowercased substrings that mark a line as one finding.
+    finding_in: &'static [&'static str],
+    /// The tool audits dependencies: what it finds is in someone else's code.
+    dependencies: bool,
 }
 
 const TOOLS: &[Tool] = &[
@@ -30,6 +37,17 @@ const TOOLS: &[Tool] = &[
             "[inf] ",
             "projectdiscovery.io",
         ],
+        finding: &[],
+        finding_in: &[
+            "] [http] [",
+            "] [dns] [",
+            "] [tcp] [",
+            "] [ssl] [",
+            "] [network] [",
+            "] [file] [",
+            "] [javascript] [",
+        ],
+        dependencies: false,
     },
     Tool {
         name: "OWASP ZAP",
@@ -52,6 +70,9 @@ const TOOLS: &[Tool] = &[
             "zap by checkmarx",
         ],
         contains: &["zaproxy.org", "risk=", "confidence="],
+        finding: &["alert:"],
+        finding_in: &[],
+        dependencies: false,
     },
     Tool {
         name: "Burp Scanner",
@@ -71,6 +92,9 @@ const TOOLS: &[Tool] = &[
             "response 1",
         ],
         contains: &["burp scanner", "burp suite scanner", "portswigger.net/kb/issues"],
+        finding: &["issue:"],
+        finding_in: &[],
+        dependencies: false,
     },
     Tool {
         name: "Nessus/OpenVAS",
@@ -93,6 +117,9 @@ const TOOLS: &[Tool] = &[
             "log method",
         ],
         contains: &["tenable.com/plugins", "nessus", "openvas", "greenbone"],
+        finding: &["plugin id", "nvt:"],
+        finding_in: &[],
+        dependencies: false,
     },
     Tool {
         name: "Nikto",
@@ -111,6 +138,9 @@ const TOOLS: &[Tool] = &[
             "- nikto v",
         ],
         contains: &["osvdb-", "nikto"],
+        finding: &["+ /", "+ osvdb-"],
+        finding_in: &[],
+        dependencies: false,
     },
     Tool {
         name: "sqlmap",
@@ -132,11 +162,17 @@ const TOOLS: &[Tool] = &[
             "sqlmap.org",
             "back-end dbms",
         ],
+        finding: &["parameter:"],
+        finding_in: &[],
+        dependencies: false,
     },
     Tool {
         name: "Semgrep",
         starts: &["❯❱", "❱", "❯❯❱", "┌─", "│", "└─", "⋮┆", "ruleid:", "semgrep"],
         contains: &["semgrep", "❯❱", "⋮┆", "details: https://sg.run/"],
+        finding: &["❯❱", "❯❯❱", "❱"],
+        finding_in: &[],
+        dependencies: false,
     },
     Tool {
         name: "Bandit",
@@ -156,6 +192,9 @@ const TOOLS: &[Tool] = &[
             "total issues (by confidence):",
         ],
         contains: &["bandit.readthedocs.io", ">> issue: [b"],
+        finding: &[">> issue: [b"],
+        finding_in: &[],
+        dependencies: false,
     },
     Tool {
         name: "SARIF (CodeQL and others)",
@@ -175,6 +214,9 @@ const TOOLS: &[Tool] = &[
             "\"uri\":",
         ],
         contains: &["sarif-schema", "json.schemastore.org/sarif", "\"ruleid\""],
+        finding: &["\"ruleid\":"],
+        finding_in: &[],
+        dependencies: false,
     },
     Tool {
         name: "npm audit",
@@ -189,11 +231,17 @@ const TOOLS: &[Tool] = &[
             "to address issues that do not require attention",
         ],
         contains: &["npm audit fix", "vulnerabilities (", "github.com/advisories/ghsa-"],
+        finding: &["severity:"],
+        finding_in: &[],
+        dependencies: true,
     },
     Tool {
         name: "pip-audit",
         starts: &["found ", "name ", "---- ", "pysec-", "ghsa-"],
         contains: &["known vulnerabilities in", "known vulnerability in", "pip-audit", " pysec-", " ghsa-"],
+        finding: &[],
+        finding_in: &[" ghsa-", " pysec-"],
+        dependencies: true,
     },
     Tool {
         name: "Snyk",
@@ -214,6 +262,9 @@ const TOOLS: &[Tool] = &[
             "issues with no direct upgrade",
         ],
         contains: &["snyk", "severity vulnerability found in", "security.snyk.io"],
+        finding: &["✗ "],
+        finding_in: &[],
+        dependencies: true,
     },
 ];
 
@@ -255,9 +306,24 @@ pub fn is_scanner_report_name(lower_name: &str) -> bool {
         .any(|w| lower_name.contains(w))
 }
 
-/// Why the report reads as scanner output, or None. `has_steps`: the report has steps
-/// of a person's own (then a scanner's lines are its evidence, not the report).
-pub fn scanner_output(doc: &Doc, has_steps: bool, attachment_names: &[String]) -> Option<String> {
+/// What the scanner lines say: which tool, and how many findings it lists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScannerOutput {
+    /// Why the report reads as scanner output.
+    pub evidence: String,
+    pub tool: &'static str,
+    /// Distinct finding lines of that tool (0 when read from an attachment's name).
+    pub findings: usize,
+    /// The tool audits dependencies (npm audit, pip-audit, Snyk).
+    pub dependencies: bool,
+}
+
+/// The report read as scanner output, or None. `has_steps`: the report has steps of a
+/// person's own (then a scanner's lines are its evidence, not the report).
+pub fn scanner_output(doc: &Doc, has_steps: bool, attachment_names: &[String]) -> Option<ScannerOutput> {
+    if has_steps {
+        return None;
+    }
     let mut counts = [0usize; TOOLS.len()];
     let mut content = 0usize;
     for l in doc.lines.iter().filter(|l| !matches!(l.kind, Kind::Blank | Kind::Fence | Kind::Quoted)) {
@@ -269,14 +335,31 @@ pub fn scanner_output(doc: &Doc, has_steps: bool, attachment_names: &[String]) -
     let (best, &n) = counts.iter().enumerate().max_by_key(|(_, n)| **n)?;
     let all: usize = counts.iter().sum();
     // Three lines of one tool, and tool lines at least a third of the report.
-    if n >= 3 && all * 3 >= content && !has_steps {
-        return Some(format!("{all} of {content} lines read as {} output", TOOLS[best].name));
+    if n >= 3 && all * 3 >= content {
+        let tool = &TOOLS[best];
+        let mut seen: Vec<&str> = Vec::new();
+        for l in doc.lines.iter().filter(|l| !matches!(l.kind, Kind::Blank | Kind::Fence | Kind::Quoted)) {
+            let t = l.lower.trim_start();
+            let one = tool.finding.iter().any(|f| t.starts_with(f)) || tool.finding_in.iter().any(|f| t.contains(f));
+            if one && !seen.contains(&t) && seen.len() < 1000 {
+                seen.push(t);
+            }
+        }
+        return Some(ScannerOutput {
+            evidence: format!("{all} of {content} lines read as {} output", tool.name),
+            tool: tool.name,
+            findings: seen.len(),
+            dependencies: tool.dependencies,
+        });
     }
-    if !has_steps && let Some(name) = attachment_names.iter().find(|n| is_scanner_report_name(&n.to_lowercase())) {
-        let shown: String = name.chars().take(60).collect();
-        return Some(format!("the attached {shown:?} is a scanner's report and the text has no steps of its own"));
-    }
-    None
+    let name = attachment_names.iter().find(|n| is_scanner_report_name(&n.to_lowercase()))?;
+    let shown: String = name.chars().take(60).collect();
+    Some(ScannerOutput {
+        evidence: format!("the attached {shown:?} is a scanner's report and the text has no steps of its own"),
+        tool: "an attached scanner report",
+        findings: 0,
+        dependencies: false,
+    })
 }
 
 #[cfg(test)]
@@ -286,7 +369,7 @@ mod tests {
     #[test]
     fn a_nuclei_dump_is_scanner_output_and_two_quoted_lines_under_steps_are_not() {
         let dump = "Hi, my tool found these:\n[CVE-2021-44228] [http] [critical] https://x.test/api\n[tech-detect:nginx] [http] [info] https://x.test/\n[missing-sri] [http] [info] https://x.test/\n";
-        assert!(scanner_output(&Doc::read(dump), false, &[]).is_some_and(|e| e.contains("nuclei")));
+        assert!(scanner_output(&Doc::read(dump), false, &[]).is_some_and(|e| e.tool == "nuclei" && e.findings == 3));
         assert_eq!(scanner_output(&Doc::read(dump), true, &[]), None);
         let human = "I confirmed it by hand.\nThe page reflects the q parameter into a script block without escaping it.\nAfter that the cookie is sent to my host.\n[xss-reflected] [http] [high] https://x.test/?q=1\n[xss-reflected] [http] [high] https://x.test/?q=2\n";
         assert_eq!(scanner_output(&Doc::read(human), false, &[]), None);

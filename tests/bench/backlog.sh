@@ -16,7 +16,14 @@
 # builds the release binary and the examples itself. BENCH_KEEP=1 keeps the work dir;
 # BENCH_WRAP="perf record -o /tmp/p.data --" runs each `run --once` under a profiler
 # (the placeholder MODE in it becomes intake or whole); BENCH_SMTP_CONNECTIONS sets
-# smtp.connections (default 4).
+# smtp.connections (default 4); BENCH_PROFILE=dev uses the dev profile (see below).
+# BENCH_MODES=projects (issue 23): the intake run again with BENCH_PROJECTS (default 50)
+# [[projects]] in the config, each with its own maintainer cert, report i delivered to
+# security+p<i mod P>@ (plus-addressing, as Dovecot's Delivered-To); then, on that store
+# of N cases, `case list --project`, `sla`, `sla --project`, `stats` and `status` timed
+# (the fastest of 3 runs each). The summary prints the per-message cost with P projects
+# over the one-project intake run (target <= 1.25) and the commands' times (target < 1 s
+# at 20,000 cases). E.g. `BENCH_MODES="intake projects" bash tests/bench/backlog.sh 20000`.
 set -euo pipefail
 # As a deployment runs (systemd sets neither): with RUST_BACKTRACE set, every error value
 # made on the way (Sequoia builds some per message) captures a backtrace, a few % of CPU.
@@ -30,17 +37,12 @@ NMAX=$(printf '%s\n' "${NS[@]}" | sort -n | tail -1)
 . tests/lib/install-deps.sh
 install_deps
 # The lock serialises builds with other checkouts on a shared machine (harmless alone).
-# BENCH_PROFILE=dev measures the dev build (dependencies optimised, our code not) where
-# a release build is not wanted (a shared machine); the default is release.
-if [ "${BENCH_PROFILE:-release}" = dev ]; then
-    flock "${CARGO_LOCK:-/tmp/cargo.lock}" cargo build --quiet --bin secintake --example gen_reports --example bench_floor
-    BIN=$REPO/target/debug/secintake
-    EX=$REPO/target/debug/examples
-else
-    flock "${CARGO_LOCK:-/tmp/cargo.lock}" cargo build --release --quiet --bin secintake --example gen_reports --example bench_floor
-    BIN=$REPO/target/release/secintake
-    EX=$REPO/target/release/examples
-fi
+# BENCH_PROFILE=dev builds and runs the dev profile instead (dependencies optimised, our
+# crate not): slower, an upper bound, for a machine where a release build is too costly.
+if [ "${BENCH_PROFILE:-release}" = dev ]; then PROFILE=(); OUT=debug; else PROFILE=(--release); OUT=release; fi
+flock "${CARGO_LOCK:-/tmp/cargo.lock}" cargo build "${PROFILE[@]}" --quiet --bin secintake --example gen_reports --example bench_floor
+BIN=$REPO/target/$OUT/secintake
+EX=$REPO/target/$OUT/examples
 # BENCH_BIN measures another build of secintake (e.g. one without the journal) against
 # the same messages; `rebuild` needs one that has `store rebuild`.
 BIN=${BENCH_BIN:-$BIN}
@@ -105,6 +107,23 @@ TOML
 }
 config "$D/whole.toml" "$SMTP_PORT"
 config "$D/intake.toml" "$CLOSED_PORT"
+PROJECTS=${BENCH_PROJECTS:-50}
+[[ $PROJECTS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_PROJECTS must be a positive integer: $PROJECTS" >&2; exit 2; }
+# The projects config: the intake one plus P projects, each with its own maintainer cert
+# (one more recipient of its summaries), no list of its own (the shared list gets all).
+projects_config() {
+    cp "$D/intake.toml" "$D/projects.toml"
+    local k
+    for ((k = 1; k <= PROJECTS; k++)); do
+        if [ ! -e "$D/maint/p$k/m.asc" ]; then
+            mkdir -p "$D/maint/p$k"
+            "$BIN" keys generate --uid "Maintainer $k <m$k@p$k.test>" --out "$WORK/maint$k" >/dev/null 2>&1
+            cp "$WORK/maint$k/intake.pub.asc" "$D/maint/p$k/m.asc"
+        fi
+        printf '\n[[projects]]\nname = "p%d"\naddresses = ["security@p%d.test"]\ncase_prefix = "P%d"\nteam_certs = "maint/p%d"\n' \
+            "$k" "$k" "$k" "$k" >> "$D/projects.toml"
+    done
+}
 
 # --- messages -----------------------------------------------------------------------
 G=$WORK/gen
@@ -113,16 +132,18 @@ echo "generating $NMAX reports ..." >&2
 "$EX/gen_reports" "$D/keys/intake.pub.asc" "$((NMAX + 1))" "$G"
 
 # Empties security@'s mailboxes and delivers the first $1 messages over LMTP (one
-# connection; Dovecot stores them as Postfix's LMTP delivery would).
+# connection; Dovecot stores them as Postfix's LMTP delivery would). With $2 = P > 0,
+# message i goes to security+p<(i-1) mod P + 1>@ (its Delivered-To routes it).
 deliver() {
     doveadm expunge -u security@intake.test mailbox '*' all >/dev/null 2>&1 || true
     doveadm mailbox delete -u security@intake.test Processed Quarantine Secintake/Journal >/dev/null 2>&1 || true
-    $PY -I -S - "$LMTP_PORT" "$G/eml" "$1" <<'PY'
+    $PY -I -S - "$LMTP_PORT" "$G/eml" "$1" "${2:-0}" <<'PY'
 import smtplib, sys
-port, d, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+port, d, n, p = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 with smtplib.LMTP("127.0.0.1", port) as s:
     for i in range(1, n + 1):
-        s.sendmail(f"r{i-1}@reporter.test", ["security@intake.test"], open(f"{d}/{i:06}.eml", "rb").read())
+        to = f"security+p{(i - 1) % p + 1}@intake.test" if p else "security@intake.test"
+        s.sendmail(f"r{i-1}@reporter.test", [to], open(f"{d}/{i:06}.eml", "rb").read())
 PY
     local have
     have=$(doveadm -f tab mailbox status -u security@intake.test messages INBOX | awk -F'\t' 'END { print $NF }')
@@ -138,7 +159,7 @@ postfix_idle() {  # waits until Postfix has delivered what it accepted (no load 
 # run MODE N: one `run --once` on a fresh store; writes results to $WORK/res.
 run_once() {
     local mode=$1 n=$2 cfg=$D/$1.toml plog t0 t1 rc=0
-    deliver "$n"
+    if [ "$mode" = projects ]; then deliver "$n" "$PROJECTS"; else deliver "$n"; fi
     rm -rf "$D/state"
     postfix_idle
     sync
@@ -239,6 +260,31 @@ MODES=" ${BENCH_MODES:-floor gpg intake rebuild whole postfix} "
 REPEAT=${BENCH_REPEAT:-1}
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_REPEAT must be a positive integer: $REPEAT" >&2; exit 2; }
 
+# cli_times N: on the projects run's store, the commands a team runs, each the fastest
+# of 3 (a fresh process each: it opens the store, reads, prints to /dev/null).
+cli_times() {
+    $PY - "$BIN" "$D/projects.toml" "$1" "$PROJECTS" >> "$WORK/res" <<'PY'
+import json, subprocess, sys, time
+bin, cfg, n, p = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def run(*args):
+    t0 = time.perf_counter()
+    out = subprocess.run([bin, "--config", cfg, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0, out
+one = f"p{min(7, p)}"
+for name, args in [("list_project", ["case", "list", "--project", one, "--json"]),
+                   ("sla", ["sla", "--json"]), ("sla_project", ["sla", "--project", one, "--json"]),
+                   ("stats", ["stats", "--json"]), ("status", ["status", "--json"])]:
+    best, out = min((run(*args) for _ in range(3)), key=lambda r: r[0])
+    print(f"cli_{name} {n} secs {best:.3f}")
+    if name == "list_project":
+        print(f"cli_{name} {n} rows {len(json.loads(out.stdout))}")
+    if name == "stats":
+        v = json.loads(out.stdout)
+        print(f"cli_{name} {n} cases {v['total']['received']}")
+        print(f"cli_{name} {n} projects_with_cases {sum(1 for g in v['projects'].values() if g['received'])}")
+PY
+}
+
 # --- gpg: intake secret key and every reporter cert (minutes at 10,000: only for gpg) --
 mkdir -m 700 "$WORK/gpg"
 export GNUPGHOME=$WORK/gpg
@@ -282,6 +328,12 @@ for n in "${NS[@]}"; do
         if [[ $MODES == *" whole "* ]]; then
             echo "N=$n: whole pass ($rep of $REPEAT) ..." >&2
             run_once whole "$n"
+        fi
+        if [[ $MODES == *" projects "* ]]; then
+            echo "N=$n: intake only, $PROJECTS projects ($rep of $REPEAT) ..." >&2
+            [ -e "$D/projects.toml" ] || projects_config
+            run_once projects "$n"
+            cli_times "$n"
         fi
     done
 done
@@ -397,6 +449,21 @@ if pm:
             continue
         print(f"  N={n}: 0.5 x 1-thread floor = {b / 2:.0f} reports/s: "
               + ("reachable below the Postfix ceiling" if b / 2 <= ceiling else "above the Postfix ceiling on this machine"))
+for n in ns:
+    one, many = res.get(("intake", n, "cpu_secs")), res.get(("projects", n, "cpu_secs"))
+    if secs("projects_pass", n):
+        print(f"  N={n}, {os.environ.get('BENCH_PROJECTS', '50')} projects: intake {rate('projects_pass', n):.1f} msg/s "
+              f"({secs('projects_pass', n):.2f} s), cases {res.get(('projects', n, 'cases'), '?')}, "
+              f"projects with cases {res.get(('cli_stats', n, 'projects_with_cases'), '?')}")
+    if one and many:
+        r = float(many) / float(one)
+        t = (secs("projects_pass", n) or 0) / (secs("intake_pass", n) or 1)
+        print(f"  N={n}: per-message CPU with projects / one project = {r:.2f}, "
+              f"intake time ratio {t:.2f} (target <= 1.25)")
+    cli = [(k, res.get((f"cli_{k}", n, "secs"))) for k in ("list_project", "sla", "sla_project", "stats", "status")]
+    if any(v for _, v in cli):
+        print(f"  N={n}: " + ", ".join(f"{k} {v} s" for k, v in cli if v)
+              + f" (target < 1 s; case list --project: {res.get(('cli_list_project', n, 'rows'), '?')} rows)")
 if len(ns) > 1:
     lo, hi = min(ns), max(ns)
     for what in ("whole", "intake_pass"):

@@ -197,6 +197,47 @@ impl Gpg {
         g
     }
 
+    /// A party whose key was made at `time` (gpg's `--faked-system-time`, e.g.
+    /// `20251201T120000`) and expires `expiry` after it (`1d`).
+    pub fn new_at(uid: &str, time: &str, expiry: &str) -> Gpg {
+        let home = tempfile::Builder::new().prefix("si-gpg-").tempdir_in("/tmp").unwrap();
+        std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let mut g = Gpg { home, fpr: String::new(), uid: uid.to_owned() };
+        g.run(&["--faked-system-time", time, "--quick-gen-key", uid, "future-default", "default", expiry]);
+        let out = g.run(&["--faked-system-time", time, "--with-colons", "--list-secret-keys", uid]);
+        g.fpr = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .unwrap()
+            .to_owned();
+        g
+    }
+
+    /// [`Self::encrypt_sign`] at `time` (gpg's `--faked-system-time`).
+    pub fn encrypt_sign_at(&self, data: &[u8], recipient: &str, time: &str) -> Vec<u8> {
+        let f = self.home.path().join(format!("in-{}", rand_tag()));
+        std::fs::write(&f, data).unwrap();
+        run_ok(
+            self.cmd()
+                .args(["--faked-system-time", time, "--trust-model", "always", "--armor", "--encrypt", "--sign"])
+                .args(["--recipient", recipient, "--local-user", &self.fpr, "--output", "-"])
+                .arg(&f),
+        )
+        .stdout
+    }
+
+    /// Revokes the key with the revocation certificate gpg made with it.
+    pub fn revoke(&self) {
+        let rev = self.home.path().join(format!("openpgp-revocs.d/{}.rev", self.fpr));
+        let text = std::fs::read_to_string(&rev)
+            .unwrap()
+            .replace(":-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----BEGIN PGP PUBLIC KEY BLOCK-----");
+        let f = self.home.path().join("revoke.asc");
+        std::fs::write(&f, text).unwrap();
+        self.import(&f);
+    }
+
     pub fn cmd(&self) -> Command {
         let mut c = Command::new("gpg");
         c.env("GNUPGHOME", self.home.path())

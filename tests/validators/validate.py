@@ -4,7 +4,9 @@
 Usage: validate.py osv|cve5 FILE|-
   cve5  cvelib's CveRecord.validate: the whole record against the bundled CVE JSON 5 schema,
         then its CNA container against the published-container schema (what `cve publish`
-        checks before it sends).
+        checks before it sends). cvelib 1.8.0 bundles schema 5.1.1, which accepts a 5.2.0
+        record but predates 5.2's `packageURL`: each one is parsed by packageurl-python and
+        must carry no version (5.2: versions go in `versions`).
   osv   the OSV project's JSON schema as the `osv` package ships it (1.7.3), with the
         private-use `x_` id prefix of 1.7.5 added (see with_private_prefix), with jsonschema.
 
@@ -92,6 +94,32 @@ def validate_cve5(doc):
             CveRecord.validate(part, schema_path=str(schema))
         except CveRecordValidationError as e:
             count += report(e.errors or [], prefix)
+    return count + check_package_urls(cna)
+
+
+def check_package_urls(cna):
+    """CVE 5.2 `affected[].packageURL`: a purl without a version."""
+    from packageurl import PackageURL
+
+    count = 0
+    affected = cna.get("affected", []) if isinstance(cna, dict) else []
+    for i, product in enumerate(affected if isinstance(affected, list) else []):
+        purl = product.get("packageURL") if isinstance(product, dict) else None
+        if purl is None:
+            continue
+        where = f"containers/cna/affected/{i}/packageURL"
+        try:
+            parsed = PackageURL.from_string(purl) if isinstance(purl, str) else None
+        except ValueError as e:
+            parsed, why = None, str(e)
+        else:
+            why = "not a string"
+        if parsed is None:
+            print(f"{where}: not a package URL: {why}")
+            count += 1
+        elif parsed.version is not None:
+            print(f"{where}: carries a version ({parsed.version}); CVE 5.2 wants none")
+            count += 1
     return count
 
 

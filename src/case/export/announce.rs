@@ -28,6 +28,7 @@ pub fn announce(case: &Case, project: &str, now: DateTime<Utc>) -> String {
         .collect();
     let weakness = if weakness.is_empty() { to_fill("CWE") } else { weakness.join("; ") };
     let credit = CreditAs::of(case).phrase();
+    let also = super::also_sentence(case);
     let date = now.format("%Y-%m-%d");
     let advisory = placeholder_url(&case.id);
 
@@ -68,7 +69,7 @@ pub fn announce(case: &Case, project: &str, now: DateTime<Utc>) -> String {
          \n\
          **Credit**\n\
          \n\
-         Thanks to {credit} for reporting this issue.\n",
+         Thanks to {credit} for reporting this issue.{also}\n",
         to_fill("features, extensions or configuration that make a system vulnerable in practice"),
         to_fill("what users who cannot upgrade yet can do, or remove this section"),
         to_fill("upgrade steps, e.g. the package manager command"),

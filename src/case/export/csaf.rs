@@ -102,8 +102,16 @@ pub fn csaf(case: &Case, project: &str, now: DateTime<Utc>) -> Value {
             }]),
         );
     }
+    let mut acks = Vec::new();
     if let Some(name) = CreditAs::of(case).name() {
-        vuln.insert("acknowledgments".into(), json!([{ "names": [name], "summary": "reporting this vulnerability" }]));
+        acks.push(json!({ "names": [name], "summary": "reporting this vulnerability" }));
+    }
+    let others: Vec<&str> = super::also_credits(case).into_iter().filter_map(CreditAs::name).collect();
+    if !others.is_empty() {
+        acks.push(json!({ "names": others, "summary": "also reporting this vulnerability, independently" }));
+    }
+    if !acks.is_empty() {
+        vuln.insert("acknowledgments".into(), Value::Array(acks));
     }
 
     let mut document = Map::new();

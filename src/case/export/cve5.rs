@@ -1,4 +1,4 @@
-//! CVE JSON 5.1 record drafts (checked by cvelib in tests/validators). Pure.
+//! CVE record drafts, format 5.2.0 (checked by cvelib in tests/validators). Pure.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -6,12 +6,13 @@ use serde_json::{Map, Value, json};
 use super::*;
 use crate::case::{Case, rfc3339};
 
-/// A draft CVE JSON 5.1 record, state PUBLISHED (the only state besides REJECTED the
+/// A draft CVE record (format 5.2.0), state PUBLISHED (the only state besides REJECTED the
 /// schema knows). Without an assigned CVE its id is [`PLACEHOLDER_CVE`]; the CNA's org id
 /// is [`PLACEHOLDER_ORG_ID`]; `references` (required) holds [`placeholder_url`]. The
 /// `x_draft` object lists what still is a placeholder. `assigner_short_name` is clipped to
-/// the schema's 2..32 characters.
-pub fn cve5(case: &Case, project: &str, assigner_short_name: &str, now: DateTime<Utc>) -> Value {
+/// the schema's 2..32 characters. `purl`, the project's package URL without a version
+/// (5.2 wants none: the versions are in `versions`), becomes the product's `packageURL`.
+pub fn cve5(case: &Case, project: &str, assigner_short_name: &str, purl: Option<&str>, now: DateTime<Utc>) -> Value {
     let project = or_fill(project, "project name");
     let short = clip(&or_fill(assigner_short_name, "CNA"), 32);
     let short = if short.chars().count() < 2 { to_fill("CNA") } else { short };
@@ -29,6 +30,9 @@ pub fn cve5(case: &Case, project: &str, assigner_short_name: &str, now: DateTime
     let mut product = Map::new();
     product.insert("vendor".into(), json!(clip(&project, 512)));
     product.insert("product".into(), json!(clip(&project, 2048)));
+    if let Some(p) = purl.filter(|p| p.starts_with("pkg:") && !p.contains('@')) {
+        product.insert("packageURL".into(), json!(clip(p, 2048)));
+    }
     let mut vs: Vec<Value> =
         versions(&case.affected_versions).into_iter().map(|v| json!({ "version": v, "status": "affected" })).collect();
     let affected_count = vs.len();
@@ -86,8 +90,15 @@ pub fn cve5(case: &Case, project: &str, assigner_short_name: &str, now: DateTime
         "references".into(),
         json!([{ "url": placeholder_url(&case.id), "name": to_fill("the advisory's URL"), "tags": ["vendor-advisory"] }]),
     );
-    if let Some(name) = CreditAs::of(case).name() {
-        cna.insert("credits".into(), json!([{ "lang": "en", "value": clip(name, 4096), "type": "reporter" }]));
+    // The first reporter, then the others in order of receipt: each reported it to us.
+    let credits: Vec<Value> = CreditAs::of(case)
+        .name()
+        .into_iter()
+        .chain(super::also_credits(case).into_iter().filter_map(CreditAs::name))
+        .map(|name| json!({ "lang": "en", "value": clip(name, 4096), "type": "reporter" }))
+        .collect();
+    if !credits.is_empty() {
+        cna.insert("credits".into(), Value::Array(credits));
     }
     let mut draft = json!({ "generator": "secintake", "case": case.id, "placeholders": to_fill_list });
     if case.cvss_unassessed() {
@@ -100,7 +111,7 @@ pub fn cve5(case: &Case, project: &str, assigner_short_name: &str, now: DateTime
 
     json!({
         "dataType": "CVE_RECORD",
-        "dataVersion": "5.1",
+        "dataVersion": "5.2.0",
         "cveMetadata": {
             "cveId": cve_id,
             "assignerOrgId": PLACEHOLDER_ORG_ID,

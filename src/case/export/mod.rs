@@ -22,6 +22,11 @@ mod cve5;
 mod osv;
 #[cfg(test)]
 mod tests;
+/// The exports' test case, for the other case modules' tests.
+#[cfg(test)]
+pub(crate) fn tests_case() -> Case {
+    tests::case()
+}
 
 pub use announce::announce;
 pub use csaf::{csaf, tlp_v1};
@@ -57,7 +62,7 @@ pub fn placeholder_url(case_id: &str) -> String {
 pub enum Format {
     /// OSV 1.x.
     Osv,
-    /// A whole CVE JSON 5.1 record.
+    /// A whole CVE record, format 5.2.0.
     Cve5,
     /// CSAF 2.0, `csaf_security_advisory`.
     Csaf,
@@ -84,18 +89,27 @@ impl Draft {
     }
 }
 
-/// What writes one format: the case, the project's name, `now` in; the draft out.
-pub type Writer = fn(&Case, &str, DateTime<Utc>) -> Draft;
+/// What an export says about the product: the case's project.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Product<'a> {
+    /// The project's name (`[policy] project`): vendor, product, the CNA's short name.
+    pub name: &'a str,
+    /// Its package URL without a version (`[[projects]] purl`): CVE 5.2 `packageURL`.
+    pub purl: Option<&'a str>,
+}
+
+/// What writes one format: the case, the project, `now` in; the draft out.
+pub type Writer = fn(&Case, &Product<'_>, DateTime<Utc>) -> Draft;
 
 impl Format {
     /// The one table from a format to the file that writes it: a new format is a new
     /// file and a line here.
     pub fn writer(self) -> Writer {
         match self {
-            Format::Osv => |case, project, now| Draft::Json(osv::osv(case, project, now)),
-            Format::Cve5 => |case, project, now| Draft::Json(cve5::cve5(case, project, project, now)),
-            Format::Csaf => |case, project, now| Draft::Json(csaf::csaf(case, project, now)),
-            Format::Cra => |case, project, now| Draft::Text(cra::cra(case, project, now)),
+            Format::Osv => |case, p, now| Draft::Json(osv::osv(case, p.name, now)),
+            Format::Cve5 => |case, p, now| Draft::Json(cve5::cve5(case, p.name, p.name, p.purl, now)),
+            Format::Csaf => |case, p, now| Draft::Json(csaf::csaf(case, p.name, now)),
+            Format::Cra => |case, p, now| Draft::Text(cra::cra(case, p.name, now)),
         }
     }
 
@@ -112,7 +126,12 @@ impl Format {
 /// The draft in `format`. The CVE record's assigner short name is the project's until
 /// the team names its CNA.
 pub fn render(format: Format, case: &Case, project: &str, now: DateTime<Utc>) -> Draft {
-    (format.writer())(case, project, now)
+    render_for(format, case, &Product { name: project, purl: None }, now)
+}
+
+/// The draft in `format` for the case's project `product` (its name and package URL).
+pub fn render_for(format: Format, case: &Case, product: &Product<'_>, now: DateTime<Utc>) -> Draft {
+    (format.writer())(case, product, now)
 }
 
 /// How a reporter may be named in public, from what they asked for.
@@ -154,6 +173,29 @@ impl<'a> CreditAs<'a> {
             CreditAs::Named(n) => Some(n),
             _ => None,
         }
+    }
+}
+
+/// How each other reporter of the case's vulnerability may be named, in order of
+/// receipt; those who asked for anonymity are left out (`also_reported_by`).
+pub fn also_credits(case: &Case) -> Vec<CreditAs<'_>> {
+    case.also_reported_by
+        .iter()
+        .filter(|a| !a.anonymous)
+        .map(|a| match a.credit.as_deref().map(str::trim) {
+            Some(n) if !n.is_empty() => CreditAs::Named(n),
+            _ => CreditAs::NotAsked,
+        })
+        .collect()
+}
+
+/// " Also reported by A and B." (empty when no one else may be named).
+pub fn also_sentence(case: &Case) -> String {
+    let names: Vec<String> = also_credits(case).into_iter().map(CreditAs::phrase).collect();
+    match names.len() {
+        0 => String::new(),
+        1 => format!(" Also reported by {}.", names[0]),
+        n => format!(" Also reported by {} and {}.", names[..n - 1].join(", "), names[n - 1]),
     }
 }
 
@@ -303,7 +345,7 @@ pub fn credits(cases: &[Case], since: Option<DateTime<Utc>>) -> Vec<String> {
                 Some(cve) => format!("{what} ({cve})"),
                 None => what,
             };
-            format!("Thanks to {} for reporting {what}.", CreditAs::of(c).phrase())
+            format!("Thanks to {} for reporting {what}.{}", CreditAs::of(c).phrase(), also_sentence(c))
         })
         .collect()
 }

@@ -9,7 +9,7 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 /// A case whose reporter's From name and text must never show in an export.
-fn case() -> Case {
+pub(super) fn case() -> Case {
     let received = at("2026-01-01T00:00:00Z");
     Case {
         id: "SEC-2026-0001".into(),
@@ -50,6 +50,9 @@ fn case() -> Case {
         flag_evidence: Default::default(),
         cra: Default::default(),
         project: None,
+        projects_affected: Vec::new(),
+        duplicates: Vec::new(),
+        also_reported_by: Vec::new(),
     }
 }
 
@@ -57,7 +60,7 @@ fn all_text(c: &Case, now: DateTime<Utc>) -> String {
     format!(
         "{}\n{}\n{}\n{}\n{}",
         osv(c, "Demo", now),
-        cve5(c, "Demo", "Demo", now),
+        cve5(c, "Demo", "Demo", None, now),
         csaf(c, "Demo", now),
         announce(c, "Demo", now),
         credits(std::slice::from_ref(c), None).join("\n"),
@@ -75,7 +78,7 @@ fn named_credit_everywhere_and_no_reporter_data() {
         assert!(!all.contains(secret), "{secret} leaked");
     }
     assert_eq!(osv(&c, "Demo", now)["credits"], json!([{ "name": "Jane Doe", "type": "REPORTER" }]));
-    assert_eq!(cve5(&c, "Demo", "Demo", now)["containers"]["cna"]["credits"][0]["value"], "Jane Doe");
+    assert_eq!(cve5(&c, "Demo", "Demo", None, now)["containers"]["cna"]["credits"][0]["value"], "Jane Doe");
     assert_eq!(csaf(&c, "Demo", now)["vulnerabilities"][0]["acknowledgments"][0]["names"], json!(["Jane Doe"]));
     assert_eq!(credits(&[c], None), vec!["Thanks to Jane Doe for reporting XSS in the search form (CVE-2026-12345)."]);
 }
@@ -92,7 +95,7 @@ fn anonymous_is_never_named() {
         assert!(!all.contains(secret), "{secret} leaked:\n{all}");
     }
     assert!(osv(&c, "Demo", now).get("credits").is_none());
-    assert!(cve5(&c, "Demo", "Demo", now)["containers"]["cna"].get("credits").is_none());
+    assert!(cve5(&c, "Demo", "Demo", None, now)["containers"]["cna"].get("credits").is_none());
     assert!(csaf(&c, "Demo", now)["vulnerabilities"][0].get("acknowledgments").is_none());
     assert!(announce(&c, "Demo", now).contains("Thanks to an anonymous reporter"));
     assert_eq!(
@@ -142,12 +145,12 @@ fn placeholders_when_no_cve_and_ids_when_there_is_one() {
     let mut c = case();
     assert_eq!(osv(&c, "Demo", now)["id"], "CVE-2026-12345");
     assert!(osv(&c, "Demo", now).get("aliases").is_none());
-    assert_eq!(cve5(&c, "Demo", "Demo", now)["cveMetadata"]["cveId"], "CVE-2026-12345");
+    assert_eq!(cve5(&c, "Demo", "Demo", None, now)["cveMetadata"]["cveId"], "CVE-2026-12345");
     assert_eq!(csaf(&c, "Demo", now)["vulnerabilities"][0]["cve"], "CVE-2026-12345");
 
     c.cve = None;
     assert_eq!(osv(&c, "Demo", now)["id"], "x_secintake-SEC-2026-0001");
-    let rec = cve5(&c, "Demo", "Demo", now);
+    let rec = cve5(&c, "Demo", "Demo", None, now);
     assert_eq!(rec["cveMetadata"]["cveId"], PLACEHOLDER_CVE);
     assert!(valid_cve(PLACEHOLDER_CVE));
     assert!(
@@ -172,7 +175,7 @@ fn details_are_a_placeholder_never_the_report() {
     assert_eq!(o["affected"][0]["versions"], json!(["1.0", "1.1"]));
     assert_eq!(o["severity"][0]["type"], "CVSS_V3");
     assert_eq!(o["database_specific"]["cwe_ids"], json!(["CWE-79"]));
-    let r = cve5(&c, "Demo", "Demo", now);
+    let r = cve5(&c, "Demo", "Demo", None, now);
     let cna = &r["containers"]["cna"];
     assert!(cna["descriptions"][0]["value"].as_str().unwrap().starts_with("[TO FILL:"));
     assert_eq!(cna["metrics"][0]["cvssV3_1"]["baseSeverity"], "MEDIUM");
@@ -187,7 +190,7 @@ fn cvss4_goes_to_v4_fields_and_a_csaf_note() {
     c.cvss = crate::report::score_vector("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N");
     assert!(c.cvss.is_some());
     assert_eq!(osv(&c, "Demo", now)["severity"][0]["type"], "CVSS_V4");
-    assert_eq!(cve5(&c, "Demo", "Demo", now)["containers"]["cna"]["metrics"][0]["cvssV4_0"]["version"], "4.0");
+    assert_eq!(cve5(&c, "Demo", "Demo", None, now)["containers"]["cna"]["metrics"][0]["cvssV4_0"]["version"], "4.0");
     let doc = csaf(&c, "Demo", now);
     assert!(doc["vulnerabilities"][0].get("scores").is_none());
     assert!(doc["vulnerabilities"][0]["notes"][1]["text"].as_str().unwrap().starts_with("CVSS:4.0/"));

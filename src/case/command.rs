@@ -1,0 +1,463 @@
+//! The command language of signed mail: `/status triaged`, `/cvss VECTOR`, `/reply`...
+//!
+//! A team member's mail to the intake address holds one command a line, before any
+//! quoted text or signature delimiter. This module finds those lines ([`block`]),
+//! says whether a text carries commands at all ([`carries_commands`]) and parses them
+//! ([`parse`]) into [`Command`]s, every value through the one parser of case changes
+//! (`change::Request`, which `case set` uses too). All or nothing: the first line that
+//! does not parse is the error, with its number. Pure and linear: text in, commands or
+//! the refused line out; who may send them and whether the signature holds is the
+//! pipeline's (`pipeline/commands.rs`).
+
+use chrono::{DateTime, Utc};
+
+use super::change::{self, Change, Request};
+use super::readin::Role;
+use crate::triage::Field;
+
+/// The command names, as they are written after the `/`.
+pub const NAMES: [&str; 18] = [
+    "status",
+    "reject",
+    "cvss",
+    "cwe",
+    "tlp",
+    "affected",
+    "fixed",
+    "assign",
+    "cve",
+    "disclosure",
+    "credit",
+    "anonymous",
+    "waiting",
+    "note",
+    "ask",
+    "exploited",
+    "readin",
+    "reply",
+];
+
+/// Lines looked at, at most: a command mail is short; a longer block is refused
+/// rather than read on.
+pub const MAX_LINES: usize = 200;
+
+/// The most text a `/reply` or `/note` carries (what `case reply` would send).
+pub const MAX_TEXT: usize = 64 << 10;
+
+/// What `/reply` sends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// The text written after `/reply` (up to the quoted part).
+    Text(String),
+    /// A canned reply from the config's `replies/` directory.
+    Template(String),
+}
+
+/// One command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    Change(Change),
+    Note(String),
+    /// `/ask FIELD ...`: the needs-info request (no field: what is missing).
+    Ask(Vec<Field>),
+    Reply(Reply),
+    /// `/readin add ROLE [DATE] [--force REASON]`: the cert attached to the mail.
+    ReadinAdd {
+        role: Role,
+        expires: Option<DateTime<Utc>>,
+        force: Option<String>,
+    },
+    /// `/readin remove FINGERPRINT`.
+    ReadinRemove(String),
+}
+
+impl Command {
+    /// Whether the command carries words of the team's own (to the reporter or the
+    /// audit log): such a command mail must be encrypted.
+    pub fn carries_text(&self) -> bool {
+        matches!(self, Command::Note(_) | Command::Reply(_))
+    }
+}
+
+/// A parsed command with the line it came from (1-based, in the mail's text).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    pub n: usize,
+    pub command: Command,
+}
+
+/// Why a command mail applies nothing: the line (number and text) and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineError {
+    pub n: usize,
+    pub line: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} ({:?}): {}", self.n, self.line, self.why)
+    }
+}
+
+/// The command name of a line, if it is written as one: `/word` followed by a blank or
+/// the end (so a path like `/etc/passwd` is not a command).
+fn name_of(line: &str) -> Option<&str> {
+    let rest = line.trim_start().strip_prefix('/')?;
+    let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+    let word = &rest[..end];
+    (!word.is_empty() && word.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')).then_some(word)
+}
+
+/// Whether `line` starts the quoted part of a reply or the signature: `>` quotes,
+/// an attribution line (`... wrote:`) before one, Outlook's marker, `-- `.
+fn ends_block(lines: &[&str], i: usize) -> bool {
+    let l = lines[i].trim_end_matches('\r');
+    let t = l.trim();
+    if t.starts_with('>') || l == "-- " || t == "--" || t.starts_with("-----Original Message-----") {
+        return true;
+    }
+    // An attribution line: ends with ':' and the next non-blank line is quoted.
+    t.ends_with(':')
+        && name_of(t).is_none()
+        && lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty()).is_some_and(|l| l.starts_with('>'))
+}
+
+/// The lines before the quoted part or signature, with their numbers (at most
+/// [`MAX_LINES`] + 1, so the caller sees when there were more). A line that ends in a
+/// space continues on the next (RFC 3676 `format=flowed`, as Thunderbird wraps a long
+/// `/note` or `/reply` line), unless the next is blank or starts a command; a flowed
+/// line's stuffed space is removed.
+pub fn block(text: &str) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = text.lines().take(MAX_LINES + 1).collect();
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let mut soft = false;
+    for i in 0..lines.len() {
+        if ends_block(&lines, i) {
+            break;
+        }
+        let l = lines[i].trim_end_matches('\r');
+        let unstuffed = l.strip_prefix(' ').unwrap_or(l);
+        match out.last_mut() {
+            Some((_, prev)) if soft && !l.trim().is_empty() && name_of(unstuffed).is_none() => prev.push_str(unstuffed),
+            _ => out.push((i + 1, l.to_owned())),
+        }
+        soft = l.ends_with(' ') && !l.trim().is_empty() && l != "-- ";
+    }
+    out
+}
+
+/// Whether a text carries commands: its first line that is not blank is a known
+/// command. A report that starts with anything else is a report.
+pub fn carries_commands(text: &str) -> bool {
+    block(text).iter().find(|(_, l)| !l.trim().is_empty()).and_then(|(_, l)| name_of(l)).is_some_and(|n| {
+        let n = n.to_ascii_lowercase();
+        NAMES.contains(&n.as_str())
+    })
+}
+
+/// Parses a command mail's text. `id` is the case it acts on; `exists` says whether a
+/// case id names a case; `template` whether a reply template of that name exists.
+pub fn parse(
+    text: &str,
+    id: &str,
+    exists: &dyn Fn(&str) -> bool,
+    template: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Line>, LineError> {
+    let lines = block(text);
+    if lines.len() > MAX_LINES {
+        return Err(LineError {
+            n: MAX_LINES + 1,
+            line: String::new(),
+            why: format!("more than {MAX_LINES} lines before the quoted part; send fewer commands a mail"),
+        });
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let (n, raw) = (lines[i].0, lines[i].1.as_str());
+        i += 1;
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let err = |why: String| LineError { n, line: line.chars().take(120).collect(), why };
+        let Some(name) = name_of(line) else {
+            return Err(err("not a command: every line before the quoted part is one command starting with / \
+                 (words for the log: /note TEXT; for the reporter: /reply)"
+                .into()));
+        };
+        let args = line.trim_start()[1 + name.len()..].trim();
+        let words: Vec<&str> = args.split_whitespace().collect();
+        let name = name.to_ascii_lowercase();
+        let one = |what: &str| -> Result<String, LineError> {
+            match words.as_slice() {
+                [w] => Ok((*w).to_owned()),
+                [] => Err(err(format!("/{name} needs {what}"))),
+                _ => Err(err(format!("/{name} takes one value ({what})"))),
+            }
+        };
+        let rest = |what: &str| -> Result<String, LineError> {
+            if args.is_empty() { Err(err(format!("/{name} needs {what}"))) } else { Ok(args.to_owned()) }
+        };
+        let mut req = Request::default();
+        let command = match name.as_str() {
+            "status" => {
+                let s = one("a status")?;
+                if s.eq_ignore_ascii_case("rejected") {
+                    return Err(err("use /reject REASON [ORIGINAL-CASE] to reject".into()));
+                }
+                req.status = Some(s.to_ascii_lowercase());
+                None
+            }
+            "reject" => {
+                match words.as_slice() {
+                    [r] => req.reason = Some(r.to_ascii_lowercase()),
+                    [r, orig] => {
+                        req.reason = Some(r.to_ascii_lowercase());
+                        req.duplicate_of = Some((*orig).to_owned());
+                    }
+                    _ => {
+                        return Err(err(format!(
+                            "/reject takes a reason ({}) and, for duplicate, the original case",
+                            super::REJECT_REASONS.join(", ")
+                        )));
+                    }
+                }
+                if req.duplicate_of.is_some() && req.reason.as_deref() != Some("duplicate") {
+                    return Err(err("only /reject duplicate names another case".into()));
+                }
+                req.status = Some("rejected".into());
+                None
+            }
+            "cvss" => {
+                req.cvss = Some(one("a CVSS vector")?);
+                None
+            }
+            "cwe" => {
+                if words.is_empty() {
+                    return Err(err("/cwe needs CWE ids (CWE-79 ...)".into()));
+                }
+                req.cwe = words.iter().map(|w| (*w).to_owned()).collect();
+                None
+            }
+            "tlp" => {
+                req.tlp = Some(one("a TLP label")?);
+                None
+            }
+            "affected" | "fixed" => {
+                if words.is_empty() {
+                    return Err(err(format!("/{name} needs versions")));
+                }
+                let v: Vec<String> = words.iter().map(|w| w.trim_end_matches(',').to_owned()).collect();
+                if name == "affected" {
+                    req.affected = v;
+                } else {
+                    req.fixed = v;
+                }
+                None
+            }
+            "assign" => {
+                req.assignee = Some(rest("a name")?);
+                None
+            }
+            "cve" => {
+                req.cve = Some(one("a CVE id")?);
+                None
+            }
+            "disclosure" => {
+                req.disclosure = Some(one("a date (YYYY-MM-DD)")?);
+                None
+            }
+            "credit" => {
+                req.credit = Some(rest("a name (or use /anonymous)")?);
+                None
+            }
+            "anonymous" => {
+                if !words.is_empty() {
+                    return Err(err("/anonymous takes no value".into()));
+                }
+                req.anonymous = true;
+                None
+            }
+            "waiting" => {
+                req.waiting = Some(one("yes or no")?);
+                None
+            }
+            "exploited" => {
+                req.exploited = Some(one("yes or no")?);
+                None
+            }
+            "note" => Some(Command::Note(rest("the note's text")?.chars().take(MAX_TEXT).collect())),
+            "ask" => {
+                let mut fields = Vec::new();
+                for w in &words {
+                    let f = Field::parse(&w.to_ascii_lowercase()).ok_or_else(|| {
+                        err(format!("unknown field {w:?}; use {}", Field::ALL.map(Field::as_str).join(", ")))
+                    })?;
+                    fields.push(f);
+                }
+                Some(Command::Ask(fields))
+            }
+            "readin" => Some(readin(&words).map_err(err)?),
+            "reply" => {
+                // `/reply NAME`: a canned reply; `/reply` alone (or with words): the
+                // text is everything after it, up to the quoted part.
+                if let [w] = words.as_slice()
+                    && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                {
+                    if !template(w) {
+                        return Err(err(format!(
+                            "no reply template {w:?} in the config's replies/ directory \
+                             (to send your own words, write them on the lines after /reply)"
+                        )));
+                    }
+                    if lines[i..].iter().any(|(_, l)| !l.trim().is_empty()) {
+                        return Err(err("/reply NAME sends the template alone; nothing may follow it".into()));
+                    }
+                    i = lines.len();
+                    Some(Command::Reply(Reply::Template((*w).to_owned())))
+                } else {
+                    let mut text = String::new();
+                    if !args.is_empty() {
+                        text.push_str(args);
+                        text.push('\n');
+                    }
+                    for (_, l) in &lines[i..] {
+                        text.push_str(l);
+                        text.push('\n');
+                    }
+                    i = lines.len();
+                    let text = text.trim_matches('\n').to_owned();
+                    if text.trim().is_empty() {
+                        return Err(err("/reply needs the text for the reporter on the lines after it".into()));
+                    }
+                    if text.len() > MAX_TEXT {
+                        return Err(err(format!("the reply is longer than {} KiB", MAX_TEXT >> 10)));
+                    }
+                    Some(Command::Reply(Reply::Text(format!("{text}\n"))))
+                }
+            }
+            other => {
+                return Err(err(format!("unknown command /{other}; the commands are /{}", NAMES.join(" /"))));
+            }
+        };
+        let command = match command {
+            Some(c) => c,
+            None => {
+                let mut v = req.changes(id, exists).map_err(|r| err(r.why))?;
+                match (v.pop(), v.is_empty()) {
+                    (Some(c), true) => Command::Change(c),
+                    _ => return Err(err("one change a line".into())),
+                }
+            }
+        };
+        out.push(Line { n, command });
+    }
+    if out.is_empty() {
+        return Err(LineError { n: 1, line: String::new(), why: "no command".into() });
+    }
+    Ok(out)
+}
+
+/// `/readin add ROLE [DATE] [--force REASON]` or `/readin remove FINGERPRINT`.
+fn readin(words: &[&str]) -> Result<Command, String> {
+    match words {
+        ["add", role, rest @ ..] => {
+            let role = Role::parse(role)
+                .ok_or_else(|| format!("unknown role {role:?}; use fixer, coordinator or observer"))?;
+            let (mut expires, mut force) = (None, None);
+            let mut k = 0;
+            while k < rest.len() {
+                if rest[k] == "--force" {
+                    let reason = rest[k + 1..].join(" ");
+                    if reason.trim().is_empty() {
+                        return Err("--force needs a reason (it goes to the audit log)".into());
+                    }
+                    force = Some(reason);
+                    break;
+                }
+                if expires.is_some() {
+                    return Err(format!(
+                        "unexpected {:?}; write /readin add ROLE [YYYY-MM-DD] [--force REASON]",
+                        rest[k]
+                    ));
+                }
+                expires = Some(change::date(rest[k])?);
+                k += 1;
+            }
+            Ok(Command::ReadinAdd { role, expires, force })
+        }
+        ["remove", fpr @ ..] if !fpr.is_empty() => Ok(Command::ReadinRemove(fpr.concat().to_ascii_uppercase())),
+        _ => Err(
+            "write /readin add ROLE [YYYY-MM-DD] [--force REASON] (the cert attached) or /readin remove FINGERPRINT"
+                .into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::Status;
+
+    fn p(text: &str) -> Result<Vec<Line>, LineError> {
+        parse(text, "SEC-2026-0001", &|c| c == "SEC-2026-0002", &|t| t == "duplicate")
+    }
+
+    #[test]
+    fn commands_stop_at_the_quote_and_the_signature() {
+        let text = "/status triaged\n/cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\n\nOn 12/7/26 10:00, Security wrote:\n> [SEC-2026-0001] New report\n> /status closed\n";
+        let v = p(text).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0], Line { n: 1, command: Command::Change(Change::Status { to: Status::Triaged, reason: None }) });
+        assert!(carries_commands(text));
+        let v = p("/tlp amber\n-- \nAlice\n/status closed\n").unwrap();
+        assert_eq!(v, vec![Line { n: 1, command: Command::Change(Change::Tlp(Some("AMBER".into()))) }]);
+    }
+
+    #[test]
+    fn flowed_lines_join_and_commands_do_not() {
+        let v = p("/note the fix is in the branch called \nsec-42, review it \nplease\n/tlp amber \n/status triaged\n")
+            .unwrap();
+        assert_eq!(v[0].command, Command::Note("the fix is in the branch called sec-42, review it please".into()));
+        assert_eq!(v.len(), 3);
+    }
+
+    #[test]
+    fn a_report_is_not_a_command_mail() {
+        assert!(!carries_commands("Hi,\n/status triaged\n"));
+        assert!(!carries_commands("/etc/passwd is world readable\n"));
+        assert!(!carries_commands("/tmp is shared\n"));
+        assert!(carries_commands("\n\n/note hi\n"));
+    }
+
+    #[test]
+    fn one_bad_line_names_itself() {
+        let e = p("/status triaged\n/cvss banana\n").unwrap_err();
+        assert_eq!(e.n, 2);
+        assert!(e.why.contains("not a valid CVSS"), "{e}");
+        assert_eq!(p("/status triaged\n/frobnicate\n").unwrap_err().n, 2);
+        assert_eq!(p("/status triaged\nThanks!\n").unwrap_err().n, 2);
+        assert!(p("/status rejected\n").unwrap_err().why.contains("/reject"));
+        assert!(p("/reject bogus\n").unwrap_err().why.contains("unknown reason"));
+        assert!(p("/reject duplicate SEC-2026-0009\n").unwrap_err().why.contains("no such other case"));
+        assert!(p("/reply unknown-name\n").unwrap_err().why.contains("no reply template"));
+    }
+
+    #[test]
+    fn reject_reply_and_readin() {
+        let v = p("/reject duplicate SEC-2026-0002\n/reply duplicate\n").unwrap();
+        assert_eq!(
+            v[0].command,
+            Command::Change(Change::Status { to: Status::Rejected, reason: Some("duplicate:SEC-2026-0002".into()) })
+        );
+        assert_eq!(v[1].command, Command::Reply(Reply::Template("duplicate".into())));
+        let v = p("/waiting yes\n/reply\nThanks, we reproduced it.\n\nThe team\n> quoted\n").unwrap();
+        assert_eq!(v[1].command, Command::Reply(Reply::Text("Thanks, we reproduced it.\n\nThe team\n".into())));
+        let v = p("/readin add fixer 2026-12-31\n/readin remove ab cd\n").unwrap();
+        assert!(matches!(v[0].command, Command::ReadinAdd { role: Role::Fixer, expires: Some(_), force: None }));
+        assert_eq!(v[1].command, Command::ReadinRemove("ABCD".into()));
+        assert!(p("/readin add boss\n").is_err());
+    }
+}
