@@ -40,7 +40,7 @@ use crate::case::ts;
 pub const LOCAL: &[&str] = &[
     // Crash-loop counters of this machine's attempts at a UID.
     "attempt/", // The journal queue itself.
-    "jq/", // Index markers, the journal's own counters, the store's derived keys.
+    "jq/",      // Index markers, the journal's own counters, the store's derived keys.
     "meta/",
     // A quarantined message's bytes: they are the quarantine folder's copy (a rebuild
     // takes them from there, by SHA-256).
