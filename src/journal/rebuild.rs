@@ -59,12 +59,21 @@ pub async fn rebuild(s: &mut ImapSession, cfg: &Config, keys: &Arc<IntakeKeys>, 
             let (doc_first, doc_last) = tokio::task::spawn_blocking(move || -> Result<(u64, u64)> {
                 let doc = super::open(&raw, &keys)
                     .with_context(|| format!("Journal message UID {uid} in {}", "imap.journal_folder"))?;
+                // The header (clear, unsigned) only orders the fetches; one that does not
+                // say what the signed document says was altered: an old message made to
+                // look new would roll records back.
+                if (first, last) != (0, 0) && (first, last) != (doc.first, doc.last) {
+                    anyhow::bail!(
+                        "Journal message UID {uid}: its header says entries {first}-{last}, its signed content {}-{}; not applied",
+                        doc.first,
+                        doc.last
+                    );
+                }
                 st.apply_journal(&doc)?;
                 Ok((doc.first, doc.last))
             })
             .await
             .context("journal apply")??;
-            let _ = (first, last);
             if doc_first > applied_to + 1 {
                 out.gaps.push((applied_to + 1, doc_first - 1));
             }

@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 use sequoia_openpgp as openpgp;
 
 use openpgp::Cert;
-use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Signer};
+use openpgp::serialize::stream::{Armorer, Compressor, Encryptor, LiteralWriter, Message, Signer};
 
 use super::{IntakeKeys, policy};
 
@@ -44,6 +44,17 @@ impl IntakeKeys {
 
     /// Encrypts `data` to `recipients` and signs it with the intake key; armored.
     pub fn encrypt_and_sign(&self, data: &[u8], recipients: &[Cert], now: SystemTime) -> Result<Vec<u8>> {
+        self.encrypt_sign(data, recipients, now, false)
+    }
+
+    /// [`IntakeKeys::encrypt_and_sign`], compressed first (zlib, fastest): for our own
+    /// documents (the journal), never for mail to others (a reader's software may not
+    /// decompress, and compression before encryption leaks through length).
+    pub fn encrypt_and_sign_compressed(&self, data: &[u8], recipients: &[Cert], now: SystemTime) -> Result<Vec<u8>> {
+        self.encrypt_sign(data, recipients, now, true)
+    }
+
+    fn encrypt_sign(&self, data: &[u8], recipients: &[Cert], now: SystemTime, compress: bool) -> Result<Vec<u8>> {
         let p = policy();
         let keypair = self.signing_keypair(&p, now)?;
         let mut keys = Vec::new();
@@ -71,7 +82,13 @@ impl IntakeKeys {
         {
             let msg = Message::new(&mut out);
             let msg = Armorer::new(msg).build()?;
-            let msg = Encryptor::for_recipients(msg, keys).build()?;
+            let mut msg = Encryptor::for_recipients(msg, keys).build()?;
+            if compress {
+                msg = Compressor::new(msg)
+                    .algo(openpgp::types::CompressionAlgorithm::Zlib)
+                    .level(openpgp::types::CompressionLevel::fastest())
+                    .build()?;
+            }
             let msg = Signer::new(msg, keypair)?.creation_time(now).build()?;
             let mut lit = LiteralWriter::new(msg).build()?;
             lit.write_all(data)?;

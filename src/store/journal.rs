@@ -37,17 +37,23 @@ use crate::case::ts;
 
 /// The families that stay on this machine: everything else is journaled. A family
 /// whose records must not reach the journal adds its prefix here, with the reason.
+#[rustfmt::skip]
 pub const LOCAL: &[&str] = &[
     // Crash-loop counters of this machine's attempts at a UID.
-    "attempt/", // The journal queue itself.
-    "jq/",      // Index markers and the journal's own counters.
+    "attempt/",
+    // The journal queue itself.
+    "jq/",
+    // Index markers, the journal's own counters, the store's derived keys.
     "meta/",
     // A quarantined message's bytes: they are the quarantine folder's copy (a rebuild
     // takes them from there, by SHA-256).
     "qraw/",
-    // The search index: made from the cases and texts, keyed by this store's own index
-    // key (`meta/key/`), rebuilt at open when its marker is missing, as after a rebuild.
-    "sdoc/", "spost/",
+    // The search index and its queue: made from the cases and texts, keyed by this
+    // store's own index key (`meta/key/`), rebuilt at open when its marker is missing,
+    // as after a rebuild.
+    "sdoc/",
+    "spost/",
+    "squeue/",
 ];
 
 /// The format version written in every journal message; a later version still reads
@@ -106,12 +112,36 @@ pub struct Change {
     pub kind: String,
     /// The key, base64.
     pub k: String,
-    /// The value, base64; absent or null when the key was removed.
+    /// The value, base64 (when it is not UTF-8); absent, with `s`, when the key was removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v: Option<String>,
-    /// For `text/` keys: the text's bytes, base64.
+    /// The value as text, when it is UTF-8 (most are JSON): compresses far better than
+    /// base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s: Option<String>,
+    /// For `text/` keys: the text's bytes, base64 (when not UTF-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// For `text/` keys: the text, when it is UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t: Option<String>,
+}
+
+/// Bytes as (base64, text): text when they are UTF-8.
+fn encode(bytes: Vec<u8>) -> (Option<String>, Option<String>) {
+    match String::from_utf8(bytes) {
+        Ok(s) => (None, Some(s)),
+        Err(e) => (Some(b64().encode(e.into_bytes())), None),
+    }
+}
+
+/// The bytes a change's (base64, text) pair holds; None: removed.
+fn decode(b: &Option<String>, s: &Option<String>) -> Result<Option<Vec<u8>>> {
+    match (b, s) {
+        (_, Some(s)) => Ok(Some(s.clone().into_bytes())),
+        (Some(b), None) => Ok(Some(b64().decode(b).context("Decoding a journal value")?)),
+        (None, None) => Ok(None),
+    }
 }
 
 /// One journal message to append, and what to remove once it is on the server.
@@ -279,7 +309,11 @@ impl Store {
                     continue;
                 }
                 let change = self.change_of(&key)?;
-                bytes += change.v.as_ref().or(change.text.as_ref()).map_or(0, |s| s.len());
+                bytes += [&change.v, &change.s, &change.text, &change.t]
+                    .iter()
+                    .filter_map(|x| x.as_ref())
+                    .map(|x| x.len())
+                    .sum::<usize>();
                 index.insert(key, changes.len());
                 mine.push(changes.len());
                 changes.push(change);
@@ -308,11 +342,11 @@ impl Store {
         let k = b64().encode(key);
         if kind == "text" {
             let rel = format!("{}.txt", String::from_utf8_lossy(&key[b"text/".len()..]));
-            let text = self.text(&rel)?.map(|t| b64().encode(t));
-            return Ok(Change { kind, k, v: None, text });
+            let (text, t) = self.text(&rel)?.map(encode).unwrap_or_default();
+            return Ok(Change { kind, k, v: None, s: None, text, t });
         }
-        let v = self.get(key)?.map(|v| b64().encode(v));
-        Ok(Change { kind, k, v, text: None })
+        let (v, s) = self.get(key)?.map(|v| encode(v.to_vec())).unwrap_or_default();
+        Ok(Change { kind, k, v, s, text: None, t: None })
     }
 
     /// Records that the page's message is on the server: its entries leave the queue.
@@ -355,14 +389,13 @@ impl Store {
                 continue; // never ours to take from the journal
             }
             if c.kind == "text" {
-                if let Some(t) = &c.text {
-                    let rel = text_path_of(&key)?;
-                    texts.push((rel, b64().decode(t).context("Decoding a journal text")?));
+                if let Some(t) = decode(&c.text, &c.t)? {
+                    texts.push((text_path_of(&key)?, t));
                 }
                 continue;
             }
-            match &c.v {
-                Some(v) => b.insert(key, b64().decode(v).context("Decoding a journal value")?),
+            match decode(&c.v, &c.s)? {
+                Some(v) => b.insert(key, v),
                 None => b.remove(key),
             }
         }
@@ -516,11 +549,10 @@ mod tests {
             assert_eq!((page.first, page.last, page.entries), (1, 3, 3));
             let d = doc(&page);
             let find = |k: &str| d.changes.iter().find(|c| c.k == b64().encode(k)).unwrap();
-            let sent: super::super::OutMail =
-                serde_json::from_slice(&b64().decode(find("out/m1").v.as_ref().unwrap()).unwrap()).unwrap();
+            let sent: super::super::OutMail = serde_json::from_str(find("out/m1").s.as_ref().unwrap()).unwrap();
             assert_eq!(sent.status, OutStatus::Sent, "the value now, not the first commit's");
-            assert_eq!(find("outq/m1").v, None, "a removal");
-            assert_eq!(b64().decode(find("text/SEC-2026-0001/000000").text.as_ref().unwrap()).unwrap(), b"the report");
+            assert_eq!((&find("outq/m1").v, &find("outq/m1").s), (&None, &None), "a removal");
+            assert_eq!(find("text/SEC-2026-0001/000000").t.as_deref(), Some("the report"));
             assert_eq!(d.changes.iter().filter(|c| c.k == b64().encode("out/m1")).count(), 1, "each key once");
             assert_eq!(d.entries[1].changes.len(), 1, "the group wrote one key");
             s.journal_appended(&page).unwrap();
@@ -549,6 +581,8 @@ mod tests {
             bt.put_out(&out(&format!("m{i}"), "r@x.org", now), Some(b"bytes"));
             bt.put_text(&format!("SEC-2026-000{i}"), 0, &format!("text {i}"));
             bt.put_seq("SEC-2026", i);
+            // Not UTF-8: travels as base64.
+            bt.put_uidvalidity("INBOX", 0xFFFF_FF00 + i as u32);
             s.write(|tx| tx.commit(bt)).unwrap();
         }
         let mut docs = Vec::new();

@@ -43,6 +43,9 @@ if [ "${BENCH_PROFILE:-release}" = dev ]; then PROFILE=(); OUT=debug; else PROFI
 flock "${CARGO_LOCK:-/tmp/cargo.lock}" cargo build "${PROFILE[@]}" --quiet --bin secintake --example gen_reports --example bench_floor
 BIN=$REPO/target/$OUT/secintake
 EX=$REPO/target/$OUT/examples
+# BENCH_BIN measures another build of secintake (e.g. one without the journal) against
+# the same messages; `rebuild` needs one that has `store rebuild`.
+BIN=${BENCH_BIN:-$BIN}
 PY=/usr/bin/python3
 
 WORK=$(mktemp -d /tmp/si-backlog.XXXXXX)
@@ -133,7 +136,7 @@ echo "generating $NMAX reports ..." >&2
 # message i goes to security+p<(i-1) mod P + 1>@ (its Delivered-To routes it).
 deliver() {
     doveadm expunge -u security@intake.test mailbox '*' all >/dev/null 2>&1 || true
-    doveadm mailbox delete -u security@intake.test Processed Quarantine >/dev/null 2>&1 || true
+    doveadm mailbox delete -u security@intake.test Processed Quarantine Secintake/Journal >/dev/null 2>&1 || true
     $PY -I -S - "$LMTP_PORT" "$G/eml" "$1" "${2:-0}" <<'PY'
 import smtplib, sys
 port, d, n, p = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -183,7 +186,7 @@ PY
     t0=$(date +%s.%N)
     # secintake's own "Intake pass done" line (service target, info) says when the cases
     # were durable and moved; the rest of the run is the outbox pass.
-    SECINTAKE_LOG=warn,secintake::service=info /usr/bin/time -v -o "$WORK/time.txt" $wrap "$BIN" --config "$cfg" run --once 2> "$WORK/$mode-$n.log" || rc=$?
+    SECINTAKE_LOG=warn,secintake::service=info,secintake::journal=info /usr/bin/time -v -o "$WORK/time.txt" $wrap "$BIN" --config "$cfg" run --once 2> "$WORK/$mode-$n.log" || rc=$?
     t1=$(date +%s.%N)
     [ $rc = 0 ] || echo "warning: $mode N=$n: run --once exited $rc (see log below)" >&2
     sleep 0.3
@@ -220,13 +223,38 @@ for line in open(f"{work}/{mode}-{n}.log", errors="replace"):
         print(f"{mode}_pass {n} secs {ts - t0:.3f}")
 if first_ack is not None:
     print(f"{mode} {n} first_ack {first_ack:.3f}")
+# The journal's cost: every "Journal appended" line's time (page read, seal, APPEND,
+# commit) and bytes on the server.
+jms = jbytes = 0.0
+for line in open(f"{work}/{mode}-{n}.log", errors="replace"):
+    m = re.search(r"Journal appended.*?bytes=(\d+).*?ms=([0-9.]+)", re.sub(r"\x1b\[[0-9;]*m", "", line))
+    if m:
+        jbytes += int(m.group(1)); jms += float(m.group(2))
+print(f"{mode} {n} journal_ms {jms:.3f}")
+print(f"{mode} {n} journal_bytes {jbytes:.0f}")
 PY
     if [ $rc != 0 ] || [ "$left" != 0 ]; then tail -5 "$WORK/$mode-$n.log" >&2; fi
 }
 
+# rebuild N: `store rebuild --into` a new folder from the mailbox the intake run left
+# (journal + quarantine folders); the rebuilt store must list the same cases.
+rebuild_run() {
+    local n=$1 t0 t1 into=$D/rebuilt-$1
+    rm -rf "$into"
+    sync
+    t0=$(date +%s.%N)
+    "$BIN" --config "$D/intake.toml" store rebuild --into "$into" > "$WORK/rebuild-$n.out"
+    t1=$(date +%s.%N)
+    sed "s|^path = \"state\"|path = \"rebuilt-$n\"|" "$D/intake.toml" > "$D/rebuilt.toml"
+    "$BIN" --config "$D/rebuilt.toml" case list --json > "$WORK/cases-rebuilt-$n.json"
+    cmp -s "$WORK/cases-intake-$n.json" "$WORK/cases-rebuilt-$n.json" ||
+        echo "warning: N=$n: the rebuilt store's case list differs from the live one" >&2
+    echo "rebuild $n secs $($PY -c "print(f'{$t1 - $t0:.3f}')")" >> "$WORK/res"
+}
+
 # BENCH_MODES picks parts (default all), e.g. BENCH_MODES=intake to follow peak RSS in N;
 # ratios are printed only for parts that ran.
-MODES=" ${BENCH_MODES:-floor gpg intake whole postfix} "
+MODES=" ${BENCH_MODES:-floor gpg intake rebuild whole postfix} "
 # BENCH_REPEAT=R runs each `run --once` R times per N and reports the median time (and the
 # highest peak RSS): single runs on a shared 2-core machine vary by about 25%.
 REPEAT=${BENCH_REPEAT:-1}
@@ -292,6 +320,10 @@ for n in "${NS[@]}"; do
         if [[ $MODES == *" intake "* ]]; then
             echo "N=$n: intake only ($rep of $REPEAT) ..." >&2
             run_once intake "$n"
+            if [[ $MODES == *" rebuild "* ]] && [ "$rep" = "$REPEAT" ]; then
+                echo "N=$n: store rebuild ..." >&2
+                rebuild_run "$n"
+            fi
         fi
         if [[ $MODES == *" whole "* ]]; then
             echo "N=$n: whole pass ($rep of $REPEAT) ..." >&2
@@ -371,13 +403,19 @@ extra = [("whole: first ack accepted by Postfix, s after start", "whole", "first
          ("whole: cases / acks sent / mails accepted by Postfix", "whole", None),
          ("intake: cases / messages left in INBOX", "intake", None),
          ("whole: secintake CPU (user+sys) per message, ms", "whole", "cpu_secs"),
-         ("intake: secintake CPU (user+sys) per message, ms", "intake", "cpu_secs")]
+         ("intake: secintake CPU (user+sys) per message, ms", "intake", "cpu_secs"),
+         ("intake: journal time (read, seal, APPEND) per message, ms", "intake", "journal_ms"),
+         ("intake: journal bytes on the server per message", "intake", "journal_bytes"),
+         ("store rebuild --into from the mailbox, s", "rebuild", "secs")]
 for label, what, key in extra:
     cells = []
     for n in ns:
-        if key == "cpu_secs":
+        if key == "cpu_secs" or key == "journal_ms":
             v = res.get((what, n, key))
-            cells.append(f"{float(v) * 1000 / n:.2f}" if v else "-")
+            cells.append(f"{float(v) * (1 if key == 'journal_ms' else 1000) / n:.3f}" if v else "-")
+        elif key == "journal_bytes":
+            v = res.get((what, n, key))
+            cells.append(f"{float(v) / n:.0f}" if v else "-")
         elif key:
             cells.append(res.get((what, n, key), "-"))
         elif what == "whole":
