@@ -60,6 +60,7 @@ fn the_textfile_holds_the_passs_numbers_in_the_prometheus_format() {
     // The ack and the summary went out in the same run: the second write saw them.
     assert!(m["secintake_last_smtp_send_timestamp_seconds{}"] >= before, "{m:#?}");
     assert_eq!(m["secintake_outbox_queued{}"], 0.0);
+    assert!(m.contains_key("secintake_journal_pending{}"), "the journal's lag is in the file");
     for task in ["imap", "outbox", "sla", "reload", "metrics"] {
         assert_eq!(m[&format!("secintake_errors_total{{task={task}}}")], 0.0);
         assert_eq!(m[&format!("secintake_task_failing{{task={task}}}")], 0.0);

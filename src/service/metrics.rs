@@ -34,6 +34,9 @@ pub struct Snapshot {
     pub projects: BTreeMap<String, (u64, u64)>,
     pub outbox_queued: u64,
     pub outbox_failed: u64,
+    /// Journal entries not yet on the IMAP server, and when one last went there.
+    pub journal_pending: u64,
+    pub journal_appended_at: Option<DateTime<Utc>>,
     pub quarantine: u64,
     pub started: Option<DateTime<Utc>>,
     pub last_imap_sync: Option<DateTime<Utc>>,
@@ -100,6 +103,18 @@ pub fn render(s: &Snapshot) -> String {
     );
     family("secintake_quarantine_entries", "gauge", "Messages in quarantine.", one(s.quarantine.to_string()));
     family(
+        "secintake_journal_pending",
+        "gauge",
+        "Journal entries committed but not yet appended to imap.journal_folder.",
+        one(s.journal_pending.to_string()),
+    );
+    family(
+        "secintake_last_journal_append_timestamp_seconds",
+        "gauge",
+        "The last journal message the IMAP server took, in seconds since the epoch (0: none yet).",
+        one(seconds(s.journal_appended_at)),
+    );
+    family(
         "secintake_start_time_seconds",
         "gauge",
         "When the daemon started, in seconds since the epoch.",
@@ -162,6 +177,9 @@ pub fn collect(store: &Store, cfg: &Config, status: &TaskStatus, now: DateTime<U
     store.each_queued(|_| s.outbox_queued += 1)?;
     s.outbox_failed = store.failed()?.len() as u64;
     s.quarantine = store.quarantine_count()? as u64;
+    let lag = store.journal_lag()?;
+    s.journal_pending = lag.pending as u64;
+    s.journal_appended_at = lag.appended_at;
     Ok(s)
 }
 
