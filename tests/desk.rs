@@ -5,42 +5,19 @@
 //! assessed CVSS in exports, the EU CRA clocks over a simulated week, the pause, and the
 //! flags on realistic reports (scanner dumps, several issues in one mail, exploited).
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::sync::Arc;
+mod support;
 
 use chrono::{DateTime, Duration, Utc};
 use secintake::case::change::Change;
 use secintake::case::{Case, Status};
 use secintake::config::Config;
 use secintake::pipeline::Pipeline;
-use secintake::store::{Batch, MailKind, Store};
+use secintake::store::{Batch, MailKind};
 use secintake::triage::{Field, Flag};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A pipeline on a fresh store with `policy_extra` added to `[policy]`.
 fn pipeline(dir: &std::path::Path, policy_extra: &str) -> Pipeline {
-    let keys = repo().join("keys");
-    let secret = dir.join("intake.key.asc");
-    std::fs::copy(keys.join("test-intake.key.asc"), &secret).unwrap();
-    let pw = dir.join("pw");
-    std::fs::write(&pw, "x").unwrap();
-    for f in [&secret, &pw] {
-        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    std::fs::create_dir_all(dir.join("team")).unwrap();
-    std::fs::copy(keys.join("team.pub.asc"), dir.join("team/team.asc")).unwrap();
-    let text = format!(
-        "[intake]\naddress = \"security@intake.test\"\n[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword_file = \"pw\"\n\
-         [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"intake.key.asc\"\nteam_certs = \"team\"\n\
-         [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"Desk\"\n{policy_extra}\n[store]\npath = \"state\"\n"
-    );
-    let cfg = Arc::new(Config::parse(&text, &dir.join("secintake.toml")).unwrap());
-    let store = Store::open(&cfg.store_path).unwrap();
-    Pipeline::load(cfg, store).unwrap()
+    support::offline_pipeline(dir, "Desk", policy_extra, "")
 }
 
 fn t0() -> DateTime<Utc> {
@@ -370,7 +347,7 @@ fn flags_on_scanner_dumps_several_issues_and_ai_declarations_reach_the_case() {
     let tmp = tempfile::tempdir().unwrap();
     let p = pipeline(tmp.path(), "required = [\"description\", \"steps\", \"versions\", \"ai_use\"]");
     let t = t0();
-    let fixture = |name: &str| std::fs::read_to_string(repo().join("fixtures/triage").join(name)).unwrap();
+    let fixture = |name: &str| std::fs::read_to_string(support::repo().join("fixtures/triage").join(name)).unwrap();
     let multi = "## Finding 1: Stored XSS in comments\nThe body is not escaped.\n\n\
         ## Finding 2: SQL injection in /api/export\nThe sort parameter reaches ORDER BY.\n\n\
         ## Finding 3: IDOR in /api/invoices/{id}\nAny user reads any invoice.\n";

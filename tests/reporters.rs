@@ -6,42 +6,17 @@
 //! `[triage] block_notice = false` sends no notice; blocks go to the audit log; the team
 //! can take a blocked report after all.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::sync::Arc;
+mod support;
 
 use chrono::{DateTime, Duration, Utc};
 use secintake::case::Status;
 use secintake::case::change::Change;
-use secintake::config::Config;
 use secintake::pipeline::{Pipeline, reporters};
-use secintake::store::{Batch, MailKind, Store};
+use secintake::store::{Batch, MailKind};
 use secintake::triage::Flag;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn pipeline(dir: &std::path::Path, extra: &str) -> Pipeline {
-    let keys = repo().join("keys");
-    let secret = dir.join("intake.key.asc");
-    std::fs::copy(keys.join("test-intake.key.asc"), &secret).unwrap();
-    let pw = dir.join("pw");
-    std::fs::write(&pw, "x").unwrap();
-    for f in [&secret, &pw] {
-        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    std::fs::create_dir_all(dir.join("team")).unwrap();
-    std::fs::copy(keys.join("team.pub.asc"), dir.join("team/team.asc")).unwrap();
-    let text = format!(
-        "[intake]\naddress = \"security@intake.test\"\n[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword_file = \"pw\"\n\
-         [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"intake.key.asc\"\nteam_certs = \"team\"\n\
-         [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"Rep\"\nurl = \"https://example.org/security-policy\"\n\
-         [store]\npath = \"state\"\n{extra}\n"
-    );
-    let cfg = Arc::new(Config::parse(&text, &dir.join("secintake.toml")).unwrap());
-    let store = Store::open(&cfg.store_path).unwrap();
-    Pipeline::load(cfg, store).unwrap()
+    support::offline_pipeline(dir, "Rep", "url = \"https://example.org/security-policy\"", extra)
 }
 
 fn mail(from: &str, n: usize) -> Vec<u8> {

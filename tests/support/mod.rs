@@ -654,3 +654,28 @@ pub fn spawn_piped(cfg: &Path, args: &[&str]) -> std::process::Child {
         .spawn()
         .unwrap()
 }
+
+/// A pipeline on a fresh store in `dir` with no server behind it (the ingest path alone):
+/// the test intake key, the team list's cert, project `project`; `policy_extra` goes
+/// into `[policy]`, `extra` after every table (more tables).
+pub fn offline_pipeline(dir: &Path, project: &str, policy_extra: &str, extra: &str) -> secintake::pipeline::Pipeline {
+    use std::os::unix::fs::PermissionsExt;
+    let keys = repo().join("keys");
+    let secret = dir.join("intake.key.asc");
+    std::fs::copy(keys.join("test-intake.key.asc"), &secret).unwrap();
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "x").unwrap();
+    for f in [&secret, &pw] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("team")).unwrap();
+    std::fs::copy(keys.join("team.pub.asc"), dir.join("team/team.asc")).unwrap();
+    let text = format!(
+        "[intake]\naddress = \"security@intake.test\"\n[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword_file = \"pw\"\n\
+         [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"intake.key.asc\"\nteam_certs = \"team\"\n\
+         [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"{project}\"\n{policy_extra}\n[store]\npath = \"state\"\n{extra}\n"
+    );
+    let cfg = std::sync::Arc::new(secintake::config::Config::parse(&text, &dir.join("secintake.toml")).unwrap());
+    let store = secintake::store::Store::open(&cfg.store_path).unwrap();
+    secintake::pipeline::Pipeline::load(cfg, store).unwrap()
+}
