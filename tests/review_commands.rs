@@ -1,8 +1,7 @@
 //! Security review of issue 21 (commands by signed mail, read-in): reproductions of the
-//! findings, each through the real pipeline. Every test asserts the secure behaviour and
-//! is `#[ignore]`d with its finding's name while the finding stands (run them with
-//! `cargo test --test review_commands -- --ignored`); the last test pins behaviour
-//! that holds and runs always.
+//! findings, each through the real pipeline. Every test asserts the secure behaviour;
+//! each was `#[ignore]`d with its finding's name while the finding stood, and runs since
+//! its fix (branch cmdfix).
 
 mod support;
 
@@ -53,8 +52,9 @@ fn party(uid: &str) -> Gpg {
     g
 }
 
+/// Two minutes ahead, so that every cert a test makes (real clock) is valid at it.
 fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap()
+    DateTime::from_timestamp(Utc::now().timestamp() + 120, 0).unwrap()
 }
 
 fn head(from: &str, subject: &str, msgid: &str, extra: &str) -> String {
@@ -174,7 +174,6 @@ fn alices_public_signature(alice: &Gpg) -> Vec<u8> {
 /// counts as "signed" (some signature covers it) and the team's good signature is the
 /// credential: the commands apply as Alice's.
 #[test]
-#[ignore = "F1 forged command: unknown-key signature over the text + team signature over an attachment"]
 fn f1_a_team_signature_over_other_data_does_not_authenticate_the_text() {
     let w = world("");
     let (p, id, t) = (&w.p, &w.case, w.t);
@@ -197,7 +196,6 @@ fn f1_a_team_signature_over_other_data_does_not_authenticate_the_text() {
 /// F1, its worst use: the forged mail reads the attacker in (a cert of theirs inside
 /// the attacker-signed text) and the daemon mails them the whole case, encrypted to them.
 #[test]
-#[ignore = "F1 forged command: /readin add exfiltrates the case to the attacker"]
 fn f1_a_forged_readin_sends_the_case_to_the_attacker() {
     let w = world("");
     let (p, id, t) = (&w.p, &w.case, w.t);
@@ -226,7 +224,6 @@ fn f1_a_forged_readin_sends_the_case_to_the_attacker() {
 /// network in clear) passes the "must be encrypted" rule for /note and /reply, because
 /// open_encrypted marks everything it opens as encrypted.
 #[test]
-#[ignore = "F2 signed-only inline PGP counts as encrypted"]
 fn f2_a_signed_only_inline_message_is_not_encrypted() {
     let w = world("");
     let (p, id, t) = (&w.p, &w.case, w.t);
@@ -243,7 +240,6 @@ fn f2_a_signed_only_inline_message_is_not_encrypted() {
 /// protected one: whoever relays Alice's encrypted mail re-targets it to another case by
 /// editing one header; her /reply (words about case 1) goes to case 2's reporter.
 #[test]
-#[ignore = "F3 outer Subject re-targets a signed command to another case"]
 fn f3_the_signed_protected_subject_wins_over_the_outer_one() {
     let w = world("");
     let (p, id, t) = (&w.p, &w.case, w.t);
@@ -269,7 +265,6 @@ fn f3_the_signed_protected_subject_wins_over_the_outer_one() {
 /// F4: a reporter's signed report whose first line happens to be a command word (an
 /// endpoint called /status) is taken for a command mail and refused: no case, no ack.
 #[test]
-#[ignore = "F4 a signed report starting with /status is lost as command-rejected"]
 fn f4_a_signed_report_from_a_stranger_is_a_report() {
     let w = world("");
     let sam = party("Sam <sam@reporter.test>");
@@ -290,7 +285,6 @@ fn f4_a_signed_report_from_a_stranger_is_a_report() {
 /// is logged (`tracing::warn!(reason = ...)` in record_command) and stored in the mail
 /// record that `mail list` shows.
 #[test]
-#[ignore = "F5 the refusal reason carries decrypted text (logged)"]
 fn f5_a_refusal_reason_does_not_quote_decrypted_text() {
     let w = world("");
     let raw = encrypted(
@@ -343,7 +337,6 @@ fn holds_unsigned_text_beside_a_team_signature_applies_nothing() {
 /// from Outlook sends the reporter the team's whole summary (triage, team notes, who is
 /// read in), up to the `-- ` of the act-by-reply lines.
 #[test]
-#[ignore = "F6 /reply swallows an Outlook-quoted summary and sends it to the reporter"]
 fn f6_reply_text_stops_at_an_outlook_quote() {
     let w = world("");
     let (p, id, t) = (&w.p, &w.case, w.t);
@@ -376,7 +369,6 @@ fn f6_reply_text_stops_at_an_outlook_quote() {
 /// reporter's pinned cert: later replies are encrypted to the attacker's key. No age
 /// limit applies here: any signature the reporter ever made will do.
 #[test]
-#[ignore = "F1 forged signature verdict: a reporter's pinned cert replaced by the attacker's"]
 fn f1_a_forged_follow_up_does_not_replace_the_reporters_pinned_cert() {
     let w = world("");
     let (p, id, t) = (&w.p, &w.case, w.t);
@@ -406,13 +398,15 @@ fn f1_a_forged_follow_up_does_not_replace_the_reporters_pinned_cert() {
 /// with the cert attached always fails "found 2": classify adds the signed part's keys to
 /// `signed_keys` twice (once as `part.keys`, once through `push_content`).
 #[test]
-#[ignore = "F7 /readin add by signed-only mail counts the attached cert twice"]
 fn f7_readin_by_signed_only_mail_applies() {
     let w = world("");
     let (p, id, t) = (&w.p, &w.case, w.t);
     let fixer = party("Fiona Fixer <fiona@maint.test>");
+    let t = t.max(now());
+    // The case named inside the signed part too (protected headers, as Thunderbird
+    // signs): signed-only mail names its case there (F3).
     let part = format!(
-        "Content-Type: multipart/mixed; boundary=\"IN\"\r\n\r\n--IN\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+        "Content-Type: multipart/mixed; boundary=\"IN\"; protected-headers=\"v1\"\r\nSubject: [{id}]\r\n\r\n--IN\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
          /readin add fixer\r\n--IN\r\nContent-Type: application/pgp-keys; name=\"fixer.asc\"\r\n\r\n{}\r\n--IN--\r\n",
         String::from_utf8(crlf(&fixer.export())).unwrap()
     );

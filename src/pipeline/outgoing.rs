@@ -62,8 +62,7 @@ impl Pipeline {
         sha: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<(OutMail, Seal)>> {
-        let mut summary = notify::summary_text(case, sha, &[&self.team_warnings[..], warnings].concat());
-        summary.push_str(&notify::command_hint(&case.id, self.cfg.address_of(case.project.as_deref())));
+        let summary = notify::summary_text(case, sha, &[&self.team_warnings[..], warnings].concat());
         // Exploited in the wild: the list must see it at once, paused or not.
         let urgent = if case.flags.contains(&crate::triage::Flag::Exploited) { "URGENT: " } else { "" };
         self.team_mail(
@@ -101,7 +100,6 @@ impl Pipeline {
             body.push('\n');
             body.push_str(&notify::readin_lines(&readins, now));
         }
-        body.push_str(&notify::command_hint(&case.id, self.cfg.address_of(case.project.as_deref())));
         self.team_mail(case, MailKind::Followup, &outer, &inner_subject, &body, now, sha)
     }
 
@@ -415,6 +413,13 @@ impl Pipeline {
                 }
             }
         }
+        // The act-by-reply lines end the list's summaries and follow-ups, with
+        // `[commands] enabled` only; never a read-in copy (a fixer cannot command).
+        let list_body = if self.cfg.commands.enabled && matches!(kind, MailKind::Summary | MailKind::Followup) {
+            format!("{body}{}", notify::command_hint(&case.id, self.cfg.address_of(project)))
+        } else {
+            body.to_owned()
+        };
         let mut out = Vec::new();
         for (list, certs) in targets {
             // Certs are checked again at the time of use: one may have expired since load.
@@ -431,7 +436,7 @@ impl Pipeline {
             h.references = thread.to_vec();
             let mail = self.out_mail(&h, kind, &case.id, true, now);
             let keys = self.signer(project).clone();
-            let (body, outer_subject) = (body.to_owned(), outer_subject.to_owned());
+            let (body, outer_subject) = (list_body.clone(), outer_subject.to_owned());
             out.push((
                 mail,
                 Box::new(move || {
