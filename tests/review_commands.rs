@@ -420,3 +420,74 @@ fn f7_readin_by_signed_only_mail_applies() {
     let o = p.ingest(m.as_bytes(), None, t, t).unwrap();
     assert_eq!(o.disposition.as_str(), "command", "{o:?}");
 }
+
+/// Issue 23 with issue 21: a project's maintainers (its `team_certs`) act by signed mail
+/// on that project's cases, and on no other case.
+#[test]
+fn a_project_maintainer_commands_only_the_projects_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = party("Alice Team <alice@team.test>");
+    let rita = party("Rita Reporter <rita@reporter.test>");
+    let nina = party("Nina Numlib <nina@numlib.test>");
+    std::fs::create_dir_all(dir.path().join("numlib-team")).unwrap();
+    std::fs::write(dir.path().join("numlib-team/nina.asc"), nina.export()).unwrap();
+    let p = pipeline(
+        dir.path(),
+        &[&alice],
+        "[[projects]]\nname = \"numlib\"\naddresses = [\"security@numlib.test\"]\ncase_prefix = \"NUM\"\n\
+         list_address = \"numlib-team@numlib.test\"\nteam_certs = \"numlib-team\"\n",
+    );
+    let t = now();
+    let report = pgp_mime_report(
+        &rita,
+        "rita@reporter.test",
+        INTAKE_FPR,
+        "SQL injection in search",
+        "The name parameter of /api/search reaches SQL unescaped.\n",
+        "rep-sec@reporter.test",
+        true,
+    );
+    let sec = p.ingest(&report, None, t, t).unwrap().case_id.unwrap();
+    let num_report = "From: Rita <rita@reporter.test>\r\nTo: security@numlib.test\r\nSubject: Overflow in matmul\r\n\
+                      Message-ID: <rep-num@reporter.test>\r\nDate: Mon, 07 Dec 2026 10:00:00 +0000\r\n\r\n\
+                      matmul overflows its buffer for n > 2^16.\r\n";
+    let num = p.ingest(num_report.as_bytes(), None, t, t).unwrap().case_id.unwrap();
+    assert!(num.starts_with("NUM-"), "{num}");
+    let cmd = |case: &str, msgid: &str| {
+        encrypted(&nina, "nina@numlib.test", &format!("[{case}]"), &format!("[{case}]"), msgid, "/status triaged\n")
+    };
+    let o = p.ingest(&cmd(&num, "n-1@numlib.test"), None, t, t).unwrap();
+    assert_eq!(o.disposition.as_str(), "command", "{o:?}");
+    assert_eq!(p.store.case_meta(&num).unwrap().unwrap().status.as_str(), "triaged");
+    let o = p.ingest(&cmd(&sec, "n-2@numlib.test"), None, t, t).unwrap();
+    assert_eq!(o.disposition.as_str(), "command-rejected", "{o:?}");
+    assert!(o.reason.as_deref().unwrap().contains("maintainer cert of project numlib"), "{o:?}");
+    assert_ne!(p.store.case_meta(&sec).unwrap().unwrap().status.as_str(), "triaged");
+}
+
+/// L1, L2: the act-by-reply lines reach the list only with `[commands] enabled`; the
+/// confirmation's outer Subject does not name the signer.
+#[test]
+fn the_hint_follows_commands_enabled_and_the_confirmation_subject_names_no_one() {
+    let team = party("x <x@x.test>");
+    team.import(&repo().join("keys/team.key.asc"));
+    let w = world("[commands]\nenabled = false\n");
+    let s = &out_of(&w.p, MailKind::Summary)[0];
+    let raw = w.p.store.out_raw(&s.id).unwrap().unwrap();
+    let text = String::from_utf8_lossy(&team.decrypt(&support::encrypted_payload(&raw)).0).into_owned();
+    assert!(!text.contains("Act by signed reply"), "{text}");
+    let w = world("");
+    let raw = encrypted(
+        &w.alice,
+        "alice@team.test",
+        &format!("[{}]", w.case),
+        &format!("[{}]", w.case),
+        "c-1@team.test",
+        "/status triaged\n",
+    );
+    assert_eq!(w.p.ingest(&raw, None, w.t, w.t).unwrap().disposition.as_str(), "command");
+    let conf = &out_of(&w.p, MailKind::Confirmation)[0];
+    let raw = String::from_utf8_lossy(&w.p.store.out_raw(&conf.id).unwrap().unwrap()).into_owned();
+    let outer = support::header(raw.as_bytes(), "Subject").unwrap();
+    assert_eq!(outer, format!("[{}] Changed", w.case));
+}
