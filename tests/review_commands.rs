@@ -491,3 +491,25 @@ fn the_hint_follows_commands_enabled_and_the_confirmation_subject_names_no_one()
     let outer = support::header(raw.as_bytes(), "Subject").unwrap();
     assert_eq!(outer, format!("[{}] Changed", w.case));
 }
+
+/// L4: the list's shared key (in `keys.team_certs` so the list gets mail, its secret held
+/// by everyone who reads the list) never signs a command.
+#[test]
+fn the_lists_shared_key_does_not_command() {
+    let w = world("");
+    let mut list = party("x <x@x.test>");
+    list.import(&repo().join("keys/team.key.asc"));
+    // keys/team.pub.asc: "Team <team@team.test>".
+    list.fpr = "7EC76F81FF4D32F343F5BD961DAD0DD148E3FAB9".into();
+    let raw = encrypted(
+        &list,
+        "team@team.test",
+        &format!("[{}]", w.case),
+        &format!("[{}]", w.case),
+        "l-1@team.test",
+        "/tlp clear\n",
+    );
+    let o = w.p.ingest(&raw, None, w.t, w.t).unwrap();
+    assert!(!matches!(o.disposition.as_str(), "command"), "{o:?}");
+    assert_ne!(w.p.store.case_meta(&w.case).unwrap().unwrap().tlp.as_deref(), Some("CLEAR"));
+}

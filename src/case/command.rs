@@ -172,14 +172,14 @@ fn name_of(line: &str) -> Option<&str> {
     (!word.is_empty() && word.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')).then_some(word)
 }
 
-/// Attribution lines' endings: "On ..., X wrote:" as mail clients write it in the
-/// languages a team most often reads (English, French, German, Dutch, Spanish, Italian).
-const ATTRIBUTIONS: [&str; 8] =
-    ["wrote:", "a écrit :", "a écrit:", "schrieb:", "schreef:", "escribió:", "ha scritto:", "écrit :"];
+/// The verbs of attribution lines ("On ..., X wrote:", "Am ... schrieb X:") as mail
+/// clients write them in the languages a team most often reads (English, French, German,
+/// Dutch, Spanish, Italian).
+const ATTRIBUTIONS: [&str; 6] = ["wrote", "a écrit", "schrieb", "schreef", "escribió", "ha scritto"];
 
 /// Whether `line` starts the quoted part of a reply or the signature: `>` quotes,
-/// `-- `, an attribution line (`... wrote:` in any of [`ATTRIBUTIONS`], or any line
-/// ending in `:` before a `>` line), Outlook's quote (`-----Original Message-----`, a
+/// `-- `, an attribution line (a line ending in `:` with a verb of [`ATTRIBUTIONS`], or
+/// any line ending in `:` before a `>` line), Outlook's quote (`-----Original Message-----`, a
 /// rule of 8 or more `_`, a `From:` line followed by `Sent:` or `Date:`).
 fn ends_block(lines: &[&str], i: usize) -> bool {
     let l = lines[i].trim_end_matches('\r');
@@ -199,7 +199,7 @@ fn ends_block(lines: &[&str], i: usize) -> bool {
         return true;
     }
     let lower = t.to_lowercase();
-    if ATTRIBUTIONS.iter().any(|a| lower.ends_with(a)) {
+    if t.ends_with(':') && ATTRIBUTIONS.iter().any(|a| lower.contains(a)) {
         return true;
     }
     // An attribution line of another form: ends with ':' and the next non-blank line
@@ -511,6 +511,36 @@ mod tests {
 
     fn p(text: &str) -> Result<Vec<Line>, LineError> {
         parse(text, "SEC-2026-0001", &|c| c == "SEC-2026-0002", &|t| t == "duplicate")
+    }
+
+    #[test]
+    fn a_reply_stops_at_every_quote_form_and_never_carries_team_mail() {
+        let reply = |quote: &str| match p(&format!("/reply\nThanks, confirmed.\n\n{quote}\nsecret summary\n")) {
+            Ok(v) => v,
+            Err(e) => panic!("{quote:?}: {e:?}"),
+        };
+        for quote in [
+            "________________________________\nFrom: Security <security@intake.test>",
+            "From: Security <security@intake.test>\nSent: Monday, December 7, 2026 10:00",
+            "From: Security <security@intake.test>\nDate: Mon, 7 Dec 2026 10:00",
+            "Le lun. 7 déc. 2026, Security a écrit :",
+            "Am 07.12.2026 um 10:00 schrieb Security:",
+            "On Mon, Security wrote:",
+        ] {
+            let v = reply(quote);
+            assert_eq!(v[0].command, Command::Reply(Reply::Text("Thanks, confirmed.\n".into())), "{quote:?}");
+        }
+        // A quote the block does not see end: refused, never sent.
+        let e = p(&format!("/reply\nThanks.\nsecret summary\n{HINT_MARKER} security@intake.test\n")).unwrap_err();
+        assert!(e.why.contains("act-by-reply"), "{e:?}");
+        // What is recorded names the line and a fixed reason, never its text.
+        let e = p("/cvss banana\n").unwrap_err();
+        assert_eq!(e.to_string(), "line 1: bad /cvss line");
+        assert!(e.detail().contains("banana"));
+        assert_eq!(p("/frob x\n").unwrap_err().to_string(), "line 1: unknown command");
+        // One-line values are capped.
+        assert!(p(&format!("/assign {}\n", "a".repeat(MAX_VALUE + 1))).is_err());
+        assert!(p(&format!("/affected {}\n", "1.0 ".repeat(MAX_VERSIONS + 1))).is_err());
     }
 
     #[test]
