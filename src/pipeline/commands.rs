@@ -199,10 +199,11 @@ impl Pipeline {
     }
 
     /// The case a command mail acts on. What is inside the signed or encrypted part
-    /// decides: its protected Subject, else (signed-only, no protected Subject) the one
-    /// case the signed text names. The unsigned outer In-Reply-To/References/Subject
-    /// count only for encrypted mail that names no case inside, and when they name a
-    /// case other than the inside one the mail is refused (re-targeted on the way?).
+    /// decides: its protected Subject, else the one case the signed text names (on its
+    /// lines that are not commands). The unprotected outer In-Reply-To/References/Subject
+    /// count only for encrypted mail that names no case inside (`Re: your report`,
+    /// answering the summary); when they name a case other than the inside one the mail
+    /// is refused (re-targeted on the way?), and signed-only mail must name it inside.
     /// Err((case, why)): refused, naming the case for the list's notice.
     #[allow(clippy::type_complexity)]
     fn command_case(
@@ -233,12 +234,15 @@ impl Pipeline {
                             ids.push(i);
                         }
                     }
+                    if ids.len() > 1 {
+                        break;
+                    }
                 }
                 if ids.len() > 1 {
                     return Ok(Err((
                         None,
                         format!(
-                            "the signed text names more than one case ({}); name the case in the Subject",
+                            "the signed text names more than one case ({}, ...); name the case in the Subject",
                             ids.join(", ")
                         ),
                     )));
