@@ -99,12 +99,9 @@ impl Reading {
         out
     }
 
+    /// Adds key blobs to `keys` ([`read`] drops repeats once at its end: linear).
     fn add_keys(&mut self, keys: &[Vec<u8>]) {
-        for k in keys {
-            if !self.keys.contains(k) {
-                self.keys.push(k.clone());
-            }
-        }
+        self.keys.extend(keys.iter().cloned());
     }
 
     /// The case text: the main text, then every other piece under its note.
@@ -307,6 +304,10 @@ pub fn read(parsed: &Parsed, cx: &Context<'_>) -> Result<Reading, Unreadable> {
             r.push_content(parsed.content(), none, None, Vec::new());
         }
     }
+    // The same key seen outside and inside (or twice inside) is one key.
+    let mut seen = std::collections::HashSet::new();
+    let keys = std::mem::take(&mut r.keys);
+    r.keys = keys.into_iter().filter(|k| seen.insert(mime::sha256_hex(k))).collect();
     Ok(r)
 }
 
