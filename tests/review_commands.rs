@@ -513,3 +513,26 @@ fn the_lists_shared_key_does_not_command() {
     assert!(!matches!(o.disposition.as_str(), "command"), "{o:?}");
     assert_ne!(w.p.store.case_meta(&w.case).unwrap().unwrap().tlp.as_deref(), Some("CLEAR"));
 }
+
+/// F2, for reports: an armored `gpg --sign` report (signed, not encrypted) is recorded
+/// unencrypted, its verdict good.
+#[test]
+fn a_signed_only_inline_report_is_recorded_unencrypted() {
+    let w = world("");
+    let sam = party("Sam <sam@reporter.test>");
+    let t = w.t.max(now());
+    let armored = String::from_utf8(crlf(&sign_only_armored(&sam, b"XSS in the wiki editor, 4.1.0.\n"))).unwrap();
+    // Sam's key travels beside it, so the signature can be checked.
+    let key = String::from_utf8(crlf(&sam.export())).unwrap();
+    let mut raw = head("sam@reporter.test", "XSS", "so-r@reporter.test", "");
+    raw.push_str(&format!(
+        "Content-Type: multipart/mixed; boundary=\"K\"\r\n\r\n--K\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         {armored}\r\n--K\r\nContent-Type: application/pgp-keys; name=\"sam.asc\"\r\n\r\n{key}\r\n--K--\r\n"
+    ));
+    let o = w.p.ingest(raw.as_bytes(), None, t, t).unwrap();
+    assert_eq!(o.disposition.as_str(), "case", "{o:?}");
+    let c = w.p.store.case(o.case_id.as_deref().unwrap()).unwrap().unwrap();
+    let first = &c.messages[0];
+    assert!(!first.encrypted, "recorded as encrypted: {first:?}");
+    assert!(c.text.contains("XSS in the wiki editor"));
+}
