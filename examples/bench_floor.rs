@@ -126,7 +126,7 @@ impl Work<'_> {
         let (ct, cert) = &self.msgs[i];
         let certs = parse_certs(cert);
         let plaintext = match self.keys.decrypt_message(ct, &certs, MAX_PLAINTEXT, now) {
-            Decryption::Ok { plaintext, signatures } if signatures.verdict() == Verdict::Good => plaintext,
+            Decryption::Ok { plaintext, signatures, .. } if signatures.verdict() == Verdict::Good => plaintext,
             Decryption::Ok { signatures, .. } => {
                 return Err(anyhow!("message {}: signature {:?}", i + 1, signatures.verdict()));
             }

@@ -63,6 +63,12 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(Utc::now().timestamp() + 120, 0).unwrap()
 }
 
+/// A time after every cert a test made so far (and not before `t`): a cert made
+/// after the world's `t` is not valid at `t` ("no binding signature at time T").
+fn after(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.max(now())
+}
+
 /// The inner entity of a command mail: the text, and a cert attached when given.
 fn inner(subject: Option<&str>, body: &str, attach: Option<&[u8]>) -> String {
     let protected = subject.map(|s| format!("Subject: {s}\r\n")).unwrap_or_default();
@@ -105,9 +111,10 @@ fn encrypted_with(
     pgp_mime_wrap(&head(from, "...", msgid, extra), &ct)
 }
 
-/// A command mail signed only (RFC 3156 multipart/signed).
+/// A command mail signed only (RFC 3156 multipart/signed), the Subject also inside the
+/// signed part (protected headers, as Thunderbird signs).
 fn signed_only(signer: &Gpg, from: &str, subject: &str, msgid: &str, body: &str) -> Vec<u8> {
-    let part = inner(None, body, None);
+    let part = inner(Some(subject), body, None);
     let sig = signer.detach_sign(part.as_bytes());
     let mut m = head(from, subject, msgid, "");
     m.push_str("Content-Type: multipart/signed; micalg=pgp-sha256; protocol=\"application/pgp-signature\"; boundary=\"SIG\"\r\n\r\n");
@@ -331,15 +338,20 @@ fn one_bad_line_applies_nothing_and_says_which() {
         "cmd-b1@team.test",
         "/tlp red\n/status triaged\n/cvss banana\n",
     );
-    rejected(&w, &raw, t, "line 3");
+    rejected(&w, &raw, t, "line 3: bad /cvss line");
+    // The record says the line and a fixed reason, never the line's text; the list's
+    // encrypted notice quotes it.
+    let rec = p.store.mails().unwrap().into_iter().find(|m| m.disposition.as_str() == "command-rejected").unwrap();
+    assert!(!format!("{rec:?}").contains("banana"), "{rec:?}");
+    assert!(out_of(p, MailKind::CommandRejected).iter().any(|n| decrypt(p, n, &list_reader()).contains("banana")));
     assert_eq!(p.store.case_meta(id).unwrap().unwrap(), before, "nothing applied");
     for (n, body, why) in [
-        (2, "/status triaged\n/frobnicate now\n", "unknown command /frobnicate"),
-        (3, "/status triaged\nthanks all\n", "not a command"),
-        (4, "/status closed\n", "closed"),
-        (5, "/reject duplicate SEC-2026-0099\n", "no such other case"),
-        (6, "/reply no-such-template\n", "no reply template"),
-        (7, "/readin add fixer\n", "exactly one cert"),
+        (2, "/status triaged\n/frobnicate now\n", "line 2: unknown command"),
+        (3, "/status triaged\nthanks all\n", "line 2: not a command"),
+        (4, "/status closed\n", "line 1: /status not applied"),
+        (5, "/reject duplicate SEC-2026-0099\n", "line 1: bad /reject line"),
+        (6, "/reply no-such-template\n", "line 1: bad /reply line"),
+        (7, "/readin add fixer\n", "line 1: /readin not applied"),
     ] {
         let raw = encrypted(&w.alice, "alice@team.test", &format!("[{id}]"), &format!("cmd-b{n}@team.test"), body);
         rejected(&w, &raw, t, why);
@@ -361,7 +373,7 @@ fn one_bad_line_applies_nothing_and_says_which() {
     assert_eq!(out_of(p, MailKind::CommandRejected).len(), 5);
     // The next hour the list hears again.
     let raw = encrypted(&w.alice, "alice@team.test", &format!("[{id}]"), "cmd-b8@team.test", "/status closed\n");
-    rejected(&w, &raw, t + Duration::hours(1), "closed");
+    rejected(&w, &raw, t + Duration::hours(1), "/status not applied");
     assert_eq!(out_of(p, MailKind::CommandRejected).len(), 6);
 }
 
@@ -372,13 +384,12 @@ fn refusals_unsigned_forged_stale_replayed_other_signer_and_unencrypted_text() {
     let subject = format!("Re: [{id}] New report");
     // Unsigned, from a team address.
     rejected(&w, &plain("alice@team.test", &subject, "u-1@team.test", "/status triaged\n"), t, "not signed");
-    // Signed by a cert that is not a team cert (the reporter's; a stranger's).
-    rejected(
-        &w,
-        &encrypted(&w.rita, "rita@reporter.test", &subject, "u-2@r.test", "/status fixing\n"),
-        t,
-        "not a team cert",
-    );
+    // Signed by a cert that is not a team cert, from an address that is not the
+    // team's (the reporter's): their words, a follow-up, never a command.
+    let o = p.ingest(&encrypted(&w.rita, "rita@reporter.test", &subject, "u-2@r.test", "/status fixing\n"), None, t, t);
+    let o = o.unwrap();
+    assert!(matches!(o.disposition.as_str(), "case" | "follow-up"), "{o:?}");
+    // A stranger's cert naming a team address: refused.
     let mallory = party("Mallory <alice@team.test>");
     rejected(
         &w,
@@ -424,7 +435,7 @@ fn refusals_unsigned_forged_stale_replayed_other_signer_and_unencrypted_text() {
     assert_eq!(c.status.as_str(), "triaged");
     assert_eq!(c.tlp.as_deref(), Some("GREEN"));
     let recs = p.store.mails().unwrap();
-    assert_eq!(recs.iter().filter(|m| m.disposition.as_str() == "command-rejected").count(), 8);
+    assert_eq!(recs.iter().filter(|m| m.disposition.as_str() == "command-rejected").count(), 7);
 }
 
 #[test]
@@ -504,6 +515,7 @@ fn a_fixer_read_in_by_mail_decrypts_the_next_follow_up_and_none_after_expiry() {
     let w = world("");
     let (p, id, t) = (&w.p, &w.case, w.t);
     let fixer = party("Fiona Fixer <fiona@maint.test>");
+    let t = after(t);
     let expires = (t + Duration::days(10)).format("%Y-%m-%d").to_string();
     let raw = encrypted_with(
         &w.alice,
@@ -554,6 +566,7 @@ fn readin_by_cli_guards_tlp_red_and_is_removed() {
     let w = world("");
     let (p, id, t) = (&w.p, &w.case, w.t);
     let obs = party("Oscar Observer <oscar@maint.test>");
+    let t = after(t);
     let raw = encrypted(&w.alice, "alice@team.test", &format!("[{id}]"), "red-1@team.test", "/tlp red\n");
     let o = p.ingest(&raw, None, t, t).unwrap();
     assert_eq!(o.disposition.as_str(), "command", "{o:?}");
@@ -849,6 +862,6 @@ fn reject_duplicate_by_mail_credits_the_first_reporter_of_the_chain() {
     let uma = party("Uma Fourth <uma@fourth.test>");
     let fourth = report(&uma, "uma@fourth.test", 4, t + chrono::Duration::hours(2));
     let before = p.store.case_meta(&first).unwrap().unwrap();
-    rejected(&w, &cmd(&first, 3, &format!("/reject duplicate {fourth}\n")), at, "its reporter came first");
+    rejected(&w, &cmd(&first, 3, &format!("/reject duplicate {fourth}\n")), at, "/reject not applied");
     assert_eq!(p.store.case_meta(&first).unwrap().unwrap(), before);
 }

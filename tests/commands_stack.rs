@@ -77,12 +77,14 @@ fn a_signed_reply_to_the_summary_changes_the_case_confirms_on_the_list_and_answe
     let conf = stack
         .fetch("team@team.test", "INBOX")
         .into_iter()
-        .find(|m| header(m, "Subject").is_some_and(|s| s.contains("Changed by carol@team.test")));
+        .find(|m| header(m, "Subject").is_some_and(|s| s.ends_with("] Changed")));
     let conf = conf.expect("a confirmation on the list");
     assert_eq!(header(&conf, "In-Reply-To").as_deref(), Some("<cmd-1@team.test>"));
     let (text, status) = carol.decrypt(&encrypted_payload(&conf));
     assert!(status.contains("GOODSIG"), "{status}");
     let text = String::from_utf8_lossy(&text).into_owned();
+    // Who changed it is said inside only (the outer Subject is "[ID] Changed").
+    assert!(text.contains("Changed by carol@team.test"), "{text}");
     assert!(text.contains("status: acknowledged -> triaged") && text.contains("tlp: none -> AMBER"), "{text}");
 
     // The reporter's reply: encrypted to Alice, who decrypts it.

@@ -35,7 +35,7 @@ fn run(template: &Pipeline, fixture: &Path, lf: bool) -> Value {
     let store = Store::open(tmp.path()).unwrap();
     let pipeline = Pipeline { store: store.clone(), ..template.clone() };
     let folder = fixture.parent().unwrap().file_name().unwrap().to_str().unwrap();
-    if folder == "followup" || folder == "nonreport" {
+    if folder == "followup" || folder == "nonreport" || folder == "commands" {
         // These refer to case SEC-2026-0001: open it first.
         let first = std::fs::read(repo().join("fixtures/pgpmime/encrypted-signed.eml")).unwrap();
         pipeline.ingest(&first, None, when(), now()).unwrap();

@@ -44,6 +44,21 @@ pub const MAX_LINES: usize = 200;
 /// The most text a `/reply` or `/note` carries (what `case reply` would send).
 pub const MAX_TEXT: usize = 64 << 10;
 
+/// The most a one-line value (`/assign`, `/credit`, each `/affected` and `/fixed`
+/// version) carries: a name or a version, not a text.
+pub const MAX_VALUE: usize = 200;
+
+/// The most `/affected` or `/fixed` versions one line gives.
+pub const MAX_VERSIONS: usize = 50;
+
+/// Lines of a signed text looked at for the case it names (pipeline/commands.rs).
+pub const MAX_SCAN_LINES: usize = 2000;
+
+/// The words that open the act-by-reply lines every summary and follow-up ends with
+/// (`notify::command_hint`): a `/reply` whose text holds them has swallowed the team's
+/// own mail (a quote the block did not see end) and is refused, never sent.
+pub const HINT_MARKER: &str = "Act by signed reply to";
+
 /// What `/reply` sends.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reply {
@@ -83,20 +98,68 @@ impl Command {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Line {
     pub n: usize,
+    /// The command's name, one of [`NAMES`] (never text of the mail).
+    pub name: &'static str,
     pub command: Command,
 }
 
-/// Why a command mail applies nothing: the line (number and text) and why.
+/// Why a command mail applies nothing: the line (number and text), a fixed reason
+/// (`code`, no text of the mail in it) and why in full.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LineError {
     pub n: usize,
     pub line: String,
+    pub code: &'static str,
     pub why: String,
 }
 
+impl LineError {
+    /// The full reason, quoting the line: for the list's encrypted notice only.
+    pub fn detail(&self) -> String {
+        format!("line {} ({:?}): {}", self.n, self.line, self.why)
+    }
+}
+
+/// What may be recorded and logged: the line number and the fixed reason.
 impl std::fmt::Display for LineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {} ({:?}): {}", self.n, self.line, self.why)
+        write!(f, "line {}: {}", self.n, self.code)
+    }
+}
+
+/// Whether `line` is written as a command (`/word ...`).
+pub fn is_command_line(line: &str) -> bool {
+    name_of(line).is_some()
+}
+
+/// The fixed reason for a refused line of command `name` (as written).
+fn code_of(name: Option<&str>) -> &'static str {
+    const CODES: [&str; 18] = [
+        "bad /status line",
+        "bad /reject line",
+        "bad /cvss line",
+        "bad /cwe line",
+        "bad /tlp line",
+        "bad /affected line",
+        "bad /fixed line",
+        "bad /assign line",
+        "bad /cve line",
+        "bad /disclosure line",
+        "bad /credit line",
+        "bad /anonymous line",
+        "bad /waiting line",
+        "bad /note line",
+        "bad /ask line",
+        "bad /exploited line",
+        "bad /readin line",
+        "bad /reply line",
+    ];
+    match name {
+        None => "not a command",
+        Some(n) => match NAMES.iter().position(|k| k.eq_ignore_ascii_case(n)) {
+            Some(i) => CODES[i],
+            None => "unknown command",
+        },
     }
 }
 
@@ -109,18 +172,39 @@ fn name_of(line: &str) -> Option<&str> {
     (!word.is_empty() && word.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')).then_some(word)
 }
 
+/// The verbs of attribution lines ("On ..., X wrote:", "Am ... schrieb X:") as mail
+/// clients write them in the languages a team most often reads (English, French, German,
+/// Dutch, Spanish, Italian).
+const ATTRIBUTIONS: [&str; 6] = ["wrote", "a écrit", "schrieb", "schreef", "escribió", "ha scritto"];
+
 /// Whether `line` starts the quoted part of a reply or the signature: `>` quotes,
-/// an attribution line (`... wrote:`) before one, Outlook's marker, `-- `.
+/// `-- `, an attribution line (a line ending in `:` with a verb of [`ATTRIBUTIONS`], or
+/// any line ending in `:` before a `>` line), Outlook's quote (`-----Original Message-----`, a
+/// rule of 8 or more `_`, a `From:` line followed by `Sent:` or `Date:`).
 fn ends_block(lines: &[&str], i: usize) -> bool {
     let l = lines[i].trim_end_matches('\r');
     let t = l.trim();
     if t.starts_with('>') || l == "-- " || t == "--" || t.starts_with("-----Original Message-----") {
         return true;
     }
-    // An attribution line: ends with ':' and the next non-blank line is quoted.
-    t.ends_with(':')
-        && name_of(t).is_none()
-        && lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty()).is_some_and(|l| l.starts_with('>'))
+    if t.len() >= 8 && t.bytes().all(|b| b == b'_') {
+        return true;
+    }
+    if name_of(t).is_some() {
+        return false;
+    }
+    let next = || lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty());
+    let head = |l: &str, h: &str| l.get(..h.len()).is_some_and(|x| x.eq_ignore_ascii_case(h));
+    if head(t, "from:") && next().is_some_and(|n| head(n, "sent:") || head(n, "date:")) {
+        return true;
+    }
+    let lower = t.to_lowercase();
+    if t.ends_with(':') && ATTRIBUTIONS.iter().any(|a| lower.contains(a)) {
+        return true;
+    }
+    // An attribution line of another form: ends with ':' and the next non-blank line
+    // is quoted.
+    t.ends_with(':') && next().is_some_and(|l| l.starts_with('>'))
 }
 
 /// The lines before the quoted part or signature, with their numbers (at most
@@ -169,6 +253,7 @@ pub fn parse(
         return Err(LineError {
             n: MAX_LINES + 1,
             line: String::new(),
+            code: "too many lines",
             why: format!("more than {MAX_LINES} lines before the quoted part; send fewer commands a mail"),
         });
     }
@@ -181,7 +266,8 @@ pub fn parse(
         if line.is_empty() {
             continue;
         }
-        let err = |why: String| LineError { n, line: line.chars().take(120).collect(), why };
+        let err =
+            |why: String| LineError { n, line: line.chars().take(120).collect(), code: code_of(name_of(line)), why };
         let Some(name) = name_of(line) else {
             return Err(err("not a command: every line before the quoted part is one command starting with / \
                  (words for the log: /note TEXT; for the reporter: /reply)"
@@ -199,6 +285,14 @@ pub fn parse(
         };
         let rest = |what: &str| -> Result<String, LineError> {
             if args.is_empty() { Err(err(format!("/{name} needs {what}"))) } else { Ok(args.to_owned()) }
+        };
+        // A one-line value: a name or a version, capped like a note is.
+        let value = |what: &str| -> Result<String, LineError> {
+            let v = rest(what)?;
+            if v.len() > MAX_VALUE {
+                return Err(err(format!("/{name} takes at most {MAX_VALUE} bytes ({what})")));
+            }
+            Ok(v)
         };
         let mut req = Request::default();
         let command = match name.as_str() {
@@ -249,6 +343,12 @@ pub fn parse(
                 if words.is_empty() {
                     return Err(err(format!("/{name} needs versions")));
                 }
+                if words.len() > MAX_VERSIONS {
+                    return Err(err(format!("/{name} takes at most {MAX_VERSIONS} versions a line")));
+                }
+                if words.iter().any(|w| w.len() > MAX_VALUE) {
+                    return Err(err(format!("/{name}: a version of more than {MAX_VALUE} bytes")));
+                }
                 let v: Vec<String> = words.iter().map(|w| w.trim_end_matches(',').to_owned()).collect();
                 if name == "affected" {
                     req.affected = v;
@@ -258,7 +358,7 @@ pub fn parse(
                 None
             }
             "assign" => {
-                req.assignee = Some(rest("a name")?);
+                req.assignee = Some(value("a name")?);
                 None
             }
             "cve" => {
@@ -270,7 +370,7 @@ pub fn parse(
                 None
             }
             "credit" => {
-                req.credit = Some(rest("a name (or use /anonymous)")?);
+                req.credit = Some(value("a name (or use /anonymous)")?);
                 None
             }
             "anonymous" => {
@@ -335,6 +435,13 @@ pub fn parse(
                     if text.len() > MAX_TEXT {
                         return Err(err(format!("the reply is longer than {} KiB", MAX_TEXT >> 10)));
                     }
+                    if text.contains(HINT_MARKER) {
+                        return Err(err(format!(
+                            "the reply's text holds the act-by-reply lines of the team's own mail (\"{HINT_MARKER} ...\"): \
+                             a quote of team mail would go to the reporter; nothing was sent. Cut the quote below \
+                             your words (or start it with a quote marker) and send again"
+                        )));
+                    }
                     Some(Command::Reply(Reply::Text(format!("{text}\n"))))
                 }
             }
@@ -352,10 +459,11 @@ pub fn parse(
                 }
             }
         };
-        out.push(Line { n, command });
+        let name = NAMES.iter().copied().find(|k| *k == name).unwrap_or_default();
+        out.push(Line { n, name, command });
     }
     if out.is_empty() {
-        return Err(LineError { n: 1, line: String::new(), why: "no command".into() });
+        return Err(LineError { n: 1, line: String::new(), code: "no command", why: "no command".into() });
     }
     Ok(out)
 }
@@ -406,14 +514,51 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_stops_at_every_quote_form_and_never_carries_team_mail() {
+        let reply = |quote: &str| match p(&format!("/reply\nThanks, confirmed.\n\n{quote}\nsecret summary\n")) {
+            Ok(v) => v,
+            Err(e) => panic!("{quote:?}: {e:?}"),
+        };
+        for quote in [
+            "________________________________\nFrom: Security <security@intake.test>",
+            "From: Security <security@intake.test>\nSent: Monday, December 7, 2026 10:00",
+            "From: Security <security@intake.test>\nDate: Mon, 7 Dec 2026 10:00",
+            "Le lun. 7 déc. 2026, Security a écrit :",
+            "Am 07.12.2026 um 10:00 schrieb Security:",
+            "On Mon, Security wrote:",
+        ] {
+            let v = reply(quote);
+            assert_eq!(v[0].command, Command::Reply(Reply::Text("Thanks, confirmed.\n".into())), "{quote:?}");
+        }
+        // A quote the block does not see end: refused, never sent.
+        let e = p(&format!("/reply\nThanks.\nsecret summary\n{HINT_MARKER} security@intake.test\n")).unwrap_err();
+        assert!(e.why.contains("act-by-reply"), "{e:?}");
+        // What is recorded names the line and a fixed reason, never its text.
+        let e = p("/cvss banana\n").unwrap_err();
+        assert_eq!(e.to_string(), "line 1: bad /cvss line");
+        assert!(e.detail().contains("banana"));
+        assert_eq!(p("/frob x\n").unwrap_err().to_string(), "line 1: unknown command");
+        // One-line values are capped.
+        assert!(p(&format!("/assign {}\n", "a".repeat(MAX_VALUE + 1))).is_err());
+        assert!(p(&format!("/affected {}\n", "1.0 ".repeat(MAX_VERSIONS + 1))).is_err());
+    }
+
+    #[test]
     fn commands_stop_at_the_quote_and_the_signature() {
         let text = "/status triaged\n/cvss CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\n\nOn 12/7/26 10:00, Security wrote:\n> [SEC-2026-0001] New report\n> /status closed\n";
         let v = p(text).unwrap();
         assert_eq!(v.len(), 2);
-        assert_eq!(v[0], Line { n: 1, command: Command::Change(Change::Status { to: Status::Triaged, reason: None }) });
+        assert_eq!(
+            v[0],
+            Line {
+                n: 1,
+                name: "status",
+                command: Command::Change(Change::Status { to: Status::Triaged, reason: None })
+            }
+        );
         assert!(carries_commands(text));
         let v = p("/tlp amber\n-- \nAlice\n/status closed\n").unwrap();
-        assert_eq!(v, vec![Line { n: 1, command: Command::Change(Change::Tlp(Some("AMBER".into()))) }]);
+        assert_eq!(v, vec![Line { n: 1, name: "tlp", command: Command::Change(Change::Tlp(Some("AMBER".into()))) }]);
     }
 
     #[test]

@@ -272,7 +272,7 @@ fn self_test(
     let me = k.public_cert();
     match k.encrypt_and_sign(b"secintake self-test", std::slice::from_ref(&me), SystemTime::now()) {
         Ok(ct) => match k.decrypt_message(&ct, std::slice::from_ref(&me), 1 << 20, SystemTime::now()) {
-            pgp::Decryption::Ok { plaintext, signatures }
+            pgp::Decryption::Ok { plaintext, signatures, .. }
                 if plaintext == b"secintake self-test" && signatures.verdict() == pgp::Verdict::Good =>
             {
                 notes.push("intake key decrypts and verifies a self-test message".into());

@@ -131,7 +131,7 @@ pub fn open(message: &[u8], keys: &IntakeKeys) -> Result<Document> {
     let body = crate::mime::body_of(message);
     let signers: Vec<_> = keys.certs().iter().map(|c| c.clone().strip_secret_key_material()).collect();
     match keys.decrypt(body, &signers, MAX_DOCUMENT, SystemTime::now()) {
-        Decryption::Ok { plaintext, signatures } => {
+        Decryption::Ok { plaintext, signatures, .. } => {
             let ours: Vec<String> = keys.certs().iter().map(|c| c.fingerprint().to_hex()).collect();
             let by_us = signatures
                 .0

@@ -421,24 +421,43 @@ fn exact_base64(msg: &Message, p: &MessagePart) -> Option<Vec<u8>> {
 }
 
 /// Crude HTML to text for armored blocks pasted into HTML-only mail: tags dropped,
-/// `<br>`/`<p>`/`<div>` become newlines, the common entities decoded.
+/// `<br>`/`<p>`/`<div>` become newlines, the common entities decoded, and the lines
+/// inside a `<blockquote>` prefixed `> ` once per level (so that a quote reads as a
+/// quote: a command block or a `/reply` ends there).
 pub fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
+    let mut depth = 0usize;
+    // Appends text, each line begun inside a blockquote prefixed once per level.
+    let push = |out: &mut String, text: &str, depth: usize| {
+        for c in text.chars() {
+            if depth > 0 && (out.is_empty() || out.ends_with('\n')) && c != '\n' {
+                for _ in 0..depth.min(MAX_QUOTE_DEPTH) {
+                    out.push_str("> ");
+                }
+            }
+            out.push(c);
+        }
+    };
     let mut rest = html;
     while let Some(lt) = rest.find('<') {
-        out.push_str(&rest[..lt]);
+        push(&mut out, &rest[..lt], depth);
         let Some(gt) = rest[lt..].find('>') else {
             rest = "";
             break;
         };
-        let tag = rest[lt + 1..lt + gt].trim_start_matches('/').to_ascii_lowercase();
+        let raw = &rest[lt + 1..lt + gt];
+        let closing = raw.starts_with('/');
+        let tag = raw.trim_start_matches('/').to_ascii_lowercase();
         let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-        if matches!(name.as_str(), "br" | "p" | "div" | "pre" | "tr" | "li") {
+        if matches!(name.as_str(), "br" | "p" | "div" | "pre" | "tr" | "li" | "blockquote") {
             out.push('\n');
+        }
+        if name == "blockquote" {
+            depth = if closing { depth.saturating_sub(1) } else { depth.saturating_add(1) };
         }
         rest = &rest[lt + gt + 1..];
     }
-    out.push_str(rest);
+    push(&mut out, rest, depth);
     out.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
@@ -446,6 +465,9 @@ pub fn html_to_text(html: &str) -> String {
         .replace("&nbsp;", " ")
         .replace("&amp;", "&")
 }
+
+/// The most `> ` a line of HTML quote gets (deeper nesting reads the same).
+const MAX_QUOTE_DEPTH: usize = 8;
 
 /// Canonical CRLF line endings (RFC 3156 signs canonical text).
 pub fn to_crlf(b: &[u8]) -> Vec<u8> {
@@ -586,5 +608,9 @@ mod tests {
     #[test]
     fn html_armor() {
         assert_eq!(html_to_text("a<br>b&lt;c&amp;"), "a\nb<c&");
+        assert_eq!(
+            html_to_text("/reply<br>thanks<blockquote>summary<br>MISSING: x</blockquote>after"),
+            "/reply\nthanks\n> summary\n> MISSING: x\nafter"
+        );
     }
 }

@@ -15,8 +15,9 @@ use crate::case::{Case, rfc3339};
 /// The two lines at the end of a summary or follow-up: how to act by reply.
 pub fn command_hint(case_id: &str, intake: &str) -> String {
     format!(
-        "\n-- \nAct by signed reply to {intake} (not to the list), one command a line before the quote,\n\
-         e.g. \"/status triaged\" or \"/reply needs-info\"; Subject: [{case_id}]. See README, Commands by mail.\n"
+        "\n-- \n{} {intake} (not to the list), one command a line before the quote,\n\
+         e.g. \"/status triaged\" or \"/reply needs-info\"; Subject: [{case_id}]. See README, Commands by mail.\n",
+        crate::case::command::HINT_MARKER
     )
 }
 

@@ -94,7 +94,7 @@ mod tests {
         let me = parse_certs(public.as_bytes());
         let ct = keys.encrypt_and_sign(b"hello report", &me, now()).unwrap();
         match keys.decrypt_message(&ct, &me, 1 << 20, now()) {
-            Decryption::Ok { plaintext, signatures } => {
+            Decryption::Ok { plaintext, signatures, .. } => {
                 assert_eq!(plaintext, b"hello report");
                 assert_eq!(signatures.verdict(), Verdict::Good);
                 assert_eq!(signatures.0[0].signer.as_deref().unwrap(), keys.fingerprint().to_hex());

@@ -27,8 +27,11 @@ use super::{DECRYPT_BUFFER, IntakeKeys, Verdict, librepgp, policy, read_capped, 
 /// What decrypting a message gave.
 #[derive(Debug)]
 pub enum Decryption {
-    /// Decrypted; signatures (if any) verified against the certs we were given.
-    Ok { plaintext: Vec<u8>, signatures: Signatures },
+    /// Read; signatures (if any) verified against the certs we were given.
+    /// `encrypted`: the message had an encryption layer (PKESK/SKESK and encrypted
+    /// data); false for a signed-only (or literal) OpenPGP message, which the
+    /// decryptor reads too and which crossed the network in clear.
+    Ok { plaintext: Vec<u8>, signatures: Signatures, encrypted: bool },
     /// Encrypted, but to no key we hold.
     NoKey { recipients: Vec<String> },
     /// The plaintext passed the cap; reading stopped there.
@@ -94,7 +97,8 @@ impl IntakeKeys {
             Err(e) => return (Decryption::Failed(format!("decryption failed: {e}")), None),
         };
         let helper = dec.into_helper();
-        (Decryption::Ok { plaintext, signatures: helper.checker.signatures }, helper.session)
+        let encrypted = helper.checker.encrypted;
+        (Decryption::Ok { plaintext, signatures: helper.checker.signatures, encrypted }, helper.session)
     }
 
     /// Like [`Self::decrypt`], for every format intake reads (Sequoia's, LibrePGP AEAD,
@@ -132,7 +136,7 @@ impl IntakeKeys {
             }
         };
         let wanted = |d: &Decryption| match d {
-            Decryption::Ok { plaintext, signatures } if signatures.any(Verdict::UnknownKey) => {
+            Decryption::Ok { plaintext, signatures, .. } if signatures.any(Verdict::UnknownKey) => {
                 let extra = more_certs(plaintext);
                 (!extra.is_empty()).then(|| [signer_certs, &extra].concat())
             }
@@ -291,7 +295,8 @@ fn verify_inner(inner: &[u8], signer_certs: &[Cert], max_plaintext: u64, now: Sy
         Err(e) => return Decryption::Failed(format!("LibrePGP AEAD content: {e:#}")),
     };
     match read_capped(&mut v, max_plaintext) {
-        Ok(Some(plaintext)) => Decryption::Ok { plaintext, signatures: v.into_helper().signatures },
+        // Opened from a LibrePGP AEAD / SEIPDv2 packet: encrypted by construction.
+        Ok(Some(plaintext)) => Decryption::Ok { plaintext, signatures: v.into_helper().signatures, encrypted: true },
         Ok(None) => Decryption::TooLarge,
         Err(e) => Decryption::Failed(format!("LibrePGP AEAD content: {e}")),
     }

@@ -202,11 +202,13 @@ pub(super) struct Checker<'a> {
     certs: &'a [Cert],
     now: SystemTime,
     pub(super) signatures: Signatures,
+    /// The message structure had an encryption layer.
+    pub(super) encrypted: bool,
 }
 
 impl<'a> Checker<'a> {
     pub(super) fn new(certs: &'a [Cert], now: SystemTime) -> Self {
-        Checker { certs, now, signatures: Signatures::default() }
+        Checker { certs, now, signatures: Signatures::default(), encrypted: false }
     }
 }
 
@@ -222,8 +224,12 @@ impl VerificationHelper for Checker<'_> {
 
     fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
         for layer in structure.into_iter() {
-            if let MessageLayer::SignatureGroup { results } = layer {
-                self.signatures.0.extend(results.iter().map(|r| verification_of(r, self.now)));
+            match layer {
+                MessageLayer::SignatureGroup { results } => {
+                    self.signatures.0.extend(results.iter().map(|r| verification_of(r, self.now)));
+                }
+                MessageLayer::Encryption { .. } => self.encrypted = true,
+                _ => {}
             }
         }
         Ok(())

@@ -1,14 +1,22 @@
 //! Commands by signed mail: a team member acts on a case from their mail client.
 //!
 //! A message whose text starts with a command line (`case::command::carries_commands`)
-//! from a team address, or signed by anyone, is a command mail; it is decided here, once,
-//! into a [`CommandDecision`]: applied (every line parsed and applied to a copy of the
-//! case, all or nothing) or rejected with the reason. The credential is the OpenPGP
-//! signature, checked in one place ([`Pipeline::authenticate`]): a valid signature by a
-//! cert in `keys.team_certs` that is valid now, whose User IDs include the From address,
-//! over the text the commands are read from, made at most `commands.max_age` before
-//! arrival, and never used by an applied command before (its digest is stored). Words of
-//! the team's own (`/reply`, `/note`) need the mail encrypted to the intake key.
+//! from a team address, or whose text is validly signed by a team cert, is a command
+//! mail (anyone else's is a report or follow-up, whatever its first word); it is decided
+//! here, once, into a [`CommandDecision`]: applied (every line parsed and applied to a
+//! copy of the case, all or nothing) or rejected with the reason. The credential is the
+//! OpenPGP signature, checked in one place ([`Pipeline::authenticate`]): the signatures
+//! over the text the commands are read from, and only those (a signature over an
+//! attachment or another part counts for nothing), all valid and by one cert in
+//! `keys.team_certs` (or a project's `team_certs`, for that project's cases) that is
+//! valid now, is not a list's shared key, and whose User IDs include the From address;
+//! made at most `commands.max_age` before arrival, and never used by an applied command
+//! before (its digest is stored). The case is the one the signed (or encrypted) part
+//! names; an unsigned outer header naming another refuses the mail. Words of the team's
+//! own (`/reply`, `/note`) need the mail encrypted to the intake key.
+//!
+//! What is recorded and logged of a refusal is its reason without any text of the mail
+//! (a line number and a fixed reason); the list's encrypted notice alone quotes the line.
 //!
 //! Never applies a thing from a message that a team member did not sign; never tells
 //! the sender of a refused mail anything (they may be an attacker): the list is told,
@@ -17,7 +25,7 @@
 use chrono::{DateTime, Utc};
 use sequoia_openpgp::Cert;
 
-use super::classify::Reading;
+use super::classify::{Reading, TextPiece};
 use super::decide::Identity;
 use super::record::Commit;
 use super::{Outcome, Pipeline};
@@ -44,6 +52,9 @@ pub(super) struct Signer {
     /// The From address (bound to the cert).
     pub address: String,
     pub fingerprint: String,
+    /// None: a `keys.team_certs` cert (any case); Some: a project maintainer's, who
+    /// acts only on cases that concern one of these projects.
+    pub projects: Option<Vec<String>>,
     /// The signature's digest ([`pgp::Verification::digest`]): stored, so it is used once.
     pub digest: String,
 }
@@ -52,9 +63,12 @@ pub(super) struct Signer {
 pub(super) enum CommandDecision {
     Applied(Box<Applied>),
     /// Nothing applied. `case`: the case it named, if any (its list is told).
+    /// `reason`: what is recorded and logged, no text of the mail in it; `detail`: the
+    /// fuller reason for the list's encrypted notice (it may quote the line).
     Rejected {
         case: Option<Box<Case>>,
         reason: String,
+        detail: Option<String>,
     },
 }
 
@@ -94,72 +108,187 @@ impl Pipeline {
             return Ok(None);
         }
         let sys_now = now.into();
-        let team_address = self.team_signers.iter().any(|c| pgp::has_address(c, &id.from));
-        // Unsigned command lines from anyone but the team are a report's words.
-        if !team_address && reading.signatures.is_empty() {
+        let team_address = self.command_signers().any(|(c, _)| pgp::has_address(c, &id.from));
+        let team_signed = main.signatures.iter().any(|v| {
+            v.verdict == Verdict::Good && v.signer.as_deref().is_some_and(|f| self.command_signer(f).is_some())
+        });
+        // Command words from anyone but the team (unsigned, or signed by a reporter)
+        // are a report's words.
+        if !team_address && !team_signed {
             return Ok(None);
         }
-        let case = self.command_case(env, reading)?;
-        let reject = |case: Option<Case>, reason: String| {
-            Ok(Some(CommandDecision::Rejected { case: case.map(Box::new), reason }))
+        let reject = |case: Option<Case>, reason: String, detail: Option<String>| {
+            Ok(Some(CommandDecision::Rejected { case: case.map(Box::new), reason, detail }))
         };
-        let signer = match self.authenticate(id, reading, main.coverage.signed, sys_now) {
+        let case = self.command_case(env, reading, main)?;
+        let named = match &case {
+            Ok(c) => c.clone(),
+            Err((c, _)) => c.clone(),
+        };
+        let signer = match self.authenticate(id, main, sys_now) {
             Ok(s) => s,
-            Err(why) => return reject(case, why),
+            Err(why) => return reject(named, why, None),
         };
-        let Some(case) = case else {
-            return reject(
-                None,
-                "names no case: put [CASE-ID] in the Subject or reply to the case's summary or follow-up".into(),
-            );
+        let case = match case {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return reject(
+                    None,
+                    "names no case: put [CASE-ID] in the Subject (protected, inside the signed or encrypted part) \
+                     or reply to the case's summary or follow-up"
+                        .into(),
+                    None,
+                );
+            }
+            Err((c, why)) => return reject(c, why, None),
         };
+        if let Some(projects) = &signer.projects {
+            let default = self.cfg.default_project();
+            if !projects.iter().any(|p| case.concerns(p, default)) {
+                return reject(
+                    Some(case),
+                    format!(
+                        "signed by {}, a maintainer cert of project {} only, and this case does not concern it",
+                        signer.fingerprint,
+                        projects.join(", ")
+                    ),
+                    None,
+                );
+            }
+        }
         let exists = |c: &str| self.store.case_meta(c).ok().flatten().is_some();
         let has_template = |t: &str| self.replies.has(t);
         let lines = match command::parse(&main.text, &case.id, &exists, &has_template) {
             Ok(l) => l,
-            Err(e) => return reject(Some(case), e.to_string()),
+            Err(e) => return reject(Some(case), e.to_string(), Some(e.detail())),
         };
         if !main.coverage.encrypted && lines.iter().any(|l| l.command.carries_text()) {
             return reject(
                 Some(case),
                 "carries words for the reporter or the log (/reply, /note) but was not encrypted to the intake key"
                     .into(),
+                None,
             );
         }
         match self.apply_commands(id, &case, &lines, reading, signer, now) {
             Ok(a) => Ok(Some(CommandDecision::Applied(Box::new(a)))),
-            Err(why) => reject(Some(case), why),
+            Err((reason, detail)) => reject(Some(case), reason, Some(detail)),
         }
     }
 
-    /// The case a command mail acts on: the one its In-Reply-To/References or Subject
-    /// names, else the one its protected (encrypted) Subject names.
-    fn command_case(&self, env: &mime::Envelope, reading: &Reading) -> anyhow::Result<Option<Case>> {
-        let mut id = self.follow_up_target(env)?;
-        if id.is_none()
-            && let Some(s) = &reading.protected_subject
-        {
-            id = self.cfg.prefixes().into_iter().find_map(|p| case_mod::find_id(p, s));
+    /// Who may sign a command mail: every `keys.team_certs` cert (scope None: any
+    /// case) and every project's maintainer certs (scope: that project), except a cert
+    /// bound to a list address (a list's shared key: whoever reads the list holds it).
+    fn command_signers(&self) -> impl Iterator<Item = (&Cert, Option<&str>)> {
+        let lists: Vec<&str> = std::iter::once(self.cfg.team_list_address.as_str())
+            .chain(self.cfg.projects.iter().filter_map(|p| p.list_address.as_deref()))
+            .collect();
+        let team = self.team_signers.iter().map(|c| (c, None));
+        let maintainers =
+            self.projects.iter().flat_map(|(name, p)| p.team.iter().map(move |c| (c, Some(name.as_str()))));
+        team.chain(maintainers).filter(move |(c, _)| !lists.iter().any(|l| pgp::has_address(c, l)))
+    }
+
+    /// The command signer with fingerprint `fpr`: its cert and the projects it is
+    /// limited to (None: a team cert, any case).
+    fn command_signer(&self, fpr: &str) -> Option<(&Cert, Option<Vec<String>>)> {
+        let mut found: Option<(&Cert, Option<Vec<String>>)> = None;
+        for (c, scope) in self.command_signers().filter(|(c, _)| c.fingerprint().to_hex() == fpr) {
+            match (scope, &mut found) {
+                (None, _) => return Some((c, None)),
+                (Some(p), Some((_, Some(ps)))) => ps.push(p.to_owned()),
+                (Some(p), _) => found = Some((c, Some(vec![p.to_owned()]))),
+            }
         }
-        Ok(match id {
-            Some(i) => self.store.case_meta(&i)?,
+        found
+    }
+
+    /// The case a command mail acts on. What is inside the signed or encrypted part
+    /// decides: its protected Subject, else the one case the signed text names (on its
+    /// lines that are not commands). The unprotected outer In-Reply-To/References/Subject
+    /// count only for encrypted mail that names no case inside (`Re: your report`,
+    /// answering the summary); when they name a case other than the inside one the mail
+    /// is refused (re-targeted on the way?), and signed-only mail must name it inside.
+    /// Err((case, why)): refused, naming the case for the list's notice.
+    #[allow(clippy::type_complexity)]
+    fn command_case(
+        &self,
+        env: &mime::Envelope,
+        reading: &Reading,
+        main: &TextPiece,
+    ) -> anyhow::Result<Result<Option<Case>, (Option<Case>, String)>> {
+        let prefixes = self.cfg.prefixes();
+        let known = |i: &str| -> anyhow::Result<Option<Case>> { self.store.case_meta(i) };
+        let covered = if main.coverage.encrypted { &reading.protected_subject } else { &reading.signed_subject };
+        let inside_subject = covered.as_deref().and_then(|s| prefixes.iter().find_map(|p| case_mod::find_id(p, s)));
+        let inside = match inside_subject {
+            Some(i) => Some(i),
+            None if main.coverage.signed => {
+                // The ids the signed text names, on its lines that are not commands
+                // (`/reject duplicate ID` names another case).
+                let mut ids: Vec<String> = Vec::new();
+                for l in main.text.lines().take(command::MAX_SCAN_LINES) {
+                    if command::is_command_line(l) {
+                        continue;
+                    }
+                    for p in &prefixes {
+                        if let Some(i) = case_mod::find_id(p, l)
+                            && !ids.contains(&i)
+                            && known(&i)?.is_some()
+                        {
+                            ids.push(i);
+                        }
+                    }
+                    if ids.len() > 1 {
+                        break;
+                    }
+                }
+                if ids.len() > 1 {
+                    return Ok(Err((
+                        None,
+                        format!(
+                            "the signed text names more than one case ({}, ...); name the case in the Subject",
+                            ids.join(", ")
+                        ),
+                    )));
+                }
+                ids.pop()
+            }
             None => None,
-        })
+        };
+        let outside = self.follow_up_target(env)?;
+        match (inside, outside) {
+            (Some(i), Some(o)) if i != o => {
+                let c = known(&i)?;
+                Ok(Err((
+                    c,
+                    format!(
+                        "the unprotected Subject/References name {o} but the signed or encrypted part names {i} \
+                         (altered on the way?)"
+                    ),
+                )))
+            }
+            (Some(i), _) => Ok(Ok(known(&i)?)),
+            (None, Some(o)) if main.coverage.encrypted => Ok(Ok(known(&o)?)),
+            (None, Some(o)) => Ok(Err((
+                known(&o)?,
+                format!(
+                    "not encrypted, and the signed part names no case ({o} is named only in the unsigned headers): \
+                     name it in the signed part (protected Subject, or the text) or encrypt the mail"
+                ),
+            ))),
+            (None, None) => Ok(Ok(None)),
+        }
     }
 
     /// The one check of a command mail's credential (see the module doc): the signer,
-    /// or why the mail applies nothing.
-    fn authenticate(
-        &self,
-        id: &Identity,
-        reading: &Reading,
-        text_signed: bool,
-        now: std::time::SystemTime,
-    ) -> Result<Signer, String> {
-        let sigs = &reading.signatures;
-        let team = |fpr: &str| -> Option<&Cert> { self.team_signers.iter().find(|c| c.fingerprint().to_hex() == fpr) };
-        if sigs.is_empty() || !text_signed {
-            return Err("not signed: a command mail must be signed by the sender's team cert".into());
+    /// or why the mail applies nothing. Only the signatures over `main`, the text the
+    /// commands are read from, count.
+    fn authenticate(&self, id: &Identity, main: &TextPiece, now: std::time::SystemTime) -> Result<Signer, String> {
+        let sigs = &main.signatures;
+        let team = |fpr: &str| -> Option<&Cert> { self.command_signer(fpr).map(|(c, _)| c) };
+        if sigs.is_empty() || !main.coverage.signed {
+            return Err("not signed: a command mail's text must be signed by the sender's team cert".into());
         }
         if let Some(bad) = sigs.iter().find(|v| v.verdict == Verdict::Bad) {
             return Err(match bad.signer.as_deref().and_then(|f| team(f).map(|c| (f, c))) {
@@ -175,21 +304,18 @@ impl Pipeline {
                 None => "a signature does not verify (altered, or a rejected algorithm)".into(),
             });
         }
-        // Every signature must be a good one: a second signer we cannot check is not
-        // vouched for by the team.
+        // Every signature over the text must be a good one: a second signer we cannot
+        // check is not vouched for by the team.
         if let Some(other) = sigs.iter().find(|v| v.verdict != Verdict::Good) {
             let issuer = other.signer.clone().unwrap_or_else(|| "unknown".into());
             return Err(format!("signed by a cert that is not a team cert ({issuer})"));
         }
-        let goods: Vec<_> = sigs.iter().collect();
-        let Some(good) = goods.first() else {
-            return Err("not signed: a command mail must be signed by the sender's team cert".into());
-        };
-        if goods.iter().any(|v| v.signer != good.signer) {
+        let good = &sigs[0];
+        if sigs.iter().any(|v| v.signer != good.signer) {
             return Err("signed by more than one cert; sign with your team cert alone".into());
         }
         let fpr = good.signer.clone().unwrap_or_default();
-        let Some(cert) = team(&fpr) else {
+        let Some((cert, projects)) = self.command_signer(&fpr) else {
             return Err(format!("signed by a cert that is not a team cert ({fpr})"));
         };
         if !pgp::valid_now(cert, now) {
@@ -220,16 +346,26 @@ impl Pipeline {
             ));
         }
         let digest = good.digest.clone().ok_or("the signature's digest is unknown")?;
-        if let Ok(Some(earlier)) = self.store.command_signature(&digest)
-            && earlier != id.key
-        {
-            return Err(format!("a replay: this signature was already used by the applied command mail <{earlier}>"));
+        // Fails closed: a store that cannot say whether the signature was used applies
+        // nothing.
+        match self.store.command_signature(&digest) {
+            Ok(Some(earlier)) if earlier != id.key => {
+                return Err(format!(
+                    "a replay: this signature was already used by the applied command mail <{earlier}>"
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "Replay check failed; command mail refused");
+                return Err("the replay check could not read the store; send it again later".into());
+            }
         }
-        Ok(Signer { address: id.from.to_ascii_lowercase(), fingerprint: fpr, digest })
+        Ok(Signer { address: id.from.to_ascii_lowercase(), fingerprint: fpr, projects, digest })
     }
 
     /// Applies every line to a copy of `case`, in order; the first that fails fails
-    /// them all.
+    /// them all: Err((reason, detail)), the reason without text of the mail (the line
+    /// number and command), the detail with why (for the list's notice).
     fn apply_commands(
         &self,
         id: &Identity,
@@ -238,7 +374,7 @@ impl Pipeline {
         reading: &Reading,
         signer: Signer,
         now: DateTime<Utc>,
-    ) -> Result<Applied, String> {
+    ) -> Result<Applied, (String, String)> {
         let mut c = case.clone();
         let entry = |action: &str, detail: String| LogEntry {
             at: now,
@@ -266,7 +402,7 @@ impl Pipeline {
         };
         let project = self.cfg.policy_of(c.project.as_deref()).project.clone();
         for l in lines {
-            let fail = |why: String| format!("line {}: {why}", l.n);
+            let fail = |why: String| (format!("line {}: /{} not applied", l.n, l.name), format!("line {}: {why}", l.n));
             match &l.command {
                 Command::Change(ch) => {
                     let before = c.clone();
@@ -331,8 +467,10 @@ impl Pipeline {
                 }
                 Command::ReadinAdd { role, expires, force } => {
                     let signer_fpr = &signer.fingerprint;
-                    let certs: Vec<&Vec<u8>> = reading
-                        .signed_keys
+                    // Only a cert inside what the signer alone signed (never one beside
+                    // it, or in a part another key signed).
+                    let vouched = reading.signed_keys(signer_fpr);
+                    let certs: Vec<&Vec<u8>> = vouched
                         .iter()
                         .filter(|k| pgp::parse_certs(k).iter().all(|c| &c.fingerprint().to_hex() != signer_fpr))
                         .collect();
@@ -422,18 +560,13 @@ impl Pipeline {
                 // The confirmation, threaded under the command mail; then the newcomers
                 // get their summary so far (and are not sent the confirmation twice).
                 let body = notify::confirmation_text(&c.id, &a.signer.address, &a.signer.fingerprint, &id.key, &a.said);
+                // Who changed it travels only inside the encryption.
+                let outer = format!("[{}] Changed", c.id);
                 let subject = format!("[{}] Changed by {}", c.id, a.signer.address);
                 let thread: Vec<String> = id.env.references.iter().cloned().chain(id.env.message_id.clone()).collect();
-                for (out, seal) in self.team_mail_in_thread(
-                    c,
-                    MailKind::Confirmation,
-                    &subject,
-                    &subject,
-                    &body,
-                    now,
-                    &id.sha,
-                    &thread,
-                )? {
+                for (out, seal) in
+                    self.team_mail_in_thread(c, MailKind::Confirmation, &outer, &subject, &body, now, &id.sha, &thread)?
+                {
                     ctx.batch.put_out_sealed(&out, seal);
                 }
                 for r in &a.readin_add {
@@ -449,20 +582,30 @@ impl Pipeline {
                 tracing::info!(case = %c.id, signer = %a.signer.fingerprint, lines = a.said.len(), "Command mail applied");
                 Ok(Outcome::of(&rec, false))
             }
-            CommandDecision::Rejected { case, reason } => {
+            CommandDecision::Rejected { case, reason, detail } => {
                 let case_id = case.as_ref().map(|c| c.id.clone());
                 let rec = ctx.record(Disposition::CommandRejected, case_id.clone(), None, Some(reason.clone()));
-                let mut body = notify::rejected_text(case_id.as_deref(), &id.from, &id.key, &reason);
+                let mut body =
+                    notify::rejected_text(case_id.as_deref(), &id.from, &id.key, detail.as_deref().unwrap_or(&reason));
+                // At most NOTICES_PER_HOUR notices an hour for the case (or the intake)
+                // and as many for the sender: one forger cannot flood the list by
+                // naming many cases, nor many forgers by naming one.
                 let scope = case_id.clone().unwrap_or_else(|| "intake".into());
+                let sender = format!("sender-{}", &mime::sha256_hex(id.from.to_ascii_lowercase().as_bytes())[..16]);
                 let hour = format!("cmdrej:{}:", now.format("%Y%m%d%H"));
-                let told = self.store.reminders(&scope)?.iter().filter(|k| k.starts_with(&hour)).count();
-                let tell = told < NOTICES_PER_HOUR;
+                let count = |scope: &str| -> anyhow::Result<usize> {
+                    Ok(self.store.reminders(scope)?.iter().filter(|k| k.starts_with(&hour)).count())
+                };
+                let (told, told_sender) = (count(&scope)?, count(&sender)?);
+                let tell = told < NOTICES_PER_HOUR && told_sender < NOTICES_PER_HOUR;
                 if tell {
                     ctx.batch.put_reminder(&scope, &format!("{hour}{told}"));
+                    ctx.batch.put_reminder(&sender, &format!("{hour}{told_sender}"));
                 }
-                if told + 1 == NOTICES_PER_HOUR {
+                if tell && (told + 1 == NOTICES_PER_HOUR || told_sender + 1 == NOTICES_PER_HOUR) {
+                    let whom = if told + 1 == NOTICES_PER_HOUR { "it" } else { "this sender" };
                     body.push_str(&format!(
-                        "\nThis is refusal {NOTICES_PER_HOUR} of this hour for it:\n\
+                        "\nThis is refusal {NOTICES_PER_HOUR} of this hour for {whom}:\n\
                          further ones this hour are recorded (secintake mail list), not mailed.\n"
                     ));
                 }
@@ -498,8 +641,9 @@ impl Pipeline {
                 ctx.batch.put_mail(&id.key, &rec);
                 ctx.index();
                 ctx.commit()?;
-                // The reason may quote a decrypted line: it goes to the record and the list only.
-                tracing::warn!(case = ?case_id, "Command mail refused");
+                // The reason holds no text of the mail (a line number and a fixed
+                // reason); the notice alone, encrypted, quotes the line.
+                tracing::warn!(case = ?case_id, reason = %reason, "Command mail refused");
                 Ok(Outcome::of(&rec, false))
             }
         }

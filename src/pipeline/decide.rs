@@ -602,10 +602,17 @@ fn judge(
             add_candidate(&mut candidates, c, KeySource::Attached);
         }
     }
-    let signed_certs =
-        reading.signed_keys.iter().flat_map(|k| pgp::parse_certs(k)).map(|c| c.fingerprint().to_hex()).collect();
     let (verdict, signer) =
         classify::verdict(&reading, from, &classify::Held { fingerprints: held, candidates: &candidates }, now);
+    // Only keys inside what the signer alone vouches for can succeed a pinned cert.
+    let signed_certs = signer
+        .as_deref()
+        .map(|s| reading.signed_keys(s))
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|k| pgp::parse_certs(k))
+        .map(|c| c.fingerprint().to_hex())
+        .collect();
     let text = reading.text();
     Judged { reading, text, candidates, verdict, signer, signed_certs }
 }

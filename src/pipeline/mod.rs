@@ -197,6 +197,8 @@ impl Pipeline {
         let mut known_signers = keyring.clone();
         if cfg.commands.enabled {
             known_signers.extend(team_signers.iter().cloned());
+            // A project's maintainers may act on its cases (pipeline/commands.rs).
+            known_signers.extend(projects.values().flat_map(|p: &ProjectKeys| p.team.iter().cloned()));
         }
         let replies = notify::Replies::load(&cfg.replies_dir()).map_err(|e| anyhow::anyhow!("replies: {e}"))?;
         Ok(Pipeline {

@@ -63,12 +63,11 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) -> Result<Vec<(OutMail, Seal)>> {
         // A likely duplicate is the first thing the team reads.
-        let mut summary = format!(
+        let summary = format!(
             "{}{}",
             super::dupes::summary_line(case, self.cfg.triage.duplicate_threshold).unwrap_or_default(),
             notify::summary_text(case, sha, &[&self.team_warnings[..], warnings].concat())
         );
-        summary.push_str(&notify::command_hint(&case.id, self.cfg.address_of(case.project.as_deref())));
         // Exploited in the wild: the list must see it at once, paused or not.
         let urgent = if case.flags.contains(&crate::triage::Flag::Exploited) { "URGENT: " } else { "" };
         self.team_mail(
@@ -106,7 +105,6 @@ impl Pipeline {
             body.push('\n');
             body.push_str(&notify::readin_lines(&readins, now));
         }
-        body.push_str(&notify::command_hint(&case.id, self.cfg.address_of(case.project.as_deref())));
         self.team_mail(case, MailKind::Followup, &outer, &inner_subject, &body, now, sha)
     }
 
@@ -420,6 +418,13 @@ impl Pipeline {
                 }
             }
         }
+        // The act-by-reply lines end the list's summaries and follow-ups, with
+        // `[commands] enabled` only; never a read-in copy (a fixer cannot command).
+        let list_body = if self.cfg.commands.enabled && matches!(kind, MailKind::Summary | MailKind::Followup) {
+            format!("{body}{}", notify::command_hint(&case.id, self.cfg.address_of(project)))
+        } else {
+            body.to_owned()
+        };
         let mut out = Vec::new();
         for (list, certs) in targets {
             // Certs are checked again at the time of use: one may have expired since load.
@@ -436,7 +441,7 @@ impl Pipeline {
             h.references = thread.to_vec();
             let mail = self.out_mail(&h, kind, &case.id, true, now);
             let keys = self.signer(project).clone();
-            let (body, outer_subject) = (body.to_owned(), outer_subject.to_owned());
+            let (body, outer_subject) = (list_body.clone(), outer_subject.to_owned());
             out.push((
                 mail,
                 Box::new(move || {
