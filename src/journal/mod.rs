@@ -58,6 +58,7 @@ pub async fn append_pending(s: &mut ImapSession, store: &Store, keys: &Arc<Intak
         let Some(page) = tokio::task::spawn_blocking(move || st.journal_page()).await.context("journal page")?? else {
             return Ok(sent);
         };
+        let read = started.elapsed();
         let message = {
             let keys = keys.clone();
             let from = cfg.intake.address.clone();
@@ -67,6 +68,7 @@ pub async fn append_pending(s: &mut ImapSession, store: &Store, keys: &Arc<Intak
                 .context("journal seal")??
         };
         let (message, page) = message;
+        let sealed = started.elapsed();
         let folder = &cfg.imap.journal_folder;
         let first = timed("APPEND", async { Ok(s.append(folder, Some("(\\Seen)"), None, &message).await?) }).await;
         if let Err(e) = first {
@@ -80,13 +82,24 @@ pub async fn append_pending(s: &mut ImapSession, store: &Store, keys: &Arc<Intak
                 .await
                 .with_context(|| format!("Appending the journal to {folder} (imap.journal_folder)"))?;
         }
+        let appended = started.elapsed();
         let st = store.clone();
         let (first, last, n) = (page.first, page.last, page.entries);
         tokio::task::spawn_blocking(move || st.journal_appended(&page)).await.context("journal appended")??;
         // The time is the journal's whole cost for the page: reading it under the
         // lock, sealing, the APPEND, the commit (the benchmark sums it).
-        let ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1000.0);
-        tracing::info!(first, last, entries = n, bytes = message.len(), ms = %ms, "Journal appended");
+        let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
+        tracing::info!(
+            first,
+            last,
+            entries = n,
+            bytes = message.len(),
+            ms = %ms(started.elapsed()),
+            read_ms = %ms(read),
+            seal_ms = %ms(sealed - read),
+            append_ms = %ms(appended - sealed),
+            "Journal appended"
+        );
         sent += n;
     }
 }

@@ -142,8 +142,13 @@ impl Store {
                 None => b.remove(k),
             }
         }
-        self.db.apply_batch(b).context("Writing to the store")?;
-        self.sync()?;
+        {
+            // The journal's reader sees a commit wholly or not at all, and only once it
+            // is durable (`Store::journal_page` takes this for reading).
+            let _applying = self.applying.write().unwrap_or_else(|e| e.into_inner());
+            self.db.apply_batch(b).context("Writing to the store")?;
+            self.sync()?;
+        }
         if journaled {
             self.journal_queued();
         }

@@ -290,10 +290,12 @@ impl Store {
     }
 
     /// The next journal message: the oldest queued entries (at most [`PAGE_ENTRIES`], and
-    /// [`PAGE_BYTES`] of values) with the values their keys hold now, read under the
-    /// write lock (one consistent state). None when nothing is queued.
+    /// [`PAGE_BYTES`] of values) with the values their keys hold now, read between
+    /// commits (one consistent, durable state; not under the write lock, which a group
+    /// holds while it decides: intake's append of one batch would wait for the next
+    /// batch's whole recording). None when nothing is queued.
     pub fn journal_page(&self) -> Result<Option<Page>> {
-        let _tx = self.begin();
+        let _between = self.applying.read().unwrap_or_else(|e| e.into_inner());
         let mut queued = Vec::new();
         let mut bytes = 0usize;
         let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
@@ -350,8 +352,10 @@ impl Store {
     }
 
     /// Records that the page's message is on the server: its entries leave the queue.
+    /// Not under the write lock (a group may hold it for seconds): it touches only the
+    /// page's own queue entries, which no commit writes again, and the journal's counters,
+    /// which only the one appender (`journal::APPENDING`) writes.
     pub fn journal_appended(&self, page: &Page) -> Result<()> {
-        let _tx = self.begin();
         let mut b = sled::Batch::default();
         let mut n = 0;
         self.scan(&queue_key(page.first), &queue_key(page.last + 1), |k, _| {
@@ -361,6 +365,7 @@ impl Store {
         })?;
         b.insert(APPENDED_KEY, &page.last.to_be_bytes());
         b.insert(APPENDED_AT_KEY, crate::case::rfc3339(&Utc::now()).as_bytes());
+        let _applying = self.applying.write().unwrap_or_else(|e| e.into_inner());
         self.db.apply_batch(b).context("Writing to the store")?;
         self.sync()?;
         tracing::debug!(first = page.first, last = page.last, entries = n, "Journal entries appended");

@@ -140,6 +140,10 @@ pub struct Store {
     answers: Arc<Mutex<AnswerWindow>>,
     /// The journal's sequence numbers and the journal task's wake-up (`journal.rs`).
     journal: Arc<journal::JournalState>,
+    /// Held (write) while a commit is applied and synced, (read) while the journal reads
+    /// a page: one consistent, durable state without waiting for the write lock, which a
+    /// group holds from its first decision to its sync.
+    applying: Arc<std::sync::RwLock<()>>,
 }
 
 impl Store {
@@ -195,6 +199,7 @@ impl Store {
             lock: Arc::new(Mutex::new(())),
             answers: Default::default(),
             journal: Arc::new(journal),
+            applying: Default::default(),
         };
         store.index_outbox().map_err(|e| OpenError::Other(format!("indexing the outbox: {e:#}")))?;
         store.index_quarantine().map_err(|e| OpenError::Other(format!("indexing the quarantine: {e:#}")))?;

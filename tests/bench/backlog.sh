@@ -227,7 +227,7 @@ if first_ack is not None:
 # commit) and bytes on the server.
 jms = jbytes = 0.0
 for line in open(f"{work}/{mode}-{n}.log", errors="replace"):
-    m = re.search(r"Journal appended.*?bytes=(\d+).*?ms=([0-9.]+)", re.sub(r"\x1b\[[0-9;]*m", "", line))
+    m = re.search(r"Journal appended.*?bytes=(\d+) ms=([0-9.]+)", re.sub(r"\x1b\[[0-9;]*m", "", line))
     if m:
         jbytes += int(m.group(1)); jms += float(m.group(2))
 print(f"{mode} {n} journal_ms {jms:.3f}")
