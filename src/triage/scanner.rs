@@ -337,12 +337,12 @@ pub fn scanner_output(doc: &Doc, has_steps: bool, attachment_names: &[String]) -
     // Three lines of one tool, and tool lines at least a third of the report.
     if n >= 3 && all * 3 >= content {
         let tool = &TOOLS[best];
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
         for l in doc.lines.iter().filter(|l| !matches!(l.kind, Kind::Blank | Kind::Fence | Kind::Quoted)) {
             let t = l.lower.trim_start();
             let one = tool.finding.iter().any(|f| t.starts_with(f)) || tool.finding_in.iter().any(|f| t.contains(f));
-            if one && !seen.contains(&t) && seen.len() < 1000 {
-                seen.push(t);
+            if one && seen.len() < 1000 {
+                seen.insert(t);
             }
         }
         return Some(ScannerOutput {
