@@ -6,55 +6,15 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, Utc};
-use secintake::config::Config;
 use secintake::pipeline::Pipeline;
 use secintake::store::{MailKind, OutMail};
-use support::{Gpg, crlf, encrypted_payload, pgp_mime_report, pgp_mime_wrap, repo};
+use support::{
+    Gpg, command_pipeline as pipeline, crlf, encrypted_payload, intake_party as party, pgp_mime_report, pgp_mime_wrap,
+    repo,
+};
 
 const INTAKE_FPR: &str = "8484835FB379779620228A4E017260AB8668879C";
-
-/// A pipeline on a fresh store: the intake test key, `team` certs as keys.team_certs
-/// (plus the list's own), the shipped reply templates, `extra` appended to the config.
-fn pipeline(dir: &Path, team: &[&Gpg], extra: &str) -> Pipeline {
-    let keys = repo().join("keys");
-    let secret = dir.join("intake.key.asc");
-    std::fs::copy(keys.join("test-intake.key.asc"), &secret).unwrap();
-    let pw = dir.join("pw");
-    std::fs::write(&pw, "x").unwrap();
-    for f in [&secret, &pw] {
-        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    std::fs::create_dir_all(dir.join("team")).unwrap();
-    std::fs::copy(keys.join("team.pub.asc"), dir.join("team/team.asc")).unwrap();
-    for (i, g) in team.iter().enumerate() {
-        std::fs::write(dir.join(format!("team/member{i}.asc")), g.export()).unwrap();
-    }
-    std::fs::create_dir_all(dir.join("replies")).unwrap();
-    for e in std::fs::read_dir(repo().join("config/replies")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join("replies").join(e.file_name())).unwrap();
-    }
-    let text = format!(
-        "[intake]\naddress = \"security@intake.test\"\n[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword_file = \"pw\"\n\
-         [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"intake.key.asc\"\nteam_certs = \"team\"\n\
-         [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"Cmd\"\n[store]\npath = \"state\"\n{extra}\n"
-    );
-    let cfg = Arc::new(Config::parse(&text, &dir.join("secintake.toml")).unwrap());
-    let store = secintake::store::Store::open(&cfg.store_path).unwrap();
-    Pipeline::load(cfg, store).unwrap()
-}
-
-/// A party whose gpg home can encrypt to the intake key.
-fn party(uid: &str) -> Gpg {
-    let g = Gpg::new(uid);
-    g.import(&repo().join("keys/test-intake.pub.asc"));
-    g
-}
 
 /// The test's clock: two minutes ahead, so that every signature the test makes (after
 /// this is read) lies in its past, as it does for a daemon reading mail that arrived.

@@ -679,3 +679,25 @@ pub fn offline_pipeline(dir: &Path, project: &str, policy_extra: &str, extra: &s
     let store = secintake::store::Store::open(&cfg.store_path).unwrap();
     secintake::pipeline::Pipeline::load(cfg, store).unwrap()
 }
+
+/// [`offline_pipeline`] for the command-mail tests: `team` certs in keys.team_certs
+/// (beside the list's own) and the shipped reply templates in `replies/`.
+pub fn command_pipeline(dir: &Path, team: &[&Gpg], extra: &str) -> secintake::pipeline::Pipeline {
+    std::fs::create_dir_all(dir.join("team")).unwrap();
+    for (i, g) in team.iter().enumerate() {
+        std::fs::write(dir.join(format!("team/member{i}.asc")), g.export()).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("replies")).unwrap();
+    for e in std::fs::read_dir(repo().join("config/replies")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join("replies").join(e.file_name())).unwrap();
+    }
+    offline_pipeline(dir, "Cmd", "", extra)
+}
+
+/// A party whose gpg home can encrypt to the test intake key.
+pub fn intake_party(uid: &str) -> Gpg {
+    let g = Gpg::new(uid);
+    g.import(&repo().join("keys/test-intake.pub.asc"));
+    g
+}
