@@ -6,7 +6,7 @@
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 
-use crate::case::LogEntry;
+use crate::case::{Case, LogEntry};
 use crate::notify;
 use crate::store::{Batch, MailKind};
 
@@ -51,24 +51,9 @@ impl super::Pipeline {
         let sha = c.messages.first().map(|m| m.sha256.clone()).unwrap_or_default();
         let mut b = Batch::default();
         for name in &added {
-            let body = format!(
-                "{} (sent to {own}) also affects {name}; {who} added {name}'s team.\n\n{}",
-                c.id,
-                notify::summary_text(&full, &sha, &self.team_warnings)
-            );
-            for (out, seal) in self.team_mail_to(
-                &c,
-                &[Some(name.as_str()).filter(|n| *n != self.cfg.default_project())],
-                MailKind::Summary,
-                &format!("[{}] New report", c.id),
-                &format!("[{}] Also affects {name}: {}", c.id, c.title),
-                &body,
-                now,
-                &format!("also-affects-{name}"),
-                &[],
-            )? {
-                b.put_out_sealed(&out, seal);
-            }
+            let lead = format!("{} (sent to {own}) also affects {name}; {who} added {name}'s team.", c.id);
+            let subject = format!("[{}] Also affects {name}: {}", c.id, c.title);
+            self.brief(&mut b, &c, &full, &sha, name, &lead, &subject, &format!("also-affects-{name}"), now)?;
         }
         let said = format!("projects_affected += {}", added.join(", "));
         b.put_case(&c);
@@ -88,6 +73,38 @@ impl super::Pipeline {
         Ok(said)
     }
 
+    /// Briefs `project`'s team on case `c` (its texts in `full`): the summary under
+    /// `lead`, encrypted to that project's people only, into `b`.
+    #[allow(clippy::too_many_arguments)]
+    fn brief(
+        &self,
+        b: &mut Batch,
+        c: &Case,
+        full: &Case,
+        sha: &str,
+        project: &str,
+        lead: &str,
+        subject: &str,
+        seed: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let body = format!("{lead}\n\n{}", notify::summary_text(full, sha, &self.team_warnings));
+        for (out, seal) in self.team_mail_to(
+            c,
+            &[Some(project).filter(|n| *n != self.cfg.default_project())],
+            MailKind::Summary,
+            &format!("[{}] New report", c.id),
+            subject,
+            &body,
+            now,
+            seed,
+            &[],
+        )? {
+            b.put_out_sealed(&out, seal);
+        }
+        Ok(())
+    }
+
     /// `case move ID --project NAME`: the case becomes NAME's (a report sent to the wrong
     /// address). Its id, dates and thread stay what the reporter was told, and the
     /// reporter is told nothing new; NAME's team gets the summary, and from then on the
@@ -104,25 +121,10 @@ impl super::Pipeline {
         c.projects_affected.retain(|p| *p != to);
         let full = self.with_texts(&c)?;
         let sha = c.messages.first().map(|m| m.sha256.clone()).unwrap_or_default();
-        let body = format!(
-            "{} was sent to {from} and is now {to}'s ({who} moved it).\n\n{}",
-            c.id,
-            notify::summary_text(&full, &sha, &self.team_warnings)
-        );
         let mut b = Batch::default();
-        for (out, seal) in self.team_mail_to(
-            &c,
-            &[Some(to.as_str()).filter(|n| *n != self.cfg.default_project())],
-            MailKind::Summary,
-            &format!("[{}] New report", c.id),
-            &format!("[{}] Moved from {from}: {}", c.id, c.title),
-            &body,
-            now,
-            &format!("moved-{from}-{to}"),
-            &[],
-        )? {
-            b.put_out_sealed(&out, seal);
-        }
+        let lead = format!("{} was sent to {from} and is now {to}'s ({who} moved it).", c.id);
+        let subject = format!("[{}] Moved from {from}: {}", c.id, c.title);
+        self.brief(&mut b, &c, &full, &sha, &to, &lead, &subject, &format!("moved-{from}-{to}"), now)?;
         let said = format!("project {from} -> {to}");
         b.put_case(&c);
         b.put_log(
