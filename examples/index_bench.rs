@@ -24,7 +24,6 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use secintake::config::Config;
 use secintake::pipeline::{Item, Pipeline, dupes, search};
-use secintake::store::Store;
 
 /// Reports measured at each size.
 const MEASURED: usize = 256;
@@ -46,7 +45,7 @@ fn pipeline(dir: &Path) -> Pipeline {
          [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"intake.key.asc\"\nteam_certs = \"team\"\n\
          [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"Bench\"\n[store]\npath = \"state\"\n[limits]\nacks_per_hour = 100000\nacks_per_address_per_hour = 100000\n";
     let cfg = Arc::new(Config::parse(text, &dir.join("secintake.toml")).unwrap());
-    let store = Store::open(&cfg.store_path).unwrap();
+    let store = secintake::atrest::open(&cfg).unwrap();
     Pipeline::load(cfg, store).unwrap()
 }
 

@@ -17,7 +17,7 @@ fn rss() -> u64 {
 }
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path()).unwrap();
+    let s = Store::open(dir.path(), &secintake::store::StoreKey::generate().unwrap()).unwrap();
     let raw = vec![b'x'; 5000];
     let text = "t".repeat(3000);
     let cert = StoredCert {

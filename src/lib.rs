@@ -4,6 +4,7 @@
 //! logging and maps errors to exit codes. See ARCHITECTURE.md for the map.
 
 pub mod allocator;
+pub mod atrest;
 pub mod case;
 pub mod cli;
 pub mod config;

@@ -32,7 +32,7 @@ fn when() -> DateTime<Utc> {
 /// fresh store.
 fn run(template: &Pipeline, fixture: &Path, lf: bool) -> Value {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(tmp.path()).unwrap();
+    let store = Store::open(tmp.path(), &secintake::store::StoreKey::generate().unwrap()).unwrap();
     let pipeline = Pipeline { store: store.clone(), ..template.clone() };
     let folder = fixture.parent().unwrap().file_name().unwrap().to_str().unwrap();
     if folder == "followup" || folder == "nonreport" || folder == "commands" {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use secintake::config::Config;
 use secintake::pipeline::Pipeline;
-use secintake::store::{MailKind, OutMail, Store};
+use secintake::store::{MailKind, OutMail};
 use support::*;
 
 struct Desk {
@@ -66,7 +66,7 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf, Gpg, Gpg, Gpg) {
 fn desk() -> Desk {
     let (dir, path, num, plot, team) = setup();
     let cfg = Arc::new(Config::load(&path).unwrap());
-    let store = Store::open(&cfg.store_path).unwrap();
+    let store = secintake::atrest::open(&cfg).unwrap();
     let p = Pipeline::load(cfg, store).unwrap();
     Desk { _dir: dir, p, num, plot, team }
 }

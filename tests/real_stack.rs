@@ -335,7 +335,7 @@ fn kill_9_during_backlog_loses_nothing_and_counts_nothing_twice() {
         let _ = child.wait();
         // Segments the kill left between their fsync and their batch's commit: the
         // next start removes them (checked at the end).
-        let store = secintake::store::Store::open(&dep.dir.path().join("state")).unwrap();
+        let store = secintake::atrest::open(&secintake::config::Config::load(&dep.config).unwrap()).unwrap();
         unnamed.extend(store.unnamed_segments().unwrap());
     }
     // Let runs finish undisturbed until the outbox is empty: a killed attempt was
@@ -379,7 +379,7 @@ fn kill_9_during_backlog_loses_nothing_and_counts_nothing_twice() {
     eprintln!("kill -9 test: {kills} kills, {} ack deliveries for {total} cases", acks.len());
     // Every case's text is where its record says, and the segments the kills left
     // half-recorded were removed by the starts after them: none is left to sweep.
-    let store = secintake::store::Store::open(&dep.dir.path().join("state")).unwrap();
+    let store = secintake::atrest::open(&secintake::config::Config::load(&dep.config).unwrap()).unwrap();
     for c in cases {
         let id = c["id"].as_str().unwrap();
         let case = store.case(id).unwrap().unwrap();
@@ -701,7 +701,7 @@ fn message_that_keeps_crashing_the_daemon_is_quarantined_and_intake_goes_on() {
     // As if processing UID 1 had been attempted MAX_ATTEMPTS times, the process dying
     // each time before an outcome was recorded.
     {
-        let store = secintake::store::Store::open(&dep.dir.path().join("state")).unwrap();
+        let store = secintake::atrest::open(&secintake::config::Config::load(&dep.config).unwrap()).unwrap();
         let p = secintake::pipeline::Pipeline::load(
             std::sync::Arc::new(secintake::config::Config::load(&dep.config).unwrap()),
             store,

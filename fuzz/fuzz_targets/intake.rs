@@ -98,7 +98,7 @@ fn world() -> World {
          [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"intake.key.asc\"\nteam_certs = \"team\"\n\
          [team]\nlist_address = \"team@team.test\"\n[store]\npath = \"state-0\"\n[limits]\nmax_plaintext_bytes = \"4MiB\"\nmax_message_bytes = \"4MiB\"\n";
     let cfg = std::sync::Arc::new(Config::parse(text, &d.join("secintake.toml")).expect("config"));
-    let store = Store::open(&cfg.store_path).expect("store");
+    let store = secintake::atrest::open(&cfg).expect("store");
     let pipeline = Pipeline::load(cfg, store).expect("pipeline");
     let per_store = std::env::var("SECINTAKE_FUZZ_PER_STORE").ok().and_then(|v| v.parse().ok()).unwrap_or(PER_STORE);
     World { pipeline, runs: 0, per_store, stores: 1, dir: d }
@@ -110,7 +110,7 @@ impl World {
     fn next_store(&mut self) {
         let old = self.dir.join(format!("state-{}", self.stores - 1));
         let new = self.dir.join(format!("state-{}", self.stores));
-        self.pipeline.store = Store::open(&new).expect("store");
+        self.pipeline.store = secintake::atrest::try_open_at(&self.pipeline.cfg, &new, None).expect("store");
         self.stores += 1;
         let _ = std::fs::remove_dir_all(old);
         self.runs = 0;

@@ -488,7 +488,7 @@ async fn run_command(cli: Cli) -> i32 {
     // little, asking the socket again in case the daemon came up meanwhile.
     let start = std::time::Instant::now();
     let store = loop {
-        match Store::try_open(&cfg.store_path) {
+        match crate::atrest::try_open_at(&cfg, &cfg.store_path, None) {
             Ok(s) => break s,
             Err(crate::store::OpenError::Locked(_)) if start.elapsed() < std::time::Duration::from_secs(10) => {
                 if let Ok(Some(resp)) = control::call(&cfg, &req) {

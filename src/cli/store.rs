@@ -51,8 +51,8 @@ pub async fn execute(cmd: &StoreCmd, cfg: Arc<Config>, out: &mut dyn Write) -> R
     match cmd {
         StoreCmd::Rebuild { into } => {
             let target = into.clone().unwrap_or_else(|| cfg.store_path.clone());
-            let aside = prepare_target(&target, into.is_some())?;
-            let store = open(&target)?;
+            let aside = prepare_target(&cfg, &keys, &target, into.is_some())?;
+            let store = open(&cfg, &keys, &target)?;
             let mut s = crate::intake::connect(&cfg).await?;
             let r = crate::journal::rebuild::rebuild(&mut s, &cfg, &keys, &store).await?;
             let _ = s.logout().await;
@@ -84,7 +84,7 @@ pub async fn execute(cmd: &StoreCmd, cfg: Arc<Config>, out: &mut dyn Write) -> R
         // In the daemon or on the open store, not here (`cli::execute`).
         StoreCmd::Reindex { .. } => Ok(EXIT_USAGE),
         StoreCmd::Verify { json } => {
-            let live = open(&cfg.store_path)?;
+            let live = open(&cfg, &keys, &cfg.store_path)?;
             let scratch = cfg.store_path.join(format!("verify-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&scratch);
             let mut s = crate::intake::connect(&cfg).await?;
@@ -112,8 +112,8 @@ pub async fn execute(cmd: &StoreCmd, cfg: Arc<Config>, out: &mut dyn Write) -> R
     }
 }
 
-fn open(dir: &Path) -> Result<Store> {
-    match Store::try_open(dir) {
+fn open(cfg: &Config, keys: &crate::openpgp::IntakeKeys, dir: &Path) -> Result<Store> {
+    match crate::atrest::try_open_at(cfg, dir, Some(keys)) {
         Ok(s) => Ok(s),
         Err(OpenError::Locked(p)) => Err(usage(format!(
             "the store {} is in use (is `secintake run` up?): stop the daemon first, or rebuild with --into DIR",
@@ -126,7 +126,12 @@ fn open(dir: &Path) -> Result<Store> {
 /// Makes `target` ready for a rebuild: with `--into`, a folder holding no store; the
 /// live store's folder may hold one, which is moved aside (never removed). Returns
 /// where it went.
-fn prepare_target(target: &Path, into: bool) -> Result<Option<PathBuf>> {
+fn prepare_target(
+    cfg: &Config,
+    keys: &crate::openpgp::IntakeKeys,
+    target: &Path,
+    into: bool,
+) -> Result<Option<PathBuf>> {
     let db = target.join("db");
     if !db.exists() {
         return Ok(None);
@@ -134,9 +139,16 @@ fn prepare_target(target: &Path, into: bool) -> Result<Option<PathBuf>> {
     if into {
         return Err(usage(format!("{} already holds a store; --into takes a new folder", target.display())));
     }
-    let has = {
-        let s = open(target)?;
-        s.has_records()?
+    // A store its key does not open (the key lost with the machine) is moved aside too.
+    let has = match crate::atrest::try_open_at(cfg, target, Some(keys)) {
+        Ok(s) => s.has_records()?,
+        Err(OpenError::Locked(p)) => {
+            return Err(usage(format!(
+                "the store {} is in use (is `secintake run` up?): stop the daemon first, or rebuild with --into DIR",
+                p.display()
+            )));
+        }
+        Err(_) => true,
     };
     // sled lets go of its lock a moment after the drop.
     std::thread::sleep(std::time::Duration::from_millis(200));
@@ -145,7 +157,7 @@ fn prepare_target(target: &Path, into: bool) -> Result<Option<PathBuf>> {
     }
     let aside = target.join(format!("before-rebuild-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
     std::fs::create_dir_all(&aside).with_context(|| format!("Creating {}", aside.display()))?;
-    for name in ["db", "texts"] {
+    for name in ["db", "texts", crate::atrest::WRAPPED_FILE] {
         let from = target.join(name);
         if from.exists() {
             std::fs::rename(&from, aside.join(name))

@@ -174,6 +174,10 @@ pub struct Config {
     pub policy: Policy,
     /// `[store] path`: the state directory (the database and the control socket).
     pub store_path: PathBuf,
+    /// `[store] key_file`: the store key (32 bytes, or 64 hex digits), typically a systemd
+    /// credential; None: the key is kept in the state directory wrapped by the intake key
+    /// (`crate::atrest`).
+    pub store_key_file: Option<PathBuf>,
     /// `[templates] dir` (extension): an admin's `ack.txt` overriding the built-in wording.
     pub templates_dir: Option<PathBuf>,
     pub commands: Commands,
@@ -335,6 +339,7 @@ impl Config {
             None => PathBuf::from("/var/lib/secintake"),
         };
 
+        let store_key_file = if r.get("store.key_file").is_some() { r.secret_path("store.key_file") } else { None };
         let templates_dir = r.path_opt("templates.dir", true);
         let commands =
             Commands { enabled: r.boolean("commands.enabled", true), max_age: r.duration("commands.max_age", "72h") };
@@ -370,6 +375,7 @@ impl Config {
             projects,
             policy,
             store_path,
+            store_key_file,
             templates_dir,
             commands,
             metrics_textfile,

@@ -36,7 +36,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("keys", &["intake_secret", "passphrase_file", "team_certs", "keyring"]),
     ("team", &["list_address", "shared_list"]),
     ("policy", super::policy::KEYS),
-    ("store", &["path"]),
+    ("store", &["path", "key_file"]),
     ("templates", &["dir"]),
     ("commands", &["enabled", "max_age"]),
     ("metrics", &["textfile"]),

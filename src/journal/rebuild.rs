@@ -174,7 +174,8 @@ pub async fn verify(
     scratch: &std::path::Path,
 ) -> Result<Verified> {
     let mut out = Verified::default();
-    let rebuilt = Store::open(scratch)?;
+    // A throwaway key: the scratch store is removed after the comparison.
+    let rebuilt = Store::open(scratch, &crate::store::StoreKey::generate()?)?;
     let r = rebuild(s, cfg, keys, &rebuilt).await?;
     out.journal_messages = r.journal_messages;
     for (a, b) in &r.gaps {

@@ -196,7 +196,7 @@ pub async fn run(
     wake: Arc<Notify>,
 ) -> Result<()> {
     // A CLI command may hold the store for a moment; wait for it rather than fail.
-    let store = Store::open_waiting(&cfg.store_path, Duration::from_secs(10))?;
+    let store = crate::atrest::open_waiting(&cfg, None)?;
     // What a crash left half-written: segments no record names. Not a reason to stop.
     match store.sweep_segments() {
         Ok(0) => {}

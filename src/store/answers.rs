@@ -73,11 +73,12 @@ impl Store {
     pub(super) fn load_answers(&self) -> std::result::Result<(), OpenError> {
         let since = answer_key(Utc::now() - chrono::Duration::hours(2), "");
         let mut w = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        for item in self.db.range(since..b"answer0".to_vec()) {
-            let (k, v) = item.map_err(|e| OpenError::Other(format!("reading the answer index: {e}")))?;
-            w.note(&k, &v);
-        }
-        Ok(())
+        self.db
+            .range(&since, b"answer0", |k, v| {
+                w.note(k, v);
+                Ok(true)
+            })
+            .map_err(|e| OpenError::Other(format!("reading the answer index: {e:#}")))
     }
 
     /// Adds the answers a commit queues (its `answer/` entries) to the window, before
@@ -114,7 +115,7 @@ mod tests {
         let now = Utc::now();
         let hour_ago = now - chrono::Duration::hours(1);
         {
-            let s = Store::open(dir.path()).unwrap();
+            let s = Store::open(dir.path(), &crate::store::fixtures::key()).unwrap();
             let mut b = Batch::default();
             b.put_out(&out("old", "a@x.org", now - chrono::Duration::minutes(61)), Some(b"x"));
             b.put_out(&out("a1", "A@x.org", now - chrono::Duration::minutes(30)), Some(b"x"));

@@ -201,6 +201,7 @@ fn u64_of(v: Option<sled::IVec>) -> u64 {
 
 /// The journal's state in a [`Store`]: the next sequence number, and a wake-up for the
 /// task that appends.
+#[derive(Default)]
 pub(super) struct JournalState {
     seq: std::sync::atomic::AtomicU64,
     /// Notified when an entry is queued (the journal task waits on it).
@@ -208,7 +209,7 @@ pub(super) struct JournalState {
 }
 
 impl JournalState {
-    pub(super) fn load(db: &sled::Db) -> Result<JournalState> {
+    pub(super) fn load(db: &super::atrest::Disk) -> Result<JournalState> {
         let seq = u64_of(db.get(SEQ_KEY)?);
         if db.get(STORE_ID_KEY)?.is_none() {
             use sha2::Digest;
@@ -224,7 +225,11 @@ impl Store {
     /// Adds the journal entry of a commit whose writes are `ops` to the same sled batch
     /// (`b`): nothing when it changes only local families. Called by the commit with the
     /// write lock held, so sequence numbers follow the order of commits.
-    pub(super) fn queue_journal(&self, ops: &[(Vec<u8>, Option<sled::IVec>)], b: &mut sled::Batch) -> bool {
+    pub(super) fn queue_journal(
+        &self,
+        ops: &[(Vec<u8>, Option<sled::IVec>)],
+        b: &mut super::atrest::DiskBatch,
+    ) -> bool {
         let keys: Vec<String> = ops.iter().filter(|(k, _)| journaled(k)).map(|(k, _)| b64().encode(k)).collect();
         if keys.is_empty() {
             return false;
@@ -356,7 +361,7 @@ impl Store {
     /// page's own queue entries, which no commit writes again, and the journal's counters,
     /// which only the one appender (`journal::APPENDING`) writes.
     pub fn journal_appended(&self, page: &Page) -> Result<()> {
-        let mut b = sled::Batch::default();
+        let mut b = super::atrest::DiskBatch::default();
         let mut n = 0;
         self.scan(&queue_key(page.first), &queue_key(page.last + 1), |k, _| {
             b.remove(k);
@@ -387,7 +392,7 @@ impl Store {
         }
         let _tx = self.begin();
         let mut texts: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut b = sled::Batch::default();
+        let mut b = super::atrest::DiskBatch::default();
         for c in &doc.changes {
             let key = b64().decode(&c.k).context("Decoding a journal key")?;
             if !journaled(&key) {
@@ -419,12 +424,12 @@ impl Store {
 
     /// Whether the store holds any record of a journaled family.
     pub fn has_records(&self) -> Result<bool> {
-        for item in self.db.iter() {
-            if journaled(&item?.0) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let mut found = false;
+        self.db.each_key(|k| {
+            found = journaled(k);
+            Ok(!found)
+        })?;
+        Ok(found)
     }
 
     /// Puts back a quarantined message's copy (from the quarantine folder, in a
@@ -443,10 +448,10 @@ impl Store {
             return Ok(());
         }
         let _tx = self.begin();
-        let mut b = sled::Batch::default();
+        let mut b = super::atrest::DiskBatch::default();
         let mut keys = Vec::new();
         let mut queued = 0;
-        let mut flush = |keys: &mut Vec<String>, b: &mut sled::Batch| {
+        let mut flush = |keys: &mut Vec<String>, b: &mut super::atrest::DiskBatch| {
             if keys.is_empty() {
                 return;
             }
@@ -456,13 +461,18 @@ impl Store {
             b.insert(SEQ_KEY, &seq.to_be_bytes());
             queued += 1;
         };
-        for item in self.db.iter() {
-            let (k, _) = item?;
-            if journaled(&k) {
-                keys.push(b64().encode(&k));
-                if keys.len() >= SNAPSHOT_KEYS {
-                    flush(&mut keys, &mut b);
-                }
+        let mut all = Vec::new();
+        self.db.each_key(|k| {
+            if journaled(k) {
+                all.push(k.to_vec());
+            }
+            Ok(true)
+        })?;
+        all.sort();
+        for k in all {
+            keys.push(b64().encode(&k));
+            if keys.len() >= SNAPSHOT_KEYS {
+                flush(&mut keys, &mut b);
             }
         }
         flush(&mut keys, &mut b);
@@ -478,16 +488,19 @@ impl Store {
     /// Every (key, value) of the journaled families, texts as their bytes under their
     /// `text/` key: what `store verify` compares. `f` gets them in key order.
     pub fn each_journaled(&self, mut f: impl FnMut(&[u8], Option<Vec<u8>>) -> Result<()>) -> Result<()> {
-        for item in self.db.iter() {
-            let (k, v) = item?;
-            if !journaled(&k) {
-                continue;
+        let mut all = std::collections::BTreeMap::new();
+        self.db.each(|k, v| {
+            if journaled(k) {
+                all.insert(k.to_vec(), v.to_vec());
             }
+            Ok(())
+        })?;
+        for (k, v) in all {
             if k.starts_with(b"text/") {
                 let rel = text_path_of(&k)?;
                 f(&k, self.text(&rel)?)?;
             } else {
-                f(&k, Some(v.to_vec()))?;
+                f(&k, Some(v))?;
             }
         }
         Ok(())
@@ -526,7 +539,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = Utc::now();
         {
-            let s = Store::open(dir.path()).unwrap();
+            let s = Store::open(dir.path(), &crate::store::fixtures::key()).unwrap();
             s.count_attempts(&[("INBOX", 1, 5)]).unwrap();
             assert_eq!(s.journal_lag().unwrap().pending, 0, "attempts are local");
             let mut b = Batch::default();
@@ -580,7 +593,7 @@ mod tests {
     fn a_journal_applied_to_an_empty_store_gives_the_same_records() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let now = Utc::now();
-        let s = Store::open(a.path()).unwrap();
+        let s = Store::open(a.path(), &crate::store::fixtures::key()).unwrap();
         for i in 0..5 {
             let mut bt = Batch::default();
             bt.put_out(&out(&format!("m{i}"), "r@x.org", now), Some(b"bytes"));
@@ -595,7 +608,7 @@ mod tests {
             s.journal_appended(&p).unwrap();
             docs.push(doc(&p));
         }
-        let r = Store::open(b.path()).unwrap();
+        let r = Store::open(b.path(), &crate::store::fixtures::key()).unwrap();
         for d in &docs {
             r.apply_journal(d).unwrap();
         }
@@ -621,7 +634,7 @@ mod tests {
     #[test]
     fn a_newer_format_is_refused_with_its_version() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::open(dir.path(), &crate::store::fixtures::key()).unwrap();
         let d = Document {
             format: FORMAT_NAME.into(),
             version: FORMAT_VERSION + 1,

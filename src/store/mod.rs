@@ -46,6 +46,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 mod answers;
+pub mod atrest;
 mod cases;
 mod certs;
 mod commands;
@@ -57,10 +58,13 @@ mod outbox;
 mod quarantine;
 mod readin;
 mod reporters;
+mod sealing;
 mod search;
 mod texts;
 
 use answers::AnswerWindow;
+pub use atrest::StoreKey;
+use atrest::{Cipher, Disk};
 pub use certs::StoredCert;
 pub use commit::{SyncFailure, Tx, is_io_failure};
 pub use dupes::BUCKET_CAP;
@@ -120,6 +124,13 @@ pub enum OpenError {
     /// a time.
     #[error("the store {0} is in use by another process (is `secintake run` starting or up?)")]
     Locked(PathBuf),
+    /// The store key given does not open this store.
+    #[error(
+        "the store key does not open the store {0}: it was sealed with another key (a store-key.pgp or \
+         store.key_credential of another store?); restore the right one, or rebuild from the mailbox \
+         with `secintake store rebuild --into DIR`"
+    )]
+    WrongKey(PathBuf),
     #[error("{0}")]
     Other(String),
 }
@@ -127,7 +138,9 @@ pub enum OpenError {
 /// The store. Cheap to clone; thread-safe.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    /// sled, through the store key: every value written sealed, every read opened
+    /// (`atrest.rs`).
+    db: Disk,
     /// The database folder, whose files are fsynced on commit.
     dir: PathBuf,
     /// Message texts as files (`CASE/NNNNNN.txt`): large texts stay out of sled, whose
@@ -147,17 +160,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating) the store in the state directory `state`, mode 0700.
-    pub fn open(state: &Path) -> Result<Store> {
-        Self::try_open(state).map_err(anyhow::Error::from)
+    /// Opens (creating) the store in the state directory `state`, mode 0700, with its
+    /// store key (`crate::atrest` says where it comes from).
+    pub fn open(state: &Path, key: &StoreKey) -> Result<Store> {
+        Self::try_open(state, key).map_err(anyhow::Error::from)
     }
 
     /// Opens the store, waiting up to `wait` while another process holds it (a CLI
     /// command that opened it just before the daemon started, say).
-    pub fn open_waiting(state: &Path, wait: std::time::Duration) -> Result<Store> {
+    pub fn open_waiting(state: &Path, key: &StoreKey, wait: std::time::Duration) -> Result<Store> {
         let start = std::time::Instant::now();
         loop {
-            match Self::try_open(state) {
+            match Self::try_open(state, key) {
                 Err(OpenError::Locked(_)) if start.elapsed() < wait => {
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
@@ -166,29 +180,39 @@ impl Store {
         }
     }
 
-    /// Opens the store; tells "held by another process" apart.
-    pub fn try_open(state: &Path) -> std::result::Result<Store, OpenError> {
+    /// Opens the store; tells "held by another process" and "another key" apart. A store
+    /// of a version before at-rest sealing is sealed here, once (`atrest.rs`, "Sealing an
+    /// older store").
+    pub fn try_open(state: &Path, key: &StoreKey) -> std::result::Result<Store, OpenError> {
         use std::os::unix::fs::PermissionsExt;
+        fn other(what: &'static str) -> impl Fn(anyhow::Error) -> OpenError {
+            move |e| OpenError::Other(format!("{what}: {e:#}"))
+        }
         std::fs::create_dir_all(state).map_err(|e| {
             OpenError::Other(format!("Creating the state directory {} (store.path): {e}", state.display()))
         })?;
         let _ = std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700));
+        sealing::recover_sealing(state).map_err(other("finishing the sealing of an older store"))?;
         let dir = state.join("db");
-        // No background flush: records become durable at our sync, after the texts they
-        // name. A bounded page cache (sled's default is 1 GiB): memory stays flat however
-        // many cases the store holds.
-        let db = sled::Config::new().path(&dir).flush_every_ms(None).cache_capacity(CACHE_BYTES).open().map_err(
-            |e| match e {
-                // sled wraps the flock failure in an `Other` error with this text.
-                sled::Error::Io(ref io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("could not acquire lock") =>
-                {
-                    OpenError::Locked(dir.clone())
-                }
-                e => OpenError::Other(format!("cannot open the store {}: {e}", dir.display())),
-            },
-        )?;
+        let cipher = Arc::new(Cipher::new(key));
+        let db = open_sled(&dir)?;
+        let db = match db.get(atrest::CHECK_KEY).map_err(|e| OpenError::Other(format!("reading the store: {e}")))? {
+            Some(v) if cipher.checks(&v) => db,
+            Some(_) => return Err(OpenError::WrongKey(dir)),
+            None if db.is_empty() => {
+                let check = cipher.check_value().map_err(other("sealing the store's key check"))?;
+                db.insert(atrest::CHECK_KEY, check)
+                    .and_then(|_| db.flush())
+                    .map_err(|e| OpenError::Other(format!("writing the store's key check: {e}")))?;
+                db
+            }
+            None => {
+                Self::seal_older(state, db, &cipher)
+                    .map_err(other("sealing the store (made before at-rest sealing)"))?;
+                open_sled_waiting(&dir)?
+            }
+        };
+        let db = Disk::new(db, cipher);
         let texts = state.join("texts");
         let journal = journal::JournalState::load(&db)
             .map_err(|e| OpenError::Other(format!("reading the journal's state: {e:#}")))?;
@@ -201,6 +225,7 @@ impl Store {
             journal: Arc::new(journal),
             applying: Default::default(),
         };
+        store.finish_sealing(state).map_err(other("removing the older store's unsealed files"))?;
         store.index_outbox().map_err(|e| OpenError::Other(format!("indexing the outbox: {e:#}")))?;
         store.index_quarantine().map_err(|e| OpenError::Other(format!("indexing the quarantine: {e:#}")))?;
         store.load_answers()?;
@@ -221,6 +246,36 @@ impl Store {
     }
 }
 
+/// Opens sled in `dir`; tells "held by another process" apart.
+fn open_sled(dir: &Path) -> std::result::Result<sled::Db, OpenError> {
+    // No background flush: records become durable at our sync, after the texts they
+    // name. A bounded page cache (sled's default is 1 GiB): memory stays flat however
+    // many cases the store holds.
+    sled::Config::new().path(dir).flush_every_ms(None).cache_capacity(CACHE_BYTES).open().map_err(|e| match e {
+        // sled wraps the flock failure in an `Other` error with this text.
+        sled::Error::Io(ref io)
+            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock") =>
+        {
+            OpenError::Locked(dir.to_path_buf())
+        }
+        e => OpenError::Other(format!("cannot open the store {}: {e}", dir.display())),
+    })
+}
+
+/// [`open_sled`] on a database this process has just closed: sled lets go of its file
+/// lock a moment after the drop, when its last background write has finished.
+fn open_sled_waiting(dir: &Path) -> std::result::Result<sled::Db, OpenError> {
+    let start = std::time::Instant::now();
+    loop {
+        match open_sled(dir) {
+            Err(OpenError::Locked(_)) if start.elapsed() < std::time::Duration::from_secs(10) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            r => return r,
+        }
+    }
+}
+
 /// What the tests of several families share.
 #[cfg(test)]
 mod fixtures {
@@ -234,7 +289,12 @@ mod fixtures {
     /// when its last background write has finished, a moment after the drop (CI saw the
     /// reopen fail as "in use by another process"): wait for it as the daemon does.
     pub(super) fn reopen(state: &Path) -> Store {
-        Store::open_waiting(state, std::time::Duration::from_secs(10)).unwrap()
+        Store::open_waiting(state, &key(), std::time::Duration::from_secs(10)).unwrap()
+    }
+
+    /// The store key of the families' tests.
+    pub(super) fn key() -> super::StoreKey {
+        super::StoreKey::from_bytes(&[42; 32]).unwrap()
     }
 
     pub(super) fn out(id: &str, to: &str, at: DateTime<Utc>) -> OutMail {
@@ -265,8 +325,8 @@ mod tests {
     #[test]
     fn second_open_is_reported_as_locked() {
         let dir = tempfile::tempdir().unwrap();
-        let _first = Store::open(dir.path()).unwrap();
-        assert!(matches!(Store::try_open(dir.path()), Err(OpenError::Locked(_))));
+        let _first = Store::open(dir.path(), &super::fixtures::key()).unwrap();
+        assert!(matches!(Store::try_open(dir.path(), &super::fixtures::key()), Err(OpenError::Locked(_))));
     }
 
     #[test]
@@ -274,7 +334,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = Utc::now();
         {
-            let s = Store::open(dir.path()).unwrap();
+            let s = Store::open(dir.path(), &super::fixtures::key()).unwrap();
             let mut b = Batch::default();
             b.put_mail(
                 "a@b",

@@ -379,7 +379,7 @@ mod tests {
     #[test]
     fn queued_mail_is_read_in_bounded_pages() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::open(dir.path(), &crate::store::fixtures::key()).unwrap();
         let now = Utc::now();
         let mut b = Batch::default();
         for i in 0..600 {
@@ -415,7 +415,7 @@ mod tests {
     #[test]
     fn a_seal_that_fails_records_the_mail_as_failed() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::open(dir.path(), &crate::store::fixtures::key()).unwrap();
         let now = Utc::now();
         let mut b = Batch::default();
         b.put_seq("SEC-2026", 1);

@@ -205,7 +205,7 @@ mod tests {
         let ids =
             |s: &Store| s.unreadable_from("alice@REPORTER.test").unwrap().into_iter().map(|q| q.id).collect::<Vec<_>>();
         {
-            let s = Store::open(dir.path()).unwrap();
+            let s = Store::open(dir.path(), &crate::store::fixtures::key()).unwrap();
             let mut b = Batch::default();
             for e in &entries {
                 b.put_quarantine(e, None);
@@ -217,10 +217,15 @@ mod tests {
             s.write(|tx| tx.commit(b)).unwrap();
             assert_eq!(ids(&s), ["Q-4"]);
             // As a store made before the index: entries only.
-            let keys: Vec<_> = s.db.scan_prefix(b"qfrom/").keys().map(|k| k.unwrap()).collect();
+            let mut keys = Vec::new();
+            s.db.range(b"qfrom/", b"qfrom0", |k, _| {
+                keys.push(k.to_vec());
+                Ok(true)
+            })
+            .unwrap();
             assert_eq!(keys.len(), 2);
             for k in keys {
-                s.db.remove(k).unwrap();
+                s.db.remove(&k).unwrap();
             }
             s.db.remove(b"meta/quarantine-index").unwrap();
             assert!(ids(&s).is_empty());

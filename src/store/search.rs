@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn the_key_is_made_once_and_terms_never_stored() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::open(dir.path(), &crate::store::fixtures::key()).unwrap();
         let k = s.derived_key("search-index").unwrap();
         assert_ne!(k, [0u8; KEY_BYTES]);
         let mut tf = std::collections::BTreeMap::new();

@@ -37,23 +37,23 @@ pub(super) fn text_path(case_id: &str, n: usize) -> String {
     format!("{case_id}/{n:06}.txt")
 }
 
-fn text_key(rel: &str) -> Vec<u8> {
+pub(super) fn text_key(rel: &str) -> Vec<u8> {
     format!("text/{}", rel.strip_suffix(".txt").unwrap_or(rel)).into_bytes()
 }
 
 /// Where a text is: a range of a segment file below `texts/`.
 #[derive(Debug, PartialEq)]
-struct TextAt {
-    segment: String,
-    offset: u64,
-    len: u64,
+pub(super) struct TextAt {
+    pub(super) segment: String,
+    pub(super) offset: u64,
+    pub(super) len: u64,
 }
 
 impl TextAt {
     fn encode(&self) -> Vec<u8> {
         format!("{}\0{}\0{}", self.segment, self.offset, self.len).into_bytes()
     }
-    fn decode(v: &[u8]) -> Option<TextAt> {
+    pub(super) fn decode(v: &[u8]) -> Option<TextAt> {
         let s = std::str::from_utf8(v).ok()?;
         let mut it = s.split('\0');
         let (segment, offset, len) = (it.next()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
@@ -94,6 +94,14 @@ impl Store {
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let path = self.texts.join(&segment);
+        // Each text sealed on its own, bound to its `text/` key (at rest: `atrest.rs`).
+        let sealed = texts
+            .map(|(rel, bytes)| {
+                let key = text_key(rel);
+                let sealed = self.db.cipher().seal(&key, bytes)?;
+                Ok((key, sealed))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let write = || -> std::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.texts)?;
             // create_new: a name taken (a clock gone back in another process) is an
@@ -102,11 +110,11 @@ impl Store {
             let mut w = std::io::BufWriter::with_capacity(256 << 10, &f);
             let mut offset = 0u64;
             let mut entries = Vec::new();
-            for (rel, bytes) in texts {
-                w.write_all(bytes)?;
-                let at = TextAt { segment: segment.clone(), offset, len: bytes.len() as u64 };
-                entries.push((text_key(rel), at.encode()));
-                offset += bytes.len() as u64;
+            for (key, sealed) in &sealed {
+                w.write_all(sealed)?;
+                let at = TextAt { segment: segment.clone(), offset, len: sealed.len() as u64 };
+                entries.push((key.clone(), at.encode()));
+                offset += sealed.len() as u64;
             }
             w.flush()?;
             drop(w);
@@ -207,9 +215,14 @@ impl Store {
                 f.read_exact_at(&mut buf, at.offset)?;
                 Ok(buf)
             };
-            return read()
+            let sealed =
+                read().with_context(|| format!("Reading {} bytes at {} of {}", at.len, at.offset, path.display()))?;
+            return self
+                .db
+                .cipher()
+                .open(&text_key(rel), &sealed)
                 .map(Some)
-                .with_context(|| format!("Reading {} bytes at {} of {}", at.len, at.offset, path.display()));
+                .with_context(|| format!("Reading the text at {} of {} (text/{rel})", at.offset, path.display()));
         }
         match std::fs::read(self.texts.join(rel)) {
             Ok(t) => Ok(Some(t)),
@@ -231,7 +244,7 @@ mod tests {
     fn texts_read_from_every_layout() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = Store::open(dir.path()).unwrap();
+            let s = Store::open(dir.path(), &crate::store::fixtures::key()).unwrap();
             s.write(|tx| {
                 let mut b = Batch::default();
                 b.put_text("SEC-2026-0001", 0, "first");
@@ -262,7 +275,7 @@ mod tests {
             std::fs::read_dir(dir.path().join("texts")).unwrap().filter(|e| e.as_ref().unwrap().path().is_file());
         assert_eq!(segments.count(), 2, "one segment per commit");
         // A segment cut short (a disk gone wrong): an error naming the file, no huge read.
-        let mut b = sled::Batch::default();
+        let mut b = crate::store::atrest::DiskBatch::default();
         let at = TextAt { segment: "x.seg".into(), offset: 0, len: u64::MAX };
         b.insert(text_key("SEC-2026-0005/000000.txt"), at.encode());
         s.db.apply_batch(b).unwrap();
@@ -290,7 +303,7 @@ mod tests {
     #[test]
     fn segments_no_record_names_are_swept() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::open(dir.path(), &crate::store::fixtures::key()).unwrap();
         assert_eq!(s.sweep_segments().unwrap(), 0, "no texts/ yet");
         s.write(|tx| {
             let mut b = Batch::default();
@@ -324,7 +337,7 @@ mod tests {
         assert!(s.unnamed_segments().unwrap().is_empty());
 
         std::fs::write(&orphan, "half-recorded").unwrap();
-        s.db.insert(text_key("SEC-2026-0002/000000.txt"), &b"../elsewhere\x000\x001"[..]).unwrap();
+        s.db.insert(&text_key("SEC-2026-0002/000000.txt"), &b"../elsewhere\x000\x001"[..]).unwrap();
         let e = format!("{:#}", s.sweep_segments().unwrap_err());
         assert!(e.contains("text/SEC-2026-0002"), "{e}");
         assert!(orphan.exists(), "nothing removed after an entry that does not decode");

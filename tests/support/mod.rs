@@ -638,7 +638,7 @@ pub fn fixture_deployment(dir: &Path) -> (std::sync::Arc<secintake::config::Conf
          [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n[keys]\nintake_secret = \"intake.key.asc\"\npassphrase_file = \"passphrase\"\nteam_certs = \"team\"\n\
          [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"Golden\"\n[store]\npath = \"state\"\n[limits]\nmax_plaintext_bytes = \"16MiB\"\n".to_string();
     let cfg = std::sync::Arc::new(secintake::config::Config::parse(&text, &dir.join("secintake.toml")).unwrap());
-    let store = secintake::store::Store::open(&cfg.store_path).unwrap();
+    let store = secintake::atrest::open(&cfg).unwrap();
     (cfg, store)
 }
 
@@ -676,7 +676,7 @@ pub fn offline_pipeline(dir: &Path, project: &str, policy_extra: &str, extra: &s
          [team]\nlist_address = \"team@team.test\"\n[policy]\nproject = \"{project}\"\n{policy_extra}\n[store]\npath = \"state\"\n{extra}\n"
     );
     let cfg = std::sync::Arc::new(secintake::config::Config::parse(&text, &dir.join("secintake.toml")).unwrap());
-    let store = secintake::store::Store::open(&cfg.store_path).unwrap();
+    let store = secintake::atrest::open(&cfg).unwrap();
     secintake::pipeline::Pipeline::load(cfg, store).unwrap()
 }
 

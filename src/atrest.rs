@@ -1,0 +1,266 @@
+//! The store key: where it comes from, and opening the store with it.
+//!
+//! Everything the store writes is sealed with one 32-byte store key (`store::atrest`). The
+//! key is kept one of two ways, chosen by the config:
+//! - by default, in the state directory as `store-key.pgp`: an OpenPGP message encrypted to
+//!   every intake key (`keys.intake_secret`) and signed by the first, made with the store.
+//!   Whoever can read the intake key can open the store, and nobody else: a copy of the
+//!   state directory (a backup, a disk) is as readable as the mail, no more. An intake key
+//!   added to the file (`keys rotate`) gets the store key at the next open; a renewed key is
+//!   the same key.
+//! - `[store] key_file`: a file holding the key (32 bytes, or 64 hex digits), typically a
+//!   systemd credential (`LoadCredentialEncrypted=`, `$CREDENTIALS_DIRECTORY/store.key`),
+//!   for admins who keep it apart from the intake key, in a TPM.
+//!
+//! Losing the key loses the store (`store rebuild` makes a new one from the mailbox, as long
+//! as the intake key is there). Never logs the key; problems name the file and the config
+//! key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use sequoia_openpgp as openpgp;
+
+use crate::config::Config;
+use crate::openpgp::{Decryption, IntakeKeys, Verdict};
+use crate::store::{OpenError, Store, StoreKey};
+
+/// The wrapped store key's file, in the state directory.
+pub const WRAPPED_FILE: &str = "store-key.pgp";
+
+/// How long an open waits for another process to let go of the store.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Where a store's key came from.
+enum Found {
+    /// Read (a key file, or an existing `store-key.pgp`).
+    Existing,
+    /// Made now, its `store-key.pgp` written: removed again if the store does not open
+    /// with it.
+    Made(PathBuf),
+}
+
+/// Opens the store of `cfg` (its `store.path`) with its key.
+pub fn open(cfg: &Config) -> Result<Store> {
+    try_open_at(cfg, &cfg.store_path, None).map_err(anyhow::Error::from)
+}
+
+/// [`open`], waiting while another process holds the store (the daemon's start).
+pub fn open_waiting(cfg: &Config, keys: Option<&IntakeKeys>) -> Result<Store> {
+    let start = std::time::Instant::now();
+    loop {
+        match try_open_at(cfg, &cfg.store_path, keys) {
+            Err(OpenError::Locked(_)) if start.elapsed() < WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            r => return r.map_err(anyhow::Error::from),
+        }
+    }
+}
+
+/// Opens (creating) the store in the state directory `state` with the key `cfg` says,
+/// telling "held by another process" apart. `keys`: the intake keys when the caller has
+/// them loaded already.
+pub fn try_open_at(cfg: &Config, state: &Path, keys: Option<&IntakeKeys>) -> std::result::Result<Store, OpenError> {
+    let (key, found) = store_key(cfg, state, keys).map_err(|e| OpenError::Other(format!("{e:#}")))?;
+    match Store::try_open(state, &key) {
+        Err(OpenError::WrongKey(dir)) => {
+            if let Found::Made(file) = found {
+                let _ = std::fs::remove_file(&file);
+                return Err(OpenError::Other(format!(
+                    "the store {} is sealed and its key file {} is missing: restore it from the backup \
+                     (README, \"Back up\"), or rebuild the store from the mailbox with `secintake store rebuild`",
+                    dir.display(),
+                    file.display()
+                )));
+            }
+            Err(OpenError::WrongKey(dir))
+        }
+        r => r,
+    }
+}
+
+/// The store key for the state directory `state`: from `store.key_file`, or unwrapped from
+/// `state/store-key.pgp` (made when missing).
+fn store_key(cfg: &Config, state: &Path, keys: Option<&IntakeKeys>) -> Result<(StoreKey, Found)> {
+    if let Some(file) = &cfg.store_key_file {
+        return Ok((read_key_file(file)?, Found::Existing));
+    }
+    let loaded;
+    let keys = match keys {
+        Some(k) => k,
+        None => {
+            loaded = crate::keyfiles::load_intake_keys(cfg)
+                .context("The store key is wrapped by keys.intake_secret, which does not load")?;
+            &loaded
+        }
+    };
+    let file = state.join(WRAPPED_FILE);
+    match std::fs::read(&file) {
+        Ok(bytes) => {
+            let key = unwrap(&bytes, keys).with_context(|| format!("Opening the store key {}", file.display()))?;
+            if !wrapped_to_all(&bytes, keys) {
+                // An intake key added (rotation): it gets the store key too.
+                match wrap(&key, keys) {
+                    Ok(w) => write_atomically(&file, &w)?,
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "could not wrap the store key to every intake key")
+                    }
+                }
+            }
+            Ok((key, Found::Existing))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = StoreKey::generate()?;
+            let wrapped = wrap(&key, keys).context("Wrapping the store key with the intake key")?;
+            std::fs::create_dir_all(state)
+                .with_context(|| format!("Creating the state directory {} (store.path)", state.display()))?;
+            write_atomically(&file, &wrapped)?;
+            Ok((key, Found::Made(file)))
+        }
+        Err(e) => Err(e).with_context(|| format!("Reading the store key {}", file.display())),
+    }
+}
+
+/// A key file: 32 bytes, or 64 hex digits (and white space).
+fn read_key_file(file: &Path) -> Result<StoreKey> {
+    let bytes = zeroize::Zeroizing::new(std::fs::read(file).with_context(|| {
+        format!("Reading store.key_file {} (32 bytes or 64 hex digits: `openssl rand -hex 32`)", file.display())
+    })?);
+    if bytes.len() == 32 {
+        return StoreKey::from_bytes(&bytes);
+    }
+    let text = std::str::from_utf8(&bytes).unwrap_or("").trim();
+    let hex = zeroize::Zeroizing::new(hex::decode(text).unwrap_or_default());
+    if hex.len() != 32 {
+        bail!(
+            "store.key_file {}: not a store key (32 bytes or 64 hex digits; make one with `openssl rand -hex 32`)",
+            file.display()
+        );
+    }
+    StoreKey::from_bytes(&hex)
+}
+
+/// The store key, encrypted to every intake cert and signed by the first.
+pub fn wrap(key: &StoreKey, keys: &IntakeKeys) -> Result<Vec<u8>> {
+    let certs: Vec<_> = keys.certs().iter().map(|c| c.clone().strip_secret_key_material()).collect();
+    let now = std::time::SystemTime::now();
+    // Only the certs that can take it now (an expired key still opens what it was given).
+    let usable: Vec<_> = certs.into_iter().filter(|c| crate::openpgp::can_encrypt(c, now).is_ok()).collect();
+    if usable.is_empty() {
+        bail!("no intake key can be encrypted to now (expired?): renew it with `secintake keys renew`");
+    }
+    keys.encrypt_and_sign(key.expose(), &usable, now)
+}
+
+/// The store key from `store-key.pgp`: decrypted with an intake key, signed by one.
+fn unwrap(bytes: &[u8], keys: &IntakeKeys) -> Result<StoreKey> {
+    let signers: Vec<_> = keys.certs().iter().map(|c| c.clone().strip_secret_key_material()).collect();
+    match keys.decrypt(bytes, &signers, 64, std::time::SystemTime::now()) {
+        Decryption::Ok { plaintext, signatures, encrypted: true } => {
+            let plaintext = zeroize::Zeroizing::new(plaintext);
+            let ours: Vec<String> = keys.certs().iter().map(|c| c.fingerprint().to_hex()).collect();
+            let by_us = signatures
+                .0
+                .iter()
+                .any(|v| v.verdict == Verdict::Good && v.signer.as_ref().is_some_and(|s| ours.iter().any(|o| o == s)));
+            if !by_us || signatures.any(Verdict::Bad) {
+                bail!("it is not signed by an intake key (replaced?)");
+            }
+            StoreKey::from_bytes(&plaintext)
+        }
+        Decryption::Ok { .. } => bail!("it is not encrypted"),
+        Decryption::NoKey { .. } => Err(anyhow!(
+            "it is encrypted to no key of keys.intake_secret: put back the intake key it was made with \
+             (after a rotation, keep the old key in the file until the daemon has started once)"
+        )),
+        Decryption::TooLarge => bail!("it is not a store key"),
+        Decryption::Failed(e) | Decryption::Malformed(e) => bail!("it cannot be decrypted: {e}"),
+    }
+}
+
+/// Whether every intake cert that can be encrypted to now has a key among the wrapped
+/// message's recipients.
+fn wrapped_to_all(bytes: &[u8], keys: &IntakeKeys) -> bool {
+    use openpgp::parse::{PacketParser, PacketParserResult, Parse};
+    let mut recipients = Vec::new();
+    let Ok(mut ppr) = PacketParser::from_bytes(bytes) else { return true };
+    while let PacketParserResult::Some(pp) = ppr {
+        match &pp.packet {
+            openpgp::Packet::PKESK(p) => recipients.extend(p.recipient()),
+            openpgp::Packet::SKESK(_) => {}
+            _ => break,
+        }
+        match pp.next() {
+            Ok((_, next)) => ppr = next,
+            Err(_) => return true,
+        }
+    }
+    let now = std::time::SystemTime::now();
+    keys.certs().iter().filter(|c| crate::openpgp::can_encrypt(c, now).is_ok()).all(|c| {
+        c.keys().any(|k| {
+            let h = k.key().key_handle();
+            recipients.iter().any(|r| r.aliases(&h))
+        })
+    })
+}
+
+/// Writes `bytes` to `file` (mode 0600) so that a crash leaves the old file or the new
+/// one, never half of one.
+fn write_atomically(file: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = file.with_extension("pgp.new");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("Creating {}", tmp.display()))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("Writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, file).with_context(|| format!("Renaming {} to {}", tmp.display(), file.display()))?;
+    if let Some(dir) = file.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("Syncing {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openpgp::serialize::MarshalInto;
+
+    fn keys() -> IntakeKeys {
+        let tsk = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/keys/test-intake.key.asc")).unwrap();
+        IntakeKeys::from_bytes(&tsk, Some("x")).unwrap()
+    }
+
+    #[test]
+    fn a_wrapped_key_opens_with_the_intake_key_only() {
+        let k = keys();
+        let key = StoreKey::generate().unwrap();
+        let w = wrap(&key, &k).unwrap();
+        assert!(!w.windows(8).any(|x| x == &key.expose()[..8]));
+        assert_eq!(unwrap(&w, &k).unwrap().expose(), key.expose());
+        assert!(wrapped_to_all(&w, &k));
+        let (other, _, _) = crate::openpgp::generate("Other <other@example.org>").unwrap();
+        let other = IntakeKeys::from_bytes(&other.as_tsk().armored().to_vec().unwrap(), None).unwrap();
+        assert!(unwrap(&w, &other).is_err(), "another key does not open it");
+        assert!(!wrapped_to_all(&w, &other), "a key not among its recipients is seen");
+    }
+
+    #[test]
+    fn key_files_take_raw_or_hex() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw");
+        std::fs::write(&raw, [5u8; 32]).unwrap();
+        assert_eq!(read_key_file(&raw).unwrap().expose(), &[5u8; 32]);
+        let hex = dir.path().join("hex");
+        std::fs::write(&hex, format!("{}\n", "0a".repeat(32))).unwrap();
+        assert_eq!(read_key_file(&hex).unwrap().expose(), &[10u8; 32]);
+        std::fs::write(&hex, "short").unwrap();
+        let e = format!("{:#}", read_key_file(&hex).err().unwrap());
+        assert!(e.contains("store.key_file") && e.contains("openssl rand -hex 32"), "{e}");
+    }
+}

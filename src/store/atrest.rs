@@ -1,0 +1,392 @@
+//! At rest: what the store writes to disk is sealed with the store key, so a copy of the
+//! state directory without that key holds no report text, subject, note or reporter
+//! address.
+//!
+//! The store key ([`StoreKey`], 32 random bytes) is the caller's: `crate::atrest` keeps it
+//! wrapped by the intake key (or takes it from a systemd credential). From it, HKDF-SHA256
+//! derives two keys: one for AES-256-OCB over values and texts, one for HMAC-SHA256 over the
+//! part of a key that names a person.
+//!
+//! What is sealed, and how:
+//! - every non-empty value in sled: `0x01 || nonce (12) || ciphertext || tag (16)`, the
+//!   associated data being the key as it is on disk (a value moved under another key does
+//!   not open); an empty value (an index entry, a marker: the key is the information) stays
+//!   empty, and so do the search postings' two counters (`spost/`: a term frequency and a
+//!   length under a keyed term hash, [`CLEAR_VALUES`]);
+//! - every text in a segment file, the same way, the associated data being its `text/` key;
+//! - keys of the families in [`HASHED`] (a reporter's address after the prefix): on disk as
+//!   the prefix and 32 hex digits of the HMAC of the rest; the key itself travels inside
+//!   the sealed value (`u32 BE length || key || value`), so a scan gives it back.
+//!
+//! What stays in clear, and why (the README's "What stays in clear"): the other keys, which
+//! are our own ids (case ids, outbox ids, dates, sequence numbers, SHA-256 digests, IMAP
+//! folder names and UIDs) and the Message-IDs that name each mail (the mailbox's own
+//! index: `mail list` and `store verify` go by them; a Message-ID may hold the sender's
+//! mail host); value sizes; the search postings' counts; sled's own metadata. The key
+//! check `meta/at-rest` tells a wrong key from a damaged store.
+//!
+//! Invariants: nothing reaches sled or a segment unsealed but what is listed above; a value
+//! that does not open is an error naming its key, never an empty value; one store key per
+//! store, checked at open.
+
+use std::borrow::Cow;
+
+use aes::Aes256;
+use anyhow::{Context, Result, bail};
+use eax::aead::consts::{U12, U16};
+use eax::aead::generic_array::GenericArray;
+use eax::aead::{AeadInPlace, KeyInit};
+use ocb3::Ocb3;
+use zeroize::Zeroizing;
+
+/// The families whose keys name a person (a reporter's address): hashed on disk.
+pub const HASHED: &[&str] = &["cert/", "block/"];
+
+/// The families whose values stay in clear: counters under keyed term hashes.
+pub const CLEAR_VALUES: &[&str] = &["spost/"];
+
+/// The key check: a sealed constant, so a wrong key is told apart at open.
+pub(super) const CHECK_KEY: &[u8] = b"meta/at-rest";
+const CHECK_VALUE: &[u8] = b"secintake store, sealed v1";
+
+/// The format byte of a sealed value.
+const VERSION: u8 = 1;
+const NONCE: usize = 12;
+const TAG: usize = 16;
+/// What sealing adds to a value.
+pub const OVERHEAD: usize = 1 + NONCE + TAG;
+
+/// The store key: 32 bytes, wiped on drop. Where it comes from is `crate::atrest`'s.
+pub struct StoreKey(Zeroizing<[u8; 32]>);
+
+impl StoreKey {
+    /// A new random key.
+    pub fn generate() -> Result<StoreKey> {
+        let mut k = Zeroizing::new([0u8; 32]);
+        sequoia_openpgp::crypto::random(&mut k[..]).context("Making the store key")?;
+        Ok(StoreKey(k))
+    }
+
+    /// A key from its 32 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<StoreKey> {
+        let mut k = Zeroizing::new([0u8; 32]);
+        if bytes.len() != k.len() {
+            bail!("a store key is 32 bytes, not {}", bytes.len());
+        }
+        k.copy_from_slice(bytes);
+        Ok(StoreKey(k))
+    }
+
+    /// The key's bytes (to wrap it, or to write it as a credential).
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// The keys derived from a [`StoreKey`], ready to use.
+pub(super) struct Cipher {
+    aead: Ocb3<Aes256, U12, U16>,
+    names: Zeroizing<[u8; 32]>,
+}
+
+impl Cipher {
+    pub(super) fn new(key: &StoreKey) -> Cipher {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"secintake store"), key.expose());
+        let mut values = Zeroizing::new([0u8; 32]);
+        let mut names = Zeroizing::new([0u8; 32]);
+        // 32 bytes are always within HKDF-SHA256's 8,160.
+        let _ = hk.expand(b"values v1", &mut values[..]);
+        let _ = hk.expand(b"names v1", &mut names[..]);
+        Cipher { aead: Ocb3::new(GenericArray::from_slice(&values[..])), names }
+    }
+
+    /// `plain` sealed, bound to `ad`.
+    pub(super) fn seal(&self, ad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(plain.len() + OVERHEAD);
+        out.push(VERSION);
+        let mut nonce = [0u8; NONCE];
+        sequoia_openpgp::crypto::random(&mut nonce[..]).context("No randomness for a store nonce")?;
+        out.extend_from_slice(&nonce);
+        let start = out.len();
+        out.extend_from_slice(plain);
+        let tag = self
+            .aead
+            .encrypt_in_place_detached(GenericArray::from_slice(&nonce), ad, &mut out[start..])
+            .map_err(|_| anyhow::anyhow!("a value too large to seal ({} bytes)", plain.len()))?;
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    /// A sealed value opened, checked against `ad`.
+    pub(super) fn open(&self, ad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+        if sealed.len() < OVERHEAD || sealed[0] != VERSION {
+            bail!("not a sealed value (or a format this version does not read)");
+        }
+        let (nonce, rest) = sealed[1..].split_at(NONCE);
+        let (ct, tag) = rest.split_at(rest.len() - TAG);
+        let mut buf = ct.to_vec();
+        self.aead
+            .decrypt_in_place_detached(GenericArray::from_slice(nonce), ad, &mut buf, GenericArray::from_slice(tag))
+            .map_err(|_| anyhow::anyhow!("does not open with the store key (damaged, or another store's)"))?;
+        Ok(buf)
+    }
+
+    /// The key as it is on disk.
+    pub(super) fn disk_key<'a>(&self, key: &'a [u8]) -> Cow<'a, [u8]> {
+        match hashed_prefix(key) {
+            Some(p) => {
+                let mac = super::search::hmac_sha256(&self.names, &key[p.len()..]);
+                let mut k = p.as_bytes().to_vec();
+                k.extend_from_slice(hex::encode(&mac[..16]).as_bytes());
+                Cow::Owned(k)
+            }
+            None => Cow::Borrowed(key),
+        }
+    }
+
+    /// The value as it is on disk for `key` (already [`Cipher::disk_key`]ed as `dk`).
+    pub(super) fn seal_value(&self, key: &[u8], dk: &[u8], v: &[u8]) -> Result<Vec<u8>> {
+        if hashed_prefix(key).is_some() {
+            let mut plain = Vec::with_capacity(4 + key.len() + v.len());
+            plain.extend_from_slice(&(key.len() as u32).to_be_bytes());
+            plain.extend_from_slice(key);
+            plain.extend_from_slice(v);
+            return self.seal(dk, &plain);
+        }
+        if v.is_empty() || CLEAR_VALUES.iter().any(|p| key.starts_with(p.as_bytes())) {
+            return Ok(v.to_vec());
+        }
+        self.seal(dk, v)
+    }
+
+    /// A (key, value) read from disk, as the families wrote it.
+    pub(super) fn open_entry(&self, dk: &[u8], v: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+        let what = || format!("Reading store entry {}", String::from_utf8_lossy(dk));
+        if hashed_prefix(dk).is_some() {
+            let plain = self.open(dk, v).with_context(what)?;
+            let n = plain.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+            let Some(key) = n.and_then(|n| plain.get(4..4 + n)) else { bail!("{}: its key is cut short", what()) };
+            if self.disk_key(key).as_ref() != dk {
+                bail!("{}: it names another key", what());
+            }
+            return Ok((key.to_vec(), plain[4 + key.len()..].to_vec()));
+        }
+        if v.is_empty() || CLEAR_VALUES.iter().any(|p| dk.starts_with(p.as_bytes())) {
+            return Ok((dk.to_vec(), v.to_vec()));
+        }
+        Ok((dk.to_vec(), self.open(dk, v).with_context(what)?))
+    }
+
+    /// The key check's value, to be stored under [`CHECK_KEY`].
+    pub(super) fn check_value(&self) -> Result<Vec<u8>> {
+        self.seal(CHECK_KEY, CHECK_VALUE)
+    }
+
+    /// Whether `v` (read from [`CHECK_KEY`]) was made with this key.
+    pub(super) fn checks(&self, v: &[u8]) -> bool {
+        self.open(CHECK_KEY, v).is_ok_and(|p| p == CHECK_VALUE)
+    }
+}
+
+/// sled, seen through the [`Cipher`]: the only handle on the database the families' code
+/// has, so no write reaches disk unsealed and every read comes back as it was written.
+#[derive(Clone)]
+pub(super) struct Disk {
+    db: sled::Db,
+    cipher: std::sync::Arc<Cipher>,
+}
+
+/// Writes for [`Disk::apply_batch`]: keys and values as the families see them.
+#[derive(Default)]
+pub(super) struct DiskBatch(Vec<(Vec<u8>, Option<Vec<u8>>)>);
+
+impl DiskBatch {
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub(super) fn insert(&mut self, k: impl AsRef<[u8]>, v: impl AsRef<[u8]>) {
+        self.0.push((k.as_ref().to_vec(), Some(v.as_ref().to_vec())));
+    }
+    pub(super) fn remove(&mut self, k: impl AsRef<[u8]>) {
+        self.0.push((k.as_ref().to_vec(), None));
+    }
+}
+
+impl Disk {
+    pub(super) fn new(db: sled::Db, cipher: std::sync::Arc<Cipher>) -> Disk {
+        Disk { db, cipher }
+    }
+
+    pub(super) fn cipher(&self) -> &Cipher {
+        &self.cipher
+    }
+
+    pub(super) fn get(&self, k: &[u8]) -> Result<Option<sled::IVec>> {
+        let dk = self.cipher.disk_key(k);
+        match self.db.get(&dk)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(self.cipher.open_entry(&dk, &v)?.1.into())),
+        }
+    }
+
+    pub(super) fn insert(&self, k: &[u8], v: &[u8]) -> Result<()> {
+        let dk = self.cipher.disk_key(k);
+        let v = self.cipher.seal_value(k, &dk, v)?;
+        self.db.insert(&dk, v)?;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(super) fn remove(&self, k: &[u8]) -> Result<()> {
+        self.db.remove(self.cipher.disk_key(k))?;
+        Ok(())
+    }
+
+    /// Applies `b` atomically (one sled batch), each value sealed.
+    pub(super) fn apply_batch(&self, b: DiskBatch) -> Result<()> {
+        let mut sb = sled::Batch::default();
+        for (k, v) in b.0 {
+            let dk = self.cipher.disk_key(&k);
+            match v {
+                Some(v) => sb.insert(dk.as_ref(), self.cipher.seal_value(&k, &dk, &v)?),
+                None => sb.remove(dk.as_ref()),
+            }
+        }
+        self.db.apply_batch(sb)?;
+        Ok(())
+    }
+
+    pub(super) fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Every (key, value) in `from..to`, in key order, opened; `f` may stop the scan by
+    /// returning false. A range holding a [`HASHED`] family is read whole and sorted.
+    pub(super) fn range(&self, from: &[u8], to: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+        if !touches_hashed(from, to) {
+            for item in self.db.range(from..to) {
+                let (dk, v) = item?;
+                let (k, v) = self.cipher.open_entry(&dk, &v)?;
+                if !f(&k, &v)? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        // The hashed families' keys are the HMAC on disk: read the whole of each one the
+        // range touches, with the rest of the range, and put them in order.
+        let (mut lo, mut hi) = (from.to_vec(), to.to_vec());
+        for p in HASHED.iter().filter(|p| touches_hashed_one(p, from, to)) {
+            lo = lo.min(p.as_bytes().to_vec());
+            hi = hi.max(super::prefix_end(p));
+        }
+        let mut all = std::collections::BTreeMap::new();
+        for item in self.db.range(lo..hi) {
+            let (dk, v) = item?;
+            let (k, v) = self.cipher.open_entry(&dk, &v)?;
+            if k.as_slice() >= from && k.as_slice() < to {
+                all.insert(k, v);
+            }
+        }
+        for (k, v) in &all {
+            if !f(k, v)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every (key, value) of the store, opened, in no particular order.
+    pub(super) fn each(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        for item in self.db.iter() {
+            let (dk, v) = item?;
+            let (k, v) = self.cipher.open_entry(&dk, &v)?;
+            f(&k, &v)?;
+        }
+        Ok(())
+    }
+
+    /// Every key of the store, in no particular order, without opening a value (the
+    /// hashed families' keys are opened: they are in their values).
+    pub(super) fn each_key(&self, mut f: impl FnMut(&[u8]) -> Result<bool>) -> Result<()> {
+        for item in self.db.iter() {
+            let (dk, v) = item?;
+            let k = if hashed_prefix(&dk).is_some() { self.cipher.open_entry(&dk, &v)?.0 } else { dk.to_vec() };
+            if !f(&k)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The database as sled has it (sealed), for copying it whole.
+    pub(super) fn sled(&self) -> &sled::Db {
+        &self.db
+    }
+}
+
+/// The [`HASHED`] prefix `key` starts with.
+fn hashed_prefix(key: &[u8]) -> Option<&'static str> {
+    HASHED.iter().copied().find(|p| key.starts_with(p.as_bytes()))
+}
+
+/// Whether the range `from..to` holds keys of a [`HASHED`] family (whose disk order is
+/// not their order).
+pub(super) fn touches_hashed(from: &[u8], to: &[u8]) -> bool {
+    HASHED.iter().any(|p| touches_hashed_one(p, from, to))
+}
+
+fn touches_hashed_one(prefix: &str, from: &[u8], to: &[u8]) -> bool {
+    from < super::prefix_end(prefix).as_slice() && to > prefix.as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cipher() -> Cipher {
+        Cipher::new(&StoreKey::from_bytes(&[7u8; 32]).unwrap())
+    }
+
+    #[test]
+    fn values_open_only_under_their_key_and_store_key() {
+        let c = cipher();
+        let sealed = c.seal_value(b"case/SEC-1", b"case/SEC-1", b"{\"title\":\"secret\"}").unwrap();
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(c.open_entry(b"case/SEC-1", &sealed).unwrap().1, b"{\"title\":\"secret\"}");
+        assert!(c.open_entry(b"case/SEC-2", &sealed).is_err(), "moved under another key");
+        let other = Cipher::new(&StoreKey::from_bytes(&[8u8; 32]).unwrap());
+        assert!(other.open_entry(b"case/SEC-1", &sealed).is_err(), "another store's key");
+        let mut bad = sealed.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(c.open_entry(b"case/SEC-1", &bad).is_err(), "a flipped bit");
+        assert!(c.open_entry(b"case/SEC-1", b"{\"title\":\"plain\"}").is_err(), "an unsealed value");
+        assert_eq!(c.seal_value(b"outq/1", b"outq/1", b"").unwrap(), b"", "empty values stay empty");
+        assert_eq!(c.seal_value(b"spost/ab/SEC-1/m0", b"spost/ab/SEC-1/m0", b"12345678").unwrap(), b"12345678");
+    }
+
+    #[test]
+    fn hashed_keys_hide_the_address_and_come_back() {
+        let c = cipher();
+        let key = b"cert/alice@reporter.example";
+        let dk = c.disk_key(key).into_owned();
+        assert!(!dk.windows(5).any(|w| w == b"alice"));
+        assert!(dk.starts_with(b"cert/") && dk.len() == 5 + 32);
+        let v = c.seal_value(key, &dk, b"").unwrap();
+        let (k, v) = c.open_entry(&dk, &v).unwrap();
+        assert_eq!((k.as_slice(), v.as_slice()), (&key[..], &b""[..]));
+        let swapped = c.seal_value(b"cert/mallory@x.example", &dk, b"").unwrap();
+        assert!(c.open_entry(&dk, &swapped).is_err(), "a value naming another key");
+        assert!(touches_hashed(b"cert/", b"cert0"));
+        assert!(touches_hashed(b"a", b"z"));
+        assert!(!touches_hashed(b"case/", b"case0"));
+    }
+
+    #[test]
+    fn the_key_check_tells_keys_apart() {
+        let c = cipher();
+        assert!(c.checks(&c.check_value().unwrap()));
+        assert!(!Cipher::new(&StoreKey::from_bytes(&[9u8; 32]).unwrap()).checks(&c.check_value().unwrap()));
+    }
+}
