@@ -122,6 +122,33 @@ fn store_key(cfg: &Config, state: &Path, keys: Option<&IntakeKeys>) -> Result<(S
     }
 }
 
+/// What `check` says of the store key, without opening the store (the daemon may hold
+/// it): the key file reads, or `store-key.pgp` opens with the intake keys (`keys`: None
+/// when they did not load, which `check` reports already). An error names the config key.
+pub fn check(cfg: &Config, keys: Option<&IntakeKeys>) -> Result<Option<String>> {
+    if let Some(file) = &cfg.store_key_file {
+        read_key_file(file).map_err(|e| anyhow!("store.key_file: {e:#}"))?;
+        return Ok(Some(format!("store key from store.key_file {}", file.display())));
+    }
+    let file = cfg.store_path.join(WRAPPED_FILE);
+    let Some(keys) = keys else { return Ok(None) };
+    match std::fs::read(&file) {
+        Ok(bytes) => {
+            unwrap(&bytes, keys).map_err(|e| anyhow!("store.path: the store key {}: {e:#}", file.display()))?;
+            Ok(Some(format!("store key {} opens with the intake key", file.display())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && cfg.store_path.join("db").exists() => Ok(Some(format!(
+            "store key: {} is missing beside a store: an older store is sealed at the next start with a new key; \
+             a sealed one does not open without it (restore it from the backup)",
+            file.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Some("store key: made with the store at its first start, wrapped by the intake key".into()))
+        }
+        Err(e) => Err(anyhow!("store.path: reading the store key {}: {e}", file.display())),
+    }
+}
+
 /// A key file: 32 bytes, or 64 hex digits (and white space).
 fn read_key_file(file: &Path) -> Result<StoreKey> {
     let bytes = zeroize::Zeroizing::new(std::fs::read(file).with_context(|| {

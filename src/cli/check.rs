@@ -162,6 +162,13 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
     if !reported("store.path") && !cfg.store_path.exists() && !parent.exists() {
         problems.push(format!("store.path: neither {} nor its parent exists; create it", cfg.store_path.display()));
     }
+    if !reported("store.key_file") {
+        match crate::atrest::check(cfg, keys.as_ref()) {
+            Ok(Some(n)) => notes.push(n),
+            Ok(None) => {}
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
     if online && !config_problems.is_empty() {
         problems.push("--online: the servers were not tried; fix the config problems above first".into());
     } else if online {
