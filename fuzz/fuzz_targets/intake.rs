@@ -1,6 +1,6 @@
 //! Fuzz target: the real intake path, `Pipeline::ingest` (recognise, read, decide,
 //! record), on arbitrary bytes, with the test intake keys (so encrypted inputs are
-//! really decrypted) and the product's store (`Store::open`, durable commits) in a
+//! really decrypted) and the product's store (`atrest::open`: sealed, durable commits) in a
 //! folder on a tmpfs. Must never panic, hang or allocate past the limits; every input
 //! must end as exactly one recorded outcome.
 //!
@@ -21,7 +21,6 @@ use std::sync::Mutex;
 use libfuzzer_sys::fuzz_target;
 use secintake::config::Config;
 use secintake::pipeline::Pipeline;
-use secintake::store::Store;
 
 /// Inputs per store before it is replaced.
 const PER_STORE: u32 = 500;
