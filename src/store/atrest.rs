@@ -14,16 +14,17 @@
 //!   empty, and so do the search postings' two counters (`spost/`: a term frequency and a
 //!   length under a keyed term hash, [`CLEAR_VALUES`]);
 //! - every text in a segment file, the same way, the associated data being its `text/` key;
-//! - keys of the families in [`HASHED`] (a reporter's address after the prefix): on disk as
+//! - keys of the families in [`HASHED`] (a reporter's address or a Message-ID after the
+//!   prefix): on disk as
 //!   the prefix and 32 hex digits of the HMAC of the rest; the key itself travels inside
 //!   the sealed value (`u32 BE length || key || value`), so a scan gives it back.
 //!
-//! What stays in clear, and why (the README's "What stays in clear"): the other keys, which
-//! are our own ids (case ids, outbox ids, dates, sequence numbers, SHA-256 digests, IMAP
-//! folder names and UIDs) and the Message-IDs that name each mail (the mailbox's own
-//! index: `mail list` and `store verify` go by them; a Message-ID may hold the sender's
-//! mail host); value sizes; the search postings' counts; sled's own metadata. The key
-//! check `meta/at-rest` tells a wrong key from a damaged store.
+//! What stays in clear, and why (the README's "At rest"): the other keys, which are our own
+//! ids (case ids, outbox ids, dates, sequence numbers, SHA-256 digests of messages and
+//! attachments, IMAP folder names and UIDs) and, in `qfrom/`, a SHA-256 of a quarantined
+//! report's sender (it confirms a guessed address, never shows one); value sizes; the
+//! search postings' counts; sled's own metadata. The key check `meta/at-rest` tells a
+//! wrong key from a damaged store.
 //!
 //! Invariants: nothing reaches sled or a segment unsealed but what is listed above; a value
 //! that does not open is an error naming its key, never an empty value; one store key per
@@ -39,8 +40,10 @@ use eax::aead::{AeadInPlace, KeyInit};
 use ocb3::Ocb3;
 use zeroize::Zeroizing;
 
-/// The families whose keys name a person (a reporter's address): hashed on disk.
-pub const HASHED: &[&str] = &["cert/", "block/"];
+/// The families whose keys name a person or their mail: a reporter's address (`cert/`,
+/// `block/`), a Message-ID (`mail/`, `qmove/`: it may hold the sender's host, or their
+/// address in some clients). Hashed on disk; a scan of one reads it whole and sorts it.
+pub const HASHED: &[&str] = &["cert/", "block/", "mail/", "qmove/"];
 
 /// The families whose values stay in clear: counters under keyed term hashes.
 pub const CLEAR_VALUES: &[&str] = &["spost/"];
