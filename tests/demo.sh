@@ -252,6 +252,13 @@ echo "secintake case list --project numlib:"
 "${SI[@]}" case list --project numlib
 "${SI[@]}" stats
 
+step "At rest: the state directory holds the cases sealed (README, \"At rest\")"
+for s in "Remote code execution" "Integer overflow" "alice@reporter.test"; do
+    if grep -rqaF "$s" "$DEPLOY/state"; then echo "FAIL: \"$s\" is readable in state/" >&2; exit 1; fi
+    echo "\"$s\": in no file of state/ (the CLI above read it with the store key)"
+done
+ls "$DEPLOY/state"
+
 echo
 echo "Demo done: the report became $ID, the reporter got a signed and encrypted receipt,"
 echo "and the team an encrypted, signed summary whose title only shows inside;"
