@@ -508,6 +508,9 @@ fn a_missing_or_wrong_store_key_fails_the_open_and_leaves_the_store_alone() {
     let cfg_other = config(dir, "intake.key.asc", "key_file = \"other.key\"");
     let e = open_error(&cfg_other, &state);
     assert!(matches!(e, OpenError::WrongKey(_)), "{e:?}");
+    // Named by its config key (it said `store.key_credential`, a key no config has).
+    let msg = e.to_string();
+    assert!(msg.contains("store.key_file") && msg.contains("store rebuild"), "{msg}");
     // A malformed key file: named by its config key.
     write_secret(&dir.join("other.key"), b"not a key\n");
     let e = open_error(&cfg_other, &state).to_string();
@@ -565,6 +568,51 @@ fn wait_open(cfg: &Config, state: &Path) {
             r => {
                 r.unwrap();
                 return;
+            }
+        }
+    }
+}
+
+/// Two processes opening a new state directory at once (the daemon's first start and a
+/// command) each make a store key: the store must end up with the key of its wrapped
+/// file, whichever wrote it first, or it never opens again.
+#[test]
+fn two_first_opens_at_once_agree_on_one_store_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), "intake.key.asc", "");
+    for round in 0..6 {
+        let state = tmp.path().join(format!("state{round}"));
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<Result<secintake::store::Store, OpenError>> = std::thread::scope(|s| {
+            let open = || {
+                barrier.wait();
+                secintake::atrest::try_open_at(&cfg, &state, None)
+            };
+            let (a, b) = (s.spawn(open), s.spawn(open));
+            vec![a.join().unwrap(), b.join().unwrap()]
+        });
+        assert!(
+            results.iter().any(|r| r.is_ok()),
+            "round {round}: neither opened: {:?}",
+            results.iter().map(|r| r.as_ref().err()).collect::<Vec<_>>()
+        );
+        for r in &results {
+            if let Err(e) = r {
+                assert!(matches!(e, OpenError::Locked(_)), "round {round}: {e:?}");
+            }
+        }
+        drop(results);
+        // The next open (the daemon's restart) reads the store with its wrapped key.
+        let start = std::time::Instant::now();
+        loop {
+            match secintake::atrest::try_open_at(&cfg, &state, None) {
+                Err(OpenError::Locked(_)) if start.elapsed() < std::time::Duration::from_secs(10) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                r => {
+                    r.unwrap_or_else(|e| panic!("round {round}: the store does not open again: {e}"));
+                    break;
+                }
             }
         }
     }
