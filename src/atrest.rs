@@ -179,7 +179,10 @@ fn unwrap(bytes: &[u8], keys: &IntakeKeys) -> Result<StoreKey> {
                 .iter()
                 .any(|v| v.verdict == Verdict::Good && v.signer.as_ref().is_some_and(|s| ours.iter().any(|o| o == s)));
             if !by_us || signatures.any(Verdict::Bad) {
-                bail!("it is not signed by an intake key (replaced?)");
+                bail!(
+                    "it is not signed by a key of keys.intake_secret: replaced, or signed by a key since taken \
+                     out of the file (after `keys rotate` the new key signs it: keep the new key in the file)"
+                );
             }
             StoreKey::from_bytes(&plaintext)
         }

@@ -349,7 +349,13 @@ fn a_copy_of_the_state_directory_holds_no_report_subject_attachment_note_or_addr
     let affected = "sassafras-web 7.7.7-atrest";
     let credit = "Philomena Quarterbridge";
     cli(dir, &["case", "set", &cases[0], "--title", title, "--affected", affected, "--credit", credit, "--as", "bob"]);
-    needles.push(("a title set".into(), title.into()));
+    // A block: its key is the address (`block/`, hashed on disk), its reason in the log.
+    let blocked_addr = format!("r500.{}@reporter500.example", word(500));
+    let reason = "Flooded the intake with the same fuzzing crash, twice a minute";
+    cli(dir, &["reporter", "block", &blocked_addr, "--reason", reason, "--as", "bob"]);
+    needles.push(("a blocked address".into(), blocked_addr.clone()));
+    needles.push(("a block's reason".into(), reason.into()));
+    needles.push(("the title set".into(), title.into()));
     // The title it replaces is no longer kept: still searched for.
     let (replaced, rest): (Vec<_>, Vec<_>) = needles.into_iter().partition(|(_, s)| *s == old_title);
     needles = rest;
@@ -368,6 +374,13 @@ fn a_copy_of_the_state_directory_holds_no_report_subject_attachment_note_or_addr
             strings(&serde_json::to_value(&e).unwrap(), &mut hay);
         }
     }
+    for b in store.blocks().unwrap() {
+        strings(&serde_json::to_value(&b).unwrap(), &mut hay);
+    }
+    for e in store.block_log().unwrap() {
+        strings(&serde_json::to_value(&e).unwrap(), &mut hay);
+    }
+    assert!(store.block(&blocked_addr).unwrap().is_some(), "the block reads back by its address");
     let outbox = store.outbox().unwrap();
     for o in &outbox {
         strings(&serde_json::to_value(o).unwrap(), &mut hay);
@@ -454,6 +467,12 @@ fn rotated_and_renewed_intake_keys_keep_the_store_readable() {
     let cfg = config(dir, "combined.asc", "");
     reads_case(&cfg, &id, &title);
     assert_ne!(std::fs::read(dir.join("state/store-key.pgp")).unwrap(), wrapped, "the store key was wrapped anew");
+
+    // Back to the old key alone (a rotation undone): the store key is signed by the new
+    // key now, so the open refuses, saying to keep the new key in the file.
+    let cfg = config(dir, "intake.key.asc", "");
+    let e = open_error(&cfg, &dir.join("state")).to_string();
+    assert!(e.contains("keys.intake_secret") && e.contains("keep the new key"), "{e}");
 
     // The store key is now wrapped to the new key: the old one can go.
     let cfg = config(dir, "new/intake.key.asc", "");
