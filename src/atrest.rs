@@ -12,6 +12,12 @@
 //!   systemd credential (`LoadCredentialEncrypted=`, `$CREDENTIALS_DIRECTORY/store.key`),
 //!   for admins who keep it apart from the intake key, in a TPM.
 //!
+//! Invariant: a `store-key.pgp` is made once and never replaced by another key: when two
+//! processes open a new state directory at once (the daemon's first start and a command),
+//! the first file written is the store's key and the other process takes it (a new key
+//! replacing it would leave the store sealed with a key nobody has). Re-wrapping the same
+//! key (rotation) replaces the file.
+//!
 //! Losing the key loses the store (`store rebuild` makes a new one from the mailbox, as long
 //! as the intake key is there). Never logs the key; problems name the file and the config
 //! key.
@@ -102,7 +108,9 @@ fn store_key(cfg: &Config, state: &Path, keys: Option<&IntakeKeys>) -> Result<(S
             if !wrapped_to_all(&bytes, keys) {
                 // An intake key added (rotation): it gets the store key too.
                 match wrap(&key, keys) {
-                    Ok(w) => write_atomically(&file, &w)?,
+                    Ok(w) => {
+                        write_atomically(&file, &w, Write::Replace)?;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "could not wrap the store key to every intake key")
                     }
@@ -115,8 +123,14 @@ fn store_key(cfg: &Config, state: &Path, keys: Option<&IntakeKeys>) -> Result<(S
             let wrapped = wrap(&key, keys).context("Wrapping the store key with the intake key")?;
             std::fs::create_dir_all(state)
                 .with_context(|| format!("Creating the state directory {} (store.path)", state.display()))?;
-            write_atomically(&file, &wrapped)?;
-            Ok((key, Found::Made(file)))
+            if write_atomically(&file, &wrapped, Write::New)? {
+                return Ok((key, Found::Made(file)));
+            }
+            // Another process made it meanwhile (the daemon's first start and a command
+            // at once): its key is the store's.
+            let bytes = std::fs::read(&file).with_context(|| format!("Reading the store key {}", file.display()))?;
+            let key = unwrap(&bytes, keys).with_context(|| format!("Opening the store key {}", file.display()))?;
+            Ok((key, Found::Existing))
         }
         Err(e) => Err(e).with_context(|| format!("Reading the store key {}", file.display())),
     }
@@ -192,7 +206,10 @@ fn unwrap(bytes: &[u8], keys: &IntakeKeys) -> Result<StoreKey> {
                 .iter()
                 .any(|v| v.verdict == Verdict::Good && v.signer.as_ref().is_some_and(|s| ours.iter().any(|o| o == s)));
             if !by_us || signatures.any(Verdict::Bad) {
-                bail!("it is not signed by an intake key (replaced?)");
+                bail!(
+                    "it is not signed by a key of keys.intake_secret: replaced, or signed by a key since taken \
+                     out of the file (after `keys rotate` the new key signs it: keep the new key in the file)"
+                );
             }
             StoreKey::from_bytes(&plaintext)
         }
@@ -232,25 +249,55 @@ fn wrapped_to_all(bytes: &[u8], keys: &IntakeKeys) -> bool {
     })
 }
 
+/// How [`write_atomically`] treats a file already there.
+#[derive(Clone, Copy, PartialEq)]
+enum Write {
+    /// Replaced (the same store key wrapped anew).
+    Replace,
+    /// Left as it is: the write does not happen (a new store key must never replace one
+    /// another process has just made and may have sealed the store with).
+    New,
+}
+
 /// Writes `bytes` to `file` (mode 0600) so that a crash leaves the old file or the new
-/// one, never half of one.
-fn write_atomically(file: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
+/// one, never half of one. Returns false when `how` is [`Write::New`] and the file was
+/// there. The temporary file's name is this writer's own (pid, and a count for the
+/// threads of one process): two writers never write into one.
+fn write_atomically(file: &Path, bytes: &[u8], how: Write) -> Result<bool> {
+    use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = file.with_extension("pgp.new");
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = file.with_extension(format!("pgp.new-{}-{n}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("Creating {}", tmp.display()))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("Writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, file).with_context(|| format!("Renaming {} to {}", tmp.display(), file.display()))?;
-    if let Some(dir) = file.parent() {
+    let written = (|| -> Result<bool> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("Creating {}", tmp.display()))?;
+        f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("Writing {}", tmp.display()))?;
+        match how {
+            Write::Replace => std::fs::rename(&tmp, file)
+                .with_context(|| format!("Renaming {} to {}", tmp.display(), file.display()))?,
+            // A hard link is made only where no file is: the first writer's file stays.
+            Write::New => match std::fs::hard_link(&tmp, file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("Linking {} to {}", tmp.display(), file.display()));
+                }
+            },
+        }
+        Ok(true)
+    })();
+    let _ = std::fs::remove_file(&tmp); // after a rename: not there any more
+    let written = written?;
+    if written && let Some(dir) = file.parent() {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("Syncing {}", dir.display()))?;
     }
-    Ok(())
+    Ok(written)
 }
 
 #[cfg(test)]

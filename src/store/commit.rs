@@ -166,7 +166,7 @@ impl Store {
         if let Some(v) = GROUP.with(|g| g.borrow().as_ref().and_then(|p| p.ops.get(key).cloned())) {
             return Ok(v);
         }
-        Ok(self.db.get(key)?)
+        self.db.get(key)
     }
 
     /// Every (key, value) in `from..to` in key order, merged with what this thread's

@@ -238,7 +238,7 @@ impl Store {
         let q = Queued { seq, at: Utc::now(), keys };
         // Our own plain struct: serialising cannot fail.
         b.insert(queue_key(seq), serde_json::to_vec(&q).unwrap_or_default());
-        b.insert(SEQ_KEY, &seq.to_be_bytes());
+        b.insert(SEQ_KEY, seq.to_be_bytes());
         true
     }
 
@@ -368,7 +368,7 @@ impl Store {
             n += 1;
             Ok(true)
         })?;
-        b.insert(APPENDED_KEY, &page.last.to_be_bytes());
+        b.insert(APPENDED_KEY, page.last.to_be_bytes());
         b.insert(APPENDED_AT_KEY, crate::case::rfc3339(&Utc::now()).as_bytes());
         let _applying = self.applying.write().unwrap_or_else(|e| e.into_inner());
         self.db.apply_batch(b).context("Writing to the store")?;
@@ -414,8 +414,8 @@ impl Store {
         }
         let seq = self.journal.seq.load(std::sync::atomic::Ordering::SeqCst).max(doc.last);
         self.journal.seq.store(seq, std::sync::atomic::Ordering::SeqCst);
-        b.insert(SEQ_KEY, &seq.to_be_bytes());
-        b.insert(APPENDED_KEY, &seq.to_be_bytes());
+        b.insert(SEQ_KEY, seq.to_be_bytes());
+        b.insert(APPENDED_KEY, seq.to_be_bytes());
         b.insert(STORE_ID_KEY, doc.store.as_bytes());
         b.insert(SNAPSHOT_KEY, &[][..]);
         self.db.apply_batch(b).context("Writing to the store")?;
@@ -458,7 +458,7 @@ impl Store {
             let seq = self.journal.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             let q = Queued { seq, at: Utc::now(), keys: std::mem::take(keys) };
             b.insert(queue_key(seq), serde_json::to_vec(&q).unwrap_or_default());
-            b.insert(SEQ_KEY, &seq.to_be_bytes());
+            b.insert(SEQ_KEY, seq.to_be_bytes());
             queued += 1;
         };
         let mut all = Vec::new();

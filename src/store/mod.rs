@@ -127,7 +127,7 @@ pub enum OpenError {
     /// The store key given does not open this store.
     #[error(
         "the store key does not open the store {0}: it was sealed with another key (a store-key.pgp or \
-         store.key_credential of another store?); restore the right one, or rebuild from the mailbox \
+         store.key_file of another store?); restore the right one, or rebuild from the mailbox \
          with `secintake store rebuild --into DIR`"
     )]
     WrongKey(PathBuf),

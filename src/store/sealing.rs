@@ -184,3 +184,162 @@ fn read_range(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
     f.read_exact_at(&mut buf, offset)?;
     Ok(buf)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::fixtures::{key, reopen};
+    use super::*;
+    use crate::case::KeySource;
+    use crate::store::certs::StoredCert;
+    use crate::store::{OpenError, StoreKey};
+
+    const SEGMENT: &str = "20260101T000000.000000000-1-0.seg";
+    const TEXT0: &str = "The first report: a very secret heap overflow in the parser.";
+    const TEXT1: &str = "A follow-up, very secret too, in the same segment.";
+    const LEGACY: &str = "A text of before segments, very secret, in a file of its own.";
+    const LEGACY_FILE: &str = "texts/SEC-2025-0001/000000.txt";
+
+    fn stored_cert() -> StoredCert {
+        StoredCert {
+            fingerprint: "AB".repeat(20),
+            source: KeySource::Autocrypt,
+            armored: "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nalice@reporter.example's very secret key\n".into(),
+        }
+    }
+
+    /// A store as the version before at-rest sealing wrote it: plain JSON values, a
+    /// `cert/` key naming the address, texts in a plain segment and in a per-text file.
+    fn older_store(state: &Path) {
+        let db = sled::Config::new().path(state.join("db")).open().unwrap();
+        let case =
+            |id: &str, title: &str| serde_json::to_vec(&serde_json::json!({ "id": id, "title": title })).unwrap();
+        db.insert("case/SEC-2026-0001", case("SEC-2026-0001", "a very secret title")).unwrap();
+        db.insert("case/SEC-2025-0001", case("SEC-2025-0001", "another very secret title")).unwrap();
+        db.insert("cert/alice@reporter.example", serde_json::to_vec(&stored_cert()).unwrap()).unwrap();
+        db.insert("outq/OUT-1", b"").unwrap();
+        std::fs::create_dir_all(state.join("texts")).unwrap();
+        std::fs::write(state.join("texts").join(SEGMENT), format!("{TEXT0}{TEXT1}")).unwrap();
+        let at = |offset: usize, len: usize| format!("{SEGMENT}\0{offset}\0{len}").into_bytes();
+        db.insert("text/SEC-2026-0001/000000", at(0, TEXT0.len())).unwrap();
+        db.insert("text/SEC-2026-0001/000001", at(TEXT0.len(), TEXT1.len())).unwrap();
+        let legacy = state.join(LEGACY_FILE);
+        std::fs::create_dir_all(legacy.parent().unwrap()).unwrap();
+        std::fs::write(&legacy, LEGACY).unwrap();
+        db.flush().unwrap();
+    }
+
+    /// Everything of [`older_store`] reads back through the store, sealed: no file holds
+    /// a title, the address or a text, and what was left of the old store is gone.
+    fn check_sealed(state: &Path, s: &Store) {
+        let title =
+            |id: &str| s.get_json::<serde_json::Value>(&format!("case/{id}")).unwrap().unwrap()["title"].clone();
+        assert_eq!(title("SEC-2026-0001"), "a very secret title");
+        assert_eq!(title("SEC-2025-0001"), "another very secret title");
+        assert_eq!(s.cert("alice@reporter.example").unwrap().unwrap().armored, stored_cert().armored);
+        assert_eq!(s.certs().unwrap().into_iter().map(|c| c.0).collect::<Vec<_>>(), ["alice@reporter.example"]);
+        assert_eq!(s.get(b"outq/OUT-1").unwrap().as_deref(), Some(&b""[..]), "an empty value stays");
+        let text = |rel: &str| s.text(rel).unwrap().map(|t| String::from_utf8(t).unwrap());
+        assert_eq!(text("SEC-2026-0001/000000.txt").as_deref(), Some(TEXT0));
+        assert_eq!(text("SEC-2026-0001/000001.txt").as_deref(), Some(TEXT1));
+        assert_eq!(text("SEC-2025-0001/000000.txt").as_deref(), Some(LEGACY));
+        assert!(s.get(&text_key("SEC-2025-0001/000000.txt")).unwrap().is_some(), "the legacy text has an entry");
+
+        for gone in [UNSEALED, SEALING, LEGACY_FILE, &format!("texts/{SEGMENT}")] {
+            assert!(!state.join(gone).exists(), "{gone} is still there");
+        }
+        let mut todo = vec![state.to_path_buf()];
+        let mut files = 0;
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    todo.push(e.path());
+                    continue;
+                }
+                files += 1;
+                let bytes = std::fs::read(e.path()).unwrap();
+                for needle in ["very secret", "alice@reporter.example", "heap overflow", "follow-up", "of its own"] {
+                    assert!(
+                        !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                        "{needle:?} in {}",
+                        e.path().display()
+                    );
+                }
+            }
+        }
+        assert!(files > 2, "{files} files");
+    }
+
+    #[test]
+    fn an_older_store_is_sealed_once_and_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        older_store(dir.path());
+        let s = Store::open(dir.path(), &key()).unwrap();
+        check_sealed(dir.path(), &s);
+        drop(s);
+        // Sealed stays sealed: the next open reads it as it is.
+        let s = reopen(dir.path());
+        check_sealed(dir.path(), &s);
+        drop(s);
+        // And it is sealed with that key.
+        let other = StoreKey::from_bytes(&[1; 32]).unwrap();
+        let e = (|| loop {
+            match Store::try_open(dir.path(), &other) {
+                Err(OpenError::Locked(_)) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                r => return r,
+            }
+        })();
+        assert!(matches!(e, Err(OpenError::WrongKey(_))), "{:?}", e.err());
+    }
+
+    /// A crash in the copy: `db.sealing/` (half a copy) beside `db/`: done again.
+    #[test]
+    fn a_sealing_cut_short_in_the_copy_is_done_again() {
+        let dir = tempfile::tempdir().unwrap();
+        older_store(dir.path());
+        {
+            let half = sled::Config::new().path(dir.path().join(SEALING)).open().unwrap();
+            half.insert("case/SEC-2026-0001", &b"half a copy"[..]).unwrap();
+            half.insert("case/SEC-2099-0001", &b"only in the half copy"[..]).unwrap();
+            half.flush().unwrap();
+        }
+        let s = Store::open(dir.path(), &key()).unwrap();
+        check_sealed(dir.path(), &s);
+        assert!(s.get(b"case/SEC-2099-0001").unwrap().is_none(), "the half copy was not thrown away");
+    }
+
+    /// A crash in the swap: `db.sealing/` (whole) and `db.unsealed/`, no `db/`: the swap
+    /// is finished, then what is left of the old store is removed.
+    #[test]
+    fn a_sealing_cut_short_in_the_swap_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        older_store(dir.path());
+        // The old store as it was, to put back where the swap had left it.
+        let old = tempfile::tempdir().unwrap();
+        copy(&dir.path().join("db"), &old.path().join("db"));
+        drop(Store::open(dir.path(), &key()).unwrap());
+        // Let sled's last write finish (reopen waits for its lock).
+        drop(reopen(dir.path()));
+        std::fs::rename(dir.path().join("db"), dir.path().join(SEALING)).unwrap();
+        copy(&old.path().join("db"), &dir.path().join(UNSEALED));
+        std::fs::write(dir.path().join("texts").join(SEGMENT), format!("{TEXT0}{TEXT1}")).unwrap();
+        std::fs::create_dir_all(dir.path().join("texts/SEC-2025-0001")).unwrap();
+        std::fs::write(dir.path().join(LEGACY_FILE), LEGACY).unwrap();
+        let s = reopen(dir.path());
+        check_sealed(dir.path(), &s);
+    }
+
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+}
