@@ -14,16 +14,15 @@
 //!   empty, and so do the search postings' two counters (`spost/`: a term frequency and a
 //!   length under a keyed term hash, [`CLEAR_VALUES`]);
 //! - every text in a segment file, the same way, the associated data being its `text/` key;
-//! - keys of the families in [`HASHED`] (a reporter's address or a Message-ID after the
-//!   prefix): on disk as
+//! - keys of the families in [`HASHED`] (a reporter's address, a Message-ID, a duplicate
+//!   index key, a sender's digest after the prefix; for [`BY_SEGMENT`] only up to the next
+//!   `/`): on disk as
 //!   the prefix and 32 hex digits of the HMAC of the rest; the key itself travels inside
 //!   the sealed value (`u32 BE length || key || value`), so a scan gives it back.
 //!
 //! What stays in clear, and why (the README's "At rest"): the other keys, which are our own
-//! ids (case ids, outbox ids, dates, sequence numbers, SHA-256 digests of messages and
-//! attachments, IMAP folder names and UIDs) and, in `qfrom/`, a SHA-256 of a quarantined
-//! report's sender (it confirms a guessed address, never shows one); value sizes; the
-//! search postings' counts; sled's own metadata. The key check `meta/at-rest` tells a
+//! ids (case ids, outbox ids, dates, sequence numbers, SHA-256 digests of messages, IMAP
+//! folder names and UIDs); value sizes; the search postings' counts; sled's own metadata. The key check `meta/at-rest` tells a
 //! wrong key from a damaged store.
 //!
 //! Invariants: nothing reaches sled or a segment unsealed but what is listed above; a value
@@ -43,7 +42,13 @@ use zeroize::Zeroizing;
 /// The families whose keys name a person or their mail: a reporter's address (`cert/`,
 /// `block/`), a Message-ID (`mail/`, `qmove/`: it may hold the sender's host, or their
 /// address in some clients). Hashed on disk; a scan of one reads it whole and sorts it.
-pub const HASHED: &[&str] = &["cert/", "block/", "mail/", "qmove/"];
+pub const HASHED: &[&str] = &["cert/", "block/", "mail/", "qmove/", "dkey/", "qfrom/"];
+
+/// Of the [`HASHED`] families, those hashed by segment: only what comes before the next
+/// `/` (a duplicate index key: a weakness class with a component, a PoC or attachment
+/// digest; a sender's digest), the rest (a case or quarantine id) after it in clear, so a
+/// scan of one segment reads only that segment, in order.
+const BY_SEGMENT: &[&str] = &["dkey/", "qfrom/"];
 
 /// The families whose values stay in clear: counters under keyed term hashes.
 pub const CLEAR_VALUES: &[&str] = &["spost/"];
@@ -136,15 +141,39 @@ impl Cipher {
 
     /// The key as it is on disk.
     pub(super) fn disk_key<'a>(&self, key: &'a [u8]) -> Cow<'a, [u8]> {
-        match hashed_prefix(key) {
-            Some(p) => {
-                let mac = super::search::hmac_sha256(&self.names, &key[p.len()..]);
-                let mut k = p.as_bytes().to_vec();
-                k.extend_from_slice(hex::encode(&mac[..16]).as_bytes());
-                Cow::Owned(k)
-            }
-            None => Cow::Borrowed(key),
-        }
+        let Some(p) = hashed_prefix(key) else { return Cow::Borrowed(key) };
+        let rest = &key[p.len()..];
+        let (hashed, tail) = match rest.iter().position(|&b| b == b'/') {
+            Some(i) if BY_SEGMENT.contains(&p) => rest.split_at(i),
+            _ => (rest, &b""[..]),
+        };
+        let mac = super::search::hmac_sha256(&self.names, hashed);
+        let mut k = p.as_bytes().to_vec();
+        k.extend_from_slice(hex::encode(&mac[..16]).as_bytes());
+        k.extend_from_slice(tail);
+        Cow::Owned(k)
+    }
+
+    /// For a scan of one segment of a [`BY_SEGMENT`] family (`from` = `<prefix><segment>/...`,
+    /// `to` within it or its end), the same range on disk.
+    fn segment_range(&self, from: &[u8], to: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        let p = BY_SEGMENT.iter().find(|p| from.starts_with(p.as_bytes()))?;
+        let i = p.len() + from[p.len()..].iter().position(|&b| b == b'/')? + 1;
+        let seg = &from[..i]; // `<prefix><segment>/`
+        let mut seg_end = seg.to_vec();
+        *seg_end.last_mut()? += 1;
+        let disk_seg = self.disk_key(seg).into_owned(); // `<prefix><mac>/`
+        let map = |x: &[u8]| [&disk_seg[..], &x[seg.len()..]].concat();
+        let disk_to = if to == seg_end.as_slice() {
+            let mut e = disk_seg.clone();
+            *e.last_mut()? += 1;
+            e
+        } else if to.starts_with(seg) {
+            map(to)
+        } else {
+            return None;
+        };
+        Some((map(from), disk_to))
     }
 
     /// The value as it is on disk for `key` (already [`Cipher::disk_key`]ed as `dk`).
@@ -267,7 +296,9 @@ impl Disk {
     /// Every (key, value) in `from..to`, in key order, opened; `f` may stop the scan by
     /// returning false. A range holding a [`HASHED`] family is read whole and sorted.
     pub(super) fn range(&self, from: &[u8], to: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
-        if !touches_hashed(from, to) {
+        let mapped = self.cipher.segment_range(from, to);
+        if mapped.is_some() || !touches_hashed(from, to) {
+            let (from, to) = mapped.unwrap_or_else(|| (from.to_vec(), to.to_vec()));
             for item in self.db.range(from..to) {
                 let (dk, v) = item?;
                 let (k, v) = self.cipher.open_entry(&dk, &v)?;
@@ -384,6 +415,41 @@ mod tests {
         assert!(touches_hashed(b"cert/", b"cert0"));
         assert!(touches_hashed(b"a", b"z"));
         assert!(!touches_hashed(b"case/", b"case0"));
+    }
+
+    /// A duplicate index key names a weakness class and a component: hashed; the case id
+    /// after it stays, and a scan of one index key reads it alone, in order.
+    #[test]
+    fn segment_hashed_keys_scan_by_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = Disk::new(sled::open(dir.path().join("db")).unwrap(), std::sync::Arc::new(cipher()));
+        let mut b = DiskBatch::default();
+        for (seg, case) in [("cwe:CWE-79:aa", "SEC-2"), ("cwe:CWE-79:aa", "SEC-1"), ("cwe:CWE-89:bb", "SEC-3")] {
+            b.insert(format!("dkey/{seg}/{case}"), b"");
+        }
+        b.insert(b"qfrom/0123abcd/Q-1", b"");
+        disk.apply_batch(b).unwrap();
+        let dk = disk.cipher().disk_key(b"dkey/cwe:CWE-79:aa/SEC-1").into_owned();
+        assert!(!dk.windows(6).any(|w| w == b"CWE-79") && dk.ends_with(b"/SEC-1"), "{}", String::from_utf8_lossy(&dk));
+        let scan = |from: &[u8], to: &[u8]| {
+            let mut got = Vec::new();
+            disk.range(from, to, |k, _| {
+                got.push(String::from_utf8(k.to_vec()).unwrap());
+                Ok(true)
+            })
+            .unwrap();
+            got
+        };
+        assert_eq!(
+            scan(b"dkey/cwe:CWE-79:aa/", b"dkey/cwe:CWE-79:aa0"),
+            ["dkey/cwe:CWE-79:aa/SEC-1", "dkey/cwe:CWE-79:aa/SEC-2"]
+        );
+        assert_eq!(scan(b"dkey/", b"dkey0").len(), 3, "the whole family");
+        assert_eq!(scan(b"qfrom/0123abcd/", b"qfrom/0123abcd0"), ["qfrom/0123abcd/Q-1"]);
+        for item in disk.sled().iter() {
+            let (k, _) = item.unwrap();
+            assert!(!k.windows(6).any(|w| w == b"CWE-79" || w == b"0123ab"), "{}", String::from_utf8_lossy(&k));
+        }
     }
 
     #[test]
