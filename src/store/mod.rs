@@ -18,6 +18,8 @@
 //! |---|---|---|
 //! | core: [`Store`], opening it, [`Batch`], indexes built once | `meta/` | `mod.rs` |
 //! | core: [`Tx`] (the write lock), commit, group commit and its overlay, reads, fsync, [`is_io_failure`] | — | `commit.rs` |
+//! | core: at rest: [`StoreKey`], every value and text sealed on its way to disk, the keys naming a person or a mail hashed ([`atrest::HASHED`]); the one handle on sled | `meta/at-rest` | `atrest.rs` |
+//! | core: sealing a store of before at-rest sealing, once | `db.sealing/` `db.unsealed/` (folders) | `sealing.rs` |
 //! | mails and dispositions | `mail/` `uid/` `hash/` `uidv/` `attempt/` `qmove/` | `mails.rs` |
 //! | cases and their audit log | `case/` `log/` `seq/` `rem/` | `cases.rs` |
 //! | texts and segments | `text/`, files `texts/*.seg` | `texts.rs` |
