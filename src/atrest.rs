@@ -69,20 +69,21 @@ pub fn open_waiting(cfg: &Config, keys: Option<&IntakeKeys>) -> Result<Store> {
 /// them loaded already.
 pub fn try_open_at(cfg: &Config, state: &Path, keys: Option<&IntakeKeys>) -> std::result::Result<Store, OpenError> {
     let (key, found) = store_key(cfg, state, keys).map_err(|e| OpenError::Other(format!("{e:#}")))?;
-    match Store::try_open(state, &key) {
-        Err(OpenError::WrongKey(dir)) => {
-            if let Found::Made(file) = found {
-                let _ = std::fs::remove_file(&file);
-                return Err(OpenError::Other(format!(
-                    "the store {} is sealed and its key file {} is missing: restore it from the backup \
-                     (README, \"Back up\"), or rebuild the store from the mailbox with `secintake store rebuild`",
-                    dir.display(),
-                    file.display()
-                )));
-            }
-            Err(OpenError::WrongKey(dir))
+    // A key made now that the store refuses is removed again; one made now while another
+    // process holds the store stays: that process may be the one that read it and sealed
+    // a new store with it (two first opens at once). The one case this leaves wrong: a
+    // daemon running on while its `store-key.pgp` was removed, and a command meanwhile.
+    match (Store::try_open(state, &key), found) {
+        (Err(OpenError::WrongKey(dir)), Found::Made(file)) => {
+            let _ = std::fs::remove_file(&file);
+            Err(OpenError::Other(format!(
+                "the store {} is sealed and its key file {} is missing: restore it from the backup \
+                 (README, \"Back up\"), or rebuild the store from the mailbox with `secintake store rebuild`",
+                dir.display(),
+                file.display()
+            )))
         }
-        r => r,
+        (r, _) => r,
     }
 }
 
@@ -104,9 +105,11 @@ fn store_key(cfg: &Config, state: &Path, keys: Option<&IntakeKeys>) -> Result<(S
     let file = state.join(WRAPPED_FILE);
     match std::fs::read(&file) {
         Ok(bytes) => {
-            let key = unwrap(&bytes, keys).with_context(|| format!("Opening the store key {}", file.display()))?;
-            if !wrapped_to_all(&bytes, keys) {
-                // An intake key added (rotation): it gets the store key too.
+            let (key, fresh) =
+                unwrap(&bytes, keys).with_context(|| format!("Opening the store key {}", file.display()))?;
+            if !fresh || !wrapped_to_all(&bytes, keys) {
+                // An intake key added (rotation), or the signer not the current key, or
+                // no longer valid: wrapped again, to every key, signed by the current one.
                 match wrap(&key, keys) {
                     Ok(w) => {
                         write_atomically(&file, &w, Write::Replace)?;
@@ -129,7 +132,7 @@ fn store_key(cfg: &Config, state: &Path, keys: Option<&IntakeKeys>) -> Result<(S
             // Another process made it meanwhile (the daemon's first start and a command
             // at once): its key is the store's.
             let bytes = std::fs::read(&file).with_context(|| format!("Reading the store key {}", file.display()))?;
-            let key = unwrap(&bytes, keys).with_context(|| format!("Opening the store key {}", file.display()))?;
+            let (key, _) = unwrap(&bytes, keys).with_context(|| format!("Opening the store key {}", file.display()))?;
             Ok((key, Found::Existing))
         }
         Err(e) => Err(e).with_context(|| format!("Reading the store key {}", file.display())),
@@ -148,7 +151,14 @@ pub fn check(cfg: &Config, keys: Option<&IntakeKeys>) -> Result<Option<String>> 
     let Some(keys) = keys else { return Ok(None) };
     match std::fs::read(&file) {
         Ok(bytes) => {
-            unwrap(&bytes, keys).map_err(|e| anyhow!("store.path: the store key {}: {e:#}", file.display()))?;
+            let (_, fresh) =
+                unwrap(&bytes, keys).map_err(|e| anyhow!("store.path: the store key {}: {e:#}", file.display()))?;
+            if !fresh {
+                return Ok(Some(format!(
+                    "store key {} opens; it is wrapped again, by the current intake key, at the next start",
+                    file.display()
+                )));
+            }
             Ok(Some(format!("store key {} opens with the intake key", file.display())))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && cfg.store_path.join("db").exists() => Ok(Some(format!(
@@ -161,6 +171,21 @@ pub fn check(cfg: &Config, keys: Option<&IntakeKeys>) -> Result<Option<String>> 
         }
         Err(e) => Err(anyhow!("store.path: reading the store key {}: {e}", file.display())),
     }
+}
+
+/// The stores moved aside by `store rebuild` (`before-rebuild-*/`) that a version before
+/// at-rest sealing made: they hold the decrypted reports in clear (a copy moved aside since
+/// has its `store-key.pgp` beside it).
+pub fn unsealed_copies(state: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(state) else { return Vec::new() };
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("before-rebuild-")))
+        .filter(|p| p.join("db").is_dir() && !p.join(WRAPPED_FILE).exists())
+        .collect();
+    out.sort();
+    out
 }
 
 /// A key file: 32 bytes, or 64 hex digits (and white space).
@@ -194,24 +219,19 @@ pub fn wrap(key: &StoreKey, keys: &IntakeKeys) -> Result<Vec<u8>> {
     keys.encrypt_and_sign(key.expose(), &usable, now)
 }
 
-/// The store key from `store-key.pgp`: decrypted with an intake key, signed by one.
-fn unwrap(bytes: &[u8], keys: &IntakeKeys) -> Result<StoreKey> {
+/// The store key from `store-key.pgp`: decrypted with an intake key and signed by one,
+/// the signature judged when it was made (an intake key that has since expired, or was
+/// retired, still vouches for what it signed then; a key compromised is refused at any
+/// time). Also whether it is fresh: signed by the current signing key, valid now (else the
+/// caller wraps it again).
+fn unwrap(bytes: &[u8], keys: &IntakeKeys) -> Result<(StoreKey, bool)> {
     let signers: Vec<_> = keys.certs().iter().map(|c| c.clone().strip_secret_key_material()).collect();
-    match keys.decrypt(bytes, &signers, 64, std::time::SystemTime::now()) {
+    let ours: Vec<String> = keys.certs().iter().map(|c| c.fingerprint().to_hex()).collect();
+    let by_us = |v: &crate::openpgp::Verification| v.signer.as_ref().is_some_and(|s| ours.iter().any(|o| o == s));
+    let now = std::time::SystemTime::now();
+    let open = |at: std::time::SystemTime| match keys.decrypt(bytes, &signers, 64, at) {
         Decryption::Ok { plaintext, signatures, encrypted: true } => {
-            let plaintext = zeroize::Zeroizing::new(plaintext);
-            let ours: Vec<String> = keys.certs().iter().map(|c| c.fingerprint().to_hex()).collect();
-            let by_us = signatures
-                .0
-                .iter()
-                .any(|v| v.verdict == Verdict::Good && v.signer.as_ref().is_some_and(|s| ours.iter().any(|o| o == s)));
-            if !by_us || signatures.any(Verdict::Bad) {
-                bail!(
-                    "it is not signed by a key of keys.intake_secret: replaced, or signed by a key since taken \
-                     out of the file (after `keys rotate` the new key signs it: keep the new key in the file)"
-                );
-            }
-            StoreKey::from_bytes(&plaintext)
+            Ok((zeroize::Zeroizing::new(plaintext), signatures))
         }
         Decryption::Ok { .. } => bail!("it is not encrypted"),
         Decryption::NoKey { .. } => Err(anyhow!(
@@ -220,7 +240,29 @@ fn unwrap(bytes: &[u8], keys: &IntakeKeys) -> Result<StoreKey> {
         )),
         Decryption::TooLarge => bail!("it is not a store key"),
         Decryption::Failed(e) | Decryption::Malformed(e) => bail!("it cannot be decrypted: {e}"),
+    };
+    let (plaintext, signatures) = open(now)?;
+    let good_now = signatures.0.len() == 1 && signatures.0.iter().all(|v| v.verdict == Verdict::Good && by_us(v));
+    if good_now {
+        let current = signatures.0[0].signer.as_deref() == Some(keys.fingerprint().to_hex().as_str());
+        return Ok((StoreKey::from_bytes(&plaintext)?, current));
     }
+    // Judged when it was made: one signature, by one of our keys, good then.
+    let made = match signatures.0.as_slice() {
+        [v] if by_us(v) => v.created,
+        _ => None,
+    };
+    let Some(made) = made else {
+        bail!(
+            "it is not signed by a key of keys.intake_secret: replaced, or signed by a key since taken \
+             out of the file (after `keys rotate` the new key signs it: keep the new key in the file)"
+        );
+    };
+    let (plaintext, signatures) = open(made)?;
+    if !(signatures.0.len() == 1 && signatures.0.iter().all(|v| v.verdict == Verdict::Good && by_us(v))) {
+        bail!("its signature by {} does not verify", signatures.0[0].signer.as_deref().unwrap_or("?"));
+    }
+    Ok((StoreKey::from_bytes(&plaintext)?, false))
 }
 
 /// Whether every intake cert that can be encrypted to now has a key among the wrapped
@@ -316,7 +358,7 @@ mod tests {
         let key = StoreKey::generate().unwrap();
         let w = wrap(&key, &k).unwrap();
         assert!(!w.windows(8).any(|x| x == &key.expose()[..8]));
-        assert_eq!(unwrap(&w, &k).unwrap().expose(), key.expose());
+        assert_eq!(unwrap(&w, &k).unwrap().0.expose(), key.expose());
         assert!(wrapped_to_all(&w, &k));
         let (other, _, _) = crate::openpgp::generate("Other <other@example.org>").unwrap();
         let other = IntakeKeys::from_bytes(&other.as_tsk().armored().to_vec().unwrap(), None).unwrap();

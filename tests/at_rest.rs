@@ -5,11 +5,11 @@
 //!
 //! What stays in clear by design (`src/store/atrest.rs`, "What stays in clear"), and so is
 //! never searched for here: the keys that are our own ids (case ids, outbox ids, dates,
-//! sequence numbers, SHA-256 digests, IMAP folder names and UIDs), the Message-IDs that
-//! name each mail (the corpus's are `<atrest-N@mua.example>`, naming no reporter), value
+//! sequence numbers, SHA-256 digests of messages, IMAP folder names and UIDs), value
 //! sizes, the search postings' counts under keyed term hashes, sled's own metadata, and
-//! `store-key.pgp` (the store key encrypted to the intake key). The reporter addresses
-//! are in keys too (`cert/`, `block/`), but as HMACs: those are searched for.
+//! `store-key.pgp` (the store key encrypted to the intake key). Reporter addresses and
+//! Message-IDs are in keys too (`cert/`, `block/`, `mail/`), but as HMACs: those are
+//! searched for.
 
 mod support;
 
@@ -265,6 +265,7 @@ fn a_copy_of_the_state_directory_holds_no_report_subject_attachment_note_or_addr
         let kept = p.store.case(&id).unwrap().unwrap().title == subject;
         if kept { &mut needles } else { &mut unkept }.push((format!("subject of {}", path.display()), subject));
         cases.push(id);
+        needles.push((format!("Message-ID of {}", path.display()), format!("atrest-{n}@mua.example")));
         needles.push((format!("reporter of {}", path.display()), from.clone()));
         needles.push((format!("reporter's local part of {}", path.display()), format!("r{n}.{w}")));
         for s in sentences(&body) {

@@ -162,6 +162,14 @@ pub async fn check(cfg: &Config, config_problems: Vec<String>, online: bool) -> 
     if !reported("store.path") && !cfg.store_path.exists() && !parent.exists() {
         problems.push(format!("store.path: neither {} nor its parent exists; create it", cfg.store_path.display()));
     }
+    for p in crate::atrest::unsealed_copies(&cfg.store_path) {
+        warnings.push(format!(
+            "store.path: {} is a store moved aside by an older `store rebuild`, in clear (made before \
+             at-rest sealing): remove it once you no longer need it (rm -r), or keep it as protected as the \
+             intake key",
+            p.display()
+        ));
+    }
     if !reported("store.key_file") {
         match crate::atrest::check(cfg, keys.as_ref()) {
             Ok(Some(n)) => notes.push(n),

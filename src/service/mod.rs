@@ -197,6 +197,12 @@ pub async fn run(
 ) -> Result<()> {
     // A CLI command may hold the store for a moment; wait for it rather than fail.
     let store = crate::atrest::open_waiting(&cfg, None)?;
+    for p in crate::atrest::unsealed_copies(&cfg.store_path) {
+        tracing::warn!(
+            folder = %p.display(),
+            "A store moved aside by an older `store rebuild` holds decrypted reports in clear: remove it once no longer needed"
+        );
+    }
     // What a crash left half-written: segments no record names. Not a reason to stop.
     match store.sweep_segments() {
         Ok(0) => {}

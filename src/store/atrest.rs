@@ -41,8 +41,9 @@ use zeroize::Zeroizing;
 
 /// The families whose keys name a person or their mail: a reporter's address (`cert/`,
 /// `block/`), a Message-ID (`mail/`, `qmove/`: it may hold the sender's host, or their
-/// address in some clients). Hashed on disk; a scan of one reads it whole and sorts it.
-pub const HASHED: &[&str] = &["cert/", "block/", "mail/", "qmove/", "dkey/", "qfrom/"];
+/// address in some clients), a digest that confirms a message or signature someone holds
+/// (`hash/`, `cmdsig/`). Hashed on disk; a scan of one reads it whole and sorts it.
+pub const HASHED: &[&str] = &["cert/", "block/", "mail/", "qmove/", "hash/", "cmdsig/", "dkey/", "qfrom/"];
 
 /// Of the [`HASHED`] families, those hashed by segment: only what comes before the next
 /// `/` (a duplicate index key: a weakness class with a component, a PoC or attachment
@@ -50,8 +51,14 @@ pub const HASHED: &[&str] = &["cert/", "block/", "mail/", "qmove/", "dkey/", "qf
 /// scan of one segment reads only that segment, in order.
 const BY_SEGMENT: &[&str] = &["dkey/", "qfrom/"];
 
-/// The families whose values stay in clear: counters under keyed term hashes.
-pub const CLEAR_VALUES: &[&str] = &["spost/"];
+/// The families whose values stay in clear: counters under keyed term hashes (`spost/`);
+/// MinHash signatures (`dmh/`: 64 minima of hashed word shingles, read for each of up to
+/// 21 x 32 candidates of every message; they show no text, they confirm a guessed
+/// near-duplicate, as the duplicate index's case ids do).
+pub const CLEAR_VALUES: &[&str] = &["spost/", "dmh/"];
+
+/// Writes in a batch from which sealing is shared by two threads.
+const PARALLEL_SEAL: usize = 256;
 
 /// The key check: a sealed constant, so a wrong key is told apart at open.
 pub(super) const CHECK_KEY: &[u8] = b"meta/at-rest";
@@ -95,7 +102,35 @@ impl StoreKey {
 pub(super) struct Cipher {
     aead: Ocb3<Aes256, U12, U16>,
     names: Zeroizing<[u8; 32]>,
+    /// Nonces: a random 32-bit prefix and a 64-bit counter from a random start, both drawn
+    /// when the cipher is made: unique within a process, and two processes (the daemon, a
+    /// command) collide only if both prefixes and their counter ranges do (about n / 2^96
+    /// for n values sealed), without a call to the generator per value.
+    nonce_prefix: [u8; 4],
+    nonce_counter: std::sync::atomic::AtomicU64,
+    /// Whether the nonces' start came from the generator (else sealing refuses).
+    random: bool,
+    /// Values opened lately (at most [`CACHE_VALUE`] bytes each, [`CACHE_ENTRIES`] of
+    /// them), by nonce and tag, with the key they are under (compared on a hit): the duplicate lookup reads the signals of the same candidates
+    /// message after message (a flood of similar reports reads hundreds per message), and
+    /// decrypting them again was most of what sealing cost intake.
+    #[allow(clippy::type_complexity)]
+    opened: std::sync::Mutex<std::collections::HashMap<[u8; NONCE + TAG], (Box<[u8]>, Box<[u8]>)>>,
 }
+
+/// What an opened value is kept under: its nonce and tag.
+fn cache_id(nonce: &[u8], tag: &[u8]) -> [u8; NONCE + TAG] {
+    let mut id = [0u8; NONCE + TAG];
+    id[..NONCE].copy_from_slice(nonce);
+    id[NONCE..].copy_from_slice(tag);
+    id
+}
+
+/// Values up to this size are kept opened in memory (a case's duplicate signals are about
+/// 1.5 KB; texts and mails are not kept).
+const CACHE_VALUE: usize = 4096;
+/// At most this many opened values (at most 32 MiB): 21 bands x 32 candidates is 672.
+const CACHE_ENTRIES: usize = 8192;
 
 impl Cipher {
     pub(super) fn new(key: &StoreKey) -> Cipher {
@@ -105,15 +140,35 @@ impl Cipher {
         // 32 bytes are always within HKDF-SHA256's 8,160.
         let _ = hk.expand(b"values v1", &mut values[..]);
         let _ = hk.expand(b"names v1", &mut names[..]);
-        Cipher { aead: Ocb3::new(GenericArray::from_slice(&values[..])), names }
+        let mut start = [0u8; 12];
+        // Without randomness the process has no business sealing: a fixed start would
+        // repeat nonces across processes. Sequoia's generator (OpenSSL's) does not fail
+        // on a working system; a failure is told on the first seal.
+        let random = sequoia_openpgp::crypto::random(&mut start[..]).is_ok();
+        let mut nonce_prefix = [0u8; 4];
+        nonce_prefix.copy_from_slice(&start[..4]);
+        let counter = u64::from_be_bytes(start[4..].try_into().unwrap_or_default());
+        Cipher {
+            aead: Ocb3::new(GenericArray::from_slice(&values[..])),
+            names,
+            nonce_prefix,
+            nonce_counter: std::sync::atomic::AtomicU64::new(if random { counter } else { 0 }),
+            random,
+            opened: Default::default(),
+        }
     }
 
     /// `plain` sealed, bound to `ad`.
     pub(super) fn seal(&self, ad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(plain.len() + OVERHEAD);
         out.push(VERSION);
+        if !self.random {
+            bail!("No randomness for the store's nonces");
+        }
         let mut nonce = [0u8; NONCE];
-        sequoia_openpgp::crypto::random(&mut nonce[..]).context("No randomness for a store nonce")?;
+        nonce[..4].copy_from_slice(&self.nonce_prefix);
+        let n = self.nonce_counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        nonce[4..].copy_from_slice(&n.to_be_bytes());
         out.extend_from_slice(&nonce);
         let start = out.len();
         out.extend_from_slice(plain);
@@ -132,11 +187,32 @@ impl Cipher {
         }
         let (nonce, rest) = sealed[1..].split_at(NONCE);
         let (ct, tag) = rest.split_at(rest.len() - TAG);
+        // A value opened lately: its nonce is its own (never reused), the tag
+        // and the key it is under (`ad`, compared) bind the hit to the same sealed bytes.
+        let id = (ct.len() <= CACHE_VALUE).then(|| cache_id(nonce, tag));
+        if let Some(id) = &id
+            && let Some((k, v)) = self.opened.lock().unwrap_or_else(|e| e.into_inner()).get(id)
+            && k.as_ref() == ad
+        {
+            return Ok(v.to_vec());
+        }
         let mut buf = ct.to_vec();
         self.aead
             .decrypt_in_place_detached(GenericArray::from_slice(nonce), ad, &mut buf, GenericArray::from_slice(tag))
             .map_err(|_| anyhow::anyhow!("does not open with the store key (damaged, or another store's)"))?;
+        if let Some(id) = id {
+            self.remember(id, ad, &buf);
+        }
         Ok(buf)
+    }
+
+    /// Keeps an opened value (see [`Cipher::opened`]).
+    fn remember(&self, id: [u8; NONCE + TAG], ad: &[u8], plain: &[u8]) {
+        let mut c = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        if c.len() >= CACHE_ENTRIES {
+            c.clear(); // bounded, and simple: the working set comes back at once
+        }
+        c.insert(id, (ad.into(), plain.into()));
     }
 
     /// The key as it is on disk.
@@ -147,7 +223,9 @@ impl Cipher {
             Some(i) if BY_SEGMENT.contains(&p) => rest.split_at(i),
             _ => (rest, &b""[..]),
         };
-        let mac = super::search::hmac_sha256(&self.names, hashed);
+        // The prefix too: the same address under `cert/` and `block/` are two unrelated
+        // hashes (a copy does not tell which blocked reporters have a pinned cert).
+        let mac = super::search::hmac_sha256(&self.names, &key[..p.len() + hashed.len()]);
         let mut k = p.as_bytes().to_vec();
         k.extend_from_slice(hex::encode(&mac[..16]).as_bytes());
         k.extend_from_slice(tail);
@@ -156,7 +234,7 @@ impl Cipher {
 
     /// For a scan of one segment of a [`BY_SEGMENT`] family (`from` = `<prefix><segment>/...`,
     /// `to` within it or its end), the same range on disk.
-    fn segment_range(&self, from: &[u8], to: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    fn segment_range<'a>(&self, from: &'a [u8], to: &[u8]) -> Option<(&'a [u8], Vec<u8>, Vec<u8>)> {
         let p = BY_SEGMENT.iter().find(|p| from.starts_with(p.as_bytes()))?;
         let i = p.len() + from[p.len()..].iter().position(|&b| b == b'/')? + 1;
         let seg = &from[..i]; // `<prefix><segment>/`
@@ -173,7 +251,7 @@ impl Cipher {
         } else {
             return None;
         };
-        Some((map(from), disk_to))
+        Some((seg, map(from), disk_to))
     }
 
     /// The value as it is on disk for `key` (already [`Cipher::disk_key`]ed as `dk`).
@@ -189,6 +267,18 @@ impl Cipher {
             return Ok(v.to_vec());
         }
         self.seal(dk, v)
+    }
+
+    /// The value read from disk under `dk`, as the family wrote it (for a read by key:
+    /// the key is the caller's).
+    pub(super) fn open_value(&self, dk: &[u8], v: &[u8]) -> Result<Vec<u8>> {
+        if hashed_prefix(dk).is_none() {
+            if v.is_empty() || CLEAR_VALUES.iter().any(|p| dk.starts_with(p.as_bytes())) {
+                return Ok(v.to_vec());
+            }
+            return self.open(dk, v).with_context(|| format!("Reading store entry {}", String::from_utf8_lossy(dk)));
+        }
+        Ok(self.open_entry(dk, v)?.1)
     }
 
     /// A (key, value) read from disk, as the families wrote it.
@@ -257,7 +347,7 @@ impl Disk {
         let dk = self.cipher.disk_key(k);
         match self.db.get(&dk)? {
             None => Ok(None),
-            Some(v) => Ok(Some(self.cipher.open_entry(&dk, &v)?.1.into())),
+            Some(v) => Ok(Some(self.cipher.open_value(&dk, &v)?.into())),
         }
     }
 
@@ -274,14 +364,36 @@ impl Disk {
         Ok(())
     }
 
-    /// Applies `b` atomically (one sled batch), each value sealed.
+    /// Applies `b` atomically (one sled batch), each value sealed: a large batch (a
+    /// group's) on two threads, as a group's commit holds the write lock meanwhile.
     pub(super) fn apply_batch(&self, b: DiskBatch) -> Result<()> {
+        type Sealed = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+        let seal = |ops: &[(Vec<u8>, Option<Vec<u8>>)]| -> Result<Sealed> {
+            ops.iter()
+                .map(|(k, v)| {
+                    let dk = self.cipher.disk_key(k);
+                    let v = v.as_ref().map(|v| self.cipher.seal_value(k, &dk, v)).transpose()?;
+                    Ok((dk.into_owned(), v))
+                })
+                .collect()
+        };
+        let sealed: Vec<Sealed> = if b.0.len() < PARALLEL_SEAL {
+            vec![seal(&b.0)?]
+        } else {
+            let (first, second) = b.0.split_at(b.0.len() / 2);
+            std::thread::scope(|sc| {
+                let other = sc.spawn(|| seal(second));
+                let mine = seal(first);
+                let theirs = other.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a sealing thread panicked")));
+                Ok::<_, anyhow::Error>(vec![mine?, theirs?])
+            })?
+        };
         let mut sb = sled::Batch::default();
-        for (k, v) in b.0 {
-            let dk = self.cipher.disk_key(&k);
+        // In the batch's order: a key written twice keeps its last value.
+        for (dk, v) in sealed.into_iter().flatten() {
             match v {
-                Some(v) => sb.insert(dk.as_ref(), self.cipher.seal_value(&k, &dk, &v)?),
-                None => sb.remove(dk.as_ref()),
+                Some(v) => sb.insert(dk, v),
+                None => sb.remove(dk),
             }
         }
         self.db.apply_batch(sb)?;
@@ -296,9 +408,24 @@ impl Disk {
     /// Every (key, value) in `from..to`, in key order, opened; `f` may stop the scan by
     /// returning false. A range holding a [`HASHED`] family is read whole and sorted.
     pub(super) fn range(&self, from: &[u8], to: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
-        let mapped = self.cipher.segment_range(from, to);
-        if mapped.is_some() || !touches_hashed(from, to) {
-            let (from, to) = mapped.unwrap_or_else(|| (from.to_vec(), to.to_vec()));
+        if let Some((seg, disk_from, disk_to)) = self.cipher.segment_range(from, to) {
+            // One segment of a BY_SEGMENT family: the key is the segment and the tail in
+            // clear; an entry whose sealed value is the size of its key alone holds an
+            // empty value (the index entries these families are), opened only otherwise.
+            let disk_seg = disk_from.len() - (from.len() - seg.len());
+            for item in self.db.range(disk_from..disk_to) {
+                let (dk, v) = item?;
+                let mut k = seg.to_vec();
+                k.extend_from_slice(&dk[disk_seg.min(dk.len())..]);
+                let empty = v.len() == OVERHEAD + 4 + k.len();
+                let v = if empty { Vec::new() } else { self.cipher.open_entry(&dk, &v)?.1 };
+                if !f(&k, &v)? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        if !touches_hashed(from, to) {
             for item in self.db.range(from..to) {
                 let (dk, v) = item?;
                 let (k, v) = self.cipher.open_entry(&dk, &v)?;

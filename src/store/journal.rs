@@ -190,7 +190,7 @@ fn queue_key(seq: u64) -> Vec<u8> {
 const SEQ_KEY: &[u8] = b"meta/journal-seq";
 const APPENDED_KEY: &[u8] = b"meta/journal-appended";
 const APPENDED_AT_KEY: &[u8] = b"meta/journal-appended-at";
-const STORE_ID_KEY: &[u8] = b"meta/store-id";
+pub(super) const STORE_ID_KEY: &[u8] = b"meta/store-id";
 const SNAPSHOT_KEY: &[u8] = b"meta/journal-snapshot";
 /// Keys per entry when a store made before the journal is queued whole.
 const SNAPSHOT_KEYS: usize = 1000;

@@ -152,6 +152,10 @@ pub struct Store {
     /// the pipeline, the outbox worker and control-socket commands: held by a [`Tx`],
     /// the only way to write.
     lock: Arc<Mutex<()>>,
+    /// `state/open.lock`, locked while the store is open (None: a store opened inside
+    /// another's open, the copy that seals an older store).
+    #[allow(dead_code)]
+    state_lock: Arc<Option<std::fs::File>>,
     answers: Arc<Mutex<AnswerWindow>>,
     /// The journal's sequence numbers and the journal task's wake-up (`journal.rs`).
     journal: Arc<journal::JournalState>,
@@ -194,8 +198,22 @@ impl Store {
             OpenError::Other(format!("Creating the state directory {} (store.path): {e}", state.display()))
         })?;
         let _ = std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700));
+        // One process at a time in this state directory, from before any folder is looked
+        // at (the sealing of an older store, its recovery) until the store is dropped.
+        let state_lock = lock_state(state)?;
+        remove_stale_scratch(state);
         sealing::recover_sealing(state).map_err(other("finishing the sealing of an older store"))?;
         let dir = state.join("db");
+        if !dir.exists() && state.join(sealing::UNSEALED).exists() {
+            return Err(OpenError::Other(format!(
+                "{} is an older store whose sealing did not finish, and {} is missing: move it back \
+                 (mv {} {}) and start again",
+                state.join(sealing::UNSEALED).display(),
+                dir.display(),
+                state.join(sealing::UNSEALED).display(),
+                dir.display()
+            )));
+        }
         let cipher = Arc::new(Cipher::new(key));
         let db = open_sled(&dir)?;
         let db = match db.get(atrest::CHECK_KEY).map_err(|e| OpenError::Other(format!("reading the store: {e}")))? {
@@ -207,6 +225,15 @@ impl Store {
                     .and_then(|_| db.flush())
                     .map_err(|e| OpenError::Other(format!("writing the store's key check: {e}")))?;
                 db
+            }
+            None if db.get(journal::STORE_ID_KEY).ok().flatten().is_some_and(|v| v.first() == Some(&1)) => {
+                // Sealed values without the key check: not an older store (sealing it
+                // again would seal ciphertext), a damaged one.
+                return Err(OpenError::Other(format!(
+                    "the store {} holds sealed records but no key check (meta/at-rest): it is damaged; \
+                     restore it from the backup, or rebuild it from the mailbox (`secintake store rebuild`)",
+                    dir.display()
+                )));
             }
             None => {
                 Self::seal_older(state, db, &cipher)
@@ -222,6 +249,7 @@ impl Store {
             db,
             dir,
             texts,
+            state_lock: Arc::new(Some(state_lock)),
             lock: Arc::new(Mutex::new(())),
             answers: Default::default(),
             journal: Arc::new(journal),
@@ -245,6 +273,46 @@ impl Store {
         build(&mut b)?;
         b.ops.push((done.to_vec(), Some(Vec::new())));
         self.apply(b)
+    }
+}
+
+/// Removes what a `store verify` that was killed left (`verify-<pid>/`, its scratch store,
+/// made and removed by the process holding this state directory, so stale now that this
+/// one opens it; older versions left it unsealed).
+fn remove_stale_scratch(state: &Path) {
+    let Ok(entries) = std::fs::read_dir(state) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours =
+            name.strip_prefix("verify-").is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if ours && e.file_type().is_ok_and(|t| t.is_dir()) {
+            match std::fs::remove_dir_all(e.path()) {
+                Ok(()) => {
+                    tracing::info!(folder = %e.path().display(), "Removed the scratch store of a `store verify` that did not finish")
+                }
+                Err(err) => {
+                    tracing::warn!(folder = %e.path().display(), error = %err, "Could not remove a stale `store verify` scratch store")
+                }
+            }
+        }
+    }
+}
+
+/// Locks `state/open.lock` for this process (released when the file is closed).
+fn lock_state(state: &Path) -> std::result::Result<std::fs::File, OpenError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = state.join("open.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| OpenError::Other(format!("Opening {}: {e}", path.display())))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::Locked(state.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(OpenError::Other(format!("Locking {}: {e}", path.display()))),
     }
 }
 

@@ -23,7 +23,7 @@ use super::texts::{TextAt, text_key};
 use super::{Store, open_sled};
 
 const SEALING: &str = "db.sealing";
-const UNSEALED: &str = "db.unsealed";
+pub(super) const UNSEALED: &str = "db.unsealed";
 
 /// Texts per new segment while sealing: bounds what is held in memory.
 const TEXTS_PER_SEGMENT: usize = 1024;
@@ -61,6 +61,7 @@ impl Store {
             dir: target.clone(),
             texts: state.join("texts"),
             lock: Default::default(),
+            state_lock: Default::default(),
             answers: Default::default(),
             journal: Default::default(),
             applying: Default::default(),
@@ -69,7 +70,7 @@ impl Store {
             let at = TextAt::decode(v).context("a text entry that does not decode")?;
             read_range(&new.texts.join(&at.segment), at.offset, at.len)
         };
-        let (mut records, mut texts) = (0usize, 0usize);
+        let (mut records, mut texts, mut unreadable) = (0usize, 0usize, 0usize);
         let mut b = DiskBatch::default();
         let mut pending: Vec<(String, Vec<u8>)> = Vec::new();
         let flush_texts = |pending: &mut Vec<(String, Vec<u8>)>, b: &mut DiskBatch| -> Result<()> {
@@ -83,9 +84,19 @@ impl Store {
             let (k, v) = item?;
             if let Some(rel) = k.strip_prefix(b"text/") {
                 let rel = format!("{}.txt", String::from_utf8_lossy(rel));
-                pending
-                    .push((rel, plain_text(&v).with_context(|| format!("Reading {}", String::from_utf8_lossy(&k)))?));
-                texts += 1;
+                match plain_text(&v) {
+                    Ok(t) => {
+                        pending.push((rel, t));
+                        texts += 1;
+                    }
+                    // A text the older store could not give back either (a segment cut
+                    // short): left out, named in the log, rather than the whole store
+                    // kept in clear.
+                    Err(e) => {
+                        tracing::warn!(text = %rel, error = %format!("{e:#}"), "A text of the older store is unreadable; left out of the sealed copy");
+                        unreadable += 1;
+                    }
+                }
                 if pending.len() >= TEXTS_PER_SEGMENT {
                     flush_texts(&mut pending, &mut b)?;
                 }
@@ -116,7 +127,7 @@ impl Store {
         std::fs::rename(&dir, state.join(UNSEALED)).with_context(|| format!("Renaming {}", dir.display()))?;
         std::fs::rename(&target, &dir).with_context(|| format!("Renaming {}", target.display()))?;
         sync_dir(state)?;
-        tracing::info!(records, texts, seconds = started.elapsed().as_secs_f64(), "Store sealed");
+        tracing::info!(records, texts, unreadable, seconds = started.elapsed().as_secs_f64(), "Store sealed");
         Ok(())
     }
 
