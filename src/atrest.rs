@@ -209,8 +209,12 @@ fn read_key_file(file: &Path) -> Result<StoreKey> {
 
 /// The store key, encrypted to every intake cert and signed by the first.
 pub fn wrap(key: &StoreKey, keys: &IntakeKeys) -> Result<Vec<u8>> {
+    wrap_at(key, keys, std::time::SystemTime::now())
+}
+
+/// [`wrap`] as of `now`.
+fn wrap_at(key: &StoreKey, keys: &IntakeKeys, now: std::time::SystemTime) -> Result<Vec<u8>> {
     let certs: Vec<_> = keys.certs().iter().map(|c| c.clone().strip_secret_key_material()).collect();
-    let now = std::time::SystemTime::now();
     // Only the certs that can take it now (an expired key still opens what it was given).
     let usable: Vec<_> = certs.into_iter().filter(|c| crate::openpgp::can_encrypt(c, now).is_ok()).collect();
     if usable.is_empty() {
@@ -364,6 +368,31 @@ mod tests {
         let other = IntakeKeys::from_bytes(&other.as_tsk().armored().to_vec().unwrap(), None).unwrap();
         assert!(unwrap(&w, &other).is_err(), "another key does not open it");
         assert!(!wrapped_to_all(&w, &other), "a key not among its recipients is seen");
+    }
+
+    /// Regression (review): an intake key that expired after it signed `store-key.pgp`
+    /// still opens it (judged when signed), and the file is then to be wrapped again.
+    #[test]
+    fn a_key_wrapped_by_an_intake_key_since_expired_still_opens() {
+        use openpgp::cert::CertBuilder;
+        let day = std::time::Duration::from_secs(86_400);
+        let made = std::time::SystemTime::now() - 10 * day;
+        let (cert, _) = CertBuilder::new()
+            .add_userid("Intake <security@example.org>")
+            .set_creation_time(made)
+            .set_validity_period(5 * day)
+            .add_signing_subkey()
+            .add_storage_encryption_subkey()
+            .add_transport_encryption_subkey()
+            .generate()
+            .unwrap();
+        let k = IntakeKeys::from_bytes(&cert.as_tsk().armored().to_vec().unwrap(), None).unwrap();
+        let key = StoreKey::generate().unwrap();
+        let w = wrap_at(&key, &k, made + day).unwrap();
+        let (opened, fresh) = unwrap(&w, &k).unwrap();
+        assert_eq!(opened.expose(), key.expose());
+        assert!(!fresh, "signed by a key no longer valid: to be wrapped again");
+        assert!(wrap(&key, &k).is_err(), "an expired key cannot be wrapped to now (check says renew)");
     }
 
     #[test]
